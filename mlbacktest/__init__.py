@@ -1,0 +1,53 @@
+"""mlbacktest: an event-driven backtester for machine-learning research.
+
+The clock, the broker's matching loop and the accounting run in compiled
+Cython over numpy columns; strategies are plain Python classes.
+"""
+
+from mlbacktest import _build_check  # noqa: F401  (readable error when not built)
+from mlbacktest._events import FillEvent, MarketEvent, OrderEvent, SignalRow, SliceView
+from mlbacktest.config import BacktestConfig
+from mlbacktest.data import ContextFrame, DataFeed, ParquetDataFeed, PolarsDataFeed
+from mlbacktest.engine import BacktestEngine, run_backtest
+from mlbacktest.errors import ConfigError, DataError, LookAheadWarning, NotBuiltError, OrderError
+from mlbacktest.models import (
+    CommissionModel,
+    FixedBpsSlippage,
+    FixedCommission,
+    PercentageCommission,
+    PerShareCommission,
+    SlippageModel,
+)
+from mlbacktest.results import BacktestResult
+from mlbacktest.strategy import Strategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BacktestEngine",
+    "BacktestConfig",
+    "BacktestResult",
+    "Strategy",
+    "DataFeed",
+    "PolarsDataFeed",
+    "ParquetDataFeed",
+    "ContextFrame",
+    "run_backtest",
+    "MarketEvent",
+    "FillEvent",
+    "OrderEvent",
+    "SliceView",
+    "SignalRow",
+    "CommissionModel",
+    "PercentageCommission",
+    "PerShareCommission",
+    "FixedCommission",
+    "SlippageModel",
+    "FixedBpsSlippage",
+    "DataError",
+    "OrderError",
+    "ConfigError",
+    "NotBuiltError",
+    "LookAheadWarning",
+    "__version__",
+]

@@ -1,0 +1,38 @@
+# cython: language_level=3
+"""The run loop: clock -> broker -> portfolio -> strategy hooks."""
+
+from mlbacktest._broker cimport Broker
+from mlbacktest._clock cimport Clock
+from mlbacktest._events cimport BarStore
+from mlbacktest._portfolio cimport Portfolio
+from mlbacktest._typedefs cimport idx_t, ts_t
+
+cdef class Engine:
+    """Drives one run; the strategy's helpers call back into it."""
+    cdef readonly BarStore store         # the run's bars
+    cdef readonly Clock clock            # orders bar streams and timers
+    cdef readonly Broker broker          # orders, matching, fills
+    cdef readonly Portfolio portfolio    # cash, positions, equity record
+    cdef object strategy                 # the user's Strategy instance
+    cdef object hook_market_data         # bound on_market_data, or None when not overridden
+    cdef object hook_slice               # bound on_slice, or None when not overridden
+    cdef object hook_fill                # bound on_fill, or None when not overridden
+    cdef object context                  # a ContextFrame, or None
+    cdef object ctx_ts                   # numpy int64: visibility time of each context row
+    cdef const ts_t[::1] ctx_times       # memoryview of ctx_ts
+    cdef idx_t ctx_cursor                # last context row visible so far (-1: none)
+    cdef dict ctx_base                   # values of row ctx_cursor; copied per timestamp
+    cdef list timers                     # timer id -> callback
+    cdef readonly ts_t current_ts        # timestamp being processed (MLB_NO_TS before the first)
+    cdef readonly ts_t first_ts          # first timestamp of the run (MLB_NO_TS if no events)
+    cdef readonly bint started           # the first timestamp has begun
+    cdef readonly bint finished          # the last timestamp is done
+    cdef idx_t* starts                   # scratch: first row of each stream's bars at current_ts
+    cdef idx_t* stops                    # scratch: one past the last row of each
+    cdef int n_ranges                    # entries used in starts/stops at current_ts
+
+    cdef int step(self, ts_t ts) except -1
+    cdef object context_at(self, ts_t ts)
+    cdef int deliver_fills(self, idx_t first_fill) except -1
+    cdef int run_timers(self, ts_t ts, list due) except -1
+    cdef int close_phase(self, ts_t ts) except -1

@@ -1,0 +1,286 @@
+# cython: language_level=3
+"""The run loop: clock -> broker -> portfolio -> strategy hooks.
+
+For each timestamp the clock yields (all streams with bars at it, then the
+timers due at it), the engine
+
+1. matches open orders against the new bars (exits first) and books fills;
+2. takes the bars' closes as the assets' last prices;
+3. calls ``on_fill`` for each new fill, ``on_market_data`` once per bar,
+   ``on_slice`` once, then the timers due;
+4. with ``fill_at="close"``, fills market orders at this timestamp's closes
+   (and calls ``on_fill`` for them);
+5. records cash, positions value and exposures.
+
+Steps 1, 2, 4 and 5 run in C. A hook the strategy does not override is never
+called. Orders placed in a hook can only fill on a later bar (or, with
+``fill_at="close"``, at the close of the current one).
+"""
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.math cimport NAN
+
+from mlbacktest._broker cimport Broker
+from mlbacktest._clock cimport EVENT_BARS, EVENT_TIMER, ClockEvent, Clock
+from mlbacktest._events cimport (
+    PHASE_CLOSE, PHASE_OPEN, BarStore, make_fill_event, make_market_event, make_slice_view,
+)
+from mlbacktest._portfolio cimport Portfolio
+from mlbacktest._typedefs cimport MLB_NO_TS, asset_t, code_t, idx_t, ts_t
+
+import numpy as np
+
+#: Priority of bar events among events of one timestamp (lower first).
+BAR_PRIORITY = 0
+#: Priority of timers: after every stream's bars at the same timestamp.
+TIMER_PRIORITY = 1_000_000
+
+
+cdef class Engine:
+    """Runs one backtest over prepared components.
+
+    Built by :class:`mlbacktest.BacktestEngine`; use that instead.
+
+    Parameters
+    ----------
+    store : BarStore
+        All bars of the run.
+    clock : Clock
+        A clock with one stream per feed already added.
+    broker : Broker
+        The broker (owns the portfolio given below).
+    portfolio : Portfolio
+        The account.
+    strategy : Strategy
+        The user's strategy; its hooks are looked up once, here.
+    hooks : dict
+        ``{"on_market_data": callable or None, "on_slice": ..., "on_fill": ...}``.
+    context : ContextFrame or None
+        Market-wide series handed to hooks as a dict per timestamp.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self.starts = NULL
+        self.stops = NULL
+
+    def __init__(self, BarStore store, Clock clock, Broker broker, Portfolio portfolio,
+                 strategy, dict hooks, context=None):
+        self.store = store
+        self.clock = clock
+        self.broker = broker
+        self.portfolio = portfolio
+        self.strategy = strategy
+        self.hook_market_data = hooks.get("on_market_data")
+        self.hook_slice = hooks.get("on_slice")
+        self.hook_fill = hooks.get("on_fill")
+        self.context = context
+        self.ctx_cursor = -1
+        self.ctx_base = {} if context is None else context.row_dict(-1)
+        self.ctx_ts = np.ascontiguousarray([] if context is None else context.ts, dtype=np.int64)
+        self.ctx_times = self.ctx_ts
+        self.timers = []
+        self.current_ts = MLB_NO_TS
+        self.first_ts = MLB_NO_TS
+        self.started = False
+        self.finished = False
+        n = max(clock.n_streams, 1)
+        self.starts = <idx_t*> PyMem_Malloc(n * sizeof(idx_t))
+        self.stops = <idx_t*> PyMem_Malloc(n * sizeof(idx_t))
+        if self.starts == NULL or self.stops == NULL:
+            raise MemoryError()
+        self.n_ranges = 0
+        cdef ts_t first
+        if clock.peek_ts(&first):
+            self.first_ts = first
+
+    def __dealloc__(self):
+        PyMem_Free(self.starts)
+        PyMem_Free(self.stops)
+
+    # ------------------------------------------------------------ the loop
+    def run(self):
+        """Run every timestamp, calling the strategy's hooks; returns None."""
+        cdef ClockEvent ev
+        cdef ts_t ts, nxt
+        cdef list due
+        if self.started:
+            raise RuntimeError("an Engine runs once; build a new BacktestEngine to run again")
+        self.started = True
+        while self.clock.pop(&ev):
+            ts = ev.ts
+            self.n_ranges = 0
+            due = None
+            while True:
+                if ev.kind == EVENT_BARS:
+                    if ev.stop > ev.start:
+                        self.starts[self.n_ranges] = ev.start
+                        self.stops[self.n_ranges] = ev.stop
+                        self.n_ranges += 1
+                else:
+                    if due is None:
+                        due = []
+                    due.append(ev.ident)
+                if not (self.clock.peek_ts(&nxt) and nxt == ts):
+                    break
+                self.clock.pop(&ev)
+            self.current_ts = ts
+            self.step(ts)
+            if due is not None:
+                self.run_timers(ts, due)
+            if self.n_ranges > 0:
+                if self.broker.market_at_close:
+                    self.close_phase(ts)
+                self.portfolio.record(ts)
+        self.finished = True
+
+    cdef int step(self, ts_t ts) except -1:
+        """Match, mark and call the per-bar and per-slice hooks for ``ts``."""
+        cdef Broker broker = self.broker
+        cdef BarStore store = self.store
+        cdef idx_t first_fill = broker.n_fills
+        cdef idx_t i, row = -1
+        cdef int r
+        cdef object ctx = None
+        cdef object hook
+        if self.n_ranges == 0:
+            return 0
+        broker.match(store, self.starts, self.stops, self.n_ranges, ts, PHASE_OPEN)
+        for r in range(self.n_ranges):
+            self.portfolio.mark(store.asset, store.close, self.starts[r], self.stops[r])
+        if broker.n_fills > first_fill and self.hook_fill is not None:
+            self.deliver_fills(first_fill)
+        if self.hook_market_data is not None:
+            ctx = self.context_at(ts)
+            hook = self.hook_market_data
+            try:
+                for r in range(self.n_ranges):
+                    for i in range(self.starts[r], self.stops[r]):
+                        row = i
+                        hook(make_market_event(store, i), ctx)
+            except Exception as exc:
+                annotate(exc, "on_market_data", store.to_datetime(ts),
+                         store.asset_names[store.asset[row]])
+                raise
+        if self.hook_slice is not None:
+            if ctx is None:
+                ctx = self.context_at(ts)
+            if self.n_ranges == 1:
+                view = make_slice_view(store, ts, self.starts[0], self.stops[0], None,
+                                       self.portfolio.position_array)
+            else:
+                rows = np.concatenate([np.arange(self.starts[r], self.stops[r], dtype=np.int64)
+                                       for r in range(self.n_ranges)])
+                view = make_slice_view(store, ts, 0, 0, rows, self.portfolio.position_array)
+            try:
+                self.hook_slice(view, ctx)
+            except Exception as exc:
+                annotate(exc, "on_slice", store.to_datetime(ts), None)
+                raise
+        return 0
+
+    cdef int run_timers(self, ts_t ts, list due) except -1:
+        ctx = self.context_at(ts)
+        for ident in due:
+            callback = self.timers[ident]
+            try:
+                callback(ctx)
+            except Exception as exc:
+                annotate(exc, getattr(callback, "__name__", "timer"), self.store.to_datetime(ts), None)
+                raise
+        return 0
+
+    cdef int close_phase(self, ts_t ts) except -1:
+        cdef idx_t first_fill = self.broker.n_fills
+        self.broker.match(self.store, self.starts, self.stops, self.n_ranges, ts, PHASE_CLOSE)
+        if self.broker.n_fills > first_fill and self.hook_fill is not None:
+            self.deliver_fills(first_fill)
+        return 0
+
+    cdef int deliver_fills(self, idx_t first_fill) except -1:
+        cdef idx_t j
+        cdef Broker broker = self.broker
+        for j in range(first_fill, broker.n_fills):
+            try:
+                self.hook_fill(make_fill_event(self.store, &broker.fills[j]))
+            except Exception as exc:
+                annotate(exc, "on_fill", self.store.to_datetime(broker.fills[j].ts),
+                         self.store.asset_names[broker.fills[j].asset])
+                raise
+        return 0
+
+    cdef object context_at(self, ts_t ts):
+        """A fresh dict of the context values visible at ``ts`` (as-of, backward)."""
+        cdef idx_t cur, n
+        if self.context is None:
+            return {}
+        cur = self.ctx_cursor
+        n = self.ctx_times.shape[0]
+        while cur + 1 < n and self.ctx_times[cur + 1] <= ts:
+            cur += 1
+        if cur != self.ctx_cursor:
+            self.ctx_cursor = cur
+            self.ctx_base = self.context.row_dict(cur)
+        return dict(self.ctx_base)
+
+    # ------------------------------------------------------------ strategy side
+    def order_ts(self):
+        """Timestamp stamped on an order placed now (the first bar's, before the run)."""
+        return self.current_ts if self.started else self.first_ts
+
+    def submit(self, int asset, double quantity, int order_type=0,
+               double limit_price=NAN, double stop_price=NAN):
+        """Submit an order; returns its :class:`~mlbacktest.OrderEvent`."""
+        if self.finished:
+            from mlbacktest.errors import OrderError
+            raise OrderError("the run has finished: orders placed in on_end can never fill")
+        cdef ts_t ts = self.current_ts if self.started else self.first_ts
+        oid = self.broker.submit(asset, quantity, <code_t> order_type, limit_price, stop_price, ts)
+        return self.broker.view(oid)
+
+    def submit_many(self, asset_ids, quantities):
+        """Submit market orders ``quantities[i]`` of ``asset_ids[i]``; returns their ids.
+
+        Zero quantities are skipped. Validation is the same as :meth:`submit`.
+        """
+        cdef const asset_t[::1] ids = np.ascontiguousarray(asset_ids, dtype=np.int32)
+        cdef const double[::1] qty = np.ascontiguousarray(quantities, dtype=np.float64)
+        cdef idx_t i
+        cdef ts_t ts = self.current_ts if self.started else self.first_ts
+        if ids.shape[0] != qty.shape[0]:
+            raise ValueError("asset_ids and quantities must have the same length")
+        if self.finished:
+            from mlbacktest.errors import OrderError
+            raise OrderError("the run has finished: orders placed in on_end can never fill")
+        out = np.empty(ids.shape[0], dtype=np.int64)
+        cdef long long[::1] ov = out
+        for i in range(ids.shape[0]):
+            if qty[i] == 0.0:
+                ov[i] = -1
+            else:
+                ov[i] = self.broker.submit(ids[i], qty[i], 0, NAN, NAN, ts)
+        return out
+
+    def cancel(self, long long order_id):
+        """Cancel an open order; returns False if it was no longer open."""
+        cdef ts_t ts = self.current_ts if self.started else self.first_ts
+        return self.broker.cancel(order_id, ts)
+
+    def schedule(self, ts_t ts, callback):
+        """Call ``callback(context)`` at timestamp ``ts`` (after that timestamp's bars)."""
+        if self.started and ts <= self.current_ts:
+            raise ValueError("a timer must be scheduled after the current timestamp")
+        ident = len(self.timers)
+        self.timers.append(callback)
+        self.clock.add_timer(ts, TIMER_PRIORITY, ident)
+        return ident
+
+
+def annotate(exc, hook, timestamp, asset):
+    """Add a note naming the hook, timestamp and asset to a strategy's exception."""
+    where = f"mlbacktest: raised in {hook}() at timestamp {timestamp}"
+    if asset is not None:
+        where += f", asset {asset!r}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(where)
+    else:  # Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", []), where]

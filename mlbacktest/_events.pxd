@@ -1,0 +1,137 @@
+# cython: language_level=3
+"""Typed event structs and the thin Python views over them."""
+
+from mlbacktest._typedefs cimport asset_t, code_t, idx_t, price_t, qty_t, ts_t
+from libc.stdint cimport int64_t
+
+# ---------------------------------------------------------------- enums
+cdef enum OrderType:
+    ORDER_MARKET = 0            # fills at the next bar's open (or the close, see fill_at)
+    ORDER_LIMIT = 1             # fills at the limit price or better
+    ORDER_STOP = 2              # becomes a market order once the stop price trades
+
+cdef enum OrderStatus:
+    STATUS_OPEN = 0             # accepted, waiting to fill
+    STATUS_FILLED = 1           # completely filled
+    STATUS_CANCELLED = 2        # cancelled by the strategy
+    STATUS_REJECTED = 3         # refused by the broker; see the reason code
+
+cdef enum RejectReason:
+    REASON_NONE = 0             # not rejected
+    REASON_INSUFFICIENT_CASH = 1  # the fill would have taken cash below zero
+    REASON_SHORT_NOT_ALLOWED = 2  # the fill would have opened a short with allow_short off
+
+cdef enum FillPhase:
+    PHASE_OPEN = 0              # start of a timestamp: resting orders against the new bars
+    PHASE_CLOSE = 1             # end of a timestamp: market orders at the close (fill_at="close")
+
+# ---------------------------------------------------------------- structs
+ctypedef struct OrderC:
+    int64_t id                  # order id, equal to its index in the broker's store
+    asset_t asset               # asset id
+    code_t type                 # an OrderType
+    code_t status               # an OrderStatus
+    code_t reason               # a RejectReason (REASON_NONE unless rejected)
+    qty_t quantity              # signed requested quantity (> 0 buys)
+    qty_t filled                # signed quantity filled so far
+    price_t limit_price         # limit price, NaN when the order has none
+    price_t stop_price          # stop trigger price, NaN when the order has none
+    price_t avg_price           # average fill price, NaN until the first fill
+    ts_t created_ts             # timestamp at which the strategy placed it
+    ts_t closed_ts              # timestamp it was filled/cancelled/rejected; MLB_NO_TS while open
+    double reject_need          # for REASON_INSUFFICIENT_CASH: cash the fill needed
+    double reject_have          # for REASON_INSUFFICIENT_CASH: cash that was available
+
+ctypedef struct FillC:
+    ts_t ts                     # timestamp of the bar the fill happened on
+    asset_t asset               # asset id
+    int64_t order_id            # id of the order that filled
+    qty_t quantity              # signed filled quantity (> 0 bought)
+    price_t price               # execution price, slippage included
+    double commission           # commission charged, >= 0
+    double slippage             # cost of slippage in currency, >= 0
+
+
+# ---------------------------------------------------------------- bar storage
+cdef class BarStore:
+    """Read-only bar columns of a run (all feeds, merged) and their names."""
+    cdef readonly object ts_array        # numpy int64 (n,): bar timestamps, ns
+    cdef readonly object asset_array     # numpy int32 (n,): asset id of each row
+    cdef readonly object open_array      # numpy float64 (n,): opens
+    cdef readonly object high_array      # numpy float64 (n,): highs
+    cdef readonly object low_array       # numpy float64 (n,): lows
+    cdef readonly object close_array     # numpy float64 (n,): closes
+    cdef readonly object volume_array    # numpy float64 (n,): volumes
+    cdef readonly object signal_array    # numpy float64 (n, k): signal columns
+    cdef readonly object names_array     # numpy object (n_assets,): names, for fancy indexing
+    cdef const ts_t[::1] ts              # memoryview of ts_array
+    cdef const asset_t[::1] asset        # memoryview of asset_array
+    cdef const double[::1] open          # memoryview of open_array
+    cdef const double[::1] high          # memoryview of high_array
+    cdef const double[::1] low           # memoryview of low_array
+    cdef const double[::1] close         # memoryview of close_array
+    cdef const double[::1] volume        # memoryview of volume_array
+    cdef const double[:, ::1] signals    # memoryview of signal_array
+    cdef readonly tuple asset_names      # asset id -> name
+    cdef readonly tuple signal_names     # signal column -> name
+    cdef readonly dict asset_index       # name -> asset id
+    cdef readonly dict signal_index      # name -> signal column
+    cdef readonly object tz              # time zone name, or None for naive timestamps
+    cdef readonly Py_ssize_t n_rows      # number of bars
+    cdef readonly Py_ssize_t n_assets    # number of assets
+    cdef object _zone                    # tzinfo for tz, built once
+    cdef ts_t _dt_ts                     # timestamp of the cached datetime below
+    cdef object _dt                      # cached datetime of _dt_ts (one conversion per timestamp)
+
+    cpdef object to_datetime(self, ts_t ts)
+
+
+cdef class MarketEvent:
+    """One asset-bar, read lazily from the bar store."""
+    cdef BarStore store                  # where the bar lives
+    cdef idx_t row                       # row of the bar in the store
+
+
+cdef class SignalRow:
+    """The signals of one bar, addressable by name or position."""
+    cdef BarStore store                  # where the bar lives
+    cdef idx_t row                       # row of the bar in the store
+
+
+cdef class FillEvent:
+    """A fill, as handed to ``Strategy.on_fill``."""
+    cdef BarStore store                  # for asset names and timestamps
+    cdef FillC fill                      # copy of the fill record
+
+
+cdef class OrderBook:
+    """Growable store of every order of a run; the broker extends it."""
+    cdef OrderC* orders                  # order records, indexed by order id (owned, realloc'd)
+    cdef idx_t n_orders                  # number of orders stored
+    cdef idx_t capacity                  # allocated length of ``orders``
+    cdef BarStore store                  # for asset names and timestamps in views
+    cdef int64_t append(self, const OrderC* order) except -1
+
+
+cdef class OrderEvent:
+    """A live view of one order in an order book."""
+    cdef OrderBook book                  # the book that owns the order
+    cdef readonly int64_t order_id       # the order's id
+    cdef OrderC* _o(self) noexcept
+
+
+cdef class SliceView:
+    """Every bar of one timestamp, as numpy arrays built on first access."""
+    cdef BarStore store                  # where the bars live
+    cdef idx_t start                     # first row, when the bars are one contiguous range
+    cdef idx_t stop                      # one past the last row of that range
+    cdef object rows                     # None for a contiguous range, else an int64 row index array
+    cdef object position_source          # the portfolio's live float64 (n_assets,) positions
+    cdef readonly ts_t ts                # the timestamp, ns
+    cdef object _col(self, object arr)
+
+
+cdef MarketEvent make_market_event(BarStore store, idx_t row)
+cdef FillEvent make_fill_event(BarStore store, const FillC* fill)
+cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop, object rows,
+                               object position_source)

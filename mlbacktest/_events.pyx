@@ -1,0 +1,620 @@
+# cython: language_level=3
+"""Typed event structs and thin, read-only Python views over them.
+
+The compiled loop works on the structs and on the bar columns directly; the
+classes here exist only for the Python side (strategy hooks and helpers) and
+are created only when a hook needs them.
+"""
+
+cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.string cimport memcpy
+
+from mlbacktest._typedefs cimport MLB_NO_TS
+
+import datetime as _dt
+
+import numpy as np
+
+_EPOCH = _dt.datetime(1970, 1, 1)
+_EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+ORDER_TYPE_NAMES = ("market", "limit", "stop")
+ORDER_STATUS_NAMES = ("open", "filled", "cancelled", "rejected")
+
+
+def _readonly(arr, dtype, ndim):
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.ndim != ndim:
+        raise ValueError(f"expected a {ndim}-d array, got shape {out.shape}")
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
+cdef class BarStore:
+    """Read-only bar columns of one run, with asset and signal names.
+
+    Parameters
+    ----------
+    ts, asset, open, high, low, close, volume : ndarray
+        Columns of equal length n: int64 ns timestamps (non-decreasing within
+        each feed block), int32 asset ids, float64 fields.
+    signals : ndarray of float64, shape (n, k)
+        Signal columns.
+    asset_names, signal_names : sequence of str
+        Names for asset ids and signal columns.
+    tz : str or None
+        Time zone used to present timestamps.
+    """
+
+    def __init__(self, ts, asset, open, high, low, close, volume, signals,
+                 asset_names, signal_names, tz=None):
+        self.ts_array = _readonly(ts, np.int64, 1)
+        self.asset_array = _readonly(asset, np.int32, 1)
+        self.open_array = _readonly(open, np.float64, 1)
+        self.high_array = _readonly(high, np.float64, 1)
+        self.low_array = _readonly(low, np.float64, 1)
+        self.close_array = _readonly(close, np.float64, 1)
+        self.volume_array = _readonly(volume, np.float64, 1)
+        self.signal_array = _readonly(signals, np.float64, 2)
+        n = self.ts_array.shape[0]
+        for name in ("asset", "open", "high", "low", "close", "volume", "signal"):
+            if getattr(self, name + "_array").shape[0] != n:
+                raise ValueError(f"column {name!r} has a different length from 'ts'")
+        self.asset_names = tuple(str(a) for a in asset_names)
+        self.signal_names = tuple(str(s) for s in signal_names)
+        if self.signal_array.shape[1] != len(self.signal_names):
+            raise ValueError("signals has a different number of columns from signal_names")
+        self.ts = self.ts_array
+        self.asset = self.asset_array
+        self.open = self.open_array
+        self.high = self.high_array
+        self.low = self.low_array
+        self.close = self.close_array
+        self.volume = self.volume_array
+        self.signals = self.signal_array
+        self.asset_index = {name: i for i, name in enumerate(self.asset_names)}
+        self.signal_index = {name: j for j, name in enumerate(self.signal_names)}
+        names = np.empty(len(self.asset_names), dtype=object)
+        names[:] = self.asset_names
+        names.flags.writeable = False
+        self.names_array = names
+        self.n_rows = n
+        self.n_assets = len(self.asset_names)
+        self.tz = tz
+        if tz is None:
+            self._zone = None
+        else:
+            from zoneinfo import ZoneInfo
+            self._zone = _dt.timezone.utc if tz == "UTC" else ZoneInfo(tz)
+        self._dt_ts = MLB_NO_TS
+        self._dt = None
+
+    cpdef object to_datetime(self, ts_t ts):
+        """Convert a ns timestamp to a :class:`datetime.datetime`.
+
+        Naive when the store has no time zone, otherwise aware and expressed
+        in the store's zone. Sub-microsecond digits are dropped. The last
+        conversion is cached, so every event of one timestamp shares it.
+        """
+        if ts == self._dt_ts:
+            return self._dt
+        if self._zone is None:
+            out = _EPOCH + _dt.timedelta(microseconds=ts // 1000)
+        else:
+            out = (_EPOCH_UTC + _dt.timedelta(microseconds=ts // 1000)).astimezone(self._zone)
+        self._dt_ts = ts
+        self._dt = out
+        return out
+
+
+@cython.freelist(16)
+cdef class MarketEvent:
+    """One asset-bar, handed to ``Strategy.on_market_data``.
+
+    Attributes are read from the run's columns on access, so an event costs
+    one small allocation. Values never change after the event is created.
+
+    Attributes
+    ----------
+    timestamp : datetime.datetime
+        The bar's timestamp (its open time unless the feed says otherwise).
+    ts : int
+        The same timestamp in ns since the epoch.
+    asset : str
+        Asset name; ``asset_id`` is its integer id.
+    open, high, low, close, volume : float
+        Bar fields.
+    signals : SignalRow
+        The bar's signals: ``event.signals["pred"]`` or ``event.signals[0]``.
+    """
+
+    def __init__(self):
+        raise TypeError("MarketEvent objects are created by the engine")
+
+    @property
+    def ts(self):
+        return self.store.ts[self.row]
+
+    @property
+    def timestamp(self):
+        return self.store.to_datetime(self.store.ts[self.row])
+
+    @property
+    def asset(self):
+        return self.store.asset_names[self.store.asset[self.row]]
+
+    @property
+    def asset_id(self):
+        return self.store.asset[self.row]
+
+    @property
+    def open(self):
+        return self.store.open[self.row]
+
+    @property
+    def high(self):
+        return self.store.high[self.row]
+
+    @property
+    def low(self):
+        return self.store.low[self.row]
+
+    @property
+    def close(self):
+        return self.store.close[self.row]
+
+    @property
+    def volume(self):
+        return self.store.volume[self.row]
+
+    @property
+    def signals(self):
+        cdef SignalRow out = SignalRow.__new__(SignalRow)
+        out.store = self.store
+        out.row = self.row
+        return out
+
+    def __repr__(self):
+        return (f"MarketEvent({self.timestamp}, {self.asset!r}, open={self.open}, "
+                f"high={self.high}, low={self.low}, close={self.close}, volume={self.volume})")
+
+
+@cython.freelist(16)
+cdef class SignalRow:
+    """The signals of one bar: a read-only mapping from signal name to value."""
+
+    def __init__(self):
+        raise TypeError("SignalRow objects are created by the engine")
+
+    def __getitem__(self, key):
+        cdef Py_ssize_t j
+        if isinstance(key, str):
+            try:
+                j = self.store.signal_index[key]
+            except KeyError:
+                raise KeyError(f"no signal named {key!r}; signals are {list(self.store.signal_names)}") from None
+        else:
+            j = key
+            if j < 0:
+                j += len(self.store.signal_names)
+            if not 0 <= j < len(self.store.signal_names):
+                raise IndexError(f"signal index {key} out of range")
+        return self.store.signals[self.row, j]
+
+    def get(self, key, default=None):
+        """Return the signal ``key``, or ``default`` when there is no such signal."""
+        try:
+            return self[key]
+        except (KeyError, IndexError):
+            return default
+
+    def __len__(self):
+        return len(self.store.signal_names)
+
+    def __iter__(self):
+        return iter(self.store.signal_names)
+
+    def __contains__(self, key):
+        return key in self.store.signal_index
+
+    def keys(self):
+        """Signal names, in column order."""
+        return self.store.signal_names
+
+    def values(self):
+        """Signal values as a read-only float64 array."""
+        return self.store.signal_array[self.row]
+
+    def items(self):
+        """(name, value) pairs."""
+        return [(n, self.store.signals[self.row, j]) for j, n in enumerate(self.store.signal_names)]
+
+    def to_dict(self):
+        """A plain dict copy of the signals."""
+        return dict(self.items())
+
+    def __repr__(self):
+        return f"SignalRow({self.to_dict()!r})"
+
+
+cdef MarketEvent make_market_event(BarStore store, idx_t row):
+    cdef MarketEvent ev = MarketEvent.__new__(MarketEvent)
+    ev.store = store
+    ev.row = row
+    return ev
+
+
+cdef class FillEvent:
+    """A fill, handed to ``Strategy.on_fill``.
+
+    Attributes
+    ----------
+    timestamp : datetime.datetime
+        Timestamp of the bar the order filled on; ``ts`` in ns.
+    asset : str
+        Asset name; ``asset_id`` is its id.
+    order_id : int
+        Id of the order that filled.
+    quantity : float
+        Signed filled quantity (> 0 bought, < 0 sold).
+    price : float
+        Execution price, slippage included.
+    commission, slippage : float
+        Costs of the fill in currency (both >= 0).
+    """
+
+    def __init__(self):
+        raise TypeError("FillEvent objects are created by the engine")
+
+    @property
+    def ts(self):
+        return self.fill.ts
+
+    @property
+    def timestamp(self):
+        return self.store.to_datetime(self.fill.ts)
+
+    @property
+    def asset(self):
+        return self.store.asset_names[self.fill.asset]
+
+    @property
+    def asset_id(self):
+        return self.fill.asset
+
+    @property
+    def order_id(self):
+        return self.fill.order_id
+
+    @property
+    def quantity(self):
+        return self.fill.quantity
+
+    @property
+    def price(self):
+        return self.fill.price
+
+    @property
+    def commission(self):
+        return self.fill.commission
+
+    @property
+    def slippage(self):
+        return self.fill.slippage
+
+    def __repr__(self):
+        return (f"FillEvent({self.timestamp}, {self.asset!r}, order_id={self.order_id}, "
+                f"quantity={self.quantity}, price={self.price}, commission={self.commission})")
+
+
+cdef FillEvent make_fill_event(BarStore store, const FillC* fill):
+    cdef FillEvent ev = FillEvent.__new__(FillEvent)
+    ev.store = store
+    ev.fill = fill[0]
+    return ev
+
+
+cdef class OrderBook:
+    """Every order of a run, in submission order; ids are indices."""
+
+    def __cinit__(self, *args, **kwargs):
+        self.orders = NULL
+        self.n_orders = 0
+        self.capacity = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.orders)
+
+    cdef int64_t append(self, const OrderC* order) except -1:
+        cdef idx_t cap
+        cdef OrderC* grown
+        if self.n_orders == self.capacity:
+            cap = max(64, 2 * self.capacity)
+            grown = <OrderC*> PyMem_Realloc(self.orders, cap * sizeof(OrderC))
+            if grown == NULL:
+                raise MemoryError()
+            self.orders = grown
+            self.capacity = cap
+        memcpy(&self.orders[self.n_orders], order, sizeof(OrderC))
+        self.orders[self.n_orders].id = self.n_orders
+        self.n_orders += 1
+        return self.n_orders - 1
+
+    def __len__(self):
+        return self.n_orders
+
+    def view(self, int64_t order_id):
+        """Return an :class:`OrderEvent` for ``order_id``."""
+        if not 0 <= order_id < self.n_orders:
+            raise KeyError(f"no order with id {order_id}")
+        cdef OrderEvent ev = OrderEvent.__new__(OrderEvent)
+        ev.book = self
+        ev.order_id = order_id
+        return ev
+
+    def to_arrays(self):
+        """Copy every order into numpy arrays (and a list of reason strings)."""
+        cdef idx_t i, n = self.n_orders
+        cdef OrderC* o
+        out = {
+            "order_id": np.arange(n, dtype=np.int64),
+            "asset": np.empty(n, dtype=np.int32),
+            "created_ts": np.empty(n, dtype=np.int64),
+            "order_type": np.empty(n, dtype=np.int8),
+            "quantity": np.empty(n, dtype=np.float64),
+            "limit_price": np.empty(n, dtype=np.float64),
+            "stop_price": np.empty(n, dtype=np.float64),
+            "status": np.empty(n, dtype=np.int8),
+            "filled_quantity": np.empty(n, dtype=np.float64),
+            "avg_fill_price": np.empty(n, dtype=np.float64),
+            "closed_ts": np.empty(n, dtype=np.int64),
+        }
+        cdef int32_t[::1] asset = out["asset"]
+        cdef int64_t[::1] created = out["created_ts"]
+        cdef int8_t[::1] otype = out["order_type"]
+        cdef double[::1] qty = out["quantity"]
+        cdef double[::1] lim = out["limit_price"]
+        cdef double[::1] stp = out["stop_price"]
+        cdef int8_t[::1] status = out["status"]
+        cdef double[::1] filled = out["filled_quantity"]
+        cdef double[::1] avg = out["avg_fill_price"]
+        cdef int64_t[::1] closed = out["closed_ts"]
+        reasons = []
+        for i in range(n):
+            o = &self.orders[i]
+            asset[i] = o.asset
+            created[i] = o.created_ts
+            otype[i] = o.type
+            qty[i] = o.quantity
+            lim[i] = o.limit_price
+            stp[i] = o.stop_price
+            status[i] = o.status
+            filled[i] = o.filled
+            avg[i] = o.avg_price
+            closed[i] = o.closed_ts
+            reasons.append(reason_text(o))
+        out["reason"] = reasons
+        return out
+
+
+cdef str reason_text(const OrderC* o):
+    if o.reason == REASON_NONE:
+        return ""
+    if o.reason == REASON_INSUFFICIENT_CASH:
+        return (f"insufficient cash: the fill needed {o.reject_need:.2f} "
+                f"but only {o.reject_have:.2f} was available")
+    if o.reason == REASON_SHORT_NOT_ALLOWED:
+        return "short selling is not allowed (allow_short=False)"
+    return f"rejected (code {o.reason})"
+
+
+cdef class OrderEvent:
+    """A live, read-only view of one order.
+
+    Returned by the order helpers of :class:`~mlbacktest.Strategy`; its
+    ``status`` and fill fields change as the broker works the order.
+
+    Attributes
+    ----------
+    order_id : int
+        The order's id (unique within a run, in submission order).
+    asset : str
+        Asset name; ``asset_id`` is its id.
+    order_type : str
+        ``"market"``, ``"limit"`` or ``"stop"``.
+    quantity : float
+        Signed requested quantity; ``filled_quantity`` is what has filled.
+    limit_price, stop_price : float
+        NaN when the order has none.
+    status : str
+        ``"open"``, ``"filled"``, ``"cancelled"`` or ``"rejected"``.
+    reason : str
+        Why the order was rejected (empty otherwise).
+    avg_fill_price : float
+        NaN until the order fills.
+    created, closed : datetime.datetime or None
+        When the order was placed and when it stopped being open.
+    """
+
+    def __init__(self):
+        raise TypeError("OrderEvent objects are created by the engine")
+
+    cdef OrderC* _o(self) noexcept:
+        return &self.book.orders[self.order_id]
+
+    @property
+    def asset_id(self):
+        return self._o().asset
+
+    @property
+    def asset(self):
+        return self.book.store.asset_names[self._o().asset]
+
+    @property
+    def order_type(self):
+        return ORDER_TYPE_NAMES[self._o().type]
+
+    @property
+    def quantity(self):
+        return self._o().quantity
+
+    @property
+    def filled_quantity(self):
+        return self._o().filled
+
+    @property
+    def limit_price(self):
+        return self._o().limit_price
+
+    @property
+    def stop_price(self):
+        return self._o().stop_price
+
+    @property
+    def avg_fill_price(self):
+        return self._o().avg_price
+
+    @property
+    def status(self):
+        return ORDER_STATUS_NAMES[self._o().status]
+
+    @property
+    def is_open(self):
+        return self._o().status == STATUS_OPEN
+
+    @property
+    def reason(self):
+        return reason_text(self._o())
+
+    @property
+    def created(self):
+        return self.book.store.to_datetime(self._o().created_ts)
+
+    @property
+    def closed(self):
+        cdef ts_t ts = self._o().closed_ts
+        return None if ts == MLB_NO_TS else self.book.store.to_datetime(ts)
+
+    def __eq__(self, other):
+        return (isinstance(other, OrderEvent)
+                and (<OrderEvent> other).book is self.book
+                and (<OrderEvent> other).order_id == self.order_id)
+
+    def __hash__(self):
+        return hash((id(self.book), self.order_id))
+
+    def __repr__(self):
+        return (f"OrderEvent(id={self.order_id}, {self.asset!r}, {self.order_type}, "
+                f"quantity={self.quantity}, status={self.status!r})")
+
+
+cdef class SliceView:
+    """Every bar of one timestamp, handed to ``Strategy.on_slice``.
+
+    Arrays are built on first access: numpy views into the run's read-only
+    columns (copies only when several feeds have bars at the timestamp), so
+    they cannot be written to and never extend past the current timestamp.
+
+    Attributes
+    ----------
+    timestamp : datetime.datetime
+        The timestamp; ``ts`` in ns.
+    assets : ndarray of object
+        Asset names, one per bar; ``asset_ids`` holds their int32 ids.
+    open, high, low, close, volume : ndarray of float64
+        Bar fields, aligned with ``assets``.
+    signals : ndarray of float64, shape (len(view), k)
+        One column per entry of ``signal_names``.
+    positions : ndarray of float64
+        Signed position in each asset at the time of the call.
+    """
+
+    def __init__(self):
+        raise TypeError("SliceView objects are created by the engine")
+
+    cdef object _col(self, object arr):
+        if self.rows is None:
+            return arr[self.start:self.stop]
+        out = arr[self.rows]
+        out.flags.writeable = False
+        return out
+
+    def __len__(self):
+        if self.rows is None:
+            return self.stop - self.start
+        return len(self.rows)
+
+    @property
+    def timestamp(self):
+        return self.store.to_datetime(self.ts)
+
+    @property
+    def asset_ids(self):
+        return self._col(self.store.asset_array)
+
+    @property
+    def assets(self):
+        out = self.store.names_array[self._col(self.store.asset_array)]
+        out.flags.writeable = False
+        return out
+
+    @property
+    def open(self):
+        return self._col(self.store.open_array)
+
+    @property
+    def high(self):
+        return self._col(self.store.high_array)
+
+    @property
+    def low(self):
+        return self._col(self.store.low_array)
+
+    @property
+    def close(self):
+        return self._col(self.store.close_array)
+
+    @property
+    def volume(self):
+        return self._col(self.store.volume_array)
+
+    @property
+    def signals(self):
+        return self._col(self.store.signal_array)
+
+    @property
+    def signal_names(self):
+        return self.store.signal_names
+
+    def signal(self, name):
+        """Return one signal column by name (a 1-d read-only array)."""
+        try:
+            j = self.store.signal_index[name]
+        except KeyError:
+            raise KeyError(f"no signal named {name!r}; signals are {list(self.store.signal_names)}") from None
+        return self.signals[:, j]
+
+    @property
+    def positions(self):
+        out = self.position_source[self._col(self.store.asset_array)]
+        out.flags.writeable = False
+        return out
+
+    def __repr__(self):
+        return f"SliceView({self.timestamp}, {len(self)} bars)"
+
+
+cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop, object rows,
+                               object position_source):
+    cdef SliceView v = SliceView.__new__(SliceView)
+    v.store = store
+    v.ts = ts
+    v.start = start
+    v.stop = stop
+    v.rows = rows
+    v.position_source = position_source
+    return v

@@ -1,0 +1,35 @@
+# cython: language_level=3
+"""Cash, positions and the per-timestamp equity record of one account."""
+
+from mlbacktest._typedefs cimport asset_t, idx_t, price_t, qty_t, ts_t
+
+cdef class Portfolio:
+    """One cash account shared by every asset, with netted positions."""
+    cdef readonly double cash                # cash balance
+    cdef readonly double initial_cash        # cash at the start of the run
+    cdef readonly int n_assets               # number of assets (length of the arrays below)
+    cdef readonly object position_array      # numpy float64 (n_assets,): signed positions
+    cdef readonly object avg_cost_array      # numpy float64 (n_assets,): average entry price (0 when flat)
+    cdef readonly object realized_array      # numpy float64 (n_assets,): realized P&L before costs
+    cdef readonly object last_price_array    # numpy float64 (n_assets,): last close seen (NaN before the first bar)
+    cdef double[::1] position                # memoryview of position_array
+    cdef double[::1] avg_cost                # memoryview of avg_cost_array
+    cdef double[::1] realized                # memoryview of realized_array
+    cdef double[::1] last_price              # memoryview of last_price_array
+    cdef readonly double total_commission    # commission paid so far
+    cdef readonly double total_slippage      # slippage cost paid so far
+    # The equity record: one row per timestamp with bars (owned, realloc'd).
+    cdef ts_t* rec_ts                        # timestamp of each row
+    cdef double* rec_cash                    # cash after the timestamp
+    cdef double* rec_value                   # sum of position x last close
+    cdef double* rec_gross                   # sum of |position x last close|
+    cdef readonly idx_t n_records            # rows recorded
+    cdef idx_t rec_capacity                  # rows allocated
+
+    cdef void apply_fill(self, asset_t asset, qty_t quantity, price_t price,
+                         double commission, double slippage) noexcept nogil
+    cdef void mark(self, const asset_t[::1] asset, const double[::1] close,
+                   idx_t start, idx_t stop) noexcept nogil
+    cdef void exposures(self, double* value, double* gross) noexcept nogil
+    cdef int record(self, ts_t ts) except -1
+    cdef int reserve(self, idx_t n) except -1

@@ -1,0 +1,179 @@
+# cython: language_level=3
+"""Cash, positions and the per-timestamp equity record of one account.
+
+Positions are netted per asset (a sell against a long reduces it, past zero
+it becomes a short) and carried at average cost. Realized P&L is booked
+against that average cost, before commissions; commissions and slippage are
+tracked separately. Equity is ``cash + sum(position * last close)``.
+"""
+
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.math cimport fabs, fmin
+
+import numpy as np
+
+
+cdef class Portfolio:
+    """Account state for one run.
+
+    Parameters
+    ----------
+    n_assets : int
+        Number of assets in the run.
+    initial_cash : float
+        Starting cash.
+    n_steps_hint : int, optional
+        Expected number of timestamps; the equity record is allocated once
+        for this many rows (and grows if needed).
+    """
+
+    def __cinit__(self, int n_assets, double initial_cash, Py_ssize_t n_steps_hint=0):
+        self.rec_ts = NULL
+        self.rec_cash = NULL
+        self.rec_value = NULL
+        self.rec_gross = NULL
+        self.n_records = 0
+        self.rec_capacity = 0
+
+    def __init__(self, int n_assets, double initial_cash, Py_ssize_t n_steps_hint=0):
+        self.n_assets = n_assets
+        self.cash = initial_cash
+        self.initial_cash = initial_cash
+        self.position_array = np.zeros(n_assets, dtype=np.float64)
+        self.avg_cost_array = np.zeros(n_assets, dtype=np.float64)
+        self.realized_array = np.zeros(n_assets, dtype=np.float64)
+        self.last_price_array = np.full(n_assets, np.nan, dtype=np.float64)
+        self.position = self.position_array
+        self.avg_cost = self.avg_cost_array
+        self.realized = self.realized_array
+        self.last_price = self.last_price_array
+        self.total_commission = 0.0
+        self.total_slippage = 0.0
+        self.reserve(max(n_steps_hint, 16))
+
+    def __dealloc__(self):
+        PyMem_Free(self.rec_ts)
+        PyMem_Free(self.rec_cash)
+        PyMem_Free(self.rec_value)
+        PyMem_Free(self.rec_gross)
+
+    cdef int reserve(self, idx_t n) except -1:
+        """Make room for ``n`` equity rows in total."""
+        cdef void* p
+        if n <= self.rec_capacity:
+            return 0
+        p = PyMem_Realloc(self.rec_ts, n * sizeof(ts_t))
+        if p == NULL:
+            raise MemoryError()
+        self.rec_ts = <ts_t*> p
+        p = PyMem_Realloc(self.rec_cash, n * sizeof(double))
+        if p == NULL:
+            raise MemoryError()
+        self.rec_cash = <double*> p
+        p = PyMem_Realloc(self.rec_value, n * sizeof(double))
+        if p == NULL:
+            raise MemoryError()
+        self.rec_value = <double*> p
+        p = PyMem_Realloc(self.rec_gross, n * sizeof(double))
+        if p == NULL:
+            raise MemoryError()
+        self.rec_gross = <double*> p
+        self.rec_capacity = n
+        return 0
+
+    cdef void apply_fill(self, asset_t asset, qty_t quantity, price_t price,
+                         double commission, double slippage) noexcept nogil:
+        """Book a fill: move cash, update the position, its average cost and realized P&L."""
+        cdef double pos = self.position[asset]
+        cdef double new_pos = pos + quantity
+        cdef double closed
+        self.cash -= quantity * price + commission
+        self.total_commission += commission
+        self.total_slippage += slippage
+        if pos == 0.0 or (pos > 0.0) == (quantity > 0.0):
+            # Opening or adding: the average cost blends in the new price.
+            self.avg_cost[asset] = (self.avg_cost[asset] * fabs(pos) + price * fabs(quantity)) / fabs(new_pos)
+        else:
+            closed = fmin(fabs(quantity), fabs(pos))
+            if pos > 0.0:
+                self.realized[asset] += closed * (price - self.avg_cost[asset])
+            else:
+                self.realized[asset] += closed * (self.avg_cost[asset] - price)
+            if new_pos == 0.0:
+                self.avg_cost[asset] = 0.0
+            elif (new_pos > 0.0) != (pos > 0.0):
+                # Reversed through zero: the remainder opened at this price.
+                self.avg_cost[asset] = price
+        self.position[asset] = new_pos
+
+    cdef void mark(self, const asset_t[::1] asset, const double[::1] close,
+                   idx_t start, idx_t stop) noexcept nogil:
+        """Take the closes of rows ``start:stop`` as the assets' last prices."""
+        cdef idx_t i
+        for i in range(start, stop):
+            self.last_price[asset[i]] = close[i]
+
+    cdef void exposures(self, double* value, double* gross) noexcept nogil:
+        """Net and gross market value of the positions at the last prices."""
+        cdef double v = 0.0, g = 0.0, mv, q
+        cdef int a
+        for a in range(self.n_assets):
+            q = self.position[a]
+            if q != 0.0:
+                mv = q * self.last_price[a]
+                v += mv
+                g += fabs(mv)
+        value[0] = v
+        gross[0] = g
+
+    cdef int record(self, ts_t ts) except -1:
+        """Append one equity row for timestamp ``ts``."""
+        cdef double value, gross
+        cdef idx_t i = self.n_records
+        if i == self.rec_capacity:
+            self.reserve(2 * self.rec_capacity)
+        self.exposures(&value, &gross)
+        self.rec_ts[i] = ts
+        self.rec_cash[i] = self.cash
+        self.rec_value[i] = value
+        self.rec_gross[i] = gross
+        self.n_records = i + 1
+        return 0
+
+    # ------------------------------------------------------------ Python side
+    def equity(self):
+        """Cash plus the market value of every position at its last price."""
+        cdef double value, gross
+        self.exposures(&value, &gross)
+        return self.cash + value
+
+    def unrealized_pnl(self, int asset):
+        """Unrealized P&L of one asset against its average cost (0.0 when flat)."""
+        cdef double q = self.position[asset]
+        if q == 0.0:
+            return 0.0
+        return q * (self.last_price[asset] - self.avg_cost[asset])
+
+    def record_arrays(self):
+        """Copy the equity record into numpy arrays."""
+        cdef idx_t n = self.n_records
+        ts = np.empty(n, dtype=np.int64)
+        cash = np.empty(n, dtype=np.float64)
+        value = np.empty(n, dtype=np.float64)
+        gross = np.empty(n, dtype=np.float64)
+        cdef ts_t[::1] tv = ts
+        cdef double[::1] cv = cash, vv = value, gv = gross
+        cdef idx_t i
+        for i in range(n):
+            tv[i] = self.rec_ts[i]
+            cv[i] = self.rec_cash[i]
+            vv[i] = self.rec_value[i]
+            gv[i] = self.rec_gross[i]
+        return {
+            "ts": ts,
+            "cash": cash,
+            "positions_value": value,
+            "equity": cash + value,
+            "gross_exposure": gross,
+            "net_exposure": value.copy(),
+        }

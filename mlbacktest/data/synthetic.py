@@ -1,0 +1,96 @@
+"""Seeded synthetic bars with a model-like prediction column, for demos, tests and benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+__all__ = ["synthetic_bars"]
+
+
+def synthetic_bars(
+    n_assets: int = 20,
+    n_bars: int = 756,
+    *,
+    seed: int = 0,
+    start: str = "2020-01-01",
+    every: str = "1d",
+    skill: float = 0.05,
+    persistence: float = 0.9,
+    late_start: bool = False,
+) -> pl.DataFrame:
+    """A long frame of random-walk bars with a prediction column ``pred``.
+
+    Parameters
+    ----------
+    n_assets, n_bars : int
+        Panel size. Assets are named ``A000``, ``A001``, ...
+    seed : int
+        Seed of the generator: the same arguments give the same frame.
+    start, every : str
+        First timestamp and bar spacing (a polars duration such as ``"1d"``
+        or ``"1m"``). Daily bars skip nothing (calendar days).
+    skill : float
+        Correlation of ``pred`` with the next bar's return: ``pred`` stamped
+        *t* is a noisy forecast of the return from *t*'s close to *t+1*'s,
+        as a trained model would publish at *t*.
+    persistence : float
+        AR(1) coefficient of the forecast noise, so signals persist over
+        several bars as real predictions do.
+    late_start : bool
+        When True, asset *i* starts ``i * 3`` bars late (for ragged panels).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``timestamp, asset, open, high, low, close, volume, pred``,
+        sorted by (timestamp, asset); prices are positive and consistent
+        (``low <= open, close <= high``).
+    """
+    rng = np.random.default_rng(seed)
+    vol = rng.uniform(0.01, 0.03, n_assets)
+    rets = rng.standard_normal((n_bars, n_assets)) * vol
+    close = 100.0 * np.exp(np.cumsum(rets, axis=0))
+    gap = rng.standard_normal((n_bars, n_assets)) * vol * 0.2
+    prev = np.vstack([np.full((1, n_assets), 100.0), close[:-1]])
+    open_ = prev * np.exp(gap)
+    spread = np.abs(rng.standard_normal((2, n_bars, n_assets))) * vol * 0.5
+    high = np.maximum(open_, close) * (1.0 + spread[0])
+    low = np.minimum(open_, close) * (1.0 - spread[1])
+    volume = np.round(rng.lognormal(12.0, 0.5, (n_bars, n_assets)))
+    noise = np.empty((n_bars, n_assets))
+    noise[0] = rng.standard_normal(n_assets)
+    shocks = rng.standard_normal((n_bars, n_assets)) * np.sqrt(1 - persistence**2)
+    for t in range(1, n_bars):
+        noise[t] = persistence * noise[t - 1] + shocks[t]
+    nxt = np.vstack([rets[1:] / vol, np.zeros((1, n_assets))])
+    pred = skill * nxt + np.sqrt(1 - skill**2) * noise
+    ts = pl.Series(
+        "timestamp",
+        np.datetime64(start, "ns") + np.arange(n_bars) * _duration_ns(every),
+    ).cast(pl.Datetime("ns"))
+    frame = pl.DataFrame(
+        {
+            "timestamp": np.repeat(ts.to_numpy(), n_assets),
+            "asset": np.tile(np.array([f"A{i:03d}" for i in range(n_assets)]), n_bars),
+            "open": open_.ravel(),
+            "high": high.ravel(),
+            "low": low.ravel(),
+            "close": close.ravel(),
+            "volume": volume.ravel(),
+            "pred": pred.ravel(),
+        }
+    ).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+    if late_start:
+        bar = np.repeat(np.arange(n_bars), n_assets)
+        first = np.tile(np.arange(n_assets) * 3, n_bars)
+        frame = frame.filter(pl.Series(bar >= first))
+    return frame
+
+
+def _duration_ns(every: str) -> np.timedelta64:
+    units = {"d": "D", "h": "h", "m": "m", "s": "s", "w": "W"}
+    num, unit = every[:-1] or "1", every[-1]
+    if unit not in units:
+        raise ValueError(f"unsupported bar spacing {every!r}; use e.g. '1d', '1h', '1m'")
+    return np.timedelta64(int(num), units[unit]).astype("timedelta64[ns]")

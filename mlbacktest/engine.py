@@ -1,0 +1,250 @@
+"""BacktestEngine: assembles feeds, broker, portfolio and strategy, and runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from mlbacktest._broker import Broker
+from mlbacktest._clock import Clock
+from mlbacktest._engine import BAR_PRIORITY, Engine
+from mlbacktest._events import BarStore
+from mlbacktest._portfolio import Portfolio
+from mlbacktest.config import BacktestConfig
+from mlbacktest.data.feeds import DataFeed
+from mlbacktest.data.panel import BAR_FIELDS, BarPanel
+from mlbacktest.errors import ConfigError, DataError
+from mlbacktest.results import BacktestResult
+from mlbacktest.strategy import Strategy
+
+__all__ = ["BacktestEngine", "run_backtest"]
+
+_HOOKS = ("on_market_data", "on_slice", "on_fill")
+
+
+def _overridden_hooks(strategy: Strategy) -> dict[str, Any]:
+    """Bound hooks the strategy overrides; the others are never called."""
+    cls = type(strategy)
+    return {
+        name: getattr(strategy, name)
+        for name in _HOOKS
+        if getattr(cls, name) is not getattr(Strategy, name)
+    }
+
+
+def _blocks(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct timestamps of a sorted array and the row offsets of each block."""
+    if ts.size == 0:
+        return ts[:0].copy(), np.zeros(1, dtype=np.int64)
+    starts = np.flatnonzero(np.diff(ts)) + 1
+    offsets = np.concatenate(([0], starts, [ts.size])).astype(np.int64)
+    return ts[offsets[:-1]].copy(), offsets
+
+
+def _merge_panels(panels: Sequence[BarPanel], names: Sequence[str]) -> dict[str, Any]:
+    """Concatenate several feeds' panels into one set of columns with shared asset ids."""
+    tzs = {p.tz for p in panels}
+    if len(tzs) > 1:
+        described = ", ".join(f"feed {names[i]} has {p.tz or 'naive timestamps'}"
+                              for i, p in enumerate(panels))
+        raise DataError(f"feeds have mixed time zones: {described}")
+    asset_names = tuple(sorted(set().union(*(p.asset_names for p in panels))))
+    index = {a: i for i, a in enumerate(asset_names)}
+    signal_names: list[str] = []
+    for p in panels:
+        signal_names.extend(s for s in p.signal_names if s not in signal_names)
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("ts", "asset", *BAR_FIELDS, "signals")}
+    for p in panels:
+        remap = np.array([index[a] for a in p.asset_names], dtype=np.int32)
+        cols["ts"].append(p.ts)
+        cols["asset"].append(remap[p.asset] if p.asset.size else p.asset)
+        for f in BAR_FIELDS:
+            cols[f].append(getattr(p, f))
+        sig = np.full((len(p), len(signal_names)), np.nan)
+        for j, s in enumerate(p.signal_names):
+            sig[:, signal_names.index(s)] = p.signals[:, j]
+        cols["signals"].append(sig)
+    merged = {k: np.concatenate(v) for k, v in cols.items()}
+    # The same (timestamp, asset) in two feeds is ambiguous: refuse it.
+    order = np.lexsort((merged["ts"], merged["asset"]))
+    a, t = merged["asset"][order], merged["ts"][order]
+    dup = np.flatnonzero((a[1:] == a[:-1]) & (t[1:] == t[:-1]))
+    if dup.size:
+        bounds = np.cumsum([0] + [len(p) for p in panels])
+        r1, r2 = order[dup[0]], order[dup[0] + 1]
+        f1, f2 = (int(np.searchsorted(bounds, r, side="right") - 1) for r in (r1, r2))
+        when = np.datetime64(int(t[dup[0] + 1]), "ns")
+        raise DataError(
+            f"asset {asset_names[a[dup[0]]]!r} has a bar at timestamp {when} in two feeds "
+            f"(feed {names[f1]} row {panels[f1].source_row[r1 - bounds[f1]]} and feed "
+            f"{names[f2]} row {panels[f2].source_row[r2 - bounds[f2]]}); {dup.size} such rows"
+        )
+    merged.update(asset_names=asset_names, signal_names=tuple(signal_names), tz=tzs.pop())
+    return merged
+
+
+class BacktestEngine:
+    """Runs a :class:`~mlbacktest.Strategy` over one or more feeds.
+
+    Parameters
+    ----------
+    feed : DataFeed or sequence of DataFeed
+        Bars to replay. Several feeds (for example at different
+        frequencies) are merged by the clock in timestamp order; at equal
+        timestamps, earlier feeds come first.
+    strategy : Strategy
+        The strategy instance. Its hooks are looked up once, here.
+    config : BacktestConfig or mapping, optional
+        Knobs of the run (defaults: ``BacktestConfig()``).
+    context : ContextFrame, polars DataFrame or None, optional
+        Market-wide series (VIX, rates, ...), handed to each hook as a dict
+        of the values visible at the timestamp (as-of, backward).
+
+    Examples
+    --------
+    >>> from mlbacktest import BacktestEngine, BacktestConfig, PolarsDataFeed, Strategy
+    >>> from mlbacktest.data.synthetic import synthetic_bars
+    >>> class Hold(Strategy):
+    ...     def on_start(self):
+    ...         self.buy("A000", 10)
+    >>> feed = PolarsDataFeed(synthetic_bars(n_assets=2, n_bars=5, seed=1))
+    >>> result = BacktestEngine(feed, Hold(), BacktestConfig(initial_cash=10_000)).run()
+    >>> len(result.fills)
+    1
+    """
+
+    def __init__(
+        self,
+        feed: DataFeed | Sequence[DataFeed],
+        strategy: Strategy,
+        config: BacktestConfig | Mapping[str, Any] | None = None,
+        *,
+        context: Any = None,
+    ) -> None:
+        feeds = [feed] if isinstance(feed, DataFeed) else list(feed)
+        if not feeds or not all(isinstance(f, DataFeed) for f in feeds):
+            raise TypeError("feed must be a DataFeed (PolarsDataFeed, ParquetDataFeed) or a list of them")
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
+        if config is None:
+            config = BacktestConfig()
+        elif isinstance(config, Mapping):
+            config = BacktestConfig.from_dict(config)
+        elif not isinstance(config, BacktestConfig):
+            raise ConfigError(f"config must be a BacktestConfig or a mapping, got {type(config).__name__}")
+        self.feeds = feeds
+        self.strategy = strategy
+        self.config = config
+        panels = [f.panel for f in feeds]
+        if len(panels) == 1:
+            p = panels[0]
+            cols: dict[str, Any] = {
+                "ts": p.ts, "asset": p.asset, "signals": p.signals,
+                "asset_names": p.asset_names, "signal_names": p.signal_names, "tz": p.tz,
+                **{f: getattr(p, f) for f in BAR_FIELDS},
+            }
+        else:
+            cols = _merge_panels(panels, [str(i) for i in range(len(panels))])
+        self.store = BarStore(
+            cols["ts"], cols["asset"], cols["open"], cols["high"], cols["low"], cols["close"],
+            cols["volume"], cols["signals"], cols["asset_names"], cols["signal_names"], cols["tz"],
+        )
+        self._stream_bounds = np.cumsum([0] + [len(p) for p in panels])
+        self.context = self._context(context)
+
+    def _context(self, context: Any) -> Any:
+        if context is None:
+            return None
+        from mlbacktest.data.context import ContextFrame
+
+        if not isinstance(context, ContextFrame):
+            context = ContextFrame(context)
+        if context.tz != self.store.tz:
+            raise DataError(
+                f"context timestamps are {context.tz or 'naive'} but the bars are "
+                f"{self.store.tz or 'naive'}: mixed time zones"
+            )
+        return context
+
+    def run(self) -> BacktestResult:
+        """Run the backtest and return its :class:`~mlbacktest.results.BacktestResult`.
+
+        The strategy's exceptions propagate with their original type, with a
+        note naming the hook, timestamp and asset where they happened.
+        """
+        cfg = self.config
+        store = self.store
+        clock = Clock()
+        ts = store.ts_array
+        for k in range(len(self._stream_bounds) - 1):
+            a, b = int(self._stream_bounds[k]), int(self._stream_bounds[k + 1])
+            uniq, offsets = _blocks(ts[a:b])
+            clock.add_stream(uniq, offsets + a, BAR_PRIORITY + k)
+        portfolio = Portfolio(store.n_assets, cfg.initial_cash, clock.n_steps_hint)
+        broker = Broker(
+            store,
+            portfolio,
+            **cfg.commission_model.broker_kwargs(),
+            **cfg.slippage_model.broker_kwargs(),
+            fractional=cfg.fractional,
+            allow_short=cfg.allow_short,
+            market_at_close=cfg.fill_at == "close",
+        )
+        strategy = self.strategy
+        engine = Engine(store, clock, broker, portfolio, strategy,
+                        _overridden_hooks(strategy), self.context)
+        strategy._bind(engine, cfg.fractional)
+        strategy.on_start()
+        engine.run()
+        strategy.on_end()
+        return BacktestResult(
+            equity=portfolio.record_arrays(),
+            fills=broker.fill_arrays(),
+            orders=broker.to_arrays(),
+            asset_names=store.asset_names,
+            tz=store.tz,
+            initial_cash=cfg.initial_cash,
+            config=cfg,
+            periods_per_year=cfg.periods_per_year,
+            risk_free=cfg.risk_free,
+        )
+
+
+def run_backtest(
+    data: Any,
+    strategy: Strategy,
+    config: BacktestConfig | Mapping[str, Any] | None = None,
+    *,
+    signal_columns: Sequence[str] | None = None,
+    context: Any = None,
+) -> BacktestResult:
+    """Run a backtest in one call.
+
+    Parameters
+    ----------
+    data : DataFeed, polars DataFrame/LazyFrame, or path to parquet
+        The bars; frames and paths are wrapped in a feed with ``signal_columns``.
+    strategy : Strategy
+        The strategy instance.
+    config : BacktestConfig or mapping, optional
+        Knobs of the run.
+    signal_columns : sequence of str, optional
+        Signal columns when ``data`` is not a feed already.
+    context : optional
+        Market-wide series, as for :class:`BacktestEngine`.
+    """
+    from pathlib import Path
+
+    from mlbacktest.data.feeds import ParquetDataFeed, PolarsDataFeed
+
+    if isinstance(data, DataFeed) or (
+        isinstance(data, (list, tuple)) and data and all(isinstance(d, DataFeed) for d in data)
+    ):
+        feed = data
+    elif isinstance(data, (str, Path)):
+        feed = ParquetDataFeed(data, signal_columns=signal_columns)
+    else:
+        feed = PolarsDataFeed(data, signal_columns=signal_columns)
+    return BacktestEngine(feed, strategy, config, context=context).run()

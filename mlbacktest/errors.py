@@ -1,0 +1,49 @@
+"""Exceptions raised by mlbacktest.
+
+Every error raised because of user input derives from :class:`ValueError`, so
+code that already guards against bad values keeps working; the subclasses let
+callers tell bad data, bad orders and bad configuration apart.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MlBacktestError",
+    "DataError",
+    "OrderError",
+    "ConfigError",
+    "NotBuiltError",
+    "LookAheadWarning",
+]
+
+
+class MlBacktestError(Exception):
+    """Base class of every exception defined by mlbacktest."""
+
+
+class DataError(MlBacktestError, ValueError):
+    """Input data is malformed.
+
+    Raised while a feed is built, before any simulation starts. The message
+    names the offending column and, where the problem is in a row, the row
+    number in the input, the asset and the timestamp.
+    """
+
+
+class OrderError(MlBacktestError, ValueError):
+    """An order cannot be accepted as written (unknown asset, NaN quantity, ...).
+
+    Raised at the call that submits the order, inside the strategy hook.
+    """
+
+
+class ConfigError(MlBacktestError, ValueError):
+    """A configuration value or key is invalid; raised before the run starts."""
+
+
+class NotBuiltError(MlBacktestError, ImportError):
+    """The compiled extension modules of mlbacktest are missing."""
+
+
+class LookAheadWarning(UserWarning):
+    """A configuration lets the simulation use information it could not have had."""

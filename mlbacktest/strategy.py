@@ -1,0 +1,410 @@
+"""The Strategy base class: hooks the engine calls and helpers to trade from them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlbacktest._time import to_ns
+from mlbacktest.errors import OrderError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbacktest._engine import Engine
+    from mlbacktest._events import BarStore, FillEvent, MarketEvent, OrderEvent, SliceView
+
+__all__ = ["Strategy"]
+
+_ORDER_MARKET, _ORDER_LIMIT, _ORDER_STOP = 0, 1, 2
+_BAR_FIELDS = ("open", "high", "low", "close", "volume")
+_NO_TS = np.iinfo(np.int64).min
+
+
+class _History:
+    """Per-asset, time-ordered copies of columns, built on first use of each field."""
+
+    def __init__(self, store: BarStore) -> None:
+        self._store = store
+        asset = store.asset_array
+        self._order = np.lexsort((store.ts_array, asset))
+        counts = np.bincount(asset, minlength=store.n_assets)
+        self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self.ts = store.ts_array[self._order]
+        self._columns: dict[str, np.ndarray] = {}
+
+    def column(self, field: str) -> np.ndarray:
+        col = self._columns.get(field)
+        if col is None:
+            store = self._store
+            if field in _BAR_FIELDS:
+                src = getattr(store, field + "_array")
+            else:
+                src = store.signal_array[:, store.signal_index[field]]
+            col = np.ascontiguousarray(src[self._order])
+            col.flags.writeable = False
+            self._columns[field] = col
+        return col
+
+    def window(self, asset: int, field: str, n: int, now: int) -> np.ndarray:
+        a0, a1 = int(self.offsets[asset]), int(self.offsets[asset + 1])
+        end = a0 + int(np.searchsorted(self.ts[a0:a1], now, side="right"))
+        return self.column(field)[max(a0, end - n) : end]
+
+
+class Strategy:
+    """Base class for strategies: override the hooks you need.
+
+    Every hook is optional, and a hook that is not overridden is never called
+    (it costs nothing). At each timestamp the engine first fills orders
+    against the new bars, then calls ``on_fill`` for those fills,
+    ``on_market_data`` once per bar, and ``on_slice`` once. A strategy called
+    at timestamp *t* has seen the close of every bar stamped *t*; orders it
+    places fill on a later bar (see :class:`~mlbacktest.BacktestConfig`).
+
+    Assets are named by their name (``str``) or by their integer id (the
+    ``asset_ids`` of a slice view, ``event.asset_id``).
+
+    Examples
+    --------
+    >>> class BuyAndHold(Strategy):
+    ...     def on_slice(self, view, context):
+    ...         for name in view.assets:
+    ...             if self.get_position(name) == 0:
+    ...                 self.order_target_percent(name, 1.0 / len(self.assets))
+    """
+
+    _engine: Engine | None = None
+
+    # ------------------------------------------------------------ hooks
+    def on_start(self) -> None:
+        """Called once before the first timestamp (orders placed here fill on the first bar)."""
+
+    def on_market_data(self, event: MarketEvent, context: dict[str, Any]) -> None:
+        """Called once per asset-bar, after the bar closed.
+
+        Parameters
+        ----------
+        event : MarketEvent
+            The bar: ``timestamp``, ``asset``, ``open`` ... ``volume``, ``signals``.
+        context : dict
+            Market-wide values visible at this timestamp (shared by every
+            call at one timestamp).
+        """
+
+    def on_slice(self, view: SliceView, context: dict[str, Any]) -> None:
+        """Called once per timestamp with every bar of that timestamp as arrays.
+
+        Parameters
+        ----------
+        view : SliceView
+            ``assets``, ``asset_ids``, ``open`` ... ``volume``, ``signals``,
+            ``signal_names`` and ``positions`` of every asset with a bar now.
+        context : dict
+            Market-wide values visible at this timestamp.
+        """
+
+    def on_fill(self, fill: FillEvent) -> None:
+        """Called for each fill, before the bar hooks of the timestamp it happened at."""
+
+    def on_end(self) -> None:
+        """Called once after the last timestamp (orders can no longer be placed)."""
+
+    # ------------------------------------------------------------ binding
+    def _bind(self, engine: Engine, fractional: bool) -> None:
+        self._engine = engine
+        self._store = engine.store
+        self._portfolio = engine.portfolio
+        self._broker = engine.broker
+        self._positions = engine.portfolio.position_array
+        self._last_price = engine.portfolio.last_price_array
+        self._pending = engine.broker.pending_market_array
+        self._asset_index = engine.store.asset_index
+        self._n_assets = engine.store.n_assets
+        self._fractional = fractional
+        self._history: _History | None = None
+
+    def _require_engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("this strategy is not attached to a running BacktestEngine")
+        return self._engine
+
+    def _asset_id(self, asset: str | int) -> int:
+        if isinstance(asset, str):
+            try:
+                return self._asset_index[asset]
+            except KeyError:
+                raise OrderError(f"unknown asset {asset!r}") from None
+        if isinstance(asset, (int, np.integer)) and not isinstance(asset, bool):
+            aid = int(asset)
+            if 0 <= aid < self._n_assets:
+                return aid
+            raise OrderError(f"unknown asset id {aid} (ids run from 0 to {self._n_assets - 1})")
+        raise OrderError(f"an asset is a name (str) or an id (int), got {asset!r}")
+
+    # ------------------------------------------------------------ state
+    @property
+    def assets(self) -> tuple[str, ...]:
+        """Names of every asset in the run; an asset's id is its index here."""
+        return self._require_engine().store.asset_names
+
+    @property
+    def signal_names(self) -> tuple[str, ...]:
+        """Names of the signal columns."""
+        return self._require_engine().store.signal_names
+
+    @property
+    def now(self) -> Any:
+        """The current timestamp as a datetime (None before the first timestamp)."""
+        engine = self._require_engine()
+        ts = engine.current_ts
+        return None if ts == _NO_TS else engine.store.to_datetime(ts)
+
+    def get_position(self, asset: str | int) -> float:
+        """Signed quantity held (0.0 when flat)."""
+        self._require_engine()
+        return float(self._positions[self._asset_id(asset)])
+
+    def get_positions(self) -> dict[str, float]:
+        """Every non-zero position, by asset name."""
+        self._require_engine()
+        names = self._store.asset_names
+        return {names[i]: float(self._positions[i]) for i in np.flatnonzero(self._positions)}
+
+    def get_cash(self) -> float:
+        """Cash balance."""
+        return float(self._require_engine().portfolio.cash)
+
+    def get_equity(self) -> float:
+        """Cash plus every position at its last close."""
+        return float(self._require_engine().portfolio.equity())
+
+    def get_last_price(self, asset: str | int) -> float:
+        """Close of the asset's latest bar seen so far (NaN before its first bar)."""
+        self._require_engine()
+        return float(self._last_price[self._asset_id(asset)])
+
+    def get_unrealized_pnl(self, asset: str | int | None = None) -> float:
+        """Unrealized P&L against average cost, of one asset or (``None``) of all."""
+        pf = self._require_engine().portfolio
+        if asset is not None:
+            return float(pf.unrealized_pnl(self._asset_id(asset)))
+        held = np.flatnonzero(self._positions)
+        return float(
+            np.sum(self._positions[held] * (self._last_price[held] - pf.avg_cost_array[held]))
+        )
+
+    def get_realized_pnl(self, asset: str | int | None = None) -> float:
+        """Realized P&L (before costs) against average cost, of one asset or of all."""
+        pf = self._require_engine().portfolio
+        if asset is not None:
+            return float(pf.realized_array[self._asset_id(asset)])
+        return float(pf.realized_array.sum())
+
+    def history(self, asset: str | int, field: str, n: int) -> np.ndarray:
+        """The last ``n`` values of a field of one asset, ending at the current bar.
+
+        Parameters
+        ----------
+        asset : str or int
+            Asset name or id.
+        field : str
+            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"`` or a
+            signal name.
+        n : int
+            Number of bars wanted (> 0). Fewer come back when the asset has
+            fewer bars so far.
+
+        Returns
+        -------
+        ndarray of float64
+            A read-only view, oldest first, whose last value is the asset's
+            latest bar at or before the current timestamp.
+        """
+        engine = self._require_engine()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
+        store = engine.store
+        if field not in _BAR_FIELDS and field not in store.signal_index:
+            raise ValueError(
+                f"unknown history field {field!r}; fields are {list(_BAR_FIELDS)} "
+                f"and signals {list(store.signal_names)}"
+            )
+        aid = self._asset_id(asset)
+        if engine.current_ts == _NO_TS:
+            return self._empty_history()
+        if self._history is None:
+            self._history = _History(store)
+        return self._history.window(aid, field, int(n), engine.current_ts)
+
+    @staticmethod
+    def _empty_history() -> np.ndarray:
+        out = np.empty(0, dtype=np.float64)
+        out.flags.writeable = False
+        return out
+
+    # ------------------------------------------------------------ orders
+    def order(
+        self,
+        asset: str | int,
+        quantity: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> OrderEvent:
+        """Place an order for a signed quantity (negative sells).
+
+        A market order without prices; a limit order with ``limit_price``;
+        a stop order with ``stop_price``.
+
+        Returns
+        -------
+        OrderEvent
+            A live view of the order (its ``status`` changes as it is worked).
+
+        Raises
+        ------
+        OrderError
+            For an unknown asset, a zero, NaN or infinite quantity, a price
+            that is not a finite number > 0, both prices at once, or a
+            fractional quantity when the config has ``fractional=False``.
+        """
+        engine = self._require_engine()
+        aid = self._asset_id(asset)
+        if limit_price is not None and stop_price is not None:
+            raise OrderError("stop-limit orders are not supported: give a limit or a stop price")
+        q = _as_float(quantity, "quantity")
+        if limit_price is not None:
+            return engine.submit(aid, q, _ORDER_LIMIT, _as_float(limit_price, "limit_price"))
+        if stop_price is not None:
+            return engine.submit(aid, q, _ORDER_STOP, math.nan, _as_float(stop_price, "stop_price"))
+        return engine.submit(aid, q, _ORDER_MARKET)
+
+    def buy(self, asset: str | int, quantity: float, **prices: float) -> OrderEvent:
+        """Buy ``quantity`` (> 0); takes ``limit_price`` / ``stop_price`` like :meth:`order`."""
+        q = _as_float(quantity, "quantity")
+        if not q > 0:
+            raise OrderError(f"buy quantity must be > 0, got {quantity!r}")
+        return self.order(asset, q, **prices)
+
+    def sell(self, asset: str | int, quantity: float, **prices: float) -> OrderEvent:
+        """Sell ``quantity`` (> 0); takes ``limit_price`` / ``stop_price`` like :meth:`order`."""
+        q = _as_float(quantity, "quantity")
+        if not q > 0:
+            raise OrderError(f"sell quantity must be > 0, got {quantity!r}")
+        return self.order(asset, -q, **prices)
+
+    def _round(self, quantity: float) -> float:
+        return quantity if self._fractional else float(math.trunc(quantity))
+
+    def order_target_quantity(self, asset: str | int, target: float) -> OrderEvent | None:
+        """Trade toward a signed target quantity with a market order.
+
+        The gap is measured from the position plus open market orders on
+        the asset, so calling this every bar does not stack orders. Returns
+        None when the target is already met.
+        """
+        self._require_engine()
+        aid = self._asset_id(asset)
+        target = self._round(_as_float(target, "target"))
+        current = float(self._positions[aid] + self._pending[aid])
+        delta = self._round(target - current)
+        if abs(delta) <= 1e-12 * max(abs(target), abs(current), 1.0):
+            return None
+        return self._engine.submit(aid, delta, _ORDER_MARKET)
+
+    def _price_for_sizing(self, aid: int) -> float:
+        price = float(self._last_price[aid])
+        if not price > 0:
+            raise OrderError(
+                f"asset {self._store.asset_names[aid]!r} has no price yet: "
+                "size orders by quantity before its first bar"
+            )
+        return price
+
+    def order_target_value(self, asset: str | int, value: float) -> OrderEvent | None:
+        """Trade toward a position worth ``value`` at the last close (negative: short)."""
+        self._require_engine()
+        aid = self._asset_id(asset)
+        value = _as_float(value, "value")
+        return self.order_target_quantity(aid, value / self._price_for_sizing(aid))
+
+    def order_target_percent(self, asset: str | int, percent: float) -> OrderEvent | None:
+        """Trade toward a position worth ``percent`` of equity (0.1 = 10 %; negative: short)."""
+        percent = _as_float(percent, "percent")
+        return self.order_target_value(asset, percent * self.get_equity())
+
+    def buy_percent(self, asset: str | int, percent: float) -> OrderEvent | None:
+        """Buy a quantity worth ``percent`` of equity at the last close (added to the position)."""
+        self._require_engine()
+        aid = self._asset_id(asset)
+        percent = _as_float(percent, "percent")
+        if not percent > 0:
+            raise OrderError(f"buy_percent needs percent > 0, got {percent!r}")
+        q = self._round(percent * self.get_equity() / self._price_for_sizing(aid))
+        if q == 0:
+            return None
+        return self._engine.submit(aid, q, _ORDER_MARKET)
+
+    def close_position(self, asset: str | int) -> OrderEvent | None:
+        """Flatten the position with a market order (None when already flat)."""
+        return self.order_target_quantity(asset, 0.0)
+
+    def order_many(self, assets: Iterable[int] | np.ndarray, quantities: Any) -> np.ndarray:
+        """Place market orders for many assets at once (ids or names).
+
+        Zero quantities are skipped. Returns the order ids (-1 where skipped).
+        Faster than a Python loop over :meth:`order` for cross-sectional
+        strategies.
+        """
+        engine = self._require_engine()
+        ids = np.asarray(assets)
+        if ids.dtype.kind in "US" or ids.dtype == object:
+            ids = np.array([self._asset_id(a) for a in ids], dtype=np.int32)
+        else:
+            ids = ids.astype(np.int32, copy=False)
+            if ids.size and (ids.min() < 0 or ids.max() >= self._n_assets):
+                bad = ids[(ids < 0) | (ids >= self._n_assets)][0]
+                raise OrderError(f"unknown asset id {bad}")
+        qty = np.asarray(quantities, dtype=np.float64)
+        if qty.shape != ids.shape:
+            raise OrderError("assets and quantities must have the same length")
+        return engine.submit_many(ids, qty)
+
+    def cancel(self, order: OrderEvent | int) -> bool:
+        """Cancel an open order (an OrderEvent or an id); False if it was not open."""
+        engine = self._require_engine()
+        oid = order if isinstance(order, (int, np.integer)) else order.order_id
+        return bool(engine.cancel(int(oid)))
+
+    def open_orders(self, asset: str | int | None = None) -> list[OrderEvent]:
+        """Open orders, of one asset or of all, in submission order."""
+        self._require_engine()
+        aid = -1 if asset is None else self._asset_id(asset)
+        return [self._broker.view(oid) for oid in self._broker.open_order_ids(aid)]
+
+    def get_order(self, order_id: int) -> OrderEvent:
+        """The order with this id."""
+        self._require_engine()
+        return self._broker.view(int(order_id))
+
+    # ------------------------------------------------------------ timers
+    def schedule_at(self, when: Any, callback: Callable[[dict[str, Any]], None]) -> int:
+        """Call ``callback(context)`` once at ``when``, after that timestamp's bar hooks.
+
+        ``when`` is a datetime, ISO string, numpy datetime64 or int ns, in
+        the feed's time zone when naive. Orders placed by the callback fill
+        on a later bar.
+        """
+        engine = self._require_engine()
+        return engine.schedule(to_ns(when, engine.store.tz), callback)
+
+
+def _as_float(value: Any, name: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise OrderError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise OrderError(f"{name} must be a finite number, got {value!r}")
+    return out
