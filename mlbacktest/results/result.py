@@ -1,0 +1,466 @@
+"""The result of a backtest: recorded arrays presented as polars frames and metrics."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from .metrics import (
+    _safe_ratio,
+    compute_metrics,
+    drawdown,
+    infer_periods_per_year,
+    simple_returns,
+    total_return,
+)
+from .trades import RoundTrips, fifo_round_trips
+
+__all__ = ["BacktestResult", "ORDER_STATUS_NAMES", "ORDER_TYPE_NAMES"]
+
+ORDER_TYPE_NAMES: tuple[str, ...] = ("market", "limit", "stop")
+"""Order type names, indexed by the engine's ``order_type`` code."""
+
+ORDER_STATUS_NAMES: tuple[str, ...] = ("open", "filled", "cancelled", "rejected")
+"""Order status names, indexed by the engine's ``status`` code."""
+
+_NO_TIMESTAMP: int = int(np.iinfo(np.int64).min)
+"""``closed_ts`` of an order that is still open."""
+
+_EQUITY_DTYPES: dict[str, type] = {
+    "ts": np.int64,
+    "cash": np.float64,
+    "positions_value": np.float64,
+    "equity": np.float64,
+    "gross_exposure": np.float64,
+    "net_exposure": np.float64,
+}
+_FILL_DTYPES: dict[str, type] = {
+    "ts": np.int64,
+    "asset": np.int32,
+    "order_id": np.int64,
+    "quantity": np.float64,
+    "price": np.float64,
+    "commission": np.float64,
+    "slippage": np.float64,
+}
+_ORDER_DTYPES: dict[str, type] = {
+    "order_id": np.int64,
+    "asset": np.int32,
+    "created_ts": np.int64,
+    "order_type": np.int8,
+    "quantity": np.float64,
+    "limit_price": np.float64,
+    "stop_price": np.float64,
+    "status": np.int8,
+    "filled_quantity": np.float64,
+    "avg_fill_price": np.float64,
+    "closed_ts": np.int64,
+}
+
+# How summary() prints each metric; metrics not listed use "float".
+_METRIC_FORMATS: dict[str, str] = {
+    "final_equity": "money",
+    "total_return": "pct",
+    "cagr": "pct",
+    "annual_volatility": "pct",
+    "sharpe": "ratio",
+    "sortino": "ratio",
+    "max_drawdown": "pct",
+    "max_drawdown_duration": "int",
+    "calmar": "ratio",
+    "num_trades": "int",
+    "win_rate": "pct",
+    "profit_factor": "ratio",
+    "avg_trade_pnl": "money",
+    "total_commission": "money",
+    "total_slippage": "money",
+    "num_fills": "int",
+    "num_orders": "int",
+    "num_rejected": "int",
+    "risk_free": "pct",
+}
+_FORMATTERS: dict[str, str] = {
+    "money": "{:,.2f}",
+    "pct": "{:.2%}",
+    "ratio": "{:.3f}",
+    "int": "{:,d}",
+    "float": "{:,.6g}",
+}
+
+
+def _table_columns(
+    table: str, data: Mapping[str, npt.ArrayLike], dtypes: dict[str, type]
+) -> dict[str, np.ndarray]:
+    """Validate one recorded table and return its columns as contiguous typed arrays."""
+    missing = [k for k in dtypes if k not in data]
+    if missing:
+        raise ValueError(f"BacktestResult: {table} is missing columns {missing}")
+    cols: dict[str, np.ndarray] = {
+        k: np.ascontiguousarray(data[k], dtype=dtype) for k, dtype in dtypes.items()
+    }
+    shapes = {v.shape for v in cols.values()}
+    if len(shapes) != 1 or len(shapes.pop()) != 1:
+        found = {k: v.shape for k, v in cols.items()}
+        raise ValueError(
+            f"BacktestResult: {table} columns must be 1-D and of equal length: {found}"
+        )
+    return cols
+
+
+def _check_codes(what: str, codes: np.ndarray, n_labels: int) -> None:
+    """Raise if any code is not a valid index into ``n_labels`` labels."""
+    bad = (codes < 0) | (codes >= n_labels)
+    if bad.any():
+        raise ValueError(
+            f"BacktestResult: invalid {what} {codes[bad][0]} (expected 0..{n_labels - 1})"
+        )
+
+
+def _decode(name: str, codes: np.ndarray, labels: Sequence[str]) -> pl.Series:
+    """String series of ``labels[codes]`` (codes already validated)."""
+    return pl.Series(name, labels, dtype=pl.String).gather(codes)
+
+
+def _direction(name: str, sign: np.ndarray) -> pl.Series:
+    """``"long"`` for positive ``sign``, ``"short"`` otherwise."""
+    return _decode(name, (sign < 0).astype(np.int8), ("long", "short"))
+
+
+def _format_metric(name: str, value: float | int) -> str:
+    """Format one metric value for :meth:`BacktestResult.summary`."""
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return _FORMATTERS[_METRIC_FORMATS.get(name, "float")].format(value)
+
+
+class BacktestResult:
+    """Everything a backtest recorded, with frames and metrics computed on demand.
+
+    The engine builds this object from plain numpy arrays; every frame and
+    metric is computed on first access and cached.
+
+    Parameters
+    ----------
+    equity : mapping of str to array_like
+        One row per timestamp: ``ts`` (int64 ns), ``cash``, ``positions_value``,
+        ``equity``, ``gross_exposure``, ``net_exposure`` (float64).
+    fills : mapping of str to array_like
+        One row per fill: ``ts``, ``asset`` (int32 id), ``order_id``,
+        ``quantity`` (signed: + buy, - sell), ``price`` (after slippage),
+        ``commission`` and ``slippage`` (currency costs, >= 0).
+    orders : mapping of str to array_like
+        One row per order: ``order_id``, ``asset``, ``created_ts``,
+        ``order_type`` (0 market, 1 limit, 2 stop), ``quantity`` (signed),
+        ``limit_price`` / ``stop_price`` (NaN if none), ``status`` (0 open,
+        1 filled, 2 cancelled, 3 rejected), ``filled_quantity`` (signed),
+        ``avg_fill_price`` (NaN if unfilled), ``closed_ts`` (INT64_MIN while
+        open) and ``reason`` (sequence of str, ``""`` if none).
+    asset_names : sequence of str
+        Asset name of each asset id.
+    tz : str or None
+        Time zone used to present timestamps. When set, ``ts`` values are UTC
+        instants and frames hold ``Datetime("ns", tz)``; when ``None`` they
+        are naive wall-clock times and frames hold naive ``Datetime("ns")``.
+    initial_cash : float
+        Equity before the first timestamp.
+    config : object
+        The configuration of the run, kept as :attr:`config`.
+    periods_per_year : float, optional
+        Annualisation factor of the metrics; inferred from the equity
+        timestamps when ``None`` (see
+        :func:`~mlbacktest.results.metrics.infer_periods_per_year`).
+    risk_free : float, default 0.0
+        Annual risk-free rate for the Sharpe and Sortino ratios.
+
+    Raises
+    ------
+    ValueError
+        If a table misses a column, its columns differ in length, a code
+        (asset id, order type, status) is out of range, or ``tz`` is unknown.
+
+    See Also
+    --------
+    mlbacktest.results.metrics.compute_metrics : definitions of the metrics.
+    mlbacktest.results.trades.fifo_round_trips : how fills become trades.
+    """
+
+    def __init__(
+        self,
+        equity: Mapping[str, npt.ArrayLike],
+        fills: Mapping[str, npt.ArrayLike],
+        orders: Mapping[str, Any],
+        asset_names: Sequence[str],
+        tz: str | None,
+        initial_cash: float,
+        config: Any = None,
+        periods_per_year: float | None = None,
+        risk_free: float = 0.0,
+    ) -> None:
+        self._equity = _table_columns("equity", equity, _EQUITY_DTYPES)
+        self._fills = _table_columns("fills", fills, _FILL_DTYPES)
+        self._orders = _table_columns("orders", orders, _ORDER_DTYPES)
+        reason = [str(r) for r in orders.get("reason", [""] * len(self._orders["order_id"]))]
+        if len(reason) != len(self._orders["order_id"]):
+            raise ValueError("BacktestResult: orders['reason'] must have one entry per order")
+        self._reason = reason
+        self.asset_names: tuple[str, ...] = tuple(asset_names)
+        _check_codes("asset id", self._fills["asset"], len(self.asset_names))
+        _check_codes("asset id", self._orders["asset"], len(self.asset_names))
+        _check_codes("order type", self._orders["order_type"], len(ORDER_TYPE_NAMES))
+        _check_codes("order status", self._orders["status"], len(ORDER_STATUS_NAMES))
+        try:
+            pl.Series(dtype=pl.Datetime("ns", tz))
+        except pl.exceptions.PolarsError as exc:
+            raise ValueError(f"BacktestResult: unknown time zone {tz!r}") from exc
+        if periods_per_year is not None and not periods_per_year > 0:
+            raise ValueError(
+                f"BacktestResult: periods_per_year must be positive, got {periods_per_year}"
+            )
+        self.tz: str | None = tz
+        self.initial_cash: float = float(initial_cash)
+        self.config: Any = config
+        self.risk_free: float = float(risk_free)
+        self._periods_per_year = periods_per_year
+
+    # -- helpers -------------------------------------------------------------
+
+    def _timestamps(self, name: str, ts: np.ndarray) -> pl.Series:
+        """Datetime series of ``ts``; :data:`_NO_TIMESTAMP` values become null."""
+        series = pl.Series(name, ts, dtype=pl.Int64)
+        missing = ts == _NO_TIMESTAMP
+        if missing.any():
+            series = series.set(pl.Series(missing), None)
+        return series.cast(pl.Datetime("ns", self.tz))
+
+    def _assets(self, ids: np.ndarray) -> pl.Series:
+        """Asset-name series for asset ids."""
+        return _decode("asset", ids, self.asset_names)
+
+    @cached_property
+    def _round_trips(self) -> RoundTrips:
+        f = self._fills
+        return fifo_round_trips(
+            f["ts"], f["asset"], f["order_id"], f["quantity"], f["price"], f["commission"]
+        )
+
+    # -- scalars ---------------------------------------------------------------
+
+    @property
+    def final_equity(self) -> float:
+        """Last recorded equity, or :attr:`initial_cash` when nothing was recorded."""
+        eq = self._equity["equity"]
+        return float(eq[-1]) if eq.size else self.initial_cash
+
+    @cached_property
+    def periods_per_year(self) -> float:
+        """Annualisation factor: as given, or inferred from the equity timestamps."""
+        if self._periods_per_year is not None:
+            return float(self._periods_per_year)
+        return infer_periods_per_year(self._equity["ts"], self.tz)
+
+    # -- frames ----------------------------------------------------------------
+
+    @cached_property
+    def equity(self) -> pl.DataFrame:
+        """Equity curve, one row per timestamp.
+
+        Columns: ``timestamp``, ``cash``, ``positions_value``, ``equity``,
+        ``gross_exposure``, ``net_exposure``; ``returns`` (simple returns, the
+        first against ``initial_cash``); ``drawdown`` (``equity / peak - 1``,
+        ``initial_cash`` counting as the first peak); ``gross_leverage`` and
+        ``net_leverage`` (exposure / equity, NaN where equity <= 0).
+        """
+        e = self._equity
+        return pl.DataFrame(
+            [
+                self._timestamps("timestamp", e["ts"]),
+                *(
+                    pl.Series(k, e[k])
+                    for k in ("cash", "positions_value", "equity", "gross_exposure", "net_exposure")
+                ),
+                pl.Series("returns", simple_returns(e["equity"], self.initial_cash)),
+                pl.Series("drawdown", drawdown(e["equity"], self.initial_cash)),
+                pl.Series("gross_leverage", _safe_ratio(e["gross_exposure"], e["equity"])),
+                pl.Series("net_leverage", _safe_ratio(e["net_exposure"], e["equity"])),
+            ]
+        )
+
+    @cached_property
+    def fills(self) -> pl.DataFrame:
+        """Fills, in recorded order.
+
+        Columns: ``timestamp``, ``asset`` (name), ``order_id``, ``quantity``
+        (signed), ``price``, ``commission``, ``slippage``, ``side``
+        (``"buy"``/``"sell"``) and ``value`` (``quantity * price``).
+        """
+        f = self._fills
+        return pl.DataFrame(
+            [
+                self._timestamps("timestamp", f["ts"]),
+                self._assets(f["asset"]),
+                *(
+                    pl.Series(k, f[k])
+                    for k in ("order_id", "quantity", "price", "commission", "slippage")
+                ),
+                _decode("side", (f["quantity"] < 0).astype(np.int8), ("buy", "sell")),
+                pl.Series("value", f["quantity"] * f["price"]),
+            ]
+        )
+
+    @cached_property
+    def orders(self) -> pl.DataFrame:
+        """Orders, in recorded order.
+
+        Columns: ``order_id``, ``timestamp`` (creation), ``asset``, ``type``
+        (``"market"``/``"limit"``/``"stop"``), ``quantity``, ``limit_price``,
+        ``stop_price``, ``status`` (``"open"``/``"filled"``/``"cancelled"``/
+        ``"rejected"``), ``filled_quantity``, ``avg_fill_price``,
+        ``closed_timestamp`` (null while open) and ``reason`` (null if none).
+        """
+        o = self._orders
+        return pl.DataFrame(
+            [
+                pl.Series("order_id", o["order_id"]),
+                self._timestamps("timestamp", o["created_ts"]),
+                self._assets(o["asset"]),
+                _decode("type", o["order_type"], ORDER_TYPE_NAMES),
+                *(pl.Series(k, o[k]) for k in ("quantity", "limit_price", "stop_price")),
+                _decode("status", o["status"], ORDER_STATUS_NAMES),
+                *(pl.Series(k, o[k]) for k in ("filled_quantity", "avg_fill_price")),
+                self._timestamps("closed_timestamp", o["closed_ts"]),
+                pl.Series("reason", self._reason, dtype=pl.String).replace("", None),
+            ]
+        )
+
+    @cached_property
+    def trades(self) -> pl.DataFrame:
+        """Closed round trips, matched FIFO per asset from the fills.
+
+        Columns: ``asset``, ``direction`` (``"long"``/``"short"``),
+        ``entry_timestamp``, ``exit_timestamp``, ``quantity`` (positive size
+        closed), ``entry_price``, ``exit_price``, ``pnl`` (gross),
+        ``commission`` (pro-rated entry + exit), ``net_pnl``, ``return_pct``
+        (gross return as a fraction), ``entry_order_id``, ``exit_order_id``.
+        See :func:`~mlbacktest.results.trades.fifo_round_trips`.
+        """
+        t = self._round_trips.trades
+        return pl.DataFrame(
+            [
+                self._assets(t["asset"]),
+                _direction("direction", t["direction"]),
+                self._timestamps("entry_timestamp", t["entry_ts"]),
+                self._timestamps("exit_timestamp", t["exit_ts"]),
+                *(
+                    pl.Series(k, t[k])
+                    for k in (
+                        "quantity",
+                        "entry_price",
+                        "exit_price",
+                        "pnl",
+                        "commission",
+                        "net_pnl",
+                        "return_pct",
+                        "entry_order_id",
+                        "exit_order_id",
+                    )
+                ),
+            ]
+        )
+
+    @cached_property
+    def open_positions(self) -> pl.DataFrame:
+        """Lots still open after the last fill, by asset id then FIFO order.
+
+        Columns: ``asset``, ``direction`` (``"long"``/``"short"``),
+        ``quantity`` (positive), ``entry_timestamp``, ``entry_price``,
+        ``entry_order_id``.
+        """
+        lots = self._round_trips.open_lots
+        return pl.DataFrame(
+            [
+                self._assets(lots["asset"]),
+                _direction("direction", lots["direction"]),
+                pl.Series("quantity", lots["quantity"]),
+                self._timestamps("entry_timestamp", lots["entry_ts"]),
+                pl.Series("entry_price", lots["entry_price"]),
+                pl.Series("entry_order_id", lots["entry_order_id"]),
+            ]
+        )
+
+    # -- metrics ---------------------------------------------------------------
+
+    @cached_property
+    def metrics(self) -> dict[str, float | int]:
+        """Performance and trading metrics.
+
+        See :func:`~mlbacktest.results.metrics.compute_metrics` for the
+        definition of each one.
+        """
+        return compute_metrics(
+            self._equity["ts"],
+            self._equity["equity"],
+            self.initial_cash,
+            trade_net_pnl=self._round_trips.trades["net_pnl"],
+            fill_commission=self._fills["commission"],
+            fill_slippage=self._fills["slippage"],
+            order_status=self._orders["status"],
+            periods_per_year=self.periods_per_year,
+            risk_free=self.risk_free,
+        )
+
+    def metrics_frame(self) -> pl.DataFrame:
+        """Metrics as a two-column frame, ``metric`` (String) and ``value`` (Float64)."""
+        return pl.DataFrame(
+            {"metric": list(self.metrics), "value": [float(v) for v in self.metrics.values()]},
+            schema={"metric": pl.String, "value": pl.Float64},
+        )
+
+    def summary(self, file: TextIO | None = None) -> str:
+        """Print an aligned table of the run and its metrics, and return it.
+
+        Parameters
+        ----------
+        file : file-like, optional
+            Where to print; ``sys.stdout`` when ``None``.
+
+        Returns
+        -------
+        str
+            The printed table (without the trailing newline).
+        """
+        wall_clock = self.equity["timestamp"].dt.replace_time_zone(None)
+        header = [
+            ("start", str(wall_clock[0]) if len(wall_clock) else "n/a"),
+            ("end", str(wall_clock[-1]) if len(wall_clock) else "n/a"),
+            ("time_zone", self.tz or "naive"),
+            ("bars", f"{len(wall_clock):,d}"),
+            ("assets", f"{len(self.asset_names):,d}"),
+            ("initial_cash", _FORMATTERS["money"].format(self.initial_cash)),
+        ]
+        body = [(name, _format_metric(name, value)) for name, value in self.metrics.items()]
+        rows = header + body
+        label_width = max(len(name) for name, _ in rows)
+        value_width = max(len(value) for _, value in rows)
+        rule = "-" * (label_width + 2 + value_width)
+        lines = ["Backtest summary", rule]
+        lines += [f"{name:<{label_width}}  {value:>{value_width}}" for name, value in header]
+        lines.append(rule)
+        lines += [f"{name:<{label_width}}  {value:>{value_width}}" for name, value in body]
+        text = "\n".join(lines)
+        print(text, file=file if file is not None else sys.stdout)
+        return text
+
+    def __repr__(self) -> str:
+        change = total_return(self._equity["equity"], self.initial_cash)
+        return (
+            f"<BacktestResult: {len(self._equity['ts']):,d} bars, "
+            f"{len(self.asset_names)} assets, {len(self._fills['ts']):,d} fills, "
+            f"final_equity={self.final_equity:,.2f} ({change:+.2%})>"
+        )
