@@ -1,0 +1,52 @@
+"""Type stubs for mlbacktest._engine (compiled)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mlbacktest._broker import Broker
+from mlbacktest._clock import Clock
+from mlbacktest._events import BarStore, OrderEvent
+from mlbacktest._portfolio import Portfolio
+
+BAR_PRIORITY: int
+TIMER_PRIORITY: int
+
+class Engine:
+    store: BarStore
+    clock: Clock
+    broker: Broker
+    portfolio: Portfolio
+    current_ts: int
+    first_ts: int
+    started: bool
+    finished: bool
+    def __init__(
+        self,
+        store: BarStore,
+        clock: Clock,
+        broker: Broker,
+        portfolio: Portfolio,
+        strategy: Any,
+        hooks: dict[str, Any],
+        context: Any = ...,
+    ) -> None: ...
+    def run(self) -> None: ...
+    def order_ts(self) -> int: ...
+    def submit(
+        self,
+        asset: int,
+        quantity: float,
+        order_type: int = ...,
+        limit_price: float = ...,
+        stop_price: float = ...,
+    ) -> OrderEvent: ...
+    def submit_many(
+        self, asset_ids: npt.ArrayLike, quantities: npt.ArrayLike
+    ) -> npt.NDArray[np.int64]: ...
+    def cancel(self, order_id: int) -> bool: ...
+    def schedule(self, ts: int, callback: Callable[[dict[str, Any]], None]) -> int: ...
+
+def annotate(exc: BaseException, hook: str, timestamp: Any, asset: str | None) -> None: ...

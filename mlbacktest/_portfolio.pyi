@@ -1,0 +1,22 @@
+"""Type stubs for mlbacktest._portfolio (compiled)."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+class Portfolio:
+    cash: float
+    initial_cash: float
+    n_assets: int
+    position_array: npt.NDArray[np.float64]
+    avg_cost_array: npt.NDArray[np.float64]
+    realized_array: npt.NDArray[np.float64]
+    last_price_array: npt.NDArray[np.float64]
+    total_commission: float
+    total_slippage: float
+    n_records: int
+    def __init__(self, n_assets: int, initial_cash: float, n_steps_hint: int = ...) -> None: ...
+    def equity(self) -> float: ...
+    def unrealized_pnl(self, asset: int) -> float: ...
+    def record_arrays(self) -> dict[str, Any]: ...
