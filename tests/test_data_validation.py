@@ -1,0 +1,378 @@
+"""Every kind of bad input is rejected with a DataError that points at the row.
+
+Each test builds a valid frame, breaks it in one way and checks that the
+message names the column and the first offending row: its 0-based input row,
+its asset and its timestamp as printed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mlbacktest.data.context import ContextFrame
+from mlbacktest.data.feeds import ParquetDataFeed, PolarsDataFeed
+from mlbacktest.data.validate import check_same_timezone
+from mlbacktest.errors import DataError
+
+ASSETS = ["AAA", "BBB", "CCC"]
+DAYS = [datetime(2024, 1, 2) + timedelta(days=d) for d in range(4)]
+# Input row r is day r // 3 and asset r % 3; row 7 is BBB on 2024-01-04.
+BAD_ROW = 7
+BAD_ASSET = "BBB"
+BAD_TS = "2024-01-04 00:00:00"
+
+
+def base_columns() -> dict[str, list]:
+    """A valid frame (12 rows) as a dict of Python lists."""
+    n = len(DAYS) * len(ASSETS)
+    close = [100.0 + i for i in range(n)]
+    return {
+        "timestamp": [d for d in DAYS for _ in ASSETS],
+        "asset": ASSETS * len(DAYS),
+        "open": close[:],
+        "high": [c + 1.0 for c in close],
+        "low": [c - 1.0 for c in close],
+        "close": close,
+        "volume": [1000.0] * n,
+        "signal": [0.5] * n,
+    }
+
+
+def with_value(column: str, value, row: int = BAD_ROW, cols: dict | None = None) -> pl.DataFrame:
+    cols = base_columns() if cols is None else cols
+    cols[column][row] = value
+    return pl.DataFrame(cols, strict=False)
+
+
+def raises_data_error(data, **kwargs) -> str:
+    with pytest.raises(DataError) as info:
+        PolarsDataFeed(data, **kwargs)
+    assert isinstance(info.value, ValueError)
+    return str(info.value)
+
+
+def assert_points_at(
+    msg: str, row: int = BAD_ROW, asset: str = BAD_ASSET, ts: str = BAD_TS
+) -> None:
+    assert f"row {row} " in msg, msg
+    assert repr(asset) in msg, msg
+    assert ts in msg, msg
+
+
+def test_base_frame_is_valid():
+    feed = PolarsDataFeed(pl.DataFrame(base_columns()))
+    assert len(feed) == 12
+
+
+# --------------------------------------------------------------------- columns
+def test_missing_required_column():
+    cols = base_columns()
+    del cols["low"]
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "'low'" in msg and "missing" in msg
+    assert "available columns" in msg and "'high'" in msg
+
+
+def test_missing_signal_column():
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns=["signal", "alpha"])
+    assert "'alpha'" in msg and "not found" in msg
+
+
+def test_missing_timestamp_column_with_custom_name():
+    msg = raises_data_error(pl.DataFrame(base_columns()), timestamp_column="time")
+    assert "'time'" in msg
+
+
+def test_non_numeric_price_column():
+    cols = base_columns()
+    cols["close"] = [str(v) for v in cols["close"]]
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "'close'" in msg and "numeric" in msg
+
+
+def test_non_numeric_extra_column_needs_explicit_signals():
+    cols = base_columns()
+    cols["sector"] = ["tech"] * 12
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "'sector'" in msg and "signal_columns" in msg
+    assert PolarsDataFeed(pl.DataFrame(cols), ["signal"]).signal_names == ("signal",)
+
+
+def test_non_numeric_signal_column():
+    cols = base_columns()
+    cols["label"] = ["up"] * 12
+    msg = raises_data_error(pl.DataFrame(cols), signal_columns=["label"])
+    assert "'label'" in msg
+
+
+# ------------------------------------------------------------------ keys
+def test_null_timestamp():
+    msg = raises_data_error(with_value("timestamp", None))
+    assert "'timestamp'" in msg and "null" in msg
+    assert f"row {BAD_ROW} " in msg and repr(BAD_ASSET) in msg
+
+
+def test_null_asset():
+    msg = raises_data_error(with_value("asset", None))
+    assert "'asset'" in msg and "null" in msg
+    assert f"row {BAD_ROW} " in msg and BAD_TS in msg
+
+
+def test_duplicate_timestamp_asset_names_both_rows():
+    cols = base_columns()
+    cols["asset"][BAD_ROW + 1] = BAD_ASSET  # row 8 repeats row 7
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "duplicate" in msg
+    assert "row 8 " in msg and "row 7" in msg
+    assert repr(BAD_ASSET) in msg and BAD_TS in msg
+    assert "in 1 row" in msg
+
+
+def test_unsupported_timestamp_dtype():
+    cols = base_columns()
+    cols["timestamp"] = list(range(12))
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "'timestamp'" in msg and "Int64" in msg
+
+
+def test_timestamp_string_not_iso():
+    cols = base_columns()
+    cols["timestamp"] = [d.isoformat() for d in cols["timestamp"]]
+    cols["timestamp"][BAD_ROW] = "01/04/2024"
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "ISO-8601" in msg
+    assert_points_at(msg, ts="01/04/2024")
+
+
+def test_timestamp_string_invalid_date():
+    cols = base_columns()
+    cols["timestamp"] = [d.isoformat() for d in cols["timestamp"]]
+    cols["timestamp"][BAD_ROW] = "2024-02-30T00:00:00"
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "not valid dates" in msg
+    assert_points_at(msg, ts="2024-02-30T00:00:00")
+
+
+def test_unsupported_asset_dtype():
+    cols = base_columns()
+    cols["asset"] = [float(i % 3) for i in range(12)]
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "'asset'" in msg and "Float64" in msg
+
+
+# ------------------------------------------------------------------ prices
+PRICE_BAD_VALUES = [
+    ("nan", float("nan"), "NaN or infinite"),
+    ("inf", float("inf"), "NaN or infinite"),
+    ("-inf", float("-inf"), "NaN or infinite"),
+    ("null", None, "null"),
+    ("zero", 0.0, "zero or negative"),
+    ("negative", -5.0, "zero or negative"),
+]
+
+
+@pytest.mark.parametrize("column", ["open", "high", "low", "close"])
+@pytest.mark.parametrize(
+    ("kind", "value", "phrase"), PRICE_BAD_VALUES, ids=[k for k, _, _ in PRICE_BAD_VALUES]
+)
+def test_bad_price(column, kind, value, phrase):
+    msg = raises_data_error(with_value(column, value))
+    assert f"column {column!r}" in msg and phrase in msg
+    assert_points_at(msg)
+
+
+def test_bad_price_counts_rows_and_reports_first():
+    cols = base_columns()
+    for r in (BAD_ROW, 10, 11):
+        cols["close"][r] = float("nan")
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "in 3 rows" in msg
+    assert_points_at(msg)
+
+
+def test_integer_price_zero():
+    cols = base_columns()
+    cols["open"] = [100] * 12
+    cols["high"] = [101] * 12
+    cols["low"] = [99] * 12
+    cols["close"] = [100] * 12
+    cols["open"][BAD_ROW] = 0
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "column 'open'" in msg
+    assert_points_at(msg)
+
+
+def test_high_below_low():
+    cols = base_columns()
+    cols["low"][BAD_ROW] = cols["high"][BAD_ROW] + 0.5
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "column 'low' is greater than 'high' in 1 row" in msg
+    assert_points_at(msg)
+    assert "low=108.5, high=108.0" in msg
+
+
+@pytest.mark.parametrize("column", ["open", "close"])
+@pytest.mark.parametrize("side", ["above_high", "below_low"])
+def test_open_close_outside_range(column, side):
+    cols = base_columns()
+    cols[column][BAD_ROW] = (
+        cols["high"][BAD_ROW] + 1 if side == "above_high" else cols["low"][BAD_ROW] - 1
+    )
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert f"column {column!r} is outside [low, high]" in msg
+    assert_points_at(msg)
+
+
+# ------------------------------------------------------------------ volume
+@pytest.mark.parametrize(
+    ("kind", "value", "phrase"),
+    [
+        ("negative", -1.0, "negative"),
+        ("nan", float("nan"), "NaN or infinite"),
+        ("inf", float("inf"), "NaN or infinite"),
+        ("null", None, "null"),
+    ],
+)
+def test_bad_volume(kind, value, phrase):
+    msg = raises_data_error(with_value("volume", value))
+    assert "column 'volume'" in msg and phrase in msg
+    assert_points_at(msg)
+
+
+# ------------------------------------------------------------------ time zones
+def test_iso_strings_mixing_offset_and_naive():
+    cols = base_columns()
+    cols["timestamp"] = [d.isoformat() + "Z" for d in cols["timestamp"]]
+    cols["timestamp"][BAD_ROW] = "2024-01-04T00:00:00"
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "mixes time zones" in msg
+    assert_points_at(msg, ts="2024-01-04T00:00:00")
+
+
+def test_python_datetimes_naive_mixed_with_aware():
+    cols = base_columns()
+    cols["timestamp"] = [d.replace(tzinfo=timezone.utc) for d in cols["timestamp"]]
+    cols["timestamp"][BAD_ROW] = DAYS[2]  # naive
+    msg = raises_data_error(cols)
+    assert "mixes time zones" in msg and "naive" in msg
+    assert_points_at(msg)
+
+
+def test_python_datetimes_with_different_zones():
+    ny, tokyo = ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
+    cols = base_columns()
+    cols["timestamp"] = [d.replace(tzinfo=ny) for d in cols["timestamp"]]
+    cols["timestamp"][BAD_ROW] = DAYS[2].replace(tzinfo=tokyo)
+    cols["timestamp"][10] = DAYS[3].replace(tzinfo=tokyo)
+    msg = raises_data_error(cols)
+    assert "'America/New_York'" in msg and "'Asia/Tokyo'" in msg
+    assert "2 rows" in msg
+    assert_points_at(msg, ts="2024-01-04 00:00:00+09:00")
+
+
+def test_python_datetimes_in_object_array():
+    cols = base_columns()
+    ts = np.array([d.replace(tzinfo=timezone.utc) for d in cols["timestamp"]], dtype=object)
+    ts[BAD_ROW] = DAYS[2].replace(tzinfo=timezone(timedelta(hours=2)))
+    cols["timestamp"] = ts
+    msg = raises_data_error(cols)
+    assert "mixes time zones" in msg
+    assert_points_at(msg, ts="2024-01-04 00:00:00+02:00")
+
+
+def test_check_same_timezone_names_both():
+    with pytest.raises(DataError) as info:
+        check_same_timezone(["UTC", "UTC", None], ["prices", "signals", "context"])
+    msg = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert "'prices'" in msg and "'context'" in msg and "'UTC'" in msg and "naive" in msg
+
+
+def test_check_same_timezone_between_feed_and_context():
+    feed = PolarsDataFeed(pl.DataFrame(base_columns()))
+    ctx = ContextFrame({"timestamp": ["2024-01-02T00:00:00Z"], "vix": [13.0]})
+    with pytest.raises(DataError, match="'feed'.*'context'"):
+        check_same_timezone([feed, ctx], ["feed", "context"])
+    assert check_same_timezone([feed, None], ["feed", "other"]) is None
+
+
+# ------------------------------------------------------------------ context
+def test_context_missing_timestamp_column():
+    with pytest.raises(DataError, match="'timestamp'.*available columns"):
+        ContextFrame({"time": [DAYS[0]], "vix": [1.0]})
+
+
+def test_context_duplicate_timestamps_names_both_rows():
+    with pytest.raises(DataError) as info:
+        ContextFrame(
+            {"timestamp": [DAYS[1], DAYS[0], DAYS[2], DAYS[0]], "vix": [1.0, 2.0, 3.0, 4.0]}
+        )
+    msg = str(info.value)
+    assert "duplicate" in msg and "row 3 " in msg and "row 1" in msg
+    assert "2024-01-02 00:00:00" in msg
+
+
+def test_context_null_timestamp():
+    with pytest.raises(DataError, match="row 1 .*null"):
+        ContextFrame({"timestamp": [DAYS[0], None], "vix": [1.0, 2.0]})
+
+
+def test_context_available_before_timestamp():
+    with pytest.raises(DataError) as info:
+        ContextFrame(
+            {
+                "timestamp": DAYS[:3],
+                "published": [DAYS[0], DAYS[1] - timedelta(hours=1), DAYS[2]],
+                "vix": [1.0, 2.0, 3.0],
+            },
+            available_at_column="published",
+        )
+    msg = str(info.value)
+    assert "'published' is earlier than 'timestamp'" in msg
+    assert "row 1 " in msg and "2024-01-03 00:00:00" in msg and "2024-01-02 23:00:00" in msg
+
+
+# ------------------------------------------------------------------ parquet
+def test_parquet_missing_file(tmp_path):
+    path = tmp_path / "nope.parquet"
+    with pytest.raises(FileNotFoundError, match="nope.parquet"):
+        ParquetDataFeed(path)
+    with pytest.raises(FileNotFoundError, match=r"\*\.parquet"):
+        ParquetDataFeed(tmp_path / "*.parquet")
+
+
+def test_parquet_bad_row_is_reported_with_scan_row(tmp_path):
+    cols = base_columns()
+    cols["high"][BAD_ROW] = 50.0
+    pl.DataFrame(cols).write_parquet(tmp_path / "bars.parquet")
+    with pytest.raises(DataError) as info:
+        ParquetDataFeed(tmp_path / "bars.parquet", assets=["BBB"])
+    assert_points_at(str(info.value))
+
+
+def test_parquet_aware_bound_on_naive_data(tmp_path):
+    pl.DataFrame(base_columns()).write_parquet(tmp_path / "bars.parquet")
+    with pytest.raises(DataError, match="start"):
+        ParquetDataFeed(tmp_path / "bars.parquet", start=datetime(2024, 1, 3, tzinfo=timezone.utc))
+
+
+def test_parquet_filters_leave_no_rows(tmp_path):
+    pl.DataFrame(base_columns()).write_parquet(tmp_path / "bars.parquet")
+    with pytest.raises(DataError, match="no rows"):
+        ParquetDataFeed(tmp_path / "bars.parquet", start="2030-01-01")
+
+
+def test_pandas_object_column_mixing_time_zones():
+    pd = pytest.importorskip("pandas")
+    cols = base_columns()
+    stamps = [pd.Timestamp(d, tz="UTC") for d in cols["timestamp"]]
+    stamps[BAD_ROW] = pd.Timestamp(DAYS[2])  # naive
+    cols["timestamp"] = pd.Series(stamps, dtype=object)
+    msg = raises_data_error(pd.DataFrame(cols))
+    assert "mixes time zones" in msg and "naive" in msg
+    assert_points_at(msg)
