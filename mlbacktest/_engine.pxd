@@ -5,6 +5,8 @@ from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport Clock
 from mlbacktest._events cimport BarStore
 from mlbacktest._portfolio cimport Portfolio
+from libc.stdint cimport int64_t
+
 from mlbacktest._typedefs cimport idx_t, ts_t
 
 cdef class Engine:
@@ -18,10 +20,13 @@ cdef class Engine:
     cdef object hook_slice               # bound on_slice, or None when not overridden
     cdef object hook_fill                # bound on_fill, or None when not overridden
     cdef object context                  # a ContextFrame, or None
-    cdef object ctx_ts                   # numpy int64: visibility time of each context row
+    cdef object ctx_ts                   # numpy int64: context visibility times, ascending
     cdef const ts_t[::1] ctx_times       # memoryview of ctx_ts
-    cdef idx_t ctx_cursor                # last context row visible so far (-1: none)
-    cdef dict ctx_base                   # values of row ctx_cursor; copied per timestamp
+    cdef object ctx_best                 # numpy int64: row shown once ctx_ts[:m + 1] are visible
+    cdef const int64_t[::1] ctx_rows     # memoryview of ctx_best
+    cdef idx_t ctx_cursor                # entries of ctx_ts visible so far, minus one (-1: none)
+    cdef idx_t ctx_row                   # context row currently shown (-1: none)
+    cdef dict ctx_base                   # values of row ctx_row; copied per timestamp
     cdef list timers                     # timer id -> callback
     cdef readonly ts_t current_ts        # timestamp being processed (MLB_NO_TS before the first)
     cdef readonly ts_t first_ts          # first timestamp of the run (MLB_NO_TS if no events)

@@ -75,9 +75,17 @@ cdef class Engine:
         self.hook_fill = hooks.get("on_fill")
         self.context = context
         self.ctx_cursor = -1
+        self.ctx_row = -1
         self.ctx_base = {} if context is None else context.row_dict(-1)
-        self.ctx_ts = np.ascontiguousarray([] if context is None else context.ts, dtype=np.int64)
+        # Context rows in order of visibility; the row shown once the first m
+        # have become visible is the latest observation among them (rows are
+        # sorted by observation time, so the largest row index).
+        vis = np.ascontiguousarray([] if context is None else context.ts, dtype=np.int64)
+        order = np.argsort(vis, kind="stable")
+        self.ctx_ts = vis[order]
         self.ctx_times = self.ctx_ts
+        self.ctx_best = np.maximum.accumulate(order) if order.size else order
+        self.ctx_rows = self.ctx_best
         self.timers = []
         self.current_ts = MLB_NO_TS
         self.first_ts = MLB_NO_TS
@@ -210,23 +218,21 @@ cdef class Engine:
 
     cdef object context_at(self, ts_t ts):
         """A fresh dict of the context values visible at ``ts`` (as-of, backward)."""
-        cdef idx_t cur, n
+        cdef idx_t cur, n, row
         if self.context is None:
             return {}
         cur = self.ctx_cursor
         n = self.ctx_times.shape[0]
         while cur + 1 < n and self.ctx_times[cur + 1] <= ts:
             cur += 1
-        if cur != self.ctx_cursor:
-            self.ctx_cursor = cur
-            self.ctx_base = self.context.row_dict(cur)
+        self.ctx_cursor = cur
+        row = self.ctx_rows[cur] if cur >= 0 else -1
+        if row != self.ctx_row:
+            self.ctx_row = row
+            self.ctx_base = self.context.row_dict(row)
         return dict(self.ctx_base)
 
     # ------------------------------------------------------------ strategy side
-    def order_ts(self):
-        """Timestamp stamped on an order placed now (the first bar's, before the run)."""
-        return self.current_ts if self.started else self.first_ts
-
     def submit(self, int asset, double quantity, int order_type=0,
                double limit_price=NAN, double stop_price=NAN):
         """Submit an order; returns its :class:`~mlbacktest.OrderEvent`."""
