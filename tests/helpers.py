@@ -1,0 +1,135 @@
+"""Small helpers to build tiny hand-written bar frames and scripted strategies.
+
+Used by the golden-scenario and API tests: every price in those tests is
+written by hand, so the expected fills, cash and equity can be computed by
+hand too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+import mlbacktest
+from mlbacktest import BacktestConfig, Strategy
+
+__all__ = ["bars", "day", "run", "fill_rows", "Scripted", "DEFAULT_START", "VOLUME"]
+
+DEFAULT_START = "2024-01-01"
+VOLUME = 1_000_000.0
+
+Bar = tuple[float, float, float, float]
+
+
+def day(i: int, start: str = DEFAULT_START) -> dt.datetime:
+    """The naive timestamp of bar index ``i`` (daily bars from ``start``)."""
+    return dt.datetime.fromisoformat(start) + dt.timedelta(days=i)
+
+
+def bars(
+    data: Mapping[str, Sequence[Bar | None]],
+    start: str = DEFAULT_START,
+    *,
+    signals: Mapping[str, Mapping[str, Sequence[float | None]]] | None = None,
+    volume: float = VOLUME,
+) -> pl.DataFrame:
+    """A long-format bar frame from hand-written ``(open, high, low, close)`` tuples.
+
+    ``data`` maps an asset to its bars; bar ``i`` is stamped ``day(i, start)``.
+    ``None`` in place of a bar means "no bar for that asset at that day" (a
+    late start or a gap). ``signals`` maps a signal name to per-asset values
+    aligned with ``data`` (values at missing bars are ignored). Volume is
+    constant.
+    """
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("timestamp", "asset", "open", "high", "low", "close", "volume")
+    }
+    sig_cols: dict[str, list[float | None]] = {name: [] for name in (signals or {})}
+    for asset, asset_bars in data.items():
+        for i, b in enumerate(asset_bars):
+            if b is None:
+                continue
+            o, h, lo, c = b
+            if not (lo <= min(o, c) and h >= max(o, c)):
+                raise ValueError(f"inconsistent hand-written bar {b} for {asset} at {i}")
+            rows["timestamp"].append(day(i, start))
+            rows["asset"].append(asset)
+            rows["open"].append(float(o))
+            rows["high"].append(float(h))
+            rows["low"].append(float(lo))
+            rows["close"].append(float(c))
+            rows["volume"].append(float(volume))
+            for name, per_asset in (signals or {}).items():
+                value = per_asset.get(asset, [None] * len(asset_bars))[i]
+                sig_cols[name].append(None if value is None else float(value))
+    frame = pl.DataFrame(
+        {**rows, **sig_cols},
+        schema_overrides={"timestamp": pl.Datetime("ns"), **{n: pl.Float64 for n in sig_cols}},
+    )
+    return frame.sort("timestamp", "asset")
+
+
+def run(
+    data: pl.DataFrame,
+    strategy: Strategy,
+    config: BacktestConfig | None = None,
+    **knobs: Any,
+) -> mlbacktest.BacktestResult:
+    """Run ``strategy`` over ``data`` with ``config`` (or ``BacktestConfig(**knobs)``)."""
+    if config is None:
+        config = BacktestConfig(**knobs)
+    elif knobs:
+        raise TypeError("give either a config or knobs, not both")
+    return mlbacktest.run_backtest(data, strategy, config)
+
+
+def fill_rows(result: mlbacktest.BacktestResult) -> list[tuple[Any, ...]]:
+    """Fills as ``(timestamp, asset, order_id, quantity, price, commission)`` tuples."""
+    f = result.fills
+    return list(
+        zip(
+            f["timestamp"].to_list(),
+            f["asset"].to_list(),
+            f["order_id"].to_list(),
+            f["quantity"].to_list(),
+            f["price"].to_list(),
+            f["commission"].to_list(),
+            strict=True,
+        )
+    )
+
+
+class Scripted(Strategy):
+    """Calls ``steps[i](self, view)`` in ``on_slice`` at the i-th timestamp of the run.
+
+    ``start`` (optional) is called from ``on_start``; ``fills`` collects the
+    FillEvents delivered to ``on_fill`` and ``seen`` the timestamps handled.
+    """
+
+    def __init__(
+        self,
+        steps: Mapping[int, Callable[[Scripted, Any], None]] | None = None,
+        start: Callable[[Scripted], None] | None = None,
+    ) -> None:
+        self.steps = dict(steps or {})
+        self.start_step = start
+        self.fills: list[Any] = []
+        self.seen: list[dt.datetime] = []
+        self.step_index = -1
+
+    def on_start(self) -> None:
+        if self.start_step is not None:
+            self.start_step(self)
+
+    def on_fill(self, fill: Any) -> None:
+        self.fills.append(fill)
+
+    def on_slice(self, view: Any, context: dict[str, Any]) -> None:
+        self.step_index += 1
+        self.seen.append(view.timestamp)
+        step = self.steps.get(self.step_index)
+        if step is not None:
+            step(self, view)
