@@ -8,6 +8,7 @@ try:
     from mlbacktest import _broker, _clock, _engine, _events, _portfolio  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise NotBuiltError(
-        "mlbacktest is not built: its compiled extension modules could not be imported "
-        f"({exc}). Run `pip install -e .` in the source checkout (or `pip install mlbacktest`)."
+        "mlbacktest is not built: its compiled extension module "
+        f"{exc.name or 'mlbacktest._events'} could not be imported. "
+        "Run `pip install -e .` in the source checkout (or `pip install mlbacktest`)."
     ) from exc

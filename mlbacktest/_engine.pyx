@@ -18,7 +18,7 @@ called. Orders placed in a hook can only fill on a later bar (or, with
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport NAN
+from libc.math cimport NAN, floor, isfinite
 
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport EVENT_BARS, EVENT_TIMER, ClockEvent, Clock
@@ -246,7 +246,9 @@ cdef class Engine:
     def submit_many(self, asset_ids, quantities):
         """Submit market orders ``quantities[i]`` of ``asset_ids[i]``; returns their ids.
 
-        Zero quantities are skipped. Validation is the same as :meth:`submit`.
+        Zero quantities are skipped (id -1). The batch is validated before
+        anything is submitted: one bad quantity raises OrderError and places
+        no order. Asset ids must be valid (the Strategy helper checks them).
         """
         cdef const asset_t[::1] ids = np.ascontiguousarray(asset_ids, dtype=np.int32)
         cdef const double[::1] qty = np.ascontiguousarray(quantities, dtype=np.float64)
@@ -257,6 +259,16 @@ cdef class Engine:
         if self.finished:
             from mlbacktest.errors import OrderError
             raise OrderError("the run has finished: orders placed in on_end can never fill")
+        # Validate the whole batch first, so a bad entry submits nothing.
+        for i in range(ids.shape[0]):
+            if not isfinite(qty[i]):
+                from mlbacktest.errors import OrderError
+                raise OrderError(
+                    f"order quantity must be a finite number, got {qty[i]} at position {i}")
+            if not self.broker.fractional and qty[i] != floor(qty[i]):
+                from mlbacktest.errors import OrderError
+                raise OrderError(f"order quantity {qty[i]} at position {i} is fractional "
+                                 "but the config has fractional=False")
         out = np.empty(ids.shape[0], dtype=np.int64)
         cdef long long[::1] ov = out
         for i in range(ids.shape[0]):

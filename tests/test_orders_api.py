@@ -516,3 +516,18 @@ def test_from_toml_unknown_key(tmp_path):
     path.write_text('initial_cash = 1000.0\nfill = "close"\n')
     with pytest.raises(ConfigError, match="'fill'"):
         BacktestConfig.from_toml(path)
+
+
+def test_order_many_is_all_or_nothing():
+    from mlbacktest import OrderError
+    from helpers import Scripted, bars, run
+
+    def at0(s, view):
+        with pytest.raises(OrderError, match="position 1"):
+            s.order_many(["A", "A"], [1.0, float("nan")])
+        assert s.open_orders() == []
+        ids = s.order_many(["A", "A"], [2.0, 0.0])
+        assert list(ids[1:]) == [-1]
+
+    result = run(bars({"A": [(10, 11, 9, 10), (10, 11, 9, 10)]}), Scripted({0: at0}))
+    assert result.fills["quantity"].to_list() == [2.0]
