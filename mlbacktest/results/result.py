@@ -20,7 +20,7 @@ from .metrics import (
     simple_returns,
     total_return,
 )
-from .trades import RoundTrips, fifo_round_trips
+from .trades import TRADE_FIELDS, RoundTrips, fifo_round_trips
 
 __all__ = ["BacktestResult", "ORDER_STATUS_NAMES", "ORDER_TYPE_NAMES"]
 
@@ -357,20 +357,8 @@ class BacktestResult:
                 _direction("direction", t["direction"]),
                 self._timestamps("entry_timestamp", t["entry_ts"]),
                 self._timestamps("exit_timestamp", t["exit_ts"]),
-                *(
-                    pl.Series(k, t[k])
-                    for k in (
-                        "quantity",
-                        "entry_price",
-                        "exit_price",
-                        "pnl",
-                        "commission",
-                        "net_pnl",
-                        "return_pct",
-                        "entry_order_id",
-                        "exit_order_id",
-                    )
-                ),
+                # the numeric fields, after asset, direction and the two timestamps
+                *(pl.Series(k, t[k]) for k in TRADE_FIELDS[4:]),
             ]
         )
 
