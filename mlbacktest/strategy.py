@@ -131,6 +131,8 @@ class Strategy:
         return self._engine
 
     def _asset_id(self, asset: str | int) -> int:
+        if type(asset) is int and 0 <= asset < self._n_assets:  # the fast, common case
+            return asset
         if isinstance(asset, str):
             try:
                 return self._asset_index[asset]
@@ -163,7 +165,8 @@ class Strategy:
 
     def get_position(self, asset: str | int) -> float:
         """Signed quantity held (0.0 when flat)."""
-        self._require_engine()
+        if self._engine is None:
+            self._require_engine()
         return float(self._positions[self._asset_id(asset)])
 
     def get_positions(self) -> dict[str, float]:
