@@ -1,72 +1,116 @@
 # cython: language_level=3
 """The order store and the matching loop of the simulated broker.
 
-Fill rules (see docs/semantics.md):
+Fill rules (docs/semantics.md states them in full):
 
-* A market order fills at the open of the asset's next bar after the one it
-  was placed on (``fill_at="next_open"``), or at the close of the bar it was
-  placed on (``fill_at="close"``, look-ahead-prone).
-* A buy limit fills at the open if the bar opens at or below the limit,
-  otherwise at the limit if the low reaches it; sells mirror this. A limit
-  fill is never worse than the limit, slippage included.
-* A buy stop fills at the open if the bar opens at or above the stop (gapped
-  through), otherwise at the stop if the high reaches it; sells mirror this.
-  Slippage is applied to the fill price.
-* Within a timestamp, orders that reduce a position are matched before those
-  that open or add ("exits first"), each group in order-id order.
-* A fill that would take cash below zero is rejected, with the reason kept on
-  the order; so is a short when ``allow_short`` is off.
+* Each bar is walked along a price path: open, then the two extremes in the
+  order set by ``intrabar_path`` (high first, low first, or the extreme
+  nearer the open first), then the close. An order triggers at the first
+  point of the path where its condition holds. If the condition already
+  holds where the order starts (the open, or the fill price of a parent
+  that activated it on this bar) it fills at that price: a gap through a
+  stop fills at the open, a limit is filled at the better open. Otherwise it
+  fills at its level (the path is continuous, so the level trades).
+* A market order fills at the open of the asset's next bar
+  (``fill_at="next_open"``) or at the close of the bar it was placed on
+  (``fill_at="close"``, look-ahead-prone). Market-on-open and
+  market-on-close orders fill at the next bar's open or close.
+* Within a timestamp, orders that reduce a position are filled before
+  orders that open or add to one ("exits first"); within each group,
+  earlier path points first, then order id.
+* Slippage moves the price against the order; a limit fill is then capped at
+  its limit. A fill that would take cash below zero is rejected.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from libc.math cimport NAN, fabs, floor, fmax, fmin, isfinite, isnan
-from libc.stdint cimport int64_t
+from libc.math cimport INFINITY, NAN, fabs, floor, fmax, fmin, isfinite, isnan, trunc
+from libc.stdint cimport int8_t, int32_t, int64_t
 
 from mlbacktest._events cimport (
-    ORDER_LIMIT, ORDER_MARKET, ORDER_STOP, PHASE_CLOSE, PHASE_OPEN,
-    REASON_INSUFFICIENT_CASH, REASON_NONE, REASON_SHORT_NOT_ALLOWED,
-    STATUS_CANCELLED, STATUS_FILLED, STATUS_OPEN, STATUS_REJECTED,
+    ORDER_LIMIT, ORDER_MARKET, ORDER_MARKET_ON_CLOSE, ORDER_MARKET_ON_OPEN, ORDER_STOP,
+    ORDER_STOP_LIMIT, ORDER_TRAILING_STOP, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY,
+    REASON_DAY_END, REASON_FOK, REASON_GTD, REASON_INSUFFICIENT_CASH, REASON_IOC, REASON_NONE,
+    REASON_OCO, REASON_PARENT_CLOSED, REASON_REPLACED, REASON_SHORT_NOT_ALLOWED, STATUS_ACCEPTED,
+    STATUS_CANCELLED, STATUS_EXPIRED, STATUS_FILLED, STATUS_PARTIAL, STATUS_REJECTED,
+    STATUS_SUBMITTED, TIF_DAY, TIF_FOK, TIF_GTC, TIF_GTD, TIF_IOC,
 )
+from mlbacktest._costs cimport commission_for, slipped_price
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
 
 from mlbacktest.errors import OrderError
 
+#: Names of the intrabar path modes, indexed by code.
+INTRABAR_PATHS = ("ohlc", "olhc", "adaptive")
 
-cdef inline price_t trigger_price(const OrderC* o, qty_t remaining, double open_,
-                                  double high, double low) noexcept nogil:
-    """Raw fill price of ``o`` on a bar (before slippage); NaN when it does not fill."""
-    cdef double level
+# Quantities closer to zero than this (relative to the order) count as filled.
+cdef double QTY_EPS = 1e-9
+
+
+cdef inline bint working(const OrderC* o) noexcept nogil:
+    return o.status <= STATUS_PARTIAL
+
+
+cdef inline void path_points(int mode, double o, double h, double l, double c,
+                             double* p) noexcept nogil:
+    """The four points of a bar's price path."""
+    p[0] = o
+    p[3] = c
+    if mode == PATH_OHLC or (mode == PATH_ADAPTIVE and (h - o) <= (o - l)):
+        p[1] = h
+        p[2] = l
+    else:
+        p[1] = l
+        p[2] = h
+
+
+cdef inline int first_touch(const double* p, int start, double start_price, double level,
+                            bint up, double* price) noexcept nogil:
+    """First path point from ``start`` where price >= level (``up``) or <= level.
+
+    Returns the point (-1 when never) and stores the fill price: the start
+    price when the condition already holds there, otherwise the level.
+    """
+    cdef int k
+    if (start_price >= level) if up else (start_price <= level):
+        price[0] = start_price
+        return start
+    for k in range(start + 1, 4):
+        if (p[k] >= level) if up else (p[k] <= level):
+            price[0] = level
+            return k
+    return -1
+
+
+cdef int trigger(OrderC* o, const double* p, int start, double start_price,
+                 double* price) noexcept nogil:
+    """Path point where ``o`` fills on this bar (-1: it does not) and its raw price."""
+    cdef bint buy = (o.quantity - o.filled) > 0
+    cdef int k
+    cdef double stop_price
     if o.type == ORDER_MARKET:
-        return open_
-    if o.type == ORDER_LIMIT:
-        level = o.limit_price
-        if remaining > 0:
-            if open_ <= level:
-                return open_
-            if low <= level:
-                return level
-        else:
-            if open_ >= level:
-                return open_
-            if high >= level:
-                return level
-        return NAN
-    if o.type == ORDER_STOP:
-        level = o.stop_price
-        if remaining > 0:
-            if open_ >= level:
-                return open_
-            if high >= level:
-                return level
-        else:
-            if open_ <= level:
-                return open_
-            if low <= level:
-                return level
-        return NAN
-    return NAN
+        price[0] = start_price
+        return start
+    if o.type == ORDER_MARKET_ON_OPEN:
+        if start != 0:
+            return -1
+        price[0] = start_price
+        return 0
+    if o.type == ORDER_MARKET_ON_CLOSE:
+        price[0] = p[3]
+        return 3
+    if o.type == ORDER_LIMIT or (o.type == ORDER_STOP_LIMIT and o.triggered):
+        return first_touch(p, start, start_price, o.limit_price, not buy, price)
+    if o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP:
+        return first_touch(p, start, start_price, o.stop_price, buy, price)
+    if o.type == ORDER_STOP_LIMIT:
+        k = first_touch(p, start, start_price, o.stop_price, buy, &stop_price)
+        if k < 0:
+            return -1
+        o.triggered = True
+        return first_touch(p, k, stop_price, o.limit_price, not buy, price)
+    return -1
 
 
 cdef class Broker(OrderBook):
@@ -78,103 +122,265 @@ cdef class Broker(OrderBook):
         The run's bars (for names in order views).
     portfolio : Portfolio
         The account fills are booked into.
-    commission_rate, commission_per_share, commission_fixed : float
-        Commission per fill is ``rate * |q| * price + per_share * |q| + fixed``,
-    commission_minimum, commission_maximum : float
-        then clipped to ``[minimum, maximum]``.
-    slippage_bps : float
-        Price moved against each market and stop fill, in basis points
-        (limit fills are capped at their limit).
+    commission : CommissionModel, optional
+        Commission of each fill (default: none).
+    slippage : SlippageModel, optional
+        Fill price from the raw trigger price (default: none); limit fills
+        are then capped at their limit. A NaN price leaves the order working.
+    columns : ColumnSource, optional
+        Extra per-bar columns (bid, ask, ...) the slippage model may read.
     fractional : bool
         Whether quantities may be fractional.
     allow_short : bool
         Whether fills may open or extend a short position.
     market_at_close : bool
         Fill market orders at the close of the bar they were placed on.
+    intrabar_path : {"ohlc", "olhc", "adaptive"}
+        Order of the extremes on a bar's price path.
+    volume_cap : float
+        Largest fraction of a bar's volume that one asset's fills may take
+        on that bar; the rest of an order carries over (``inf``: no cap).
+    reentry_same_bar : bool
+        Whether an entry may fill on the bar on which a stop closed the same
+        asset's position.
+    log_status : bool
+        Record status changes for ``on_order``.
     """
 
     def __cinit__(self, *args, **kwargs):
         self.open_ids = NULL
         self.n_open = 0
         self.open_capacity = 0
+        self.cand = NULL
+        self.cand_time = NULL
+        self.cand_price = NULL
+        self.activated = NULL
+        self.n_activated = 0
+        self.scratch_capacity = 0
         self.fills = NULL
         self.n_fills = 0
         self.fill_capacity = 0
+        self.log = NULL
+        self.n_log = 0
+        self.log_capacity = 0
         self.row_of_asset = NULL
+        self.volume_left = NULL
+        self.stopped_ts = NULL
 
     def __init__(self, BarStore store, Portfolio portfolio, *,
-                 double commission_rate=0.0, double commission_per_share=0.0,
-                 double commission_fixed=0.0, double commission_minimum=0.0,
-                 double commission_maximum=float("inf"), double slippage_bps=0.0,
-                 bint fractional=True, bint allow_short=True, bint market_at_close=False):
+                 CommissionModel commission=None, SlippageModel slippage=None,
+                 ColumnSource columns=None, bint fractional=True, bint allow_short=True, bint market_at_close=False,
+                 str intrabar_path="ohlc", double volume_cap=float("inf"),
+                 bint reentry_same_bar=False, bint log_status=False):
         cdef idx_t i
+        cdef idx_t n = max(portfolio.n_assets, 1)
         self.store = store
         self.portfolio = portfolio
         self.n_assets = portfolio.n_assets
         self.pending_market_array = np.zeros(self.n_assets, dtype=np.float64)
         self.pending_market = self.pending_market_array
-        self.row_of_asset = <idx_t*> PyMem_Malloc(max(self.n_assets, 1) * sizeof(idx_t))
-        if self.row_of_asset == NULL:
+        self.row_of_asset = <idx_t*> PyMem_Malloc(n * sizeof(idx_t))
+        self.volume_left = <double*> PyMem_Malloc(n * sizeof(double))
+        self.stopped_ts = <ts_t*> PyMem_Malloc(n * sizeof(ts_t))
+        if self.row_of_asset == NULL or self.volume_left == NULL or self.stopped_ts == NULL:
             raise MemoryError()
-        for i in range(self.n_assets):
+        for i in range(n):
             self.row_of_asset[i] = -1
-        self.commission_rate = commission_rate
-        self.commission_per_share = commission_per_share
-        self.commission_fixed = commission_fixed
-        self.commission_minimum = commission_minimum
-        self.commission_maximum = commission_maximum
-        self.slippage = slippage_bps / 1e4
+            self.volume_left[i] = NAN
+            self.stopped_ts[i] = MLB_NO_TS
+        self.commission_model = CommissionModel() if commission is None else commission
+        self.slippage_model = SlippageModel() if slippage is None else slippage
+        self.commission_model.reset(self.n_assets)
+        self.slippage_model.reset(self.n_assets, columns)
         self.fractional = fractional
         self.allow_short = allow_short
         self.market_at_close = market_at_close
+        if intrabar_path not in INTRABAR_PATHS:
+            raise ValueError(f"intrabar_path must be one of {INTRABAR_PATHS}, got {intrabar_path!r}")
+        self.intrabar_path = INTRABAR_PATHS.index(intrabar_path)
+        if not volume_cap > 0:
+            raise ValueError(f"volume_cap must be > 0, got {volume_cap}")
+        self.volume_cap = volume_cap
+        self.reentry_same_bar = reentry_same_bar
+        self.log_enabled = log_status
+        self.next_oco_group = 0
 
     def __dealloc__(self):
         PyMem_Free(self.open_ids)
+        PyMem_Free(self.cand)
+        PyMem_Free(self.cand_time)
+        PyMem_Free(self.cand_price)
+        PyMem_Free(self.activated)
         PyMem_Free(self.fills)
+        PyMem_Free(self.log)
         PyMem_Free(self.row_of_asset)
+        PyMem_Free(self.volume_left)
+        PyMem_Free(self.stopped_ts)
+
+    # ------------------------------------------------------------ storage
+    cdef int reserve_scratch(self, idx_t n) except -1:
+        """Make the per-match scratch arrays hold ``n`` entries."""
+        cdef void* p
+        if n <= self.scratch_capacity:
+            return 0
+        n = max(n, 2 * self.scratch_capacity, 64)
+        p = PyMem_Realloc(self.cand, n * sizeof(idx_t))
+        if p == NULL:
+            raise MemoryError()
+        self.cand = <idx_t*> p
+        p = PyMem_Realloc(self.cand_time, n * sizeof(int8_t))
+        if p == NULL:
+            raise MemoryError()
+        self.cand_time = <int8_t*> p
+        p = PyMem_Realloc(self.cand_price, n * sizeof(double))
+        if p == NULL:
+            raise MemoryError()
+        self.cand_price = <double*> p
+        p = PyMem_Realloc(self.activated, n * sizeof(idx_t))
+        if p == NULL:
+            raise MemoryError()
+        self.activated = <idx_t*> p
+        self.scratch_capacity = n
+        return 0
+
+    cdef int log_status(self, const OrderC* o, ts_t ts) except -1:
+        """Record that ``o`` has just changed status (when on_order is in use)."""
+        cdef idx_t cap
+        cdef OrderLogC* grown
+        if not self.log_enabled:
+            return 0
+        if self.n_log == self.log_capacity:
+            cap = max(64, 2 * self.log_capacity)
+            grown = <OrderLogC*> PyMem_Realloc(self.log, cap * sizeof(OrderLogC))
+            if grown == NULL:
+                raise MemoryError()
+            self.log = grown
+            self.log_capacity = cap
+        self.log[self.n_log].order_id = o.id
+        self.log[self.n_log].status = o.status
+        self.log[self.n_log].ts = ts
+        self.n_log += 1
+        return 0
+
+    def take_log(self):
+        """Return and clear the recorded status changes as (order id, status, ts) tuples."""
+        cdef idx_t i
+        out = [(self.log[i].order_id, self.log[i].status, self.log[i].ts) for i in range(self.n_log)]
+        self.n_log = 0
+        return out
 
     # ------------------------------------------------------------ orders
-    cdef int64_t submit(self, asset_t asset, qty_t quantity, code_t order_type,
-                        price_t limit_price, price_t stop_price, ts_t ts) except -1:
-        """Validate and store a new order; returns its id. Raises OrderError."""
-        cdef OrderC o
-        cdef int64_t oid
+    cdef int validate(self, OrderC* o, price_t reference_price) except -1:
+        """Raise OrderError when ``o`` cannot be accepted as written."""
+        cdef bint buy = o.quantity > 0
+        cdef bint has_amount, has_percent
+        if not 0 <= o.asset < self.n_assets:
+            raise OrderError(f"unknown asset id {o.asset}")
+        if not isfinite(o.quantity):
+            raise OrderError(f"order quantity must be a finite number, got {o.quantity}")
+        if o.quantity == 0.0:
+            raise OrderError("order quantity must be non-zero")
+        if not self.fractional and o.quantity != floor(o.quantity):
+            raise OrderError(
+                f"order quantity {o.quantity} is fractional but the config has fractional=False")
+        if o.type == ORDER_LIMIT or o.type == ORDER_STOP_LIMIT:
+            if not (isfinite(o.limit_price) and o.limit_price > 0.0):
+                raise OrderError(f"limit price must be a finite number > 0, got {o.limit_price}")
+        elif not isnan(o.limit_price):
+            raise OrderError("only limit and stop-limit orders take a limit price")
+        if o.type == ORDER_STOP or o.type == ORDER_STOP_LIMIT:
+            if not (isfinite(o.stop_price) and o.stop_price > 0.0):
+                raise OrderError(f"stop price must be a finite number > 0, got {o.stop_price}")
+        elif o.type != ORDER_TRAILING_STOP and not isnan(o.stop_price):
+            raise OrderError("only stop and stop-limit orders take a stop price")
+        if o.type == ORDER_STOP_LIMIT:
+            if buy and o.limit_price < o.stop_price:
+                raise OrderError(
+                    f"a buy stop-limit needs its limit ({o.limit_price}) at or above its stop "
+                    f"({o.stop_price}): the limit is on the wrong side")
+            if not buy and o.limit_price > o.stop_price:
+                raise OrderError(
+                    f"a sell stop-limit needs its limit ({o.limit_price}) at or below its stop "
+                    f"({o.stop_price}): the limit is on the wrong side")
+        has_amount = not isnan(o.trail_amount)
+        has_percent = not isnan(o.trail_percent)
+        if o.type == ORDER_TRAILING_STOP:
+            if has_amount == has_percent:
+                raise OrderError("a trailing stop takes exactly one of trail_amount and trail_percent")
+            if has_amount and not (isfinite(o.trail_amount) and o.trail_amount > 0.0):
+                raise OrderError(f"trail_amount must be a finite number > 0, got {o.trail_amount}")
+            if has_percent and not (o.trail_percent > 0.0 and o.trail_percent < 1.0):
+                raise OrderError(
+                    f"trail_percent must be a fraction in (0, 1), got {o.trail_percent}")
+            if not (isfinite(reference_price) and reference_price > 0.0):
+                raise OrderError(
+                    "a trailing stop needs a last price to trail from: the asset has no bar yet")
+        elif has_amount or has_percent:
+            raise OrderError("only trailing stops take trail_amount or trail_percent")
+        if o.tif == TIF_GTD:
+            if o.expire_ts == MLB_NO_TS:
+                raise OrderError("a GTD order needs an expiry timestamp (expire_at)")
+            if o.expire_ts <= o.created_ts:
+                raise OrderError("a GTD order's expiry must be after the time it is placed: "
+                                 "the expiry is in the past")
+        elif o.expire_ts != MLB_NO_TS:
+            raise OrderError("only GTD orders take an expiry timestamp")
+        if not TIF_GTC <= o.tif <= TIF_GTD:
+            raise OrderError(f"unknown time in force code {o.tif}")
+        if o.parent >= 0:
+            if o.parent >= self.n_orders:
+                raise OrderError(f"no parent order with id {o.parent}")
+            if not working(&self.orders[o.parent]):
+                raise OrderError(f"parent order {o.parent} is no longer working")
+        return 0
+
+    cdef int64_t submit_order(self, OrderC* o, price_t reference_price) except -1:
+        """Validate and store a new order; returns its id. Raises OrderError.
+
+        ``o`` must have every field set except ``id``, ``status`` and the
+        bookkeeping fields, which this resets.
+        """
+        cdef int64_t oid, k
         cdef idx_t cap
         cdef idx_t* grown
-        if not 0 <= asset < self.n_assets:
-            raise OrderError(f"unknown asset id {asset}")
-        if not isfinite(quantity):
-            raise OrderError(f"order quantity must be a finite number, got {quantity}")
-        if quantity == 0.0:
-            raise OrderError("order quantity must be non-zero")
-        if not self.fractional and quantity != floor(quantity):
-            raise OrderError(
-                f"order quantity {quantity} is fractional but the config has fractional=False")
-        if order_type == ORDER_LIMIT:
-            if not (isfinite(limit_price) and limit_price > 0.0):
-                raise OrderError(f"limit price must be a finite number > 0, got {limit_price}")
-        elif not isnan(limit_price):
-            raise OrderError("only limit orders take a limit price")
-        if order_type == ORDER_STOP:
-            if not (isfinite(stop_price) and stop_price > 0.0):
-                raise OrderError(f"stop price must be a finite number > 0, got {stop_price}")
-        elif not isnan(stop_price):
-            raise OrderError("only stop orders take a stop price")
-        o.id = 0
-        o.asset = asset
-        o.type = order_type
-        o.status = STATUS_OPEN
+        cdef OrderC* parent
+        self.validate(o, reference_price)
+        o.status = STATUS_SUBMITTED
         o.reason = REASON_NONE
-        o.quantity = quantity
+        o.triggered = False
+        o.seen = False
         o.filled = 0.0
-        o.limit_price = limit_price
-        o.stop_price = stop_price
         o.avg_price = NAN
-        o.created_ts = ts
         o.closed_ts = MLB_NO_TS
+        o.active_day = -1
+        o.first_child = -1
+        o.next_sibling = -1
+        o.oco_group = -1
+        o.oco_next = -1
+        o.start_ts = MLB_NO_TS
+        o.start_point = 0
+        o.start_price = NAN
         o.reject_need = NAN
         o.reject_have = NAN
-        oid = self.append(&o)
+        if o.type == ORDER_TRAILING_STOP:
+            o.trail_extreme = reference_price
+            if o.quantity < 0:
+                o.stop_price = (reference_price - o.trail_amount if isnan(o.trail_percent)
+                                else reference_price * (1.0 - o.trail_percent))
+            else:
+                o.stop_price = (reference_price + o.trail_amount if isnan(o.trail_percent)
+                                else reference_price * (1.0 + o.trail_percent))
+        oid = self.append(o)
+        o = &self.orders[oid]
+        if o.parent >= 0:
+            parent = &self.orders[o.parent]
+            if parent.first_child < 0:
+                parent.first_child = oid
+            else:
+                k = parent.first_child
+                while self.orders[k].next_sibling >= 0:
+                    k = self.orders[k].next_sibling
+                self.orders[k].next_sibling = oid
         if self.n_open == self.open_capacity:
             cap = max(64, 2 * self.open_capacity)
             grown = <idx_t*> PyMem_Realloc(self.open_ids, cap * sizeof(idx_t))
@@ -184,33 +390,155 @@ cdef class Broker(OrderBook):
             self.open_capacity = cap
         self.open_ids[self.n_open] = oid
         self.n_open += 1
-        if order_type == ORDER_MARKET:
-            self.pending_market[asset] += quantity
+        if o.type == ORDER_MARKET:
+            self.pending_market[o.asset] += o.quantity
+        self.log_status(o, o.created_ts)
+        if o.parent < 0 and o.skip_bars == 0 and o.active_ts <= o.created_ts:
+            self.activate(o, o.created_ts)
         return oid
 
-    cdef void close_order(self, OrderC* order, code_t status, ts_t ts) noexcept nogil:
-        """Take an order out of play with ``status`` at ``ts``."""
-        if order.type == ORDER_MARKET:
-            self.pending_market[order.asset] -= order.quantity - order.filled
-        order.status = status
-        order.closed_ts = ts
+    cdef int activate(self, OrderC* o, ts_t ts) except -1:
+        """Move a submitted order to accepted (it has reached the broker)."""
+        if o.status == STATUS_SUBMITTED:
+            o.status = STATUS_ACCEPTED
+            self.log_status(o, ts)
+        return 0
 
-    cdef bint cancel(self, int64_t order_id, ts_t ts) except -1:
-        """Cancel an open order; False when it was no longer open."""
+    def accept_arrived(self, int64_t order_id, ts_t ts):
+        """Latency elapsed: ``order_id`` reaches the broker at ``ts`` (if still waiting)."""
+        cdef OrderC* o = &self.orders[order_id]
+        if o.status == STATUS_SUBMITTED and o.parent < 0 and o.skip_bars == 0:
+            self.activate(o, ts)
+
+    cdef int end_order(self, OrderC* o, code_t status, code_t reason, ts_t ts) except -1:
+        """Take a working order out of play; cascade to the orders it would have activated."""
+        cdef int64_t k
+        cdef OrderC* child
+        cdef double scale, rem_before
+        if not working(o):
+            return 0
+        if o.type == ORDER_MARKET:
+            self.pending_market[o.asset] -= o.quantity - o.filled
+        o.status = status
+        o.reason = reason
+        o.closed_ts = ts
+        self.log_status(o, ts)
+        if status == STATUS_FILLED:
+            return 0
+        # Children of an order that ended early: activated for the part that
+        # filled, cancelled when nothing did.
+        k = o.first_child
+        while k >= 0:
+            child = &self.orders[k]
+            k = child.next_sibling
+            if not working(child) or child.status != STATUS_SUBMITTED:
+                continue
+            if fabs(o.filled) <= QTY_EPS * fabs(o.quantity):
+                self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
+                continue
+            scale = o.filled / o.quantity
+            rem_before = child.quantity
+            child.quantity = child.quantity * scale
+            if not self.fractional:
+                child.quantity = trunc(child.quantity)
+            if child.type == ORDER_MARKET:
+                self.pending_market[child.asset] += child.quantity - rem_before
+            if child.quantity == 0.0:
+                self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
+            else:
+                self.activate(child, ts)
+        return 0
+
+    cdef bint cancel(self, int64_t order_id, ts_t ts, code_t reason) except -1:
+        """Cancel a working order; False when it was no longer working."""
         if not 0 <= order_id < self.n_orders:
             raise OrderError(f"no order with id {order_id}")
         cdef OrderC* o = &self.orders[order_id]
-        if o.status != STATUS_OPEN:
+        if not working(o):
             return False
-        self.close_order(o, STATUS_CANCELLED, ts)
+        self.end_order(o, STATUS_CANCELLED, reason, ts)
         return True
 
-    # ------------------------------------------------------------ matching
-    cdef double commission(self, qty_t quantity, price_t price) noexcept nogil:
-        cdef double q = fabs(quantity)
-        cdef double c = self.commission_rate * q * price + self.commission_per_share * q + self.commission_fixed
-        return fmin(fmax(c, self.commission_minimum), self.commission_maximum)
+    def replace(self, int64_t order_id, double quantity, double limit_price, double stop_price,
+                ts_t ts, price_t reference_price):
+        """Cancel a working order and submit a copy with new quantity/prices.
 
+        The copy takes the original's place in its OCO group and as parent of
+        its children. NaN keeps a field as it was. Returns the new id.
+        """
+        cdef OrderC copy
+        cdef OrderC* old
+        cdef OrderC* fresh
+        cdef int64_t new_id, k
+        if not 0 <= order_id < self.n_orders:
+            raise OrderError(f"no order with id {order_id}")
+        old = &self.orders[order_id]
+        if not working(old):
+            raise OrderError(f"order {order_id} is no longer working and cannot be replaced")
+        if fabs(old.filled) > 0.0:
+            raise OrderError(f"order {order_id} is partly filled; cancel it and place a new one")
+        copy = old[0]
+        if not isnan(quantity):
+            copy.quantity = quantity
+        if not isnan(limit_price):
+            copy.limit_price = limit_price
+        if not isnan(stop_price):
+            copy.stop_price = stop_price
+        copy.created_ts = ts
+        copy.active_ts = ts
+        copy.skip_bars = 0
+        if old.type == ORDER_TRAILING_STOP:
+            copy.stop_price = NAN
+        new_id = self.submit_order(&copy, reference_price)
+        old = &self.orders[order_id]
+        fresh = &self.orders[new_id]
+        if old.status != STATUS_SUBMITTED:
+            self.activate(fresh, ts)
+        # the new order inherits the children and the OCO membership
+        fresh.first_child = old.first_child
+        old.first_child = -1
+        k = fresh.first_child
+        while k >= 0:
+            self.orders[k].parent = new_id
+            k = self.orders[k].next_sibling
+        if old.oco_group >= 0:
+            fresh.oco_group = old.oco_group
+            fresh.oco_next = old.oco_next
+            k = old.oco_next
+            while self.orders[k].oco_next != order_id:
+                k = self.orders[k].oco_next
+            self.orders[k].oco_next = new_id
+            old.oco_group = -1
+            old.oco_next = -1
+        self.end_order(old, STATUS_CANCELLED, REASON_REPLACED, ts)
+        return new_id
+
+    def link_oco(self, order_ids):
+        """Put working orders into one new OCO group; returns the group id."""
+        ids = [int(i) for i in order_ids]
+        cdef int64_t g = self.next_oco_group
+        cdef Py_ssize_t j
+        cdef OrderC* o
+        if len(ids) < 2:
+            raise OrderError("an OCO group needs at least two orders")
+        if len(set(ids)) != len(ids):
+            raise OrderError("an OCO group lists an order twice")
+        for oid in ids:
+            if not 0 <= oid < self.n_orders:
+                raise OrderError(f"no order with id {oid}")
+            o = &self.orders[<int64_t> oid]
+            if not working(o):
+                raise OrderError(f"order {oid} is no longer working")
+            if o.oco_group >= 0:
+                raise OrderError(f"order {oid} is already in OCO group {o.oco_group}")
+        for j in range(len(ids)):
+            o = &self.orders[<int64_t> ids[j]]
+            o.oco_group = g
+            o.oco_next = ids[(j + 1) % len(ids)]
+        self.next_oco_group += 1
+        return g
+
+    # ------------------------------------------------------------ fills
     cdef int add_fill(self, const FillC* fill) except -1:
         cdef idx_t cap
         cdef FillC* grown
@@ -225,35 +553,49 @@ cdef class Broker(OrderBook):
         self.n_fills += 1
         return 0
 
-    cdef int execute(self, OrderC* o, price_t raw, ts_t ts) except -1:
-        """Fill the rest of ``o`` at ``raw`` (before slippage), or reject it."""
+    cdef int execute(self, OrderC* o, BarStore store, idx_t row, price_t raw, int point,
+                     ts_t ts) except -1:
+        """Fill what the bar allows of ``o`` at ``raw`` (before slippage), or reject it."""
         cdef Portfolio pf = self.portfolio
-        cdef qty_t q = o.quantity - o.filled
+        cdef qty_t remaining = o.quantity - o.filled
+        cdef qty_t q = remaining
+        cdef double avail, comm, need, slip_cost, vol
         cdef price_t price
-        cdef double comm, slip_cost, need
         cdef FillC f
-        if q > 0:
-            price = raw * (1.0 + self.slippage)
-            if o.type == ORDER_LIMIT:
-                price = fmin(price, o.limit_price)
-        else:
-            price = raw * (1.0 - self.slippage)
-            if o.type == ORDER_LIMIT:
-                price = fmax(price, o.limit_price)
-        comm = self.commission(q, price)
+        if self.volume_cap < INFINITY:
+            avail = self.volume_left[o.asset]
+            if fabs(q) > avail:
+                if o.tif == TIF_FOK:
+                    self.end_order(o, STATUS_CANCELLED, REASON_FOK, ts)
+                    return 0
+                q = avail if q > 0 else -avail
+                if not self.fractional:
+                    q = trunc(q)
+                if q == 0.0:
+                    return 0
+        vol = store.volume[row]
+        price = slipped_price(self.slippage_model, o.asset, q, raw, vol, ts, row)
+        if isnan(price):
+            return 0  # the model cannot fill it on this bar: it stays working
+        if o.type == ORDER_LIMIT or o.type == ORDER_STOP_LIMIT:
+            price = fmin(price, o.limit_price) if q > 0 else fmax(price, o.limit_price)
+        comm = commission_for(self.commission_model, o.asset, q, price, ts)
         if not self.allow_short and pf.position[o.asset] + q < 0.0:
-            o.reason = REASON_SHORT_NOT_ALLOWED
-            self.close_order(o, STATUS_REJECTED, ts)
+            self.end_order(o, STATUS_REJECTED, REASON_SHORT_NOT_ALLOWED, ts)
             return 0
         need = q * price + comm
         if pf.cash - need < 0.0:
-            o.reason = REASON_INSUFFICIENT_CASH
             o.reject_need = need
             o.reject_have = pf.cash
-            self.close_order(o, STATUS_REJECTED, ts)
+            self.end_order(o, STATUS_REJECTED, REASON_INSUFFICIENT_CASH, ts)
             return 0
         slip_cost = fabs(q) * fabs(price - raw)
+        if (o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP or o.type == ORDER_STOP_LIMIT) \
+                and pf.position[o.asset] != 0.0 and (pf.position[o.asset] > 0.0) != (q > 0.0):
+            self.stopped_ts[o.asset] = ts
         pf.apply_fill(o.asset, q, price, comm, slip_cost)
+        self.commission_model.record_fill(o.asset, q, price, ts)
+        self.slippage_model.record_fill(o.asset, q, price, vol, ts, row)
         f.ts = ts
         f.asset = o.asset
         f.order_id = o.id
@@ -262,66 +604,231 @@ cdef class Broker(OrderBook):
         f.commission = comm
         f.slippage = slip_cost
         self.add_fill(&f)
-        o.avg_price = price
-        self.close_order(o, STATUS_FILLED, ts)
-        o.filled = o.quantity
+        if self.volume_cap < INFINITY:
+            self.volume_left[o.asset] -= fabs(q)
+        if isnan(o.avg_price):
+            o.avg_price = price
+        else:
+            o.avg_price = (o.avg_price * fabs(o.filled) + price * fabs(q)) / fabs(o.filled + q)
+        o.filled += q
+        if o.type == ORDER_MARKET:
+            self.pending_market[o.asset] -= q
+        self.after_fill(o, q, raw, point, ts)
+        return 0
+
+    cdef int after_fill(self, OrderC* o, qty_t q, price_t raw, int point, ts_t ts) except -1:
+        """Status, OCO siblings and OTO children after ``o`` filled ``q``."""
+        cdef int64_t k
+        cdef OrderC* other
+        cdef double left
+        cdef bint complete = fabs(o.quantity - o.filled) <= QTY_EPS * fabs(o.quantity)
+        if complete:
+            o.filled = o.quantity
+            self.end_order(o, STATUS_FILLED, REASON_NONE, ts)
+        elif o.status != STATUS_PARTIAL:
+            o.status = STATUS_PARTIAL
+            self.log_status(o, ts)
+        # OCO: a complete fill cancels the group; a partial fill shrinks it.
+        if o.oco_group >= 0:
+            k = o.oco_next
+            while k >= 0 and k != o.id:
+                other = &self.orders[k]
+                k = other.oco_next
+                if not working(other):
+                    continue
+                if complete:
+                    self.end_order(other, STATUS_CANCELLED, REASON_OCO, ts)
+                    continue
+                left = fabs(other.quantity - other.filled) - fabs(q)
+                if left <= QTY_EPS * fabs(other.quantity):
+                    self.end_order(other, STATUS_CANCELLED, REASON_OCO, ts)
+                else:
+                    if other.type == ORDER_MARKET:
+                        self.pending_market[other.asset] -= (
+                            (other.quantity - other.filled) - (left if other.quantity > 0 else -left))
+                    other.quantity = other.filled + (left if other.quantity > 0 else -left)
+        # OTO: a complete fill activates the children, from this point of the bar on.
+        if complete:
+            k = o.first_child
+            while k >= 0:
+                other = &self.orders[k]
+                k = other.next_sibling
+                if other.status != STATUS_SUBMITTED:
+                    continue
+                self.activate(other, ts)
+                other.start_ts = ts
+                other.start_point = point
+                other.start_price = raw
+                self.reserve_scratch(self.n_activated + 1)
+                self.activated[self.n_activated] = other.id
+                self.n_activated += 1
+        return 0
+
+    # ------------------------------------------------------------ matching
+    cdef int run_candidates(self, BarStore store, idx_t n_cand, ts_t ts) except -1:
+        """Execute triggered candidates: exits first, then the rest; earlier path points first."""
+        cdef idx_t c, row
+        cdef int t, exits_pass
+        cdef OrderC* o
+        cdef double pos, rem
+        cdef double[::1] position = self.portfolio.position
+        for exits_pass in range(1, -1, -1):
+            for t in range(4):
+                for c in range(n_cand):
+                    if self.cand_time[c] != t:
+                        continue
+                    o = &self.orders[self.cand[c]]
+                    if not working(o) or o.status == STATUS_SUBMITTED:
+                        continue
+                    rem = o.quantity - o.filled
+                    pos = position[o.asset]
+                    if exits_pass:
+                        if pos == 0.0 or (pos > 0.0) == (rem > 0.0):
+                            continue
+                    elif (not self.reentry_same_bar and self.stopped_ts[o.asset] == ts
+                          and (pos == 0.0 or (pos > 0.0) == (rem > 0.0))):
+                        continue
+                    row = self.row_of_asset[o.asset]
+                    self.execute(o, store, row, self.cand_price[c], t, ts)
+        # IOC/FOK orders still working after their first bar are cancelled.
+        for c in range(n_cand):
+            o = &self.orders[self.cand[c]]
+            if working(o) and (o.tif == TIF_IOC or o.tif == TIF_FOK):
+                self.end_order(o, STATUS_CANCELLED, REASON_IOC if o.tif == TIF_IOC else REASON_FOK, ts)
         return 0
 
     cdef idx_t match(self, BarStore store, const idx_t* starts, const idx_t* stops,
                      int n_ranges, ts_t ts, int phase) except -1:
-        """Match open orders against the bars of rows ``starts[r]:stops[r]``.
+        """Match working orders against the bars of rows ``starts[r]:stops[r]``.
 
-        ``phase`` is PHASE_OPEN at the start of a timestamp (market orders in
-        next-open mode, every limit and stop) or PHASE_CLOSE after the
-        strategy ran (market orders in close mode). Returns the number of
-        fills added.
+        ``phase`` is PHASE_OPEN at the start of a timestamp (every order
+        type, but market orders only in next-open mode) or PHASE_CLOSE
+        after the strategy ran (market orders in close mode). Returns the
+        number of fills added.
         """
         cdef idx_t n_before = self.n_fills
-        cdef idx_t r, i, k, kept, row
-        cdef int exits_pass
+        cdef idx_t r, i, k, kept, row, n_cand, a
+        cdef int32_t day_now
+        cdef int point, start
         cdef OrderC* o
-        cdef qty_t remaining, pos
-        cdef bint want_market
-        cdef price_t raw
+        cdef double p[4]
+        cdef double price, start_price, close
+        cdef bint first_bar, has_trailing = False
         cdef const asset_t[::1] asset = store.asset
-        cdef double[::1] position = self.portfolio.position
         if self.n_open == 0:
             return 0
-        want_market = (phase == PHASE_CLOSE) == self.market_at_close
         for r in range(n_ranges):
             for i in range(starts[r], stops[r]):
                 self.row_of_asset[asset[i]] = i
-        # Exits first: the first pass fills orders that reduce a position, the
-        # second every order still open (an exit that did not trigger in the
-        # first pass cannot trigger in the second: the bar is the same).
-        for exits_pass in range(1, -1, -1):
+                if self.volume_cap < INFINITY:
+                    self.volume_left[asset[i]] = self.volume_cap * store.volume[i]
+        day_now = store.day[starts[0]]
+        self.reserve_scratch(self.n_open)
+        n_cand = 0
+        for k in range(self.n_open):
+            o = &self.orders[self.open_ids[k]]
+            if not working(o):
+                continue
+            if o.type == ORDER_TRAILING_STOP:
+                has_trailing = True
+            # Expiry is checked at every timestamp, bar or not for the asset.
+            if o.tif == TIF_GTD and ts > o.expire_ts:
+                self.end_order(o, STATUS_EXPIRED, REASON_GTD, ts)
+                continue
+            if o.tif == TIF_DAY and o.active_day >= 0 and day_now > o.active_day:
+                self.end_order(o, STATUS_EXPIRED, REASON_DAY_END, ts)
+                continue
+            if o.status == STATUS_SUBMITTED and o.parent >= 0:
+                continue
+            row = self.row_of_asset[o.asset]
+            if row < 0:
+                continue
+            if phase == PHASE_CLOSE:
+                if o.type != ORDER_MARKET:
+                    continue
+                self.cand[n_cand] = o.id
+                self.cand_time[n_cand] = 3
+                self.cand_price[n_cand] = store.close[row]
+                n_cand += 1
+                continue
+            if o.type == ORDER_MARKET and self.market_at_close:
+                continue
+            if ts < o.active_ts:
+                continue
+            if o.skip_bars > 0:
+                o.skip_bars -= 1
+                continue
+            self.activate(o, ts)
+            if o.tif == TIF_DAY and o.active_day < 0:
+                o.active_day = store.day[row]
+            path_points(self.intrabar_path, store.open[row], store.high[row], store.low[row],
+                        store.close[row], p)
+            if o.start_ts == ts:
+                start = o.start_point
+                start_price = o.start_price
+            else:
+                start = 0
+                start_price = p[0]
+            first_bar = not o.seen
+            o.seen = True
+            point = trigger(o, p, start, start_price, &price)
+            if point < 0:
+                if first_bar and (o.tif == TIF_IOC or o.tif == TIF_FOK):
+                    self.end_order(o, STATUS_CANCELLED,
+                                   REASON_IOC if o.tif == TIF_IOC else REASON_FOK, ts)
+                continue
+            self.cand[n_cand] = o.id
+            self.cand_time[n_cand] = point
+            self.cand_price[n_cand] = price
+            n_cand += 1
+        self.n_activated = 0
+        self.run_candidates(store, n_cand, ts)
+        # Children activated by fills on this bar work on the rest of its path.
+        while self.n_activated > 0:
+            n_cand = 0
+            self.reserve_scratch(self.n_activated)
+            for k in range(self.n_activated):
+                o = &self.orders[self.activated[k]]
+                row = self.row_of_asset[o.asset]
+                if not working(o) or row < 0 or phase == PHASE_CLOSE:
+                    continue
+                path_points(self.intrabar_path, store.open[row], store.high[row],
+                            store.low[row], store.close[row], p)
+                o.seen = True
+                if o.tif == TIF_DAY and o.active_day < 0:
+                    o.active_day = store.day[row]
+                point = trigger(o, p, o.start_point, o.start_price, &price)
+                if point < 0:
+                    continue
+                self.cand[n_cand] = o.id
+                self.cand_time[n_cand] = point
+                self.cand_price[n_cand] = price
+                n_cand += 1
+            self.n_activated = 0
+            self.run_candidates(store, n_cand, ts)
+        # Trailing stops follow the close.
+        if has_trailing and phase == PHASE_OPEN:
             for k in range(self.n_open):
                 o = &self.orders[self.open_ids[k]]
-                if o.status != STATUS_OPEN:
-                    continue
-                if phase == PHASE_CLOSE and o.type != ORDER_MARKET:
-                    continue
-                if o.type == ORDER_MARKET and not want_market:
+                if o.type != ORDER_TRAILING_STOP or not working(o) or o.status == STATUS_SUBMITTED:
                     continue
                 row = self.row_of_asset[o.asset]
                 if row < 0:
                     continue
-                remaining = o.quantity - o.filled
-                if exits_pass:
-                    # First pass: only orders that reduce the current position.
-                    pos = position[o.asset]
-                    if pos == 0.0 or ((pos > 0.0) == (remaining > 0.0)):
-                        continue
-                if phase == PHASE_CLOSE:
-                    raw = store.close[row]
+                close = store.close[row]
+                if o.quantity < 0:
+                    if close > o.trail_extreme:
+                        o.trail_extreme = close
+                        o.stop_price = (close - o.trail_amount if isnan(o.trail_percent)
+                                        else close * (1.0 - o.trail_percent))
                 else:
-                    raw = trigger_price(o, remaining, store.open[row], store.high[row], store.low[row])
-                if isnan(raw):
-                    continue
-                self.execute(o, raw, ts)
+                    if close < o.trail_extreme:
+                        o.trail_extreme = close
+                        o.stop_price = (close + o.trail_amount if isnan(o.trail_percent)
+                                        else close * (1.0 + o.trail_percent))
         kept = 0
         for k in range(self.n_open):
-            if self.orders[self.open_ids[k]].status == STATUS_OPEN:
+            if working(&self.orders[self.open_ids[k]]):
                 self.open_ids[kept] = self.open_ids[k]
                 kept += 1
         self.n_open = kept
@@ -332,13 +839,13 @@ cdef class Broker(OrderBook):
 
     # ------------------------------------------------------------ Python side
     def open_order_ids(self, int asset=-1):
-        """Ids of open orders, for one asset or (``asset=-1``) all."""
+        """Ids of working orders, for one asset or (``asset=-1``) all."""
         cdef idx_t k
         cdef OrderC* o
         out = []
         for k in range(self.n_open):
             o = &self.orders[self.open_ids[k]]
-            if o.status == STATUS_OPEN and (asset < 0 or o.asset == asset):
+            if working(o) and (asset < 0 or o.asset == asset):
                 out.append(o.id)
         return out
 

@@ -8,13 +8,14 @@ from mlbacktest._typedefs cimport idx_t, ts_t
 cdef enum EventKind:
     EVENT_BARS = 0              # a stream's bars at one timestamp
     EVENT_TIMER = 1             # a scheduled timer
+    EVENT_ORDER = 2             # an order reaching the broker after its latency
 
 ctypedef struct HeapEntry:
     ts_t ts                     # when the event fires
     int32_t priority            # lower fires first among events with equal ts
     int64_t seq                 # insertion sequence: the final, deterministic tie-break
     int32_t kind                # an EventKind
-    int64_t ident               # stream index for EVENT_BARS, timer id for EVENT_TIMER
+    int64_t ident               # stream index (EVENT_BARS), timer id (EVENT_TIMER) or order id (EVENT_ORDER)
 
 ctypedef struct ClockEvent:
     ts_t ts                     # when the event fires
@@ -40,6 +41,7 @@ cdef class Clock:
 
     cpdef int add_stream(self, object timestamps, object offsets, int32_t priority) except -1
     cpdef int add_timer(self, ts_t ts, int32_t priority, int64_t ident) except -1
+    cpdef int add_order_arrival(self, ts_t ts, int32_t priority, int64_t order_id) except -1
     cdef int push(self, ts_t ts, int32_t priority, int32_t kind, int64_t ident) except -1
     cdef bint pop(self, ClockEvent* out) except -1
     cdef bint peek_ts(self, ts_t* out) noexcept nogil

@@ -128,6 +128,11 @@ cdef class Clock:
         self.push(ts, priority, EVENT_TIMER, ident)
         return 0
 
+    cpdef int add_order_arrival(self, ts_t ts, int32_t priority, int64_t order_id) except -1:
+        """Schedule order ``order_id`` to reach the broker at ``ts``."""
+        self.push(ts, priority, EVENT_ORDER, order_id)
+        return 0
+
     cdef int push(self, ts_t ts, int32_t priority, int32_t kind, int64_t ident) except -1:
         cdef idx_t i, parent, cap
         cdef HeapEntry* grown
@@ -213,6 +218,5 @@ cdef class Clock:
         cdef ClockEvent ev
         out = []
         while self.pop(&ev):
-            out.append((ev.ts, "bars" if ev.kind == EVENT_BARS else "timer",
-                        ev.ident, ev.start, ev.stop))
+            out.append((ev.ts, ("bars", "timer", "order")[ev.kind], ev.ident, ev.start, ev.stop))
         return out

@@ -19,6 +19,9 @@ cdef class Engine:
     cdef object hook_market_data         # bound on_market_data, or None when not overridden
     cdef object hook_slice               # bound on_slice, or None when not overridden
     cdef object hook_fill                # bound on_fill, or None when not overridden
+    cdef object hook_order               # bound on_order, or None when not overridden
+    cdef readonly ts_t latency_ns        # delay before an order reaches the broker, ns
+    cdef readonly int latency_bars       # bars of the asset an order waits before it reaches the broker
     cdef object context                  # a ContextFrame, or None
     cdef object ctx_ts                   # numpy int64: context visibility times, ascending
     cdef const ts_t[::1] ctx_times       # memoryview of ctx_ts
@@ -41,3 +44,4 @@ cdef class Engine:
     cdef int deliver_fills(self, idx_t first_fill) except -1
     cdef int run_timers(self, ts_t ts, list due) except -1
     cdef int close_phase(self, ts_t ts) except -1
+    cdef int deliver_orders(self) except -1

@@ -21,11 +21,14 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport NAN, floor, isfinite
 
 from mlbacktest._broker cimport Broker
-from mlbacktest._clock cimport EVENT_BARS, EVENT_TIMER, ClockEvent, Clock
+from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent, Clock
 from mlbacktest._events cimport (
-    PHASE_CLOSE, PHASE_OPEN, BarStore, make_fill_event, make_market_event, make_slice_view,
+    ORDER_MARKET, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY, TIF_GTC, BarStore, OrderC,
+    make_fill_event, make_market_event, make_slice_view,
 )
 from mlbacktest._portfolio cimport Portfolio
+from libc.stdint cimport int64_t
+
 from mlbacktest._typedefs cimport MLB_NO_TS, asset_t, code_t, idx_t, ts_t
 
 import numpy as np
@@ -34,6 +37,8 @@ import numpy as np
 BAR_PRIORITY = 0
 #: Priority of timers: after every stream's bars at the same timestamp.
 TIMER_PRIORITY = 1_000_000
+#: Priority of order arrivals (latency): before the bars of the same timestamp.
+ORDER_ARRIVAL_PRIORITY = -1
 
 
 cdef class Engine:
@@ -57,6 +62,10 @@ cdef class Engine:
         ``{"on_market_data": callable or None, "on_slice": ..., "on_fill": ...}``.
     context : ContextFrame or None
         Market-wide series handed to hooks as a dict per timestamp.
+    latency_ns, latency_bars : int
+        Delay before a new order reaches the broker: a duration (the order
+        can fill on bars stamped at or after placement + latency) and/or a
+        number of the asset's bars it sits out.
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -64,7 +73,7 @@ cdef class Engine:
         self.stops = NULL
 
     def __init__(self, BarStore store, Clock clock, Broker broker, Portfolio portfolio,
-                 strategy, dict hooks, context=None):
+                 strategy, dict hooks, context=None, ts_t latency_ns=0, int latency_bars=0):
         self.store = store
         self.clock = clock
         self.broker = broker
@@ -73,6 +82,11 @@ cdef class Engine:
         self.hook_market_data = hooks.get("on_market_data")
         self.hook_slice = hooks.get("on_slice")
         self.hook_fill = hooks.get("on_fill")
+        self.hook_order = hooks.get("on_order")
+        if latency_ns < 0 or latency_bars < 0:
+            raise ValueError("latency must be >= 0")
+        self.latency_ns = latency_ns
+        self.latency_bars = latency_bars
         self.context = context
         self.ctx_cursor = -1
         self.ctx_row = -1
@@ -124,6 +138,8 @@ cdef class Engine:
                         self.starts[self.n_ranges] = ev.start
                         self.stops[self.n_ranges] = ev.stop
                         self.n_ranges += 1
+                elif ev.kind == EVENT_ORDER:
+                    self.broker.accept_arrived(ev.ident, ev.ts)
                 else:
                     if due is None:
                         due = []
@@ -139,6 +155,8 @@ cdef class Engine:
                 if self.broker.market_at_close:
                     self.close_phase(ts)
                 self.portfolio.record(ts)
+            if self.hook_order is not None and self.broker.n_log > 0:
+                self.deliver_orders()
         self.finished = True
 
     cdef int step(self, ts_t ts) except -1:
@@ -155,6 +173,8 @@ cdef class Engine:
         broker.match(store, self.starts, self.stops, self.n_ranges, ts, PHASE_OPEN)
         for r in range(self.n_ranges):
             self.portfolio.mark(store.asset, store.close, self.starts[r], self.stops[r])
+        if self.hook_order is not None and broker.n_log > 0:
+            self.deliver_orders()
         if broker.n_fills > first_fill and self.hook_fill is not None:
             self.deliver_fills(first_fill)
         if self.hook_market_data is not None:
@@ -184,6 +204,8 @@ cdef class Engine:
             except Exception as exc:
                 annotate(exc, "on_slice", store.to_datetime(ts), None)
                 raise
+        if self.hook_order is not None and broker.n_log > 0:
+            self.deliver_orders()
         return 0
 
     cdef int run_timers(self, ts_t ts, list due) except -1:
@@ -200,6 +222,8 @@ cdef class Engine:
     cdef int close_phase(self, ts_t ts) except -1:
         cdef idx_t first_fill = self.broker.n_fills
         self.broker.match(self.store, self.starts, self.stops, self.n_ranges, ts, PHASE_CLOSE)
+        if self.hook_order is not None and self.broker.n_log > 0:
+            self.deliver_orders()
         if self.broker.n_fills > first_fill and self.hook_fill is not None:
             self.deliver_fills(first_fill)
         return 0
@@ -215,6 +239,24 @@ cdef class Engine:
                          self.store.asset_names[broker.fills[j].asset])
                 raise
         return 0
+
+    cdef int deliver_orders(self) except -1:
+        """Call on_order for every recorded status change (and those its calls cause)."""
+        cdef Broker broker = self.broker
+        while broker.n_log > 0:
+            for oid, status, ts in broker.take_log():
+                try:
+                    self.hook_order(broker.status_event(oid, status))
+                except Exception as exc:
+                    annotate(exc, "on_order", self.store.to_datetime(ts),
+                             self.store.asset_names[broker.orders[oid].asset])
+                    raise
+        return 0
+
+    def flush_order_events(self):
+        """Deliver pending on_order events now (after on_start)."""
+        if self.hook_order is not None:
+            self.deliver_orders()
 
     cdef object context_at(self, ts_t ts):
         """A fresh dict of the context values visible at ``ts`` (as-of, backward)."""
@@ -234,13 +276,39 @@ cdef class Engine:
 
     # ------------------------------------------------------------ strategy side
     def submit(self, int asset, double quantity, int order_type=0,
-               double limit_price=NAN, double stop_price=NAN):
-        """Submit an order; returns its :class:`~mlbacktest.OrderEvent`."""
+               double limit_price=NAN, double stop_price=NAN, double trail_amount=NAN,
+               double trail_percent=NAN, int tif=0, expire_ts=None, long long parent=-1):
+        """Submit an order; returns its :class:`~mlbacktest.OrderEvent`.
+
+        Raises OrderError for an order that cannot be accepted as written.
+        """
+        cdef OrderC o
+        cdef ts_t ts = self.current_ts if self.started else self.first_ts
+        cdef int64_t oid
+        cdef double ref = NAN
         if self.finished:
             from mlbacktest.errors import OrderError
             raise OrderError("the run has finished: orders placed in on_end can never fill")
-        cdef ts_t ts = self.current_ts if self.started else self.first_ts
-        oid = self.broker.submit(asset, quantity, <code_t> order_type, limit_price, stop_price, ts)
+        o.id = 0
+        o.asset = asset
+        o.type = <code_t> order_type
+        o.tif = <code_t> tif
+        o.quantity = quantity
+        o.limit_price = limit_price
+        o.stop_price = stop_price
+        o.trail_amount = trail_amount
+        o.trail_percent = trail_percent
+        o.trail_extreme = NAN
+        o.created_ts = ts
+        o.active_ts = ts + self.latency_ns
+        o.skip_bars = self.latency_bars
+        o.expire_ts = MLB_NO_TS if expire_ts is None else <ts_t> expire_ts
+        o.parent = parent
+        if 0 <= asset < self.store.n_assets:
+            ref = self.portfolio.last_price[asset]
+        oid = self.broker.submit_order(&o, ref)
+        if self.latency_ns > 0 and parent < 0:
+            self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, oid)
         return self.broker.view(oid)
 
     def submit_many(self, asset_ids, quantities):
@@ -271,17 +339,53 @@ cdef class Engine:
                                  "but the config has fractional=False")
         out = np.empty(ids.shape[0], dtype=np.int64)
         cdef long long[::1] ov = out
+        cdef OrderC o
+        o.type = ORDER_MARKET
+        o.tif = TIF_GTC
+        o.limit_price = NAN
+        o.stop_price = NAN
+        o.trail_amount = NAN
+        o.trail_percent = NAN
+        o.trail_extreme = NAN
+        o.created_ts = ts
+        o.active_ts = ts + self.latency_ns
+        o.skip_bars = self.latency_bars
+        o.expire_ts = MLB_NO_TS
+        o.parent = -1
         for i in range(ids.shape[0]):
             if qty[i] == 0.0:
                 ov[i] = -1
             else:
-                ov[i] = self.broker.submit(ids[i], qty[i], 0, NAN, NAN, ts)
+                o.asset = ids[i]
+                o.quantity = qty[i]
+                ov[i] = self.broker.submit_order(&o, NAN)
+                if self.latency_ns > 0:
+                    self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, ov[i])
         return out
 
     def cancel(self, long long order_id):
-        """Cancel an open order; returns False if it was no longer open."""
+        """Cancel a working order; returns False if it was no longer working."""
         cdef ts_t ts = self.current_ts if self.started else self.first_ts
-        return self.broker.cancel(order_id, ts)
+        return self.broker.cancel(order_id, ts, REASON_BY_STRATEGY)
+
+    def replace(self, long long order_id, double quantity=NAN, double limit_price=NAN,
+                double stop_price=NAN):
+        """Replace a working order by a copy with new quantity/prices; returns the new order."""
+        cdef ts_t ts = self.current_ts if self.started else self.first_ts
+        if self.finished:
+            from mlbacktest.errors import OrderError
+            raise OrderError("the run has finished")
+        if not 0 <= order_id < self.broker.n_orders:
+            from mlbacktest.errors import OrderError
+            raise OrderError(f"no order with id {order_id}")
+        asset = self.broker.orders[order_id].asset
+        new_id = self.broker.replace(order_id, quantity, limit_price, stop_price, ts,
+                                     self.portfolio.last_price[asset])
+        return self.broker.view(new_id)
+
+    def link_oco(self, order_ids):
+        """Group working orders so that a fill of one cancels (or shrinks) the others."""
+        return self.broker.link_oco(order_ids)
 
     def schedule(self, ts_t ts, callback):
         """Call ``callback(context)`` at timestamp ``ts`` (after that timestamp's bars)."""

@@ -2,24 +2,46 @@
 """Typed event structs and the thin Python views over them."""
 
 from mlbacktest._typedefs cimport asset_t, code_t, idx_t, price_t, qty_t, ts_t
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 # ---------------------------------------------------------------- enums
 cdef enum OrderType:
     ORDER_MARKET = 0            # fills at the next bar's open (or the close, see fill_at)
     ORDER_LIMIT = 1             # fills at the limit price or better
     ORDER_STOP = 2              # becomes a market order once the stop price trades
+    ORDER_STOP_LIMIT = 3        # becomes a limit order once the stop price trades
+    ORDER_TRAILING_STOP = 4     # a stop that follows the close by an amount or a percentage
+    ORDER_MARKET_ON_OPEN = 5    # fills at the open of the next bar, whatever fill_at says
+    ORDER_MARKET_ON_CLOSE = 6   # fills at the close of the next bar, whatever fill_at says
+
+cdef enum TimeInForce:
+    TIF_GTC = 0                 # good till cancelled
+    TIF_DAY = 1                 # expires at the end of the calendar day of its first eligible bar
+    TIF_IOC = 2                 # immediate or cancel: what does not fill on the first eligible bar is cancelled
+    TIF_FOK = 3                 # fill or kill: fills completely on the first eligible bar or is cancelled
+    TIF_GTD = 4                 # good till a timestamp (expire_ts)
 
 cdef enum OrderStatus:
-    STATUS_OPEN = 0             # accepted, waiting to fill
-    STATUS_FILLED = 1           # completely filled
-    STATUS_CANCELLED = 2        # cancelled by the strategy
-    STATUS_REJECTED = 3         # refused by the broker; see the reason code
+    STATUS_SUBMITTED = 0        # placed, not yet at the broker (latency, or waiting for a parent)
+    STATUS_ACCEPTED = 1         # at the broker, waiting to fill
+    STATUS_PARTIAL = 2          # partly filled, the rest still working
+    STATUS_FILLED = 3           # completely filled
+    STATUS_CANCELLED = 4        # cancelled (by the strategy, an OCO sibling, a parent, IOC/FOK)
+    STATUS_EXPIRED = 5          # expired (DAY, GTD)
+    STATUS_REJECTED = 6         # refused by the broker; see the reason code
 
 cdef enum RejectReason:
-    REASON_NONE = 0             # not rejected
+    REASON_NONE = 0             # no reason recorded
     REASON_INSUFFICIENT_CASH = 1  # the fill would have taken cash below zero
     REASON_SHORT_NOT_ALLOWED = 2  # the fill would have opened a short with allow_short off
+    REASON_BY_STRATEGY = 3      # cancelled by the strategy
+    REASON_OCO = 4              # cancelled because an order of its OCO group filled
+    REASON_PARENT_CLOSED = 5    # cancelled because its parent was cancelled, expired or rejected
+    REASON_IOC = 6              # IOC: the part not filled on the first eligible bar
+    REASON_FOK = 7              # FOK: could not fill completely on the first eligible bar
+    REASON_DAY_END = 8          # DAY order reached the end of its day
+    REASON_GTD = 9              # GTD order passed its expiry timestamp
+    REASON_REPLACED = 10        # cancelled by replace(); the replacement is a new order
 
 cdef enum FillPhase:
     PHASE_OPEN = 0              # start of a timestamp: resting orders against the new bars
@@ -30,15 +52,33 @@ ctypedef struct OrderC:
     int64_t id                  # order id, equal to its index in the broker's store
     asset_t asset               # asset id
     code_t type                 # an OrderType
+    code_t tif                  # a TimeInForce
     code_t status               # an OrderStatus
-    code_t reason               # a RejectReason (REASON_NONE unless rejected)
+    code_t reason               # a RejectReason: why it was rejected, cancelled or expired
+    bint triggered              # stop-limit: the stop has traded, it now works as a limit
+    bint seen                   # has been considered on at least one bar (IOC/FOK/DAY start)
     qty_t quantity              # signed requested quantity (> 0 buys)
     qty_t filled                # signed quantity filled so far
     price_t limit_price         # limit price, NaN when the order has none
-    price_t stop_price          # stop trigger price, NaN when the order has none
+    price_t stop_price          # stop trigger price (trailing: current level), NaN when none
+    price_t trail_amount        # trailing stop: distance in price units, NaN when by percent
+    price_t trail_percent       # trailing stop: distance as a fraction of price, NaN when by amount
+    price_t trail_extreme       # trailing stop: best close seen since placement
     price_t avg_price           # average fill price, NaN until the first fill
     ts_t created_ts             # timestamp at which the strategy placed it
-    ts_t closed_ts              # timestamp it was filled/cancelled/rejected; MLB_NO_TS while open
+    ts_t active_ts              # reaches the broker at this timestamp (latency); bars before it are skipped
+    int32_t skip_bars           # bars of the asset still to skip before it reaches the broker
+    int32_t active_day          # DAY orders: calendar day of the first eligible bar (-1 before)
+    ts_t expire_ts              # GTD: expires at the first timestamp after this; MLB_NO_TS for none
+    ts_t closed_ts              # when it stopped working (filled/cancelled/expired/rejected); MLB_NO_TS while working
+    int64_t parent              # OTO: order whose fill activates this one; -1 for none
+    int64_t first_child         # OTO: first order this one activates; -1 for none
+    int64_t next_sibling        # OTO: next child of the same parent; -1 for none
+    int64_t oco_group           # OCO group id: a fill in the group cancels or shrinks the others; -1 for none
+    int64_t oco_next            # next order of the OCO group (a circular list); -1 for none
+    ts_t start_ts               # activated mid-bar at this timestamp (OTO child); MLB_NO_TS otherwise
+    int32_t start_point         # with start_ts: path point (0 open .. 3 close) it starts from
+    price_t start_price         # with start_ts: the price it starts from (the parent's raw fill price)
     double reject_need          # for REASON_INSUFFICIENT_CASH: cash the fill needed
     double reject_have          # for REASON_INSUFFICIENT_CASH: cash that was available
 
@@ -50,6 +90,11 @@ ctypedef struct FillC:
     price_t price               # execution price, slippage included
     double commission           # commission charged, >= 0
     double slippage             # cost of slippage in currency, >= 0
+
+ctypedef struct OrderLogC:
+    int64_t order_id            # order whose status changed
+    code_t status               # the status it changed to
+    ts_t ts                     # when
 
 
 # ---------------------------------------------------------------- bar storage
@@ -64,6 +109,7 @@ cdef class BarStore:
     cdef readonly object volume_array    # numpy float64 (n,): volumes
     cdef readonly object signal_array    # numpy float64 (n, k): signal columns
     cdef readonly object names_array     # numpy object (n_assets,): names, for fancy indexing
+    cdef readonly object day_array       # numpy int32 (n,): calendar day of each bar (days since epoch, local)
     cdef const ts_t[::1] ts              # memoryview of ts_array
     cdef const asset_t[::1] asset        # memoryview of asset_array
     cdef const double[::1] open          # memoryview of open_array
@@ -72,6 +118,7 @@ cdef class BarStore:
     cdef const double[::1] close         # memoryview of close_array
     cdef const double[::1] volume        # memoryview of volume_array
     cdef const double[:, ::1] signals    # memoryview of signal_array
+    cdef const int32_t[::1] day          # memoryview of day_array
     cdef readonly tuple asset_names      # asset id -> name
     cdef readonly tuple signal_names     # signal column -> name
     cdef readonly dict asset_index       # name -> asset id
@@ -117,6 +164,7 @@ cdef class OrderEvent:
     """A live view of one order in an order book."""
     cdef OrderBook book                  # the book that owns the order
     cdef readonly int64_t order_id       # the order's id
+    cdef int status_snapshot             # status at the time of an on_order event; -1 reads it live
     cdef OrderC* _o(self) noexcept
 
 

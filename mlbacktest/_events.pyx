@@ -20,8 +20,13 @@ import numpy as np
 _EPOCH = _dt.datetime(1970, 1, 1)
 _EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
-ORDER_TYPE_NAMES = ("market", "limit", "stop")
-ORDER_STATUS_NAMES = ("open", "filled", "cancelled", "rejected")
+ORDER_TYPE_NAMES = ("market", "limit", "stop", "stop_limit", "trailing_stop",
+                    "market_on_open", "market_on_close")
+TIF_NAMES = ("gtc", "day", "ioc", "fok", "gtd")
+ORDER_STATUS_NAMES = ("submitted", "accepted", "partially_filled", "filled", "cancelled",
+                      "expired", "rejected")
+#: Statuses in which an order is still working.
+WORKING_STATUSES = frozenset(ORDER_STATUS_NAMES[:3])
 
 
 def _readonly(arr, dtype, ndim):
@@ -48,10 +53,13 @@ cdef class BarStore:
         Names for asset ids and signal columns.
     tz : str or None
         Time zone used to present timestamps.
+    day : ndarray of int32, optional
+        Calendar day of each bar in the feed's zone (days since the epoch),
+        for DAY orders; by default the UTC/wall-clock day of ``ts``.
     """
 
     def __init__(self, ts, asset, open, high, low, close, volume, signals,
-                 asset_names, signal_names, tz=None):
+                 asset_names, signal_names, tz=None, day=None):
         self.ts_array = _readonly(ts, np.int64, 1)
         self.asset_array = _readonly(asset, np.int32, 1)
         self.open_array = _readonly(open, np.float64, 1)
@@ -76,6 +84,12 @@ cdef class BarStore:
         self.close = self.close_array
         self.volume = self.volume_array
         self.signals = self.signal_array
+        if day is None:
+            day = np.floor_divide(self.ts_array, 86_400_000_000_000)
+        self.day_array = _readonly(day, np.int32, 1)
+        if self.day_array.shape[0] != n:
+            raise ValueError("column 'day' has a different length from 'ts'")
+        self.day = self.day_array
         self.asset_index = {name: i for i, name in enumerate(self.asset_names)}
         self.signal_index = {name: j for j, name in enumerate(self.signal_names)}
         names = np.empty(len(self.asset_names), dtype=object)
@@ -354,6 +368,13 @@ cdef class OrderBook:
         cdef OrderEvent ev = OrderEvent.__new__(OrderEvent)
         ev.book = self
         ev.order_id = order_id
+        ev.status_snapshot = -1
+        return ev
+
+    def status_event(self, int64_t order_id, int status):
+        """An :class:`OrderEvent` whose ``status`` is frozen at ``status`` (for on_order)."""
+        ev = self.view(order_id)
+        (<OrderEvent> ev).status_snapshot = status
         return ev
 
     def to_arrays(self):
@@ -372,6 +393,9 @@ cdef class OrderBook:
             "filled_quantity": np.empty(n, dtype=np.float64),
             "avg_fill_price": np.empty(n, dtype=np.float64),
             "closed_ts": np.empty(n, dtype=np.int64),
+            "tif": np.empty(n, dtype=np.int8),
+            "parent": np.empty(n, dtype=np.int64),
+            "oco_group": np.empty(n, dtype=np.int64),
         }
         cdef int32_t[::1] asset = out["asset"]
         cdef int64_t[::1] created = out["created_ts"]
@@ -383,6 +407,9 @@ cdef class OrderBook:
         cdef double[::1] filled = out["filled_quantity"]
         cdef double[::1] avg = out["avg_fill_price"]
         cdef int64_t[::1] closed = out["closed_ts"]
+        cdef int8_t[::1] tif = out["tif"]
+        cdef int64_t[::1] parent = out["parent"]
+        cdef int64_t[::1] oco = out["oco_group"]
         reasons = []
         for i in range(n):
             o = &self.orders[i]
@@ -396,6 +423,9 @@ cdef class OrderBook:
             filled[i] = o.filled
             avg[i] = o.avg_price
             closed[i] = o.closed_ts
+            tif[i] = o.tif
+            parent[i] = o.parent
+            oco[i] = o.oco_group
             reasons.append(reason_text(o))
         out["reason"] = reasons
         return out
@@ -409,7 +439,23 @@ cdef str reason_text(const OrderC* o):
                 f"but only {o.reject_have:.2f} was available")
     if o.reason == REASON_SHORT_NOT_ALLOWED:
         return "short selling is not allowed (allow_short=False)"
-    return f"rejected (code {o.reason})"
+    if o.reason == REASON_BY_STRATEGY:
+        return "cancelled by the strategy"
+    if o.reason == REASON_OCO:
+        return "cancelled: another order of its OCO group filled"
+    if o.reason == REASON_PARENT_CLOSED:
+        return f"cancelled: its parent order {o.parent} ended without filling"
+    if o.reason == REASON_IOC:
+        return "cancelled: immediate-or-cancel, not filled on its first bar"
+    if o.reason == REASON_FOK:
+        return "cancelled: fill-or-kill, could not fill completely on its first bar"
+    if o.reason == REASON_DAY_END:
+        return "expired: end of day (time in force DAY)"
+    if o.reason == REASON_GTD:
+        return "expired: passed its good-till-date timestamp"
+    if o.reason == REASON_REPLACED:
+        return "cancelled: replaced by a new order"
+    return f"code {o.reason}"
 
 
 cdef class OrderEvent:
@@ -425,15 +471,20 @@ cdef class OrderEvent:
     asset : str
         Asset name; ``asset_id`` is its id.
     order_type : str
-        ``"market"``, ``"limit"`` or ``"stop"``.
+        ``"market"``, ``"limit"``, ``"stop"``, ``"stop_limit"``,
+        ``"trailing_stop"``, ``"market_on_open"`` or ``"market_on_close"``.
+    time_in_force : str
+        ``"gtc"``, ``"day"``, ``"ioc"``, ``"fok"`` or ``"gtd"``.
     quantity : float
         Signed requested quantity; ``filled_quantity`` is what has filled.
     limit_price, stop_price : float
         NaN when the order has none.
     status : str
-        ``"open"``, ``"filled"``, ``"cancelled"`` or ``"rejected"``.
+        ``"submitted"``, ``"accepted"``, ``"partially_filled"``, ``"filled"``,
+        ``"cancelled"``, ``"expired"`` or ``"rejected"``. In ``on_order`` it
+        is the status the event reports; elsewhere it is read live.
     reason : str
-        Why the order was rejected (empty otherwise).
+        Why the order was rejected, cancelled or expired (empty otherwise).
     avg_fill_price : float
         NaN until the order fills.
     created, closed : datetime.datetime or None
@@ -480,11 +531,41 @@ cdef class OrderEvent:
 
     @property
     def status(self):
+        if self.status_snapshot >= 0:
+            return ORDER_STATUS_NAMES[self.status_snapshot]
         return ORDER_STATUS_NAMES[self._o().status]
 
     @property
     def is_open(self):
-        return self._o().status == STATUS_OPEN
+        """True while the order is working (submitted, accepted or partially filled)."""
+        return self._o().status <= STATUS_PARTIAL
+
+    @property
+    def time_in_force(self):
+        return TIF_NAMES[self._o().tif]
+
+    @property
+    def parent_id(self):
+        cdef int64_t p = self._o().parent
+        return None if p < 0 else p
+
+    @property
+    def oco_group(self):
+        cdef int64_t g = self._o().oco_group
+        return None if g < 0 else g
+
+    @property
+    def trail_amount(self):
+        return self._o().trail_amount
+
+    @property
+    def trail_percent(self):
+        return self._o().trail_percent
+
+    @property
+    def expire_at(self):
+        cdef ts_t ts = self._o().expire_ts
+        return None if ts == MLB_NO_TS else self.book.store.to_datetime(ts)
 
     @property
     def reason(self):

@@ -12,12 +12,44 @@ from typing import Any, Literal
 
 from mlbacktest.errors import ConfigError, LookAheadWarning
 from mlbacktest.models.commission import CommissionModel
+from mlbacktest.models.config import commission_from_config, model_to_config, slippage_from_config
 from mlbacktest.models.slippage import SlippageModel
 
 __all__ = ["BacktestConfig", "FILL_AT_CHOICES"]
 
 #: Accepted values of ``BacktestConfig.fill_at``.
 FILL_AT_CHOICES = ("next_open", "close")
+#: Accepted values of ``BacktestConfig.intrabar_path``.
+INTRABAR_PATHS = ("adaptive", "ohlc", "olhc")
+
+_UNITS_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+             "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000}
+
+
+def _duration_ns(value: Any, name: str) -> int:
+    """A duration as int nanoseconds: int ns, timedelta, or a string like '250ms'."""
+    import datetime as _dt
+    import re
+
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a duration, got {value!r}")
+    if isinstance(value, int):
+        out = value
+    elif isinstance(value, _dt.timedelta):
+        out = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*", value)
+        if not m:
+            raise ConfigError(
+                f"{name} must look like '250ms', '1s', '5m' (units ns, us, ms, s, m, h, d), "
+                f"got {value!r}"
+            )
+        out = int(round(float(m.group(1)) * _UNITS_NS[m.group(2)]))
+    else:
+        raise ConfigError(f"{name} must be int ns, a timedelta or a string, got {value!r}")
+    if out < 0:
+        raise ConfigError(f"{name} must be >= 0, got {value!r}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -47,6 +79,26 @@ class BacktestConfig:
         orders raise :class:`~mlbacktest.errors.OrderError`.
     allow_short : bool
         Allow fills that open or extend short positions.
+    intrabar_path : {"adaptive", "ohlc", "olhc"}
+        The order in which a bar's extremes are assumed to trade, used when
+        several orders of an asset could fill on one bar (a stop-loss and a
+        take-profit, say): ``"ohlc"`` open, high, low, close; ``"olhc"`` open,
+        low, high, close; ``"adaptive"`` (default) the extreme nearer the
+        open first.
+    max_volume_participation : float or None
+        Largest fraction of a bar's volume one asset's fills may take on
+        that bar; the rest of an order carries over to later bars as a
+        partial fill. ``None`` (default): no cap.
+    same_bar_reentry : bool
+        Whether an entry may fill on the bar on which a stop closed the
+        same asset's position (default False).
+    latency : int, str or datetime.timedelta
+        Delay before an order reaches the broker: int nanoseconds, a
+        timedelta, or a string such as ``"250ms"``, ``"1s"``, ``"5m"``. The
+        order can fill on bars stamped at or after placement + latency.
+    latency_bars : int
+        Number of the asset's bars an order sits out before it reaches the
+        broker (0: it can fill on the next bar).
     periods_per_year : float or None
         Annualisation factor for metrics; ``None`` infers it from the bar
         spacing (252 for daily bars).
@@ -68,9 +120,15 @@ class BacktestConfig:
     fill_at: Literal["next_open", "close"] = "next_open"
     fractional: bool = True
     allow_short: bool = True
+    intrabar_path: Literal["adaptive", "ohlc", "olhc"] = "adaptive"
+    max_volume_participation: float | None = None
+    same_bar_reentry: bool = False
+    latency: int | str | Any = 0
+    latency_bars: int = 0
     periods_per_year: float | None = None
     risk_free: float = 0.0
     commission_model: CommissionModel = field(init=False, repr=False, compare=False)
+    latency_ns: int = field(init=False, repr=False, compare=False)
     slippage_model: SlippageModel = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,7 +160,22 @@ class BacktestConfig:
         object.__setattr__(self, "slippage_model", sm)
         if self.fill_at not in FILL_AT_CHOICES:
             raise ConfigError(f"fill_at must be one of {FILL_AT_CHOICES}, got {self.fill_at!r}")
-        for name in ("fractional", "allow_short"):
+        if self.intrabar_path not in INTRABAR_PATHS:
+            raise ConfigError(
+                f"intrabar_path must be one of {INTRABAR_PATHS}, got {self.intrabar_path!r}"
+            )
+        mvp = self.max_volume_participation
+        if mvp is not None and (
+            isinstance(mvp, bool) or not isinstance(mvp, (int, float)) or not 0 < mvp <= 1
+        ):
+            raise ConfigError(
+                f"max_volume_participation must be a fraction in (0, 1] or None, got {mvp!r}"
+            )
+        lb = self.latency_bars
+        if isinstance(lb, bool) or not isinstance(lb, int) or lb < 0:
+            raise ConfigError(f"latency_bars must be a whole number >= 0, got {lb!r}")
+        object.__setattr__(self, "latency_ns", _duration_ns(self.latency, "latency"))
+        for name in ("fractional", "allow_short", "same_bar_reentry"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         ppy = self.periods_per_year
@@ -153,15 +226,9 @@ class BacktestConfig:
             )
         kwargs = dict(data)
         if isinstance(kwargs.get("commission"), Mapping):
-            try:
-                kwargs["commission"] = CommissionModel(**kwargs["commission"])
-            except TypeError as exc:
-                raise ConfigError(f"bad commission table: {exc}") from None
+            kwargs["commission"] = commission_from_config(kwargs["commission"])
         if isinstance(kwargs.get("slippage_bps"), Mapping):
-            try:
-                kwargs["slippage_bps"] = SlippageModel(**kwargs["slippage_bps"])
-            except TypeError as exc:
-                raise ConfigError(f"bad slippage table: {exc}") from None
+            kwargs["slippage_bps"] = slippage_from_config(kwargs["slippage_bps"])
         return cls(**kwargs)
 
     @classmethod
@@ -181,10 +248,7 @@ class BacktestConfig:
         """The knobs as a plain dict (cost models as tables); ``from_dict`` inverts it."""
         out: dict[str, Any] = {}
         for name in self.knob_names():
-            value = getattr(self, name)
-            if dataclasses.is_dataclass(value):
-                value = dataclasses.asdict(value)
-            out[name] = value
+            out[name] = model_to_config(getattr(self, name))
         return out
 
     def replace(self, **changes: Any) -> BacktestConfig:

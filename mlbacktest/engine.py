@@ -21,7 +21,7 @@ from mlbacktest.strategy import Strategy
 
 __all__ = ["BacktestEngine", "run_backtest"]
 
-_HOOKS = ("on_market_data", "on_slice", "on_fill")
+_HOOKS = ("on_market_data", "on_slice", "on_fill", "on_order")
 
 
 def _overridden_hooks(strategy: Strategy) -> dict[str, Any]:
@@ -32,6 +32,16 @@ def _overridden_hooks(strategy: Strategy) -> dict[str, Any]:
         for name in _HOOKS
         if getattr(cls, name) is not getattr(Strategy, name)
     }
+
+
+def _local_days(ts: np.ndarray, tz: str | None) -> np.ndarray:
+    """Calendar day of each timestamp in the feed's zone, as days since the epoch (for DAY orders)."""
+    if tz is None:
+        return np.floor_divide(ts, 86_400_000_000_000).astype(np.int32)
+    import polars as pl
+
+    local = pl.Series(ts).cast(pl.Datetime("ns", "UTC")).dt.convert_time_zone(tz).dt.date()
+    return local.cast(pl.Int32).to_numpy().astype(np.int32)
 
 
 def _blocks(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +160,7 @@ class BacktestEngine:
         self.store = BarStore(
             cols["ts"], cols["asset"], cols["open"], cols["high"], cols["low"], cols["close"],
             cols["volume"], cols["signals"], cols["asset_names"], cols["signal_names"], cols["tz"],
+            _local_days(cols["ts"], cols["tz"]),
         )
         self._stream_bounds = np.cumsum([0] + [len(p) for p in panels])
         self.context = self._context(context)
@@ -183,20 +194,27 @@ class BacktestEngine:
             uniq, offsets = _blocks(ts[a:b])
             clock.add_stream(uniq, offsets + a, BAR_PRIORITY + k)
         portfolio = Portfolio(store.n_assets, cfg.initial_cash, clock.n_steps_hint)
+        hooks = _overridden_hooks(self.strategy)
         broker = Broker(
             store,
             portfolio,
-            **cfg.commission_model.broker_kwargs(),
-            **cfg.slippage_model.broker_kwargs(),
+            commission=cfg.commission_model,
+            slippage=cfg.slippage_model,
             fractional=cfg.fractional,
             allow_short=cfg.allow_short,
             market_at_close=cfg.fill_at == "close",
+            intrabar_path=cfg.intrabar_path,
+            volume_cap=(float("inf") if cfg.max_volume_participation is None
+                        else cfg.max_volume_participation),
+            reentry_same_bar=cfg.same_bar_reentry,
+            log_status="on_order" in hooks,
         )
         strategy = self.strategy
-        engine = Engine(store, clock, broker, portfolio, strategy,
-                        _overridden_hooks(strategy), self.context)
+        engine = Engine(store, clock, broker, portfolio, strategy, hooks, self.context,
+                        cfg.latency_ns, cfg.latency_bars)
         strategy._bind(engine, cfg.fractional)
         strategy.on_start()
+        engine.flush_order_events()
         engine.run()
         strategy.on_end()
         return BacktestResult(

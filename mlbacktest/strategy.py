@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -15,11 +15,31 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlbacktest._engine import Engine
     from mlbacktest._events import BarStore, FillEvent, MarketEvent, OrderEvent, SliceView
 
-__all__ = ["Strategy"]
+__all__ = ["Strategy", "Bracket", "ORDER_TYPES", "TIME_IN_FORCE"]
 
-_ORDER_MARKET, _ORDER_LIMIT, _ORDER_STOP = 0, 1, 2
+_ORDER_MARKET, _ORDER_LIMIT, _ORDER_STOP, _ORDER_STOP_LIMIT, _ORDER_TRAILING = 0, 1, 2, 3, 4
+#: Order type names accepted by ``Strategy.order(order_type=...)``, by engine code.
+ORDER_TYPES = {
+    "market": 0,
+    "limit": 1,
+    "stop": 2,
+    "stop_limit": 3,
+    "trailing_stop": 4,
+    "market_on_open": 5,
+    "market_on_close": 6,
+}
+#: Time-in-force names accepted by ``Strategy.order(time_in_force=...)``, by engine code.
+TIME_IN_FORCE = {"gtc": 0, "day": 1, "ioc": 2, "fok": 3, "gtd": 4}
 _BAR_FIELDS = ("open", "high", "low", "close", "volume")
 _NO_TS = np.iinfo(np.int64).min
+
+
+class Bracket(NamedTuple):
+    """The orders of a bracket: the entry and its protective children (None when not asked for)."""
+
+    entry: OrderEvent
+    stop_loss: OrderEvent | None
+    take_profit: OrderEvent | None
 
 
 class _History:
@@ -107,6 +127,15 @@ class Strategy:
 
     def on_fill(self, fill: FillEvent) -> None:
         """Called for each fill, before the bar hooks of the timestamp it happened at."""
+
+    def on_order(self, order: OrderEvent) -> None:
+        """Called for each status change of an order.
+
+        ``order.status`` is the status the event reports (submitted,
+        accepted, partially_filled, filled, cancelled, expired, rejected);
+        the other fields are read live. Status events of a timestamp are
+        delivered before its ``on_fill`` calls.
+        """
 
     def on_end(self) -> None:
         """Called once after the last timestamp (orders can no longer be placed)."""
@@ -254,11 +283,40 @@ class Strategy:
         quantity: float,
         limit_price: float | None = None,
         stop_price: float | None = None,
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        order_type: str | None = None,
+        time_in_force: str = "gtc",
+        expire_at: Any = None,
+        parent: OrderEvent | int | None = None,
     ) -> OrderEvent:
         """Place an order for a signed quantity (negative sells).
 
-        A market order without prices; a limit order with ``limit_price``;
-        a stop order with ``stop_price``.
+        The type follows from the prices given: none is a market order,
+        ``limit_price`` a limit, ``stop_price`` a stop, both a stop-limit,
+        ``trail_amount`` or ``trail_percent`` a trailing stop (trailing the
+        close; its first level is set from the last close). Pass
+        ``order_type="market_on_open"`` or ``"market_on_close"`` for those.
+
+        Parameters
+        ----------
+        asset : str or int
+            Asset name or id.
+        quantity : float
+            Signed quantity: > 0 buys, < 0 sells.
+        limit_price, stop_price : float, optional
+            Limit and stop prices.
+        trail_amount, trail_percent : float, optional
+            Trailing distance in price units, or as a fraction (0.05 = 5 %).
+        order_type : str, optional
+            Explicit type; must agree with the prices given.
+        time_in_force : {"gtc", "day", "ioc", "fok", "gtd"}
+            How long the order works (``expire_at`` implies ``"gtd"``).
+        expire_at : datetime, str or int ns, optional
+            Expiry of a GTD order (it expires at the first timestamp after).
+        parent : OrderEvent or int, optional
+            One-triggers-other: this order waits until ``parent`` fills.
 
         Returns
         -------
@@ -269,19 +327,156 @@ class Strategy:
         ------
         OrderError
             For an unknown asset, a zero, NaN or infinite quantity, a price
-            that is not a finite number > 0, both prices at once, or a
-            fractional quantity when the config has ``fractional=False``.
+            that is not a finite number > 0, a stop-limit whose limit is on
+            the wrong side of its stop, a trailing distance <= 0, a GTD
+            expiry in the past, or a fractional quantity when the config has
+            ``fractional=False``.
         """
         engine = self._require_engine()
         aid = self._asset_id(asset)
-        if limit_price is not None and stop_price is not None:
-            raise OrderError("stop-limit orders are not supported: give a limit or a stop price")
         q = _as_float(quantity, "quantity")
-        if limit_price is not None:
-            return engine.submit(aid, q, _ORDER_LIMIT, _as_float(limit_price, "limit_price"))
-        if stop_price is not None:
-            return engine.submit(aid, q, _ORDER_STOP, math.nan, _as_float(stop_price, "stop_price"))
-        return engine.submit(aid, q, _ORDER_MARKET)
+        nan = math.nan
+        lim = nan if limit_price is None else _as_float(limit_price, "limit_price")
+        stp = nan if stop_price is None else _as_float(stop_price, "stop_price")
+        t_amt = nan if trail_amount is None else _as_float(trail_amount, "trail_amount")
+        t_pct = nan if trail_percent is None else _as_float(trail_percent, "trail_percent")
+        trailing = trail_amount is not None or trail_percent is not None
+        if trailing:
+            inferred = "trailing_stop"
+            if stop_price is not None or limit_price is not None:
+                raise OrderError("a trailing stop takes no limit_price or stop_price")
+        elif limit_price is not None and stop_price is not None:
+            inferred = "stop_limit"
+        elif limit_price is not None:
+            inferred = "limit"
+        elif stop_price is not None:
+            inferred = "stop"
+        else:
+            inferred = "market"
+        if order_type is None:
+            order_type = inferred
+        elif order_type not in ORDER_TYPES:
+            raise OrderError(f"unknown order_type {order_type!r}; types are {list(ORDER_TYPES)}")
+        elif order_type != inferred and not (
+            inferred == "market" and order_type in ("market_on_open", "market_on_close")
+        ):
+            raise OrderError(f"order_type {order_type!r} does not match the prices given "
+                             f"(they make a {inferred} order)")
+        if time_in_force not in TIME_IN_FORCE:
+            raise OrderError(
+                f"unknown time_in_force {time_in_force!r}; choices are {list(TIME_IN_FORCE)}"
+            )
+        expire_ts = None
+        if expire_at is not None:
+            if time_in_force == "gtc":
+                time_in_force = "gtd"
+            try:
+                expire_ts = to_ns(expire_at, engine.store.tz)
+            except (TypeError, ValueError) as exc:
+                raise OrderError(f"bad expire_at {expire_at!r}: {exc}") from None
+        parent_id = -1
+        if parent is not None:
+            parent_id = int(parent if isinstance(parent, (int, np.integer)) else parent.order_id)
+        return engine.submit(
+            aid, q, ORDER_TYPES[order_type], lim, stp, t_amt, t_pct,
+            TIME_IN_FORCE[time_in_force], expire_ts, parent_id,
+        )
+
+    def bracket(
+        self,
+        asset: str | int,
+        quantity: float,
+        *,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        limit_price: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        time_in_force: str = "gtc",
+    ) -> Bracket:
+        """An entry with a protective stop and/or a take-profit that cancel each other.
+
+        The children wait until the entry fills, then work from that point
+        of the entry's bar on (so they can fill on the entry bar's remaining
+        path); when one fills the other is cancelled (a partial fill shrinks
+        it). If the entry ends with a partial fill, the children cover the
+        filled part.
+
+        Parameters
+        ----------
+        asset, quantity
+            As for :meth:`order`; the children close ``quantity``.
+        stop_loss : float, optional
+            Stop price of the protective stop.
+        take_profit : float, optional
+            Limit price of the take-profit.
+        limit_price : float, optional
+            Makes the entry a limit order.
+        trail_amount, trail_percent : float, optional
+            Make the protective leg a trailing stop instead of a fixed stop.
+        time_in_force : str
+            Time in force of the entry.
+        """
+        q = _as_float(quantity, "quantity")
+        trailing = trail_amount is not None or trail_percent is not None
+        if stop_loss is None and take_profit is None and not trailing:
+            raise OrderError("a bracket needs a stop_loss, a take_profit or a trailing stop")
+        if stop_loss is not None and trailing:
+            raise OrderError("give stop_loss or a trailing distance for the protective leg, not both")
+        self._require_engine()
+        self._asset_id(asset)
+        for name, price in (("stop_loss", stop_loss), ("take_profit", take_profit)):
+            if price is not None:
+                value = _as_float(price, name)
+                if not value > 0:
+                    raise OrderError(f"{name} must be > 0, got {price!r}")
+        entry = self.order(asset, q, limit_price=limit_price, time_in_force=time_in_force)
+        stop = take = None
+        if stop_loss is not None:
+            stop = self.order(asset, -q, stop_price=stop_loss, parent=entry)
+        elif trailing:
+            stop = self._trailing_child(asset, -q, entry, trail_amount, trail_percent)
+        if take_profit is not None:
+            take = self.order(asset, -q, limit_price=take_profit, parent=entry)
+        if stop is not None and take is not None:
+            self._engine.link_oco([stop.order_id, take.order_id])
+        return Bracket(entry, stop, take)
+
+    def _trailing_child(self, asset, quantity, entry, trail_amount, trail_percent):
+        return self.order(asset, quantity, trail_amount=trail_amount, trail_percent=trail_percent,
+                          parent=entry)
+
+    def oco(self, *orders: OrderEvent | int) -> int:
+        """Make working orders one-cancels-other: a fill of one cancels (or shrinks) the rest.
+
+        Returns the group id.
+        """
+        engine = self._require_engine()
+        ids = [int(o if isinstance(o, (int, np.integer)) else o.order_id) for o in orders]
+        return int(engine.link_oco(ids))
+
+    def replace(
+        self,
+        order: OrderEvent | int,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> OrderEvent:
+        """Cancel a working order and place a copy with a new quantity and/or prices.
+
+        The copy keeps the original's type, time in force, parent, children
+        and OCO group. Returns the new order.
+        """
+        engine = self._require_engine()
+        oid = int(order if isinstance(order, (int, np.integer)) else order.order_id)
+        nan = math.nan
+        return engine.replace(
+            oid,
+            nan if quantity is None else _as_float(quantity, "quantity"),
+            nan if limit_price is None else _as_float(limit_price, "limit_price"),
+            nan if stop_price is None else _as_float(stop_price, "stop_price"),
+        )
 
     def buy(self, asset: str | int, quantity: float, **prices: float) -> OrderEvent:
         """Buy ``quantity`` (> 0); takes ``limit_price`` / ``stop_price`` like :meth:`order`."""
@@ -303,14 +498,18 @@ class Strategy:
     def order_target_quantity(self, asset: str | int, target: float) -> OrderEvent | None:
         """Trade toward a signed target quantity with a market order.
 
-        The gap is measured from the position plus open market orders on
-        the asset, so calling this every bar does not stack orders. Returns
-        None when the target is already met.
+        The gap is measured from the position plus working market orders
+        on the asset, so calling this every bar does not stack orders. With
+        whole shares the order size is truncated toward zero (as backtrader
+        and vectorbt do), so the position never trades past the target.
+        Returns None when the target is already met.
         """
         self._require_engine()
         aid = self._asset_id(asset)
-        target = self._round(_as_float(target, "target"))
+        target = _as_float(target, "target")
         current = float(self._positions[aid] + self._pending[aid])
+        # Whole shares: the order (not the target) is truncated toward zero,
+        # so the position never trades past the target.
         delta = self._round(target - current)
         if abs(delta) <= 1e-12 * max(abs(target), abs(current), 1.0):
             return None

@@ -154,8 +154,8 @@ def test_buy_limit_fills_at_limit_when_traded_through_intrabar():
     res = run(data, Scripted({0: place}), initial_cash=10_000)
     assert fill_rows(res) == [(day(1), "A", 0, 10.0, 97.0, 0.0)]
     assert orders["hit"].status == "filled" and orders["hit"].avg_fill_price == 97.0
-    assert orders["rest"].status == "open"  # good till cancelled
-    assert statuses(res) == ["filled", "open"]
+    assert orders["rest"].status == "accepted"  # good till cancelled
+    assert statuses(res) == ["filled", "accepted"]
     assert res.final_equity == 10_000 - 10 * 97 + 10 * 98
 
 
@@ -445,7 +445,7 @@ def test_late_starting_asset():
     res = run(data, strat, initial_cash=10_000)
     assert math.isnan(seen["price_before"])
     assert seen["assets_day1"] == ["A"]
-    assert seen["status_day2"] == "open"  # B has no bar on day 2: the order waits
+    assert seen["status_day2"] == "accepted"  # B has no bar on day 2: the order waits
     assert seen["price_day3"] == 20.0
     assert fill_rows(res) == [(day(3), "B", 0, 5.0, 20.0, 0.0)]  # B's first open
     assert cash(res) == [10_000] * 3 + [10_000 - 5 * 20] * 2

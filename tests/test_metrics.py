@@ -227,7 +227,7 @@ def test_compute_metrics_matches_individual_functions():
         trade_net_pnl=pnl,
         fill_commission=[1.0, 0.5, 0.25],
         fill_slippage=[0.1, 0.2, 0.3],
-        order_status=[1, 1, 3, 2, 3, 0],
+        order_status=[3, 3, 6, 4, 6, 1],
         risk_free=0.02,
     )
     assert m["periods_per_year"] == 252.0

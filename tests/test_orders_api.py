@@ -146,7 +146,7 @@ def test_order_event_is_live_open_then_filled():
         filled=(seen["order"].status, seen["order"].filled_quantity,
                 seen["order"].avg_fill_price, seen["order"].closed, seen["order"].is_open))})
     run(data, strat, initial_cash=10_000)
-    assert seen["open"] == ("open", True, "market", 10.0, 0.0, True, None, day(0), "A", 0,
+    assert seen["open"] == ("accepted", True, "market", 10.0, 0.0, True, None, day(0), "A", 0,
                             True, True)
     assert seen["in_on_fill"] == "filled"
     assert seen["filled"] == ("filled", 10.0, 103.0, day(1), False)
@@ -175,7 +175,7 @@ def test_cancel_open_limit_never_fills():
     assert res.fills.height == 0  # day 2 opens at 90 <= 90, but the order is gone
     o = res.orders.row(0, named=True)
     assert o["status"] == "cancelled" and o["closed_timestamp"] == day(1)
-    assert o["reason"] is None
+    assert o["reason"] == "cancelled by the strategy"
 
 
 def test_cancelled_market_order_no_longer_counts_toward_targets():

@@ -282,7 +282,7 @@ def test_run_invariants(r: dict[str, Any]) -> None:
         # Commission: >= 0, within its clip, and as the formula says.
         assert f_c[j] >= 0.0
         assert cm.minimum <= f_c[j] <= cm.maximum
-        assert near(f_c[j], cm.compute(q, p), PRICE_RTOL, scale=1e-12)
+        assert near(f_c[j], cm.compute(f_asset[j], q, p, 0), PRICE_RTOL, scale=1e-12)
 
     # Equity rows: one per timestamp; rebuild cash and positions from the fills.
     eq = result.equity

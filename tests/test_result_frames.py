@@ -57,7 +57,7 @@ def run_args() -> dict:
             "quantity": np.array([10.0, -4.0, -5.0, 1e6, 3.0]),
             "limit_price": np.array([np.nan, 110.0, np.nan, np.nan, 95.0]),
             "stop_price": np.array([np.nan, np.nan, 50.0, np.nan, np.nan]),
-            "status": np.array([1, 1, 1, 3, 0], dtype=np.int8),
+            "status": np.array([3, 3, 3, 6, 1], dtype=np.int8),
             "filled_quantity": np.array([10.0, -4.0, -5.0, 0.0, 0.0]),
             "avg_fill_price": np.array([100.0, 110.0, 50.0, np.nan, np.nan]),
             "closed_ts": np.array([TS[1], TS[2], TS[3], TS[2], NO_TS], dtype=np.int64),
@@ -179,7 +179,7 @@ def test_orders_frame(result):
         }
     )
     assert df["type"].to_list() == ["market", "limit", "stop", "market", "limit"]
-    assert df["status"].to_list() == ["filled", "filled", "filled", "rejected", "open"]
+    assert df["status"].to_list() == ["filled", "filled", "filled", "rejected", "accepted"]
     assert df["reason"].to_list() == [None, None, None, "insufficient cash", None]
     assert df["closed_timestamp"].null_count() == 1
     assert df["closed_timestamp"][4] is None
@@ -236,7 +236,7 @@ def test_metrics_and_metrics_frame(result):
         trade_net_pnl=[39.1],
         fill_commission=[1.0, 0.5, 0.25],
         fill_slippage=[0.2, 0.1, 0.05],
-        order_status=[1, 1, 1, 3, 0],
+        order_status=[3, 3, 3, 6, 1],
     )
     assert m.keys() == expected.keys()
     for key, value in expected.items():
@@ -307,6 +307,6 @@ def test_invalid_tables_raise():
     with pytest.raises(ValueError, match="equal length"):
         make_result(fills=fills | {"price": fills["price"][:2]})
     with pytest.raises(ValueError, match="order status"):
-        make_result(orders=orders | {"status": np.array([1, 1, 1, 9, 0])})
+        make_result(orders=orders | {"status": np.array([3, 3, 3, 9, 1])})
     with pytest.raises(ValueError, match="reason"):
         make_result(orders=orders | {"reason": [""]})

@@ -1,7 +1,10 @@
-"""Cost models: commissions and slippage.
+"""Cost models: commissions, slippage and market impact.
 
-The built-in models are parameter sets that the compiled broker evaluates
-itself, so they cost nothing extra per fill.
+The built-in models are compiled ``cdef`` classes (``mlbacktest._costs``):
+the broker calls them as C functions, with no Python call per fill. Subclass
+:class:`CommissionModel` or :class:`SlippageModel` in Python and override
+``compute`` / ``fill_price`` to plug in your own; the broker then calls your
+method. docs/costs.md states every formula, its units and defaults.
 """
 
 from mlbacktest.models.commission import (
@@ -10,8 +13,26 @@ from mlbacktest.models.commission import (
     NoCommission,
     PercentageCommission,
     PerShareCommission,
+    TieredCommission,
 )
-from mlbacktest.models.slippage import FixedBpsSlippage, NoSlippage, SlippageModel
+from mlbacktest.models.config import (
+    COMMISSION_MODELS,
+    SLIPPAGE_MODELS,
+    commission_from_config,
+    model_from_config,
+    model_to_config,
+    slippage_from_config,
+)
+from mlbacktest.models.slippage import (
+    AlmgrenChrissImpact,
+    ColumnSource,
+    FixedBpsSlippage,
+    HalfSpreadSlippage,
+    LinearImpact,
+    NoSlippage,
+    SlippageModel,
+    SquareRootImpact,
+)
 
 __all__ = [
     "CommissionModel",
@@ -19,7 +40,19 @@ __all__ = [
     "PercentageCommission",
     "PerShareCommission",
     "FixedCommission",
+    "TieredCommission",
     "SlippageModel",
     "NoSlippage",
     "FixedBpsSlippage",
+    "HalfSpreadSlippage",
+    "LinearImpact",
+    "SquareRootImpact",
+    "AlmgrenChrissImpact",
+    "ColumnSource",
+    "COMMISSION_MODELS",
+    "SLIPPAGE_MODELS",
+    "commission_from_config",
+    "slippage_from_config",
+    "model_from_config",
+    "model_to_config",
 ]

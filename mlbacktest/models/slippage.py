@@ -1,48 +1,39 @@
-"""Slippage models.
+"""Slippage and market-impact models.
 
-A buy fills at ``price * (1 + bps / 1e4)`` and a sell at
-``price * (1 - bps / 1e4)``; a limit order's fill is then capped at its limit,
-so slippage never makes a limit fill worse than the limit.
+Every model is a :class:`SlippageModel`; the built-ins are compiled
+(``mlbacktest._costs``) and a Python subclass may override
+:meth:`SlippageModel.fill_price` (and ``record_fill`` / ``reset`` for state).
+The base formula moves the price against the order: a buy fills at
+``price * (1 + bps / 1e4)``, a sell at ``price * (1 - bps / 1e4)``; the broker
+then caps a limit order's fill at its limit.
+
+See docs/costs.md for every model.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from mlbacktest.models._compiled import _costs
 
-from mlbacktest.errors import ConfigError
+ColumnSource = _costs.ColumnSource
+SlippageModel = _costs.SlippageModel
+FixedBpsSlippage = _costs.FixedBpsSlippage
+HalfSpreadSlippage = _costs.HalfSpreadSlippage
+LinearImpact = _costs.LinearImpact
+SquareRootImpact = _costs.SquareRootImpact
+AlmgrenChrissImpact = _costs.AlmgrenChrissImpact
 
-__all__ = ["SlippageModel", "NoSlippage", "FixedBpsSlippage"]
-
-
-@dataclass(frozen=True)
-class SlippageModel:
-    """Fixed slippage in basis points of the price, against the order.
-
-    Parameters
-    ----------
-    bps : float
-        Basis points (1 bp = 0.01 %) added to buys and taken off sells.
-    """
-
-    bps: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.bps, (int, float)) or not math.isfinite(self.bps) or self.bps < 0:
-            raise ConfigError(f"slippage bps must be a finite number >= 0, got {self.bps!r}")
-        if self.bps >= 10_000:
-            raise ConfigError(f"slippage of {self.bps} bps would move sell prices to <= 0")
-
-    def broker_kwargs(self) -> dict[str, float]:
-        """Keyword arguments for the compiled broker."""
-        return {"slippage_bps": float(self.bps)}
+__all__ = [
+    "ColumnSource",
+    "SlippageModel",
+    "NoSlippage",
+    "FixedBpsSlippage",
+    "HalfSpreadSlippage",
+    "LinearImpact",
+    "SquareRootImpact",
+    "AlmgrenChrissImpact",
+]
 
 
-def NoSlippage() -> SlippageModel:  # noqa: N802
-    """No slippage."""
-    return SlippageModel(0.0)
-
-
-def FixedBpsSlippage(bps: float) -> SlippageModel:  # noqa: N802
-    """Slippage of ``bps`` basis points against every market and stop fill."""
-    return SlippageModel(bps)
+def NoSlippage() -> SlippageModel:  # noqa: N802 - reads like a class at the call site
+    """No slippage (a :class:`SlippageModel` with ``bps=0``)."""
+    return SlippageModel()

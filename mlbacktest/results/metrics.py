@@ -43,7 +43,7 @@ __all__ = [
 DEFAULT_PERIODS_PER_YEAR: float = 252.0
 """Trading days per year; the fallback of :func:`infer_periods_per_year`."""
 
-ORDER_STATUS_REJECTED: int = 3
+ORDER_STATUS_REJECTED: int = 6
 """Status code of a rejected order in the engine's order records."""
 
 _NS_PER_DAY: int = 86_400 * 1_000_000_000

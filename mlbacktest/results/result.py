@@ -22,13 +22,32 @@ from .metrics import (
 )
 from .trades import TRADE_FIELDS, RoundTrips, fifo_round_trips
 
-__all__ = ["BacktestResult", "ORDER_STATUS_NAMES", "ORDER_TYPE_NAMES"]
+__all__ = ["BacktestResult", "ORDER_STATUS_NAMES", "ORDER_TYPE_NAMES", "TIF_NAMES"]
 
-ORDER_TYPE_NAMES: tuple[str, ...] = ("market", "limit", "stop")
+ORDER_TYPE_NAMES: tuple[str, ...] = (
+    "market",
+    "limit",
+    "stop",
+    "stop_limit",
+    "trailing_stop",
+    "market_on_open",
+    "market_on_close",
+)
 """Order type names, indexed by the engine's ``order_type`` code."""
 
-ORDER_STATUS_NAMES: tuple[str, ...] = ("open", "filled", "cancelled", "rejected")
+ORDER_STATUS_NAMES: tuple[str, ...] = (
+    "submitted",
+    "accepted",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "expired",
+    "rejected",
+)
 """Order status names, indexed by the engine's ``status`` code."""
+
+TIF_NAMES: tuple[str, ...] = ("gtc", "day", "ioc", "fok", "gtd")
+"""Time-in-force names, indexed by the engine's ``tif`` code."""
 
 _NO_TIMESTAMP: int = int(np.iinfo(np.int64).min)
 """``closed_ts`` of an order that is still open."""
@@ -319,13 +338,22 @@ class BacktestResult:
         """Orders, in recorded order.
 
         Columns: ``order_id``, ``timestamp`` (creation), ``asset``, ``type``
-        (``"market"``/``"limit"``/``"stop"``), ``quantity``, ``limit_price``,
-        ``stop_price``, ``status`` (``"open"``/``"filled"``/``"cancelled"``/
-        ``"rejected"``), ``filled_quantity``, ``avg_fill_price``,
-        ``closed_timestamp`` (null while open) and ``reason`` (null if none).
+        (one of :data:`ORDER_TYPE_NAMES`), ``quantity``, ``limit_price``,
+        ``stop_price``, ``status`` (one of :data:`ORDER_STATUS_NAMES`),
+        ``filled_quantity``, ``avg_fill_price``, ``closed_timestamp`` (null
+        while working) and ``reason`` (null if none); when the engine
+        recorded them, ``time_in_force``, ``parent_id`` and ``oco_group``
+        (null when none).
         """
         o = self._orders
-        return pl.DataFrame(
+        extra = []
+        if "tif" in o:
+            extra.append(_decode("time_in_force", o["tif"], TIF_NAMES))
+        for key, name in (("parent", "parent_id"), ("oco_group", "oco_group")):
+            if key in o:
+                col = pl.Series(name, np.asarray(o[key], dtype=np.int64))
+                extra.append(pl.when(col >= 0).then(col).otherwise(None).alias(name))
+        frame = pl.DataFrame(
             [
                 pl.Series("order_id", o["order_id"]),
                 self._timestamps("timestamp", o["created_ts"]),
@@ -338,6 +366,7 @@ class BacktestResult:
                 pl.Series("reason", self._reason, dtype=pl.String).replace("", None),
             ]
         )
+        return frame.with_columns(extra) if extra else frame
 
     @cached_property
     def trades(self) -> pl.DataFrame:

@@ -1,0 +1,1 @@
+"""Parity tests: mlbacktest against backtrader and vectorbt on seeded scenarios."""
