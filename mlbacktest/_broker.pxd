@@ -12,6 +12,7 @@ cdef enum IntrabarPath:
     PATH_OHLC = 0               # open -> high -> low -> close
     PATH_OLHC = 1               # open -> low -> high -> close
     PATH_ADAPTIVE = 2           # open -> the extreme nearer the open -> the other -> close
+    PATH_SUBMISSION = 3         # prices as PATH_OHLC, but triggered orders fill in submission order
 
 cdef class Broker(OrderBook):
     """Keeps working orders, matches them against bars and books the fills."""
@@ -44,9 +45,38 @@ cdef class Broker(OrderBook):
     cdef readonly bint fractional              # fractional quantities allowed
     cdef readonly bint allow_short             # fills may open or extend a short
     cdef readonly bint market_at_close         # market orders fill at the close of the decision bar
+    cdef readonly bint market_next_close       # market orders fill at the close of the next bar
     cdef readonly int intrabar_path            # an IntrabarPath
     cdef readonly double volume_cap            # max fraction of a bar's volume one asset may trade (inf: none)
     cdef readonly bint reentry_same_bar        # entries may fill on the bar of a stop-out of the same asset
+    cdef readonly bint children_same_bar       # OTO children work on the rest of the parent's fill bar
+    # Accounts and risk.
+    cdef readonly bint margin_account          # margin account (cash may go negative) instead of a cash account
+    cdef readonly double initial_margin        # equity needed per unit of gross exposure to add exposure
+    cdef readonly double maintenance_margin    # below equity / gross of this, a margin call liquidates
+    cdef readonly double margin_rate           # annual interest rate on negative cash
+    cdef double* borrow_rate                   # per asset: annual fee on the market value of a short
+    cdef bint has_borrow                       # some borrow rate is non-zero
+    cdef readonly double total_borrow_cost     # borrow fees charged so far
+    cdef readonly double total_margin_interest # interest charged on negative cash so far
+    cdef readonly int n_margin_calls           # margin calls so far
+    cdef ts_t last_accrual_ts                  # fees are accrued up to this timestamp
+    cdef readonly int max_positions            # max_open_positions (-1: no limit)
+    cdef readonly int n_positions              # assets with a non-zero position
+    cdef readonly double max_leverage          # max gross exposure / equity after a fill that adds exposure
+    cdef readonly double max_drawdown          # drawdown from the equity peak that halts trading (NaN: never)
+    cdef readonly bint halted                  # trading is halted: only exits fill
+    cdef readonly ts_t halted_ts               # when trading was halted (MLB_NO_TS: never)
+    cdef double peak_equity                    # highest equity seen at the end of a timestamp
+    # Position rules, per asset; fractions of the entry (average) price, NaN when off.
+    cdef bint has_rules                        # some asset has a rule
+    cdef double* rule_stop_loss                # exit when price moves this fraction against the entry
+    cdef double* rule_take_profit              # exit when price moves this fraction in favour of the entry
+    cdef double* rule_trailing                 # exit when price falls this fraction from the best close since entry
+    cdef int32_t* rule_max_bars                # exit after holding this many bars (0: off)
+    cdef double* rule_peak                     # best close since the position opened (max long, min short)
+    cdef int32_t* rule_bars                    # bars held since the position opened (entry bar included)
+    cdef int64_t* rule_exit_order              # working time-exit order of the asset (-1: none)
 
     cdef int64_t submit_order(self, OrderC* order, price_t reference_price) except -1
     cdef int validate(self, OrderC* order, price_t reference_price) except -1
@@ -63,3 +93,12 @@ cdef class Broker(OrderBook):
                         ts_t ts) except -1
     cdef int add_fill(self, const FillC* fill) except -1
     cdef int reserve_scratch(self, idx_t n) except -1
+    cdef int check_risk(self, OrderC* order, qty_t quantity, price_t price, double commission) except -1
+    cdef int accrue(self, ts_t ts) except -1
+    cdef idx_t scan_rules(self, BarStore store, const idx_t* starts, const idx_t* stops,
+                          int n_ranges, ts_t ts, idx_t n_cand) except -1
+    cdef int end_of_step(self, BarStore store, const idx_t* starts, const idx_t* stops,
+                         int n_ranges, ts_t ts) except -1
+    cdef int64_t internal_order(self, asset_t asset, qty_t quantity, code_t order_type,
+                                price_t limit_price, price_t stop_price, code_t origin,
+                                ts_t ts) except -1

@@ -30,7 +30,10 @@ from mlbacktest._events cimport (
     ORDER_LIMIT, ORDER_MARKET, ORDER_MARKET_ON_CLOSE, ORDER_MARKET_ON_OPEN, ORDER_STOP,
     ORDER_STOP_LIMIT, ORDER_TRAILING_STOP, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY,
     REASON_DAY_END, REASON_FOK, REASON_GTD, REASON_INSUFFICIENT_CASH, REASON_IOC, REASON_NONE,
-    REASON_OCO, REASON_PARENT_CLOSED, REASON_REPLACED, REASON_SHORT_NOT_ALLOWED, STATUS_ACCEPTED,
+    REASON_HALT_CANCEL, REASON_HALTED, REASON_LEVERAGE, REASON_MARGIN, REASON_MAX_POSITIONS,
+    REASON_OCO, REASON_PARENT_CLOSED, REASON_REPLACED, REASON_SHORT_NOT_ALLOWED,
+    ORIGIN_DRAWDOWN_HALT, ORIGIN_MARGIN_CALL, ORIGIN_STOP_LOSS, ORIGIN_STRATEGY,
+    ORIGIN_TAKE_PROFIT, ORIGIN_TIME_EXIT, ORIGIN_TRAILING_STOP, STATUS_ACCEPTED,
     STATUS_CANCELLED, STATUS_EXPIRED, STATUS_FILLED, STATUS_PARTIAL, STATUS_REJECTED,
     STATUS_SUBMITTED, TIF_DAY, TIF_FOK, TIF_GTC, TIF_GTD, TIF_IOC,
 )
@@ -42,7 +45,7 @@ import numpy as np
 from mlbacktest.errors import OrderError
 
 #: Names of the intrabar path modes, indexed by code.
-INTRABAR_PATHS = ("ohlc", "olhc", "adaptive")
+INTRABAR_PATHS = ("ohlc", "olhc", "adaptive", "submission")
 
 # Quantities closer to zero than this (relative to the order) count as filled.
 cdef double QTY_EPS = 1e-9
@@ -57,7 +60,7 @@ cdef inline void path_points(int mode, double o, double h, double l, double c,
     """The four points of a bar's price path."""
     p[0] = o
     p[3] = c
-    if mode == PATH_OHLC or (mode == PATH_ADAPTIVE and (h - o) <= (o - l)):
+    if mode == PATH_OHLC or mode == PATH_SUBMISSION or (mode == PATH_ADAPTIVE and (h - o) <= (o - l)):
         p[1] = h
         p[2] = l
     else:
@@ -83,13 +86,16 @@ cdef inline int first_touch(const double* p, int start, double start_price, doub
     return -1
 
 
-cdef int trigger(OrderC* o, const double* p, int start, double start_price,
+cdef int trigger(OrderC* o, const double* p, int start, double start_price, bint next_close,
                  double* price) noexcept nogil:
     """Path point where ``o`` fills on this bar (-1: it does not) and its raw price."""
     cdef bint buy = (o.quantity - o.filled) > 0
     cdef int k
     cdef double stop_price
     if o.type == ORDER_MARKET:
+        if next_close:
+            price[0] = p[3]
+            return 3
         price[0] = start_price
         return start
     if o.type == ORDER_MARKET_ON_OPEN:
@@ -135,16 +141,45 @@ cdef class Broker(OrderBook):
         Whether fills may open or extend a short position.
     market_at_close : bool
         Fill market orders at the close of the bar they were placed on.
-    intrabar_path : {"ohlc", "olhc", "adaptive"}
-        Order of the extremes on a bar's price path.
+    market_next_close : bool
+        Fill market orders at the close of the asset's next bar (zipline's
+        convention) instead of its open.
+    intrabar_path : {"ohlc", "olhc", "adaptive", "submission"}
+        Order of the extremes on a bar's price path; ``"submission"`` uses
+        the ohlc path for prices but matches triggered orders in submission
+        order (backtrader's convention) instead of path order.
     volume_cap : float
         Largest fraction of a bar's volume that one asset's fills may take
         on that bar; the rest of an order carries over (``inf``: no cap).
     reentry_same_bar : bool
         Whether an entry may fill on the bar on which a stop closed the same
         asset's position.
+    children_same_bar : bool
+        Whether OTO children (bracket legs) work on the rest of the bar on
+        which their parent filled, or only from the next bar.
     log_status : bool
         Record status changes for ``on_order``.
+    account : {"cash", "margin"}
+        A cash account never lets cash go below zero; a margin account
+        lets it (borrowing) within the margin requirements below.
+    initial_margin, maintenance_margin : float
+        Margin account: a fill that adds exposure must leave equity >=
+        ``initial_margin`` x gross exposure; when equity falls below
+        ``maintenance_margin`` x gross exposure at the end of a timestamp,
+        positions are cut back to the initial requirement (margin call).
+    margin_rate : float
+        Annual interest on negative cash, accrued over calendar time.
+    borrow_rate : float or array of float
+        Annual fee on the market value of short positions (per asset),
+        accrued over calendar time.
+    max_open_positions : int
+        Fills that would open a position beyond this many are rejected (-1: no limit).
+    max_gross_leverage : float
+        Fills that add exposure beyond this gross exposure / equity are rejected.
+    max_drawdown : float
+        When equity falls this fraction below its peak, trading halts:
+        working orders are cancelled, positions are closed at the next
+        open, and only exits fill from then on (NaN: never).
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -166,12 +201,25 @@ cdef class Broker(OrderBook):
         self.row_of_asset = NULL
         self.volume_left = NULL
         self.stopped_ts = NULL
+        self.borrow_rate = NULL
+        self.rule_stop_loss = NULL
+        self.rule_take_profit = NULL
+        self.rule_trailing = NULL
+        self.rule_max_bars = NULL
+        self.rule_peak = NULL
+        self.rule_bars = NULL
+        self.rule_exit_order = NULL
 
     def __init__(self, BarStore store, Portfolio portfolio, *,
                  CommissionModel commission=None, SlippageModel slippage=None,
-                 ColumnSource columns=None, bint fractional=True, bint allow_short=True, bint market_at_close=False,
+                 ColumnSource columns=None, bint fractional=True, bint allow_short=True,
+                 bint market_at_close=False, bint market_next_close=False,
                  str intrabar_path="ohlc", double volume_cap=float("inf"),
-                 bint reentry_same_bar=False, bint log_status=False):
+                 bint reentry_same_bar=False, bint children_same_bar=True,
+                 bint log_status=False, str account="cash", double initial_margin=1.0,
+                 double maintenance_margin=1.0, double margin_rate=0.0, borrow_rate=0.0,
+                 int max_open_positions=-1, double max_gross_leverage=float("inf"),
+                 double max_drawdown=NAN):
         cdef idx_t i
         cdef idx_t n = max(portfolio.n_assets, 1)
         self.store = store
@@ -195,6 +243,9 @@ cdef class Broker(OrderBook):
         self.fractional = fractional
         self.allow_short = allow_short
         self.market_at_close = market_at_close
+        self.market_next_close = market_next_close
+        if market_at_close and market_next_close:
+            raise ValueError("market orders fill at the close or at the next close, not both")
         if intrabar_path not in INTRABAR_PATHS:
             raise ValueError(f"intrabar_path must be one of {INTRABAR_PATHS}, got {intrabar_path!r}")
         self.intrabar_path = INTRABAR_PATHS.index(intrabar_path)
@@ -202,8 +253,54 @@ cdef class Broker(OrderBook):
             raise ValueError(f"volume_cap must be > 0, got {volume_cap}")
         self.volume_cap = volume_cap
         self.reentry_same_bar = reentry_same_bar
+        self.children_same_bar = children_same_bar
         self.log_enabled = log_status
         self.next_oco_group = 0
+        if account not in ("cash", "margin"):
+            raise ValueError(f"account must be 'cash' or 'margin', got {account!r}")
+        self.margin_account = account == "margin"
+        if not (0.0 < maintenance_margin <= initial_margin):
+            raise ValueError("margins must satisfy 0 < maintenance_margin <= initial_margin")
+        self.initial_margin = initial_margin
+        self.maintenance_margin = maintenance_margin
+        self.margin_rate = margin_rate
+        rates = np.broadcast_to(np.asarray(borrow_rate, dtype=np.float64), (self.n_assets,))
+        self.borrow_rate = <double*> PyMem_Malloc(n * sizeof(double))
+        self.rule_stop_loss = <double*> PyMem_Malloc(n * sizeof(double))
+        self.rule_take_profit = <double*> PyMem_Malloc(n * sizeof(double))
+        self.rule_trailing = <double*> PyMem_Malloc(n * sizeof(double))
+        self.rule_max_bars = <int32_t*> PyMem_Malloc(n * sizeof(int32_t))
+        self.rule_peak = <double*> PyMem_Malloc(n * sizeof(double))
+        self.rule_bars = <int32_t*> PyMem_Malloc(n * sizeof(int32_t))
+        self.rule_exit_order = <int64_t*> PyMem_Malloc(n * sizeof(int64_t))
+        if (self.borrow_rate == NULL or self.rule_stop_loss == NULL or self.rule_take_profit == NULL
+                or self.rule_trailing == NULL or self.rule_max_bars == NULL
+                or self.rule_peak == NULL or self.rule_bars == NULL or self.rule_exit_order == NULL):
+            raise MemoryError()
+        self.has_borrow = False
+        for i in range(n):
+            self.borrow_rate[i] = rates[i] if i < self.n_assets else 0.0
+            if self.borrow_rate[i] != 0.0:
+                self.has_borrow = True
+            self.rule_stop_loss[i] = NAN
+            self.rule_take_profit[i] = NAN
+            self.rule_trailing[i] = NAN
+            self.rule_max_bars[i] = 0
+            self.rule_peak[i] = NAN
+            self.rule_bars[i] = 0
+            self.rule_exit_order[i] = -1
+        self.has_rules = False
+        self.total_borrow_cost = 0.0
+        self.total_margin_interest = 0.0
+        self.n_margin_calls = 0
+        self.last_accrual_ts = MLB_NO_TS
+        self.max_positions = max_open_positions
+        self.n_positions = 0
+        self.max_leverage = max_gross_leverage
+        self.max_drawdown = max_drawdown
+        self.halted = False
+        self.halted_ts = MLB_NO_TS
+        self.peak_equity = portfolio.cash
 
     def __dealloc__(self):
         PyMem_Free(self.open_ids)
@@ -216,6 +313,14 @@ cdef class Broker(OrderBook):
         PyMem_Free(self.row_of_asset)
         PyMem_Free(self.volume_left)
         PyMem_Free(self.stopped_ts)
+        PyMem_Free(self.borrow_rate)
+        PyMem_Free(self.rule_stop_loss)
+        PyMem_Free(self.rule_take_profit)
+        PyMem_Free(self.rule_trailing)
+        PyMem_Free(self.rule_max_bars)
+        PyMem_Free(self.rule_peak)
+        PyMem_Free(self.rule_bars)
+        PyMem_Free(self.rule_exit_order)
 
     # ------------------------------------------------------------ storage
     cdef int reserve_scratch(self, idx_t n) except -1:
@@ -559,7 +664,8 @@ cdef class Broker(OrderBook):
         cdef Portfolio pf = self.portfolio
         cdef qty_t remaining = o.quantity - o.filled
         cdef qty_t q = remaining
-        cdef double avail, comm, need, slip_cost, vol
+        cdef double avail, comm, slip_cost, vol, old_pos, new_pos
+        cdef int reason
         cdef price_t price
         cdef FillC f
         if self.volume_cap < INFINITY:
@@ -580,20 +686,25 @@ cdef class Broker(OrderBook):
         if o.type == ORDER_LIMIT or o.type == ORDER_STOP_LIMIT:
             price = fmin(price, o.limit_price) if q > 0 else fmax(price, o.limit_price)
         comm = commission_for(self.commission_model, o.asset, q, price, ts)
-        if not self.allow_short and pf.position[o.asset] + q < 0.0:
-            self.end_order(o, STATUS_REJECTED, REASON_SHORT_NOT_ALLOWED, ts)
+        reason = self.check_risk(o, q, price, comm)
+        if reason != REASON_NONE:
+            self.end_order(o, STATUS_REJECTED, <code_t> reason, ts)
             return 0
-        need = q * price + comm
-        if pf.cash - need < 0.0:
-            o.reject_need = need
-            o.reject_have = pf.cash
-            self.end_order(o, STATUS_REJECTED, REASON_INSUFFICIENT_CASH, ts)
-            return 0
+        old_pos = pf.position[o.asset]
         slip_cost = fabs(q) * fabs(price - raw)
         if (o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP or o.type == ORDER_STOP_LIMIT) \
                 and pf.position[o.asset] != 0.0 and (pf.position[o.asset] > 0.0) != (q > 0.0):
             self.stopped_ts[o.asset] = ts
         pf.apply_fill(o.asset, q, price, comm, slip_cost)
+        new_pos = pf.position[o.asset]
+        if old_pos == 0.0 and new_pos != 0.0:
+            self.n_positions += 1
+        elif old_pos != 0.0 and new_pos == 0.0:
+            self.n_positions -= 1
+        if new_pos != 0.0 and (old_pos == 0.0 or (old_pos > 0.0) != (new_pos > 0.0)):
+            # a position opened (or reversed): position rules start from here
+            self.rule_peak[o.asset] = price
+            self.rule_bars[o.asset] = 0
         self.commission_model.record_fill(o.asset, q, price, ts)
         self.slippage_model.record_fill(o.asset, q, price, vol, ts, row)
         f.ts = ts
@@ -656,12 +767,246 @@ cdef class Broker(OrderBook):
                 if other.status != STATUS_SUBMITTED:
                     continue
                 self.activate(other, ts)
+                if not self.children_same_bar:
+                    other.seen = False
+                    other.start_ts = MLB_NO_TS
+                    # not matched again on this bar: wait for the asset's next one
+                    other.active_ts = ts + 1
+                    continue
                 other.start_ts = ts
                 other.start_point = point
                 other.start_price = raw
                 self.reserve_scratch(self.n_activated + 1)
                 self.activated[self.n_activated] = other.id
                 self.n_activated += 1
+        return 0
+
+    # ------------------------------------------------------------ accounts and risk
+    cdef int check_risk(self, OrderC* o, qty_t q, price_t price, double comm) except -1:
+        """Reason code that forbids filling ``q`` of ``o`` at ``price`` (REASON_NONE: allowed)."""
+        cdef Portfolio pf = self.portfolio
+        cdef asset_t a = o.asset
+        cdef double pos = pf.position[a]
+        cdef double new_pos = pos + q
+        cdef double cash_after = pf.cash - q * price - comm
+        cdef double value, gross, value_after, gross_after, equity_after
+        cdef bint reducing = fabs(new_pos) <= fabs(pos) and new_pos * pos >= 0.0
+        if not self.allow_short and new_pos < 0.0:
+            return REASON_SHORT_NOT_ALLOWED
+        if self.halted and not reducing:
+            return REASON_HALTED
+        if self.max_positions >= 0 and pos == 0.0 and self.n_positions >= self.max_positions:
+            return REASON_MAX_POSITIONS
+        if not self.margin_account and cash_after < 0.0:
+            o.reject_need = q * price + comm
+            o.reject_have = pf.cash
+            return REASON_INSUFFICIENT_CASH
+        if reducing or not (self.margin_account or self.max_leverage < INFINITY):
+            return REASON_NONE
+        pf.exposures(&value, &gross)
+        if pos != 0.0:
+            value -= pos * pf.last_price[a]
+            gross -= fabs(pos * pf.last_price[a])
+        value_after = value + new_pos * price
+        gross_after = gross + fabs(new_pos * price)
+        equity_after = cash_after + value_after
+        if self.margin_account and self.initial_margin * gross_after > equity_after:
+            o.reject_need = self.initial_margin * gross_after
+            o.reject_have = equity_after
+            return REASON_MARGIN
+        if gross_after > self.max_leverage * equity_after:
+            o.reject_need = gross_after
+            o.reject_have = equity_after
+            return REASON_LEVERAGE
+        return REASON_NONE
+
+    cdef int accrue(self, ts_t ts) except -1:
+        """Charge borrow fees on shorts and interest on negative cash up to ``ts``."""
+        cdef Portfolio pf = self.portfolio
+        cdef double years, fee = 0.0, interest = 0.0, q
+        cdef int a
+        if self.last_accrual_ts != MLB_NO_TS and ts > self.last_accrual_ts:
+            years = (ts - self.last_accrual_ts) / (365.0 * 86_400e9)
+            if self.has_borrow:
+                for a in range(self.n_assets):
+                    q = pf.position[a]
+                    if q < 0.0:
+                        fee -= q * pf.last_price[a] * self.borrow_rate[a] * years
+            if self.margin_rate > 0.0 and pf.cash < 0.0:
+                interest = -pf.cash * self.margin_rate * years
+            pf.cash -= fee + interest
+            self.total_borrow_cost += fee
+            self.total_margin_interest += interest
+        self.last_accrual_ts = ts
+        return 0
+
+    cdef int64_t internal_order(self, asset_t asset, qty_t quantity, code_t order_type,
+                                price_t limit_price, price_t stop_price, code_t origin,
+                                ts_t ts) except -1:
+        """Submit an order on the broker's own account (rules, margin calls, halts)."""
+        cdef OrderC o
+        o.asset = asset
+        o.type = order_type
+        o.tif = TIF_GTC
+        o.origin = origin
+        o.quantity = quantity
+        o.limit_price = limit_price
+        o.stop_price = stop_price
+        o.trail_amount = NAN
+        o.trail_percent = NAN
+        o.trail_extreme = NAN
+        o.created_ts = ts
+        o.active_ts = ts
+        o.skip_bars = 0
+        o.expire_ts = MLB_NO_TS
+        o.parent = -1
+        return self.submit_order(&o, NAN)
+
+    def set_rules(self, int asset, double stop_loss, double take_profit, double trailing,
+                  int max_bars):
+        """Attach position rules to ``asset`` (-1: every asset); NaN / 0 turn a rule off."""
+        cdef int a
+        for a in range(self.n_assets):
+            if asset >= 0 and a != asset:
+                continue
+            self.rule_stop_loss[a] = stop_loss
+            self.rule_take_profit[a] = take_profit
+            self.rule_trailing[a] = trailing
+            self.rule_max_bars[a] = max_bars
+        self.has_rules = False
+        for a in range(self.n_assets):
+            if (not isnan(self.rule_stop_loss[a]) or not isnan(self.rule_take_profit[a])
+                    or not isnan(self.rule_trailing[a]) or self.rule_max_bars[a] > 0):
+                self.has_rules = True
+                break
+
+    cdef idx_t scan_rules(self, BarStore store, const idx_t* starts, const idx_t* stops,
+                          int n_ranges, ts_t ts, idx_t n_cand) except -1:
+        """Turn position rules that trigger on this bar into exit candidates."""
+        cdef idx_t r, row
+        cdef asset_t a
+        cdef double pos, entry, level, price, best_price = NAN
+        cdef double p[4]
+        cdef int k, best
+        cdef code_t origin = ORIGIN_STRATEGY, best_type = ORDER_STOP
+        cdef bint long_
+        cdef int64_t oid
+        cdef double[::1] position = self.portfolio.position
+        cdef double[::1] avg_cost = self.portfolio.avg_cost
+        for r in range(n_ranges):
+            for row in range(starts[r], stops[r]):
+                a = store.asset[row]
+                pos = position[a]
+                if pos == 0.0:
+                    continue
+                if isnan(self.rule_stop_loss[a]) and isnan(self.rule_take_profit[a]) \
+                        and isnan(self.rule_trailing[a]):
+                    continue
+                long_ = pos > 0.0
+                entry = avg_cost[a]
+                path_points(self.intrabar_path, store.open[row], store.high[row], store.low[row],
+                            store.close[row], p)
+                best = 4
+                if not isnan(self.rule_stop_loss[a]):
+                    level = entry * (1.0 - self.rule_stop_loss[a]) if long_ \
+                        else entry * (1.0 + self.rule_stop_loss[a])
+                    k = first_touch(p, 0, p[0], level, not long_, &price)
+                    if 0 <= k < best:
+                        best, best_price, best_type, origin = k, price, ORDER_STOP, ORIGIN_STOP_LOSS
+                if not isnan(self.rule_trailing[a]):
+                    level = self.rule_peak[a] * (1.0 - self.rule_trailing[a]) if long_ \
+                        else self.rule_peak[a] * (1.0 + self.rule_trailing[a])
+                    k = first_touch(p, 0, p[0], level, not long_, &price)
+                    if 0 <= k < best:
+                        best, best_price, best_type, origin = (k, price, ORDER_STOP,
+                                                               ORIGIN_TRAILING_STOP)
+                if not isnan(self.rule_take_profit[a]):
+                    level = entry * (1.0 + self.rule_take_profit[a]) if long_ \
+                        else entry * (1.0 - self.rule_take_profit[a])
+                    k = first_touch(p, 0, p[0], level, long_, &price)
+                    if 0 <= k < best:
+                        best, best_price, best_type, origin = (k, price, ORDER_LIMIT,
+                                                               ORIGIN_TAKE_PROFIT)
+                if best == 4:
+                    continue
+                oid = self.internal_order(
+                    a, -pos, best_type,
+                    best_price if best_type == ORDER_LIMIT else NAN,
+                    best_price if best_type == ORDER_STOP else NAN, origin, ts)
+                # A rule exit lives for this bar only: what does not fill is
+                # cancelled, and the rule triggers again on the next bar.
+                self.orders[oid].seen = True
+                self.orders[oid].tif = TIF_IOC
+                self.reserve_scratch(n_cand + 1)
+                self.cand[n_cand] = oid
+                self.cand_time[n_cand] = best
+                self.cand_price[n_cand] = best_price
+                n_cand += 1
+        return n_cand
+
+    cdef int end_of_step(self, BarStore store, const idx_t* starts, const idx_t* stops,
+                         int n_ranges, ts_t ts) except -1:
+        """After the strategy ran: time exits, trailing peaks, margin calls, drawdown halt."""
+        cdef Portfolio pf = self.portfolio
+        cdef idx_t r, row, k
+        cdef asset_t a
+        cdef double pos, close, value, gross, equity, scale, keep, q
+        cdef int64_t ex
+        cdef OrderC* o
+        if self.has_rules:
+            for r in range(n_ranges):
+                for row in range(starts[r], stops[r]):
+                    a = store.asset[row]
+                    pos = pf.position[a]
+                    if pos == 0.0:
+                        continue
+                    close = store.close[row]
+                    self.rule_peak[a] = fmax(self.rule_peak[a], close) if pos > 0.0 \
+                        else fmin(self.rule_peak[a], close)
+                    self.rule_bars[a] += 1
+                    if self.rule_max_bars[a] > 0 and self.rule_bars[a] >= self.rule_max_bars[a]:
+                        ex = self.rule_exit_order[a]
+                        if ex >= 0 and working(&self.orders[ex]):
+                            continue
+                        self.rule_exit_order[a] = self.internal_order(
+                            a, -pos, ORDER_MARKET_ON_OPEN, NAN, NAN, ORIGIN_TIME_EXIT, ts)
+        if not (self.margin_account or not isnan(self.max_drawdown)):
+            return 0
+        pf.exposures(&value, &gross)
+        equity = pf.cash + value
+        if self.margin_account and gross > 0.0 and equity < self.maintenance_margin * gross:
+            # Margin call: cut every position back so the initial requirement holds again.
+            self.n_margin_calls += 1
+            scale = fmax(equity, 0.0) / (self.initial_margin * gross)
+            for k in range(self.n_open):
+                o = &self.orders[self.open_ids[k]]
+                if working(o) and o.origin == ORIGIN_MARGIN_CALL:
+                    self.end_order(o, STATUS_CANCELLED, REASON_REPLACED, ts)
+            for a in range(self.n_assets):
+                pos = pf.position[a]
+                if pos == 0.0:
+                    continue
+                keep = pos * scale
+                if not self.fractional:
+                    keep = trunc(keep)
+                q = keep - pos
+                if q != 0.0:
+                    self.internal_order(a, q, ORDER_MARKET_ON_OPEN, NAN, NAN, ORIGIN_MARGIN_CALL, ts)
+        if isnan(self.max_drawdown) or self.halted:
+            return 0
+        self.peak_equity = fmax(self.peak_equity, equity)
+        if equity <= self.peak_equity * (1.0 - self.max_drawdown):
+            self.halted = True
+            self.halted_ts = ts
+            for k in range(self.n_open):
+                o = &self.orders[self.open_ids[k]]
+                if working(o):
+                    self.end_order(o, STATUS_CANCELLED, REASON_HALT_CANCEL, ts)
+            for a in range(self.n_assets):
+                pos = pf.position[a]
+                if pos != 0.0:
+                    self.internal_order(a, -pos, ORDER_MARKET_ON_OPEN, NAN, NAN,
+                                        ORIGIN_DRAWDOWN_HALT, ts)
         return 0
 
     # ------------------------------------------------------------ matching
@@ -672,10 +1017,11 @@ cdef class Broker(OrderBook):
         cdef OrderC* o
         cdef double pos, rem
         cdef double[::1] position = self.portfolio.position
+        cdef bint by_point = self.intrabar_path != PATH_SUBMISSION
         for exits_pass in range(1, -1, -1):
-            for t in range(4):
+            for t in range(4 if by_point else 1):
                 for c in range(n_cand):
-                    if self.cand_time[c] != t:
+                    if by_point and self.cand_time[c] != t:
                         continue
                     o = &self.orders[self.cand[c]]
                     if not working(o) or o.status == STATUS_SUBMITTED:
@@ -689,7 +1035,7 @@ cdef class Broker(OrderBook):
                           and (pos == 0.0 or (pos > 0.0) == (rem > 0.0))):
                         continue
                     row = self.row_of_asset[o.asset]
-                    self.execute(o, store, row, self.cand_price[c], t, ts)
+                    self.execute(o, store, row, self.cand_price[c], self.cand_time[c], ts)
         # IOC/FOK orders still working after their first bar are cancelled.
         for c in range(n_cand):
             o = &self.orders[self.cand[c]]
@@ -715,7 +1061,7 @@ cdef class Broker(OrderBook):
         cdef double price, start_price, close
         cdef bint first_bar, has_trailing = False
         cdef const asset_t[::1] asset = store.asset
-        if self.n_open == 0:
+        if self.n_open == 0 and not (self.has_rules and phase == PHASE_OPEN):
             return 0
         for r in range(n_ranges):
             for i in range(starts[r], stops[r]):
@@ -771,7 +1117,7 @@ cdef class Broker(OrderBook):
                 start_price = p[0]
             first_bar = not o.seen
             o.seen = True
-            point = trigger(o, p, start, start_price, &price)
+            point = trigger(o, p, start, start_price, self.market_next_close, &price)
             if point < 0:
                 if first_bar and (o.tif == TIF_IOC or o.tif == TIF_FOK):
                     self.end_order(o, STATUS_CANCELLED,
@@ -781,6 +1127,8 @@ cdef class Broker(OrderBook):
             self.cand_time[n_cand] = point
             self.cand_price[n_cand] = price
             n_cand += 1
+        if phase == PHASE_OPEN and self.has_rules:
+            n_cand = self.scan_rules(store, starts, stops, n_ranges, ts, n_cand)
         self.n_activated = 0
         self.run_candidates(store, n_cand, ts)
         # Children activated by fills on this bar work on the rest of its path.
@@ -797,7 +1145,7 @@ cdef class Broker(OrderBook):
                 o.seen = True
                 if o.tif == TIF_DAY and o.active_day < 0:
                     o.active_day = store.day[row]
-                point = trigger(o, p, o.start_point, o.start_price, &price)
+                point = trigger(o, p, o.start_point, o.start_price, self.market_next_close, &price)
                 if point < 0:
                     continue
                 self.cand[n_cand] = o.id

@@ -23,7 +23,8 @@ from libc.math cimport NAN, floor, isfinite
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent, Clock
 from mlbacktest._events cimport (
-    ORDER_MARKET, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY, TIF_GTC, BarStore, OrderC,
+    ORDER_MARKET, ORIGIN_STRATEGY, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY, TIF_GTC,
+    BarStore, OrderC,
     make_fill_event, make_market_event, make_slice_view,
 )
 from mlbacktest._portfolio cimport Portfolio
@@ -154,6 +155,7 @@ cdef class Engine:
             if self.n_ranges > 0:
                 if self.broker.market_at_close:
                     self.close_phase(ts)
+                self.broker.end_of_step(self.store, self.starts, self.stops, self.n_ranges, ts)
                 self.portfolio.record(ts)
             if self.hook_order is not None and self.broker.n_log > 0:
                 self.deliver_orders()
@@ -170,6 +172,7 @@ cdef class Engine:
         cdef object hook
         if self.n_ranges == 0:
             return 0
+        broker.accrue(ts)
         broker.match(store, self.starts, self.stops, self.n_ranges, ts, PHASE_OPEN)
         for r in range(self.n_ranges):
             self.portfolio.mark(store.asset, store.close, self.starts[r], self.stops[r])
@@ -290,6 +293,7 @@ cdef class Engine:
             from mlbacktest.errors import OrderError
             raise OrderError("the run has finished: orders placed in on_end can never fill")
         o.id = 0
+        o.origin = ORIGIN_STRATEGY
         o.asset = asset
         o.type = <code_t> order_type
         o.tif = <code_t> tif
@@ -340,6 +344,7 @@ cdef class Engine:
         out = np.empty(ids.shape[0], dtype=np.int64)
         cdef long long[::1] ov = out
         cdef OrderC o
+        o.origin = ORIGIN_STRATEGY
         o.type = ORDER_MARKET
         o.tif = TIF_GTC
         o.limit_price = NAN

@@ -42,6 +42,20 @@ cdef enum RejectReason:
     REASON_DAY_END = 8          # DAY order reached the end of its day
     REASON_GTD = 9              # GTD order passed its expiry timestamp
     REASON_REPLACED = 10        # cancelled by replace(); the replacement is a new order
+    REASON_MARGIN = 11          # the fill would have broken the initial margin requirement
+    REASON_LEVERAGE = 12        # the fill would have exceeded max_gross_leverage
+    REASON_MAX_POSITIONS = 13   # the fill would have opened more than max_open_positions
+    REASON_HALTED = 14          # trading is halted (max drawdown reached): only exits fill
+    REASON_HALT_CANCEL = 15     # cancelled when trading was halted
+
+cdef enum OrderOrigin:
+    ORIGIN_STRATEGY = 0         # placed by the strategy
+    ORIGIN_STOP_LOSS = 1        # position rule: stop-loss
+    ORIGIN_TAKE_PROFIT = 2      # position rule: take-profit
+    ORIGIN_TRAILING_STOP = 3    # position rule: trailing stop
+    ORIGIN_TIME_EXIT = 4        # position rule: held for max_bars
+    ORIGIN_MARGIN_CALL = 5      # forced liquidation after a margin call
+    ORIGIN_DRAWDOWN_HALT = 6    # liquidation when max_drawdown halted trading
 
 cdef enum FillPhase:
     PHASE_OPEN = 0              # start of a timestamp: resting orders against the new bars
@@ -55,6 +69,7 @@ ctypedef struct OrderC:
     code_t tif                  # a TimeInForce
     code_t status               # an OrderStatus
     code_t reason               # a RejectReason: why it was rejected, cancelled or expired
+    code_t origin               # an OrderOrigin: who placed it
     bint triggered              # stop-limit: the stop has traded, it now works as a limit
     bint seen                   # has been considered on at least one bar (IOC/FOK/DAY start)
     qty_t quantity              # signed requested quantity (> 0 buys)
@@ -81,6 +96,7 @@ ctypedef struct OrderC:
     price_t start_price         # with start_ts: the price it starts from (the parent's raw fill price)
     double reject_need          # for REASON_INSUFFICIENT_CASH: cash the fill needed
     double reject_have          # for REASON_INSUFFICIENT_CASH: cash that was available
+                                # (REASON_MARGIN/LEVERAGE: requirement and equity after the fill)
 
 ctypedef struct FillC:
     ts_t ts                     # timestamp of the bar the fill happened on

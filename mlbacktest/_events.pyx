@@ -23,6 +23,8 @@ _EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 ORDER_TYPE_NAMES = ("market", "limit", "stop", "stop_limit", "trailing_stop",
                     "market_on_open", "market_on_close")
 TIF_NAMES = ("gtc", "day", "ioc", "fok", "gtd")
+ORIGIN_NAMES = ("strategy", "stop_loss", "take_profit", "trailing_stop", "time_exit",
+                "margin_call", "drawdown_halt")
 ORDER_STATUS_NAMES = ("submitted", "accepted", "partially_filled", "filled", "cancelled",
                       "expired", "rejected")
 #: Statuses in which an order is still working.
@@ -396,6 +398,7 @@ cdef class OrderBook:
             "tif": np.empty(n, dtype=np.int8),
             "parent": np.empty(n, dtype=np.int64),
             "oco_group": np.empty(n, dtype=np.int64),
+            "origin": np.empty(n, dtype=np.int8),
         }
         cdef int32_t[::1] asset = out["asset"]
         cdef int64_t[::1] created = out["created_ts"]
@@ -410,6 +413,7 @@ cdef class OrderBook:
         cdef int8_t[::1] tif = out["tif"]
         cdef int64_t[::1] parent = out["parent"]
         cdef int64_t[::1] oco = out["oco_group"]
+        cdef int8_t[::1] origin = out["origin"]
         reasons = []
         for i in range(n):
             o = &self.orders[i]
@@ -426,6 +430,7 @@ cdef class OrderBook:
             tif[i] = o.tif
             parent[i] = o.parent
             oco[i] = o.oco_group
+            origin[i] = o.origin
             reasons.append(reason_text(o))
         out["reason"] = reasons
         return out
@@ -455,6 +460,18 @@ cdef str reason_text(const OrderC* o):
         return "expired: passed its good-till-date timestamp"
     if o.reason == REASON_REPLACED:
         return "cancelled: replaced by a new order"
+    if o.reason == REASON_MARGIN:
+        return (f"insufficient margin: the fill needed {o.reject_need:.2f} of initial margin "
+                f"but equity would be {o.reject_have:.2f}")
+    if o.reason == REASON_LEVERAGE:
+        return (f"max_gross_leverage: the fill would bring gross exposure to {o.reject_need:.2f} "
+                f"with equity {o.reject_have:.2f}")
+    if o.reason == REASON_MAX_POSITIONS:
+        return "max_open_positions reached: the fill would open another position"
+    if o.reason == REASON_HALTED:
+        return "trading halted (max_drawdown reached): only exits are accepted"
+    if o.reason == REASON_HALT_CANCEL:
+        return "cancelled: trading halted (max_drawdown reached)"
     return f"code {o.reason}"
 
 
@@ -539,6 +556,11 @@ cdef class OrderEvent:
     def is_open(self):
         """True while the order is working (submitted, accepted or partially filled)."""
         return self._o().status <= STATUS_PARTIAL
+
+    @property
+    def origin(self):
+        """Who placed the order: ``"strategy"`` or a rule (``"stop_loss"``, ``"margin_call"``, ...)."""
+        return ORIGIN_NAMES[self._o().origin]
 
     @property
     def time_in_force(self):

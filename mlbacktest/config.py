@@ -15,12 +15,67 @@ from mlbacktest.models.commission import CommissionModel
 from mlbacktest.models.config import commission_from_config, model_to_config, slippage_from_config
 from mlbacktest.models.slippage import SlippageModel
 
-__all__ = ["BacktestConfig", "FILL_AT_CHOICES"]
+__all__ = ["BacktestConfig", "PositionRules", "FILL_AT_CHOICES", "PRESETS"]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class PositionRules:
+    """Exit rules attached to a position, evaluated every bar by the compiled loop.
+
+    All are optional and compose: the first to trigger on a bar's price path
+    closes the position (on a tie: stop-loss, trailing stop, take-profit).
+    Levels are fractions of the position's average entry price; rules start
+    on the bar after the position opens.
+
+    Parameters
+    ----------
+    stop_loss : float, optional
+        Exit (as a stop) when the price moves this fraction against the entry.
+    take_profit : float, optional
+        Exit (as a limit) when the price moves this fraction in favour.
+    trailing_stop : float, optional
+        Exit (as a stop) when the price falls this fraction from the best
+        close since entry (rises, for a short).
+    max_bars : int, optional
+        Exit at the next open once the position has been held this many bars
+        of its asset (the entry bar counts).
+    """
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+    max_bars: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("stop_loss", "trailing_stop"):
+            v = getattr(self, name)
+            if v is not None and not (_number(v) and 0 < v < 1):
+                raise ConfigError(f"position rule {name} must be a fraction in (0, 1), got {v!r}")
+        v = self.take_profit
+        if v is not None and not (_number(v) and 0 < v < math.inf):
+            raise ConfigError(f"position rule take_profit must be a number > 0, got {v!r}")
+        v = self.max_bars
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"position rule max_bars must be a whole number >= 1, got {v!r}")
+
+    def broker_args(self) -> tuple[float, float, float, int]:
+        """(stop_loss, take_profit, trailing, max_bars) with NaN / 0 for rules that are off."""
+        nan = math.nan
+        return (
+            nan if self.stop_loss is None else float(self.stop_loss),
+            nan if self.take_profit is None else float(self.take_profit),
+            nan if self.trailing_stop is None else float(self.trailing_stop),
+            0 if self.max_bars is None else int(self.max_bars),
+        )
 
 #: Accepted values of ``BacktestConfig.fill_at``.
-FILL_AT_CHOICES = ("next_open", "close")
+FILL_AT_CHOICES = ("next_open", "next_close", "close")
 #: Accepted values of ``BacktestConfig.intrabar_path``.
-INTRABAR_PATHS = ("adaptive", "ohlc", "olhc")
+INTRABAR_PATHS = ("adaptive", "ohlc", "olhc", "submission")
 
 _UNITS_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
              "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000}
@@ -67,12 +122,13 @@ class BacktestConfig:
     slippage_bps : float or SlippageModel
         Price moved against each market or stop fill, in basis points. Limit
         fills are capped at their limit.
-    fill_at : {"next_open", "close"}
+    fill_at : {"next_open", "next_close", "close"}
         When market orders fill. ``"next_open"`` (default): at the open of
-        the asset's next bar, the only choice that cannot use information
-        the strategy did not have. ``"close"``: at the close of the bar the
-        strategy just saw; look-ahead-prone (the strategy trades at a price
-        it used to decide), so it emits a :class:`~mlbacktest.errors.LookAheadWarning`.
+        the asset's next bar. ``"next_close"``: at the close of the asset's
+        next bar (zipline's convention). ``"close"``: at the close of the bar
+        the strategy just saw; look-ahead-prone (the strategy trades at a
+        price it used to decide), so it emits a
+        :class:`~mlbacktest.errors.LookAheadWarning`.
     fractional : bool
         Allow fractional quantities (default). With ``False``, order helpers
         round quantities toward zero to whole units and explicit fractional
@@ -99,6 +155,39 @@ class BacktestConfig:
     latency_bars : int
         Number of the asset's bars an order sits out before it reaches the
         broker (0: it can fill on the next bar).
+    linked_orders_same_bar : bool
+        Whether OTO children (bracket legs) work on the rest of the bar on
+        which their parent filled (default True) or only from the next bar
+        (backtrader's convention).
+    account : {"cash", "margin"}
+        ``"cash"`` (default): cash never goes below zero, a fill that would
+        take it there is rejected. ``"margin"``: cash may go negative
+        (borrowing) within ``initial_margin``; a margin call cuts positions
+        back when equity falls below ``maintenance_margin`` x gross exposure.
+    initial_margin, maintenance_margin : float
+        Margin account requirements as fractions of gross exposure
+        (Reg-T: 0.5 and 0.25). ``maintenance_margin`` must not exceed
+        ``initial_margin``.
+    margin_rate : float
+        Annual interest charged on negative cash (margin account).
+    borrow_rate : float or mapping of str to float
+        Annual fee on the market value of short positions, one rate for all
+        assets or a rate per asset name (others: 0), accrued over calendar
+        time between timestamps.
+    max_open_positions : int or None
+        Fills that would open more positions than this are rejected.
+    max_gross_leverage : float or None
+        Fills that would take gross exposure / equity above this are
+        rejected (fills that reduce exposure always pass).
+    max_drawdown : float or None
+        When equity falls this fraction below its running peak (checked at
+        the end of each timestamp), trading halts: working orders are
+        cancelled, every position is closed at the next open and only exits
+        fill afterwards.
+    position_rules : PositionRules or mapping or None
+        Exit rules attached to every position (stop-loss, take-profit,
+        trailing stop, time exit), evaluated by the compiled loop on every
+        bar; :meth:`Strategy.set_position_rules` overrides them per asset.
     periods_per_year : float or None
         Annualisation factor for metrics; ``None`` infers it from the bar
         spacing (252 for daily bars).
@@ -117,14 +206,24 @@ class BacktestConfig:
     initial_cash: float = 100_000.0
     commission: float | CommissionModel = 0.0
     slippage_bps: float | SlippageModel = 0.0
-    fill_at: Literal["next_open", "close"] = "next_open"
+    fill_at: Literal["next_open", "next_close", "close"] = "next_open"
     fractional: bool = True
     allow_short: bool = True
-    intrabar_path: Literal["adaptive", "ohlc", "olhc"] = "adaptive"
+    intrabar_path: Literal["adaptive", "ohlc", "olhc", "submission"] = "adaptive"
     max_volume_participation: float | None = None
     same_bar_reentry: bool = False
     latency: int | str | Any = 0
     latency_bars: int = 0
+    linked_orders_same_bar: bool = True
+    account: Literal["cash", "margin"] = "cash"
+    initial_margin: float = 0.5
+    maintenance_margin: float = 0.25
+    margin_rate: float = 0.0
+    borrow_rate: float | Mapping[str, float] = 0.0
+    max_open_positions: int | None = None
+    max_gross_leverage: float | None = None
+    max_drawdown: float | None = None
+    position_rules: PositionRules | Mapping[str, Any] | None = None
     periods_per_year: float | None = None
     risk_free: float = 0.0
     commission_model: CommissionModel = field(init=False, repr=False, compare=False)
@@ -175,6 +274,7 @@ class BacktestConfig:
         if isinstance(lb, bool) or not isinstance(lb, int) or lb < 0:
             raise ConfigError(f"latency_bars must be a whole number >= 0, got {lb!r}")
         object.__setattr__(self, "latency_ns", _duration_ns(self.latency, "latency"))
+        self._check_accounts()
         for name in ("fractional", "allow_short", "same_bar_reentry"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -195,6 +295,77 @@ class BacktestConfig:
                 LookAheadWarning,
                 stacklevel=3,
             )
+
+    def _check_accounts(self) -> None:
+        if self.account not in ("cash", "margin"):
+            raise ConfigError(f"account must be 'cash' or 'margin', got {self.account!r}")
+        im, mm = self.initial_margin, self.maintenance_margin
+        for name, v in (("initial_margin", im), ("maintenance_margin", mm)):
+            if not (_number(v) and 0 < v <= 1):
+                raise ConfigError(f"{name} must be a fraction in (0, 1], got {v!r}")
+        if mm > im:
+            raise ConfigError(
+                f"maintenance_margin ({mm}) is above initial_margin ({im}): a position could be "
+                "opened already in a margin call"
+            )
+        if not (_number(self.margin_rate) and 0 <= self.margin_rate < math.inf):
+            raise ConfigError(f"margin_rate must be a number >= 0, got {self.margin_rate!r}")
+        rates = self.borrow_rate
+        items = rates.items() if isinstance(rates, Mapping) else [("*", rates)]
+        for key, v in items:
+            if not isinstance(key, str) or not (_number(v) and 0 <= v < math.inf):
+                raise ConfigError(f"borrow_rate for {key!r} must be a number >= 0, got {v!r}")
+        n = self.max_open_positions
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"max_open_positions must be a whole number >= 1 or None, got {n!r}")
+        lev = self.max_gross_leverage
+        if lev is not None and not (_number(lev) and 0 < lev < math.inf):
+            raise ConfigError(f"max_gross_leverage must be a number > 0 or None, got {lev!r}")
+        dd = self.max_drawdown
+        if dd is not None and not (_number(dd) and 0 < dd < 1):
+            raise ConfigError(f"max_drawdown must be a fraction in (0, 1) or None, got {dd!r}")
+        rules = self.position_rules
+        if isinstance(rules, Mapping):
+            unknown = sorted(set(rules) - {f.name for f in fields(PositionRules)})
+            if unknown:
+                raise ConfigError(f"unknown position_rules key {unknown[0]!r}")
+            object.__setattr__(self, "position_rules", PositionRules(**rules))
+        elif rules is not None and not isinstance(rules, PositionRules):
+            raise ConfigError(f"position_rules must be a PositionRules or a mapping, got {rules!r}")
+        if not isinstance(self.linked_orders_same_bar, bool):
+            raise ConfigError("linked_orders_same_bar must be True or False")
+
+    def borrow_rates(self, asset_names: tuple[str, ...]) -> list[float]:
+        """The annual borrow rate of each asset, in asset-id order."""
+        rates = self.borrow_rate
+        if not isinstance(rates, Mapping):
+            return [float(rates)] * len(asset_names)
+        unknown = sorted(set(rates) - set(asset_names))
+        if unknown:
+            raise ConfigError(f"borrow_rate names an unknown asset {unknown[0]!r}")
+        return [float(rates.get(a, 0.0)) for a in asset_names]
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> BacktestConfig:
+        """A config reproducing another engine's fill conventions, with ``overrides`` applied.
+
+        ``"backtrader"``: market orders at the next open, whole shares,
+        linked orders from the next bar, triggered orders matched in
+        submission order, re-entry allowed on a stop-out bar.
+        ``"vectorbt"``: orders at the close of the signal bar (vectorbt's
+        default ``price=close``; look-ahead-prone), fractional sizes.
+        ``"zipline"``: market orders at the next bar's close, whole shares,
+        at most 2.5 % of a bar's volume, $0.001 per share commission.
+        See docs/presets.md for what each preset does and does not reproduce.
+        """
+        try:
+            base = PRESETS[name]
+        except KeyError:
+            raise ConfigError(f"unknown preset {name!r}; presets are {sorted(PRESETS)}") from None
+        unknown = sorted(k for k in overrides if k not in cls.knob_names())
+        if unknown:
+            raise ConfigError(f"unknown config key {unknown[0]!r}")
+        return cls.from_dict({**base, **overrides})
 
     @property
     def look_ahead_prone(self) -> bool:
@@ -232,6 +403,37 @@ class BacktestConfig:
         return cls(**kwargs)
 
     @classmethod
+    def from_yaml(cls, path: str | Path) -> BacktestConfig:
+        """Load a config from a YAML file (top-level keys, or a ``backtest:`` mapping).
+
+        Needs PyYAML (``pip install pyyaml``).
+        """
+        try:
+            import yaml
+        except ModuleNotFoundError:  # pragma: no cover - depends on the environment
+            raise ConfigError("reading YAML configs needs PyYAML: pip install pyyaml") from None
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if isinstance(data, Mapping) and set(data) == {"backtest"}:
+            data = data["backtest"]
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BacktestConfig:
+        """Load a config from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".toml":
+            return cls.from_toml(path)
+        if suffix in (".yaml", ".yml"):
+            return cls.from_yaml(path)
+        if suffix == ".json":
+            import json
+
+            with open(path, encoding="utf-8") as fh:
+                return cls.from_dict(json.load(fh))
+        raise ConfigError(f"unknown config file type {suffix!r}: use .toml, .yaml or .json")
+
+    @classmethod
     def from_toml(cls, path: str | Path) -> BacktestConfig:
         """Load a config from a TOML file (top-level keys, or a ``[backtest]`` table)."""
         try:
@@ -248,9 +450,36 @@ class BacktestConfig:
         """The knobs as a plain dict (cost models as tables); ``from_dict`` inverts it."""
         out: dict[str, Any] = {}
         for name in self.knob_names():
-            out[name] = model_to_config(getattr(self, name))
+            value = getattr(self, name)
+            if isinstance(value, PositionRules):
+                value = {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
+            out[name] = model_to_config(value)
         return out
 
     def replace(self, **changes: Any) -> BacktestConfig:
         """A copy with some knobs changed."""
         return dataclasses.replace(self, **changes)
+
+
+#: Named presets for :meth:`BacktestConfig.preset` (knob name -> value).
+PRESETS: dict[str, dict[str, Any]] = {
+    "backtrader": {
+        "fill_at": "next_open",
+        "fractional": False,
+        "intrabar_path": "submission",
+        "linked_orders_same_bar": False,
+        "same_bar_reentry": True,
+    },
+    "vectorbt": {
+        "fill_at": "close",
+        "fractional": True,
+        "intrabar_path": "ohlc",
+        "same_bar_reentry": False,
+    },
+    "zipline": {
+        "fill_at": "next_close",
+        "fractional": False,
+        "max_volume_participation": 0.025,
+        "commission": {"model": "per_share", "per_share": 0.001},
+    },
+}

@@ -203,12 +203,25 @@ class BacktestEngine:
             fractional=cfg.fractional,
             allow_short=cfg.allow_short,
             market_at_close=cfg.fill_at == "close",
+            market_next_close=cfg.fill_at == "next_close",
             intrabar_path=cfg.intrabar_path,
             volume_cap=(float("inf") if cfg.max_volume_participation is None
                         else cfg.max_volume_participation),
             reentry_same_bar=cfg.same_bar_reentry,
+            children_same_bar=cfg.linked_orders_same_bar,
             log_status="on_order" in hooks,
+            account=cfg.account,
+            initial_margin=cfg.initial_margin,
+            maintenance_margin=cfg.maintenance_margin,
+            margin_rate=cfg.margin_rate,
+            borrow_rate=np.asarray(cfg.borrow_rates(store.asset_names), dtype=np.float64),
+            max_open_positions=-1 if cfg.max_open_positions is None else cfg.max_open_positions,
+            max_gross_leverage=(float("inf") if cfg.max_gross_leverage is None
+                                else cfg.max_gross_leverage),
+            max_drawdown=float("nan") if cfg.max_drawdown is None else cfg.max_drawdown,
         )
+        if cfg.position_rules is not None:
+            broker.set_rules(-1, *cfg.position_rules.broker_args())
         strategy = self.strategy
         engine = Engine(store, clock, broker, portfolio, strategy, hooks, self.context,
                         cfg.latency_ns, cfg.latency_bars)

@@ -590,6 +590,28 @@ class Strategy:
         self._require_engine()
         return self._broker.view(int(order_id))
 
+    def set_position_rules(
+        self,
+        asset: str | int | None = None,
+        *,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        trailing_stop: float | None = None,
+        max_bars: int | None = None,
+    ) -> None:
+        """Attach exit rules to the positions of one asset (or, ``asset=None``, of all).
+
+        Replaces the asset's rules (those of the config included): a rule left
+        at None is off. See :class:`~mlbacktest.config.PositionRules` for what
+        each rule does; they are evaluated by the compiled loop on every bar.
+        """
+        from mlbacktest.config import PositionRules
+
+        engine = self._require_engine()
+        aid = -1 if asset is None else self._asset_id(asset)
+        rules = PositionRules(stop_loss, take_profit, trailing_stop, max_bars)
+        engine.broker.set_rules(aid, *rules.broker_args())
+
     # ------------------------------------------------------------ timers
     def schedule_at(self, when: Any, callback: Callable[[dict[str, Any]], None]) -> int:
         """Call ``callback(context)`` once at ``when``, after that timestamp's bar hooks.

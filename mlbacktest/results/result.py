@@ -49,6 +49,17 @@ ORDER_STATUS_NAMES: tuple[str, ...] = (
 TIF_NAMES: tuple[str, ...] = ("gtc", "day", "ioc", "fok", "gtd")
 """Time-in-force names, indexed by the engine's ``tif`` code."""
 
+ORIGIN_NAMES: tuple[str, ...] = (
+    "strategy",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "time_exit",
+    "margin_call",
+    "drawdown_halt",
+)
+"""Who placed an order, indexed by the engine's ``origin`` code."""
+
 _NO_TIMESTAMP: int = int(np.iinfo(np.int64).min)
 """``closed_ts`` of an order that is still open."""
 
@@ -81,6 +92,12 @@ _ORDER_DTYPES: dict[str, type] = {
     "filled_quantity": np.float64,
     "avg_fill_price": np.float64,
     "closed_ts": np.int64,
+}
+_OPTIONAL_ORDER_DTYPES: dict[str, type] = {
+    "tif": np.int8,
+    "origin": np.int8,
+    "parent": np.int64,
+    "oco_group": np.int64,
 }
 
 # How summary() prints each metric; metrics not listed use "float".
@@ -225,6 +242,12 @@ class BacktestResult:
         self._equity = _table_columns("equity", equity, _EQUITY_DTYPES)
         self._fills = _table_columns("fills", fills, _FILL_DTYPES)
         self._orders = _table_columns("orders", orders, _ORDER_DTYPES)
+        for key, dtype in _OPTIONAL_ORDER_DTYPES.items():
+            if key in orders:
+                col = np.ascontiguousarray(orders[key], dtype=dtype)
+                if col.shape != self._orders["order_id"].shape:
+                    raise ValueError(f"orders column {key!r} has the wrong length")
+                self._orders[key] = col
         reason = [str(r) for r in orders.get("reason", [""] * len(self._orders["order_id"]))]
         if len(reason) != len(self._orders["order_id"]):
             raise ValueError("BacktestResult: orders['reason'] must have one entry per order")
@@ -342,13 +365,15 @@ class BacktestResult:
         ``stop_price``, ``status`` (one of :data:`ORDER_STATUS_NAMES`),
         ``filled_quantity``, ``avg_fill_price``, ``closed_timestamp`` (null
         while working) and ``reason`` (null if none); when the engine
-        recorded them, ``time_in_force``, ``parent_id`` and ``oco_group``
-        (null when none).
+        recorded them, ``time_in_force``, ``origin`` (``"strategy"`` or the
+        rule that placed it), ``parent_id`` and ``oco_group`` (null when none).
         """
         o = self._orders
         extra = []
         if "tif" in o:
             extra.append(_decode("time_in_force", o["tif"], TIF_NAMES))
+        if "origin" in o:
+            extra.append(_decode("origin", o["origin"], ORIGIN_NAMES))
         for key, name in (("parent", "parent_id"), ("oco_group", "oco_group")):
             if key in o:
                 col = pl.Series(name, np.asarray(o[key], dtype=np.int64))
