@@ -9,6 +9,7 @@ import numpy as np
 
 from mlbacktest._broker import Broker
 from mlbacktest._clock import Clock
+from mlbacktest._costs import ColumnSource, FixedBpsSlippage, SlippageModel
 from mlbacktest._engine import BAR_PRIORITY, Engine
 from mlbacktest._events import BarStore
 from mlbacktest._portfolio import Portfolio
@@ -179,6 +180,19 @@ class BacktestEngine:
             )
         return context
 
+    def _columns(self) -> ColumnSource | None:
+        """Bar columns a slippage model may read (bid, ask, ...): the signal columns.
+
+        Built only for models that read columns (the fixed-bps model does not).
+        """
+        if type(self.config.slippage_model) in (SlippageModel, FixedBpsSlippage):
+            return None
+        sig = self.store.signal_array
+        return ColumnSource(
+            {name: np.ascontiguousarray(sig[:, j]) for j, name in enumerate(self.store.signal_names)},
+            n_rows=self.store.n_rows,
+        )
+
     def run(self) -> BacktestResult:
         """Run the backtest and return its :class:`~mlbacktest.results.BacktestResult`.
 
@@ -200,6 +214,7 @@ class BacktestEngine:
             portfolio,
             commission=cfg.commission_model,
             slippage=cfg.slippage_model,
+            columns=self._columns(),
             fractional=cfg.fractional,
             allow_short=cfg.allow_short,
             market_at_close=cfg.fill_at == "close",

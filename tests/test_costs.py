@@ -646,3 +646,33 @@ def test_subclasses_that_skip_init_are_safe():
     a = A()
     a.record_fill(0, 1, 1.0, 10.0, 0)
     assert price(a, 1, 1.0, volume=10.0) == 1.0
+
+
+def test_half_spread_reads_quote_columns_of_the_fill_bar_end_to_end():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from helpers import Scripted, bars
+
+    import mlbacktest as mb
+    from mlbacktest.models import HalfSpreadSlippage
+
+    flat = (100, 100, 100, 100)
+    data = bars(
+        {"A": [flat, flat, flat]},
+        signals={"bid": {"A": [99.0, 99.8, 99.0]}, "ask": {"A": [101.0, 100.2, 101.0]}},
+    )
+    feed = mb.PolarsDataFeed(data, signal_columns=["bid", "ask"])
+
+    def d0(s, view):
+        s.buy("A", 10)
+
+    def d1(s, view):
+        s.sell("A", 10)
+
+    cfg = mb.BacktestConfig(slippage_bps=HalfSpreadSlippage())
+    res = mb.BacktestEngine(feed, Scripted({0: d0, 1: d1}), cfg).run()
+    # buy at day 1's open + half of day 1's spread (0.4 / 2); sell at day 2's open - 1.0
+    assert res.fills["price"].to_list() == [100.0 + 0.2, 100.0 - 1.0]
+    assert res.fills["slippage"].to_list() == [pytest.approx(10 * 0.2), pytest.approx(10 * 1.0)]
