@@ -185,7 +185,8 @@ class BacktestEngine:
 
         Built only for models that read columns (the fixed-bps model does not).
         """
-        if type(self.config.slippage_model) in (SlippageModel, FixedBpsSlippage):
+        if (type(self.config.slippage_model) in (SlippageModel, FixedBpsSlippage)
+                or not self.store.signal_names):
             return None
         sig = self.store.signal_array
         return ColumnSource(
