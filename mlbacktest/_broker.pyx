@@ -454,6 +454,7 @@ cdef class Broker(OrderBook):
         o.reason = REASON_NONE
         o.triggered = False
         o.seen = False
+        o.released = o.parent < 0
         o.filled = 0.0
         o.avg_price = NAN
         o.closed_ts = MLB_NO_TS
@@ -512,7 +513,7 @@ cdef class Broker(OrderBook):
     def accept_arrived(self, int64_t order_id, ts_t ts):
         """Latency elapsed: ``order_id`` reaches the broker at ``ts`` (if still waiting)."""
         cdef OrderC* o = &self.orders[order_id]
-        if o.status == STATUS_SUBMITTED and o.parent < 0 and o.skip_bars == 0:
+        if o.status == STATUS_SUBMITTED and o.released and o.skip_bars == 0:
             self.activate(o, ts)
 
     cdef int end_order(self, OrderC* o, code_t status, code_t reason, ts_t ts) except -1:
@@ -551,7 +552,9 @@ cdef class Broker(OrderBook):
             if child.quantity == 0.0:
                 self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
             else:
-                self.activate(child, ts)
+                child.released = True
+                if child.skip_bars == 0 and ts >= child.active_ts:
+                    self.activate(child, ts)
         return 0
 
     cdef bint cancel(self, int64_t order_id, ts_t ts, code_t reason) except -1:
@@ -589,14 +592,15 @@ cdef class Broker(OrderBook):
             copy.limit_price = limit_price
         if not isnan(stop_price):
             copy.stop_price = stop_price
-        copy.created_ts = ts
-        copy.active_ts = ts
-        copy.skip_bars = 0
+        copy.created_ts = ts  # the copy keeps whatever latency the original had left
         if old.type == ORDER_TRAILING_STOP:
             copy.stop_price = NAN
         new_id = self.submit_order(&copy, reference_price)
         old = &self.orders[order_id]
         fresh = &self.orders[new_id]
+        fresh.released = old.released
+        fresh.seen = old.seen
+        fresh.active_day = old.active_day
         if old.status != STATUS_SUBMITTED:
             self.activate(fresh, ts)
         # the new order inherits the children and the OCO membership
@@ -766,6 +770,9 @@ cdef class Broker(OrderBook):
                 k = other.next_sibling
                 if other.status != STATUS_SUBMITTED:
                     continue
+                other.released = True
+                if other.skip_bars > 0 or ts < other.active_ts:
+                    continue  # still in transit: it reaches the broker later
                 self.activate(other, ts)
                 if not self.children_same_bar:
                     other.seen = False
@@ -1061,13 +1068,16 @@ cdef class Broker(OrderBook):
         cdef double price, start_price, close
         cdef bint first_bar, has_trailing = False
         cdef const asset_t[::1] asset = store.asset
+        if phase == PHASE_OPEN and self.volume_cap < INFINITY:
+            # one volume budget per bar, shared by the open and close phases
+            for r in range(n_ranges):
+                for i in range(starts[r], stops[r]):
+                    self.volume_left[asset[i]] = self.volume_cap * store.volume[i]
         if self.n_open == 0 and not (self.has_rules and phase == PHASE_OPEN):
             return 0
         for r in range(n_ranges):
             for i in range(starts[r], stops[r]):
                 self.row_of_asset[asset[i]] = i
-                if self.volume_cap < INFINITY:
-                    self.volume_left[asset[i]] = self.volume_cap * store.volume[i]
         day_now = store.day[starts[0]]
         self.reserve_scratch(self.n_open)
         n_cand = 0
@@ -1084,9 +1094,12 @@ cdef class Broker(OrderBook):
             if o.tif == TIF_DAY and o.active_day >= 0 and day_now > o.active_day:
                 self.end_order(o, STATUS_EXPIRED, REASON_DAY_END, ts)
                 continue
-            if o.status == STATUS_SUBMITTED and o.parent >= 0:
-                continue
             row = self.row_of_asset[o.asset]
+            if not o.released:
+                # waiting for its parent; its own latency runs meanwhile
+                if row >= 0 and o.skip_bars > 0 and phase == PHASE_OPEN and ts >= o.active_ts:
+                    o.skip_bars -= 1
+                continue
             if row < 0:
                 continue
             if phase == PHASE_CLOSE:
@@ -1158,7 +1171,7 @@ cdef class Broker(OrderBook):
         if has_trailing and phase == PHASE_OPEN:
             for k in range(self.n_open):
                 o = &self.orders[self.open_ids[k]]
-                if o.type != ORDER_TRAILING_STOP or not working(o) or o.status == STATUS_SUBMITTED:
+                if o.type != ORDER_TRAILING_STOP or not working(o):
                     continue
                 row = self.row_of_asset[o.asset]
                 if row < 0:

@@ -23,7 +23,8 @@ from libc.math cimport NAN, floor, isfinite
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent, Clock
 from mlbacktest._events cimport (
-    ORDER_MARKET, ORIGIN_STRATEGY, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY, TIF_GTC,
+    ORDER_MARKET, ORIGIN_STRATEGY, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY, STATUS_SUBMITTED,
+    TIF_GTC,
     BarStore, OrderC,
     make_fill_event, make_market_event, make_slice_view,
 )
@@ -386,6 +387,9 @@ cdef class Engine:
         asset = self.broker.orders[order_id].asset
         new_id = self.broker.replace(order_id, quantity, limit_price, stop_price, ts,
                                      self.portfolio.last_price[asset])
+        arrival = self.broker.orders[new_id].active_ts
+        if self.broker.orders[new_id].status == STATUS_SUBMITTED and arrival > ts:
+            self.clock.add_order_arrival(arrival, ORDER_ARRIVAL_PRIORITY, new_id)
         return self.broker.view(new_id)
 
     def link_oco(self, order_ids):

@@ -72,6 +72,7 @@ ctypedef struct OrderC:
     code_t origin               # an OrderOrigin: who placed it
     bint triggered              # stop-limit: the stop has traded, it now works as a limit
     bint seen                   # has been considered on at least one bar (IOC/FOK/DAY start)
+    bint released               # OTO: its parent has filled, so it only waits for its own latency
     qty_t quantity              # signed requested quantity (> 0 buys)
     qty_t filled                # signed quantity filled so far
     price_t limit_price         # limit price, NaN when the order has none

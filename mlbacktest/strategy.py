@@ -424,27 +424,45 @@ class Strategy:
         if stop_loss is not None and trailing:
             raise OrderError("give stop_loss or a trailing distance for the protective leg, not both")
         self._require_engine()
-        self._asset_id(asset)
+        aid = self._asset_id(asset)
         for name, price in (("stop_loss", stop_loss), ("take_profit", take_profit)):
             if price is not None:
                 value = _as_float(price, name)
                 if not value > 0:
                     raise OrderError(f"{name} must be > 0, got {price!r}")
+        if trailing:
+            # Check the trailing leg before anything is placed: a bracket is all or nothing.
+            if (trail_amount is None) == (trail_percent is None):
+                raise OrderError("a trailing stop takes exactly one of trail_amount and trail_percent")
+            if trail_amount is not None and not _as_float(trail_amount, "trail_amount") > 0:
+                raise OrderError(f"trail_amount must be a finite number > 0, got {trail_amount!r}")
+            if trail_percent is not None and not 0 < _as_float(trail_percent, "trail_percent") < 1:
+                raise OrderError(f"trail_percent must be a fraction in (0, 1), got {trail_percent!r}")
+            if not float(self._last_price[aid]) > 0:
+                raise OrderError(
+                    "a trailing stop needs a last price to trail from: the asset has no bar yet"
+                )
         entry = self.order(asset, q, limit_price=limit_price, time_in_force=time_in_force)
-        stop = take = None
-        if stop_loss is not None:
-            stop = self.order(asset, -q, stop_price=stop_loss, parent=entry)
-        elif trailing:
-            stop = self._trailing_child(asset, -q, entry, trail_amount, trail_percent)
-        if take_profit is not None:
-            take = self.order(asset, -q, limit_price=take_profit, parent=entry)
-        if stop is not None and take is not None:
-            self._engine.link_oco([stop.order_id, take.order_id])
+        placed = [entry]
+        try:
+            stop = take = None
+            if stop_loss is not None:
+                stop = self.order(asset, -q, stop_price=stop_loss, parent=entry)
+            elif trailing:
+                stop = self.order(asset, -q, trail_amount=trail_amount,
+                                  trail_percent=trail_percent, parent=entry)
+            if stop is not None:
+                placed.append(stop)
+            if take_profit is not None:
+                take = self.order(asset, -q, limit_price=take_profit, parent=entry)
+                placed.append(take)
+            if stop is not None and take is not None:
+                self._engine.link_oco([stop.order_id, take.order_id])
+        except Exception:
+            for order in placed:  # never leave an unprotected entry behind
+                self._engine.cancel(order.order_id)
+            raise
         return Bracket(entry, stop, take)
-
-    def _trailing_child(self, asset, quantity, entry, trail_amount, trail_percent):
-        return self.order(asset, quantity, trail_amount=trail_amount, trail_percent=trail_percent,
-                          parent=entry)
 
     def oco(self, *orders: OrderEvent | int) -> int:
         """Make working orders one-cancels-other: a fill of one cancels (or shrinks) the rest.

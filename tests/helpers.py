@@ -16,7 +16,9 @@ import polars as pl
 import mlbacktest
 from mlbacktest import BacktestConfig, Strategy
 
-__all__ = ["bars", "day", "run", "fill_rows", "Scripted", "DEFAULT_START", "VOLUME"]
+__all__ = [
+    "bars", "day", "run", "fill_rows", "Scripted", "Recorder", "DEFAULT_START", "VOLUME",
+]
 
 DEFAULT_START = "2024-01-01"
 VOLUME = 1_000_000.0
@@ -133,3 +135,39 @@ class Scripted(Strategy):
         step = self.steps.get(self.step_index)
         if step is not None:
             step(self, view)
+
+
+class Recorder(Scripted):
+    """A :class:`Scripted` strategy that also records ``on_order`` and ``on_fill`` calls.
+
+    ``orders`` holds ``(order_id, status, timestamp, reason)`` for each
+    ``on_order`` call (``timestamp`` is ``self.now``: None from ``on_start``;
+    ``reason`` only for cancelled, expired and rejected, "" otherwise),
+    and ``log`` interleaves ``("order", order_id, status)`` and
+    ``("fill", order_id, quantity)`` in the order the hooks were called.
+    """
+
+    def __init__(
+        self,
+        steps: Mapping[int, Callable[[Scripted, Any], None]] | None = None,
+        start: Callable[[Scripted], None] | None = None,
+    ) -> None:
+        super().__init__(steps, start)
+        self.orders: list[tuple[int, str, dt.datetime | None, str]] = []
+        self.log: list[tuple[str, int, Any]] = []
+
+    def on_order(self, order: Any) -> None:
+        # Only ``status`` is a snapshot; other fields are read live, so the
+        # reason is kept for the statuses it belongs to.
+        ended = order.status in ("cancelled", "expired", "rejected")
+        self.orders.append((order.order_id, order.status, self.now,
+                            order.reason if ended else ""))
+        self.log.append(("order", order.order_id, order.status))
+
+    def on_fill(self, fill: Any) -> None:
+        super().on_fill(fill)
+        self.log.append(("fill", fill.order_id, fill.quantity))
+
+    def statuses(self, order_id: int) -> list[str]:
+        """The statuses reported for one order, in delivery order."""
+        return [status for oid, status, _, _ in self.orders if oid == order_id]

@@ -1,0 +1,339 @@
+"""Orders that cannot be accepted as written raise OrderError at the call.
+
+Nothing is stored when a call raises: the run's order count is the same as
+without the bad call. BacktestConfig knobs of the broker raise ConfigError
+naming the knob.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from helpers import Scripted, bars, day, run
+
+from mlbacktest import BacktestConfig, ConfigError, OrderError
+
+FLAT = (100, 101, 99, 100)
+
+
+def attempt_at_step(step: int, setup, call, message: str, *, n_bars: int = 4,
+                    data=None, **knobs):
+    """Run ``setup(s)`` at step 0 (returns a dict of orders), then ``call(s, orders)`` at
+    ``step``, expecting an OrderError matching ``message``; returns the result and a record
+    of the orders stored just before and just after the failed call."""
+    state = {"orders": {}}
+
+    def first(s, v):
+        if setup is not None:
+            state["orders"] = setup(s) or {}
+        if step == 0:
+            second(s, v)
+
+    def second(s, v):
+        before = len(s._broker)
+        with pytest.raises(OrderError, match=message) as info:
+            call(s, state["orders"])
+        state["error"] = str(info.value)
+        state["counts"] = (before, len(s._broker))
+        state["open_after"] = [o.order_id for o in s.open_orders()]
+
+    steps = {0: first}
+    if step != 0:
+        steps[step] = second
+    if data is None:
+        data = bars({"A": [FLAT] * n_bars, "B": [None] + [FLAT] * (n_bars - 1)})
+    knobs.setdefault("initial_cash", 10_000)
+    res = run(data, Scripted(steps), **knobs)
+    assert "counts" in state, "the bad call was never attempted"
+    before, after = state["counts"]
+    assert after == before, "an order was stored although the call raised"
+    return res, state
+
+
+# ----------------------------------------------------------------- single calls
+BAD_CALLS = {
+    "buy stop-limit, limit below stop": (
+        lambda s: s.order("A", 10, stop_price=101, limit_price=100), "wrong side"),
+    "sell stop-limit, limit above stop": (
+        lambda s: s.order("A", -10, stop_price=99, limit_price=100), "wrong side"),
+    "buy() stop-limit, limit below stop": (
+        lambda s: s.buy("A", 10, stop_price=101, limit_price=100), "wrong side"),
+    "sell() stop-limit, limit above stop": (
+        lambda s: s.sell("A", 10, stop_price=99, limit_price=100), "wrong side"),
+    "trail_amount zero": (lambda s: s.sell("A", 10, trail_amount=0), "trail_amount"),
+    "trail_amount negative": (lambda s: s.sell("A", 10, trail_amount=-1), "trail_amount"),
+    "trail_percent zero": (lambda s: s.sell("A", 10, trail_percent=0.0), "trail_percent"),
+    "trail_percent one": (lambda s: s.sell("A", 10, trail_percent=1.0), "trail_percent"),
+    "trail_percent above one": (lambda s: s.sell("A", 10, trail_percent=1.5), "trail_percent"),
+    "trail_percent negative": (lambda s: s.sell("A", 10, trail_percent=-0.1), "trail_percent"),
+    "trail_amount NaN": (lambda s: s.sell("A", 10, trail_amount=float("nan")), "trail_amount"),
+    "both trailing distances": (
+        lambda s: s.sell("A", 10, trail_amount=1.0, trail_percent=0.01),
+        "exactly one of trail_amount and trail_percent"),
+    "trailing stop with a stop price": (
+        lambda s: s.order("A", -10, stop_price=95, trail_amount=1.0), "takes no"),
+    "trailing stop with a limit price": (
+        lambda s: s.order("A", -10, limit_price=95, trail_amount=1.0), "takes no"),
+    "trailing stop before the asset has a price": (
+        lambda s: s.sell("B", 10, trail_amount=1.0), "no bar yet"),
+    "GTD expiry in the past": (
+        lambda s: s.buy("A", 1, limit_price=90, expire_at=day(0) - dt.timedelta(hours=1)),
+        "in the past"),
+    "GTD expiry equal to now": (
+        lambda s: s.order("A", 1, limit_price=90, time_in_force="gtd", expire_at=day(0)),
+        "in the past"),
+    "GTD without an expiry": (
+        lambda s: s.order("A", 1, limit_price=90, time_in_force="gtd"), "expire_at"),
+    "expire_at with DAY": (
+        lambda s: s.order("A", 1, limit_price=90, time_in_force="day", expire_at=day(3)),
+        "only GTD orders"),
+    "expire_at with IOC": (
+        lambda s: s.order("A", 1, limit_price=90, time_in_force="ioc", expire_at=day(3)),
+        "only GTD orders"),
+    "expire_at with FOK": (
+        lambda s: s.order("A", 1, time_in_force="fok", expire_at=day(3)), "only GTD orders"),
+    "expire_at not a time": (
+        lambda s: s.order("A", 1, limit_price=90, expire_at="not a date"), "expire_at"),
+    "unknown order_type": (lambda s: s.order("A", 1, order_type="iceberg"), "unknown order_type"),
+    "unknown time_in_force": (
+        lambda s: s.order("A", 1, time_in_force="forever"), "unknown time_in_force"),
+    "time_in_force in capitals": (
+        lambda s: s.order("A", 1, time_in_force="GTC"), "unknown time_in_force"),
+    "order_type limit without a limit price": (
+        lambda s: s.order("A", 1, order_type="limit"), "does not match"),
+    "order_type market with a limit price": (
+        lambda s: s.order("A", 1, limit_price=90, order_type="market"), "does not match"),
+    "order_type stop with a limit price": (
+        lambda s: s.order("A", 1, limit_price=90, order_type="stop"), "does not match"),
+    "order_type stop_limit with only a stop": (
+        lambda s: s.order("A", 1, stop_price=110, order_type="stop_limit"), "does not match"),
+    "order_type market_on_close with a limit price": (
+        lambda s: s.order("A", 1, limit_price=90, order_type="market_on_close"),
+        "does not match"),
+    "order_type trailing_stop without a distance": (
+        lambda s: s.order("A", -1, order_type="trailing_stop"), "does not match"),
+    "buy negative quantity": (lambda s: s.buy("A", -5), "buy quantity must be > 0"),
+    "buy zero quantity": (lambda s: s.buy("A", 0), "buy quantity must be > 0"),
+    "sell negative quantity": (lambda s: s.sell("A", -5), "sell quantity must be > 0"),
+    "sell zero quantity": (lambda s: s.sell("A", 0), "sell quantity must be > 0"),
+    "unknown parent id": (lambda s: s.order("A", -1, stop_price=90, parent=99), "no parent"),
+    "oco of no order": (lambda s: s.oco(), "at least two"),
+    "replace an unknown id": (lambda s: s.replace(99, limit_price=90), "no order with id 99"),
+    "bracket with no legs": (lambda s: s.bracket("A", 10), "needs a stop_loss"),
+    "bracket with a limit entry and no legs": (
+        lambda s: s.bracket("A", 10, limit_price=99), "needs a stop_loss"),
+    "bracket with stop_loss and trail_amount": (
+        lambda s: s.bracket("A", 10, stop_loss=95, trail_amount=2.0), "not both"),
+    "bracket with stop_loss and trail_percent": (
+        lambda s: s.bracket("A", 10, stop_loss=95, take_profit=110, trail_percent=0.02),
+        "not both"),
+    "bracket with a negative take_profit": (
+        lambda s: s.bracket("A", 10, take_profit=-1.0), "take_profit must be > 0"),
+    "bracket with a zero stop_loss": (
+        lambda s: s.bracket("A", 10, stop_loss=0.0), "stop_loss must be > 0"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CALLS))
+def test_bad_call_raises_order_error_and_stores_nothing(case):
+    call, message = BAD_CALLS[case]
+    res, state = attempt_at_step(0, None, lambda s, o: call(s), message)
+    assert res.orders.height == 0 and res.fills.height == 0
+    assert state["open_after"] == []
+
+
+def test_wrong_side_messages_name_both_prices():
+    _, state = attempt_at_step(0, None,
+                               lambda s, o: s.order("A", 10, stop_price=101, limit_price=100),
+                               "wrong side")
+    assert "100" in state["error"] and "101" in state["error"]
+
+
+def test_a_stop_limit_with_limit_equal_to_stop_is_accepted():
+    def place(s, v):
+        s.order("A", 10, stop_price=100.5, limit_price=100.5)
+        s.order("A", -10, stop_price=99.5, limit_price=99.5)
+
+    res = run(bars({"A": [FLAT, FLAT]}), Scripted({0: place}), initial_cash=10_000)
+    assert res.orders["type"].to_list() == ["stop_limit", "stop_limit"]
+
+
+def test_trailing_stop_in_on_start_has_no_price_yet():
+    seen = {}
+
+    def start(s):
+        with pytest.raises(OrderError, match="no bar yet"):
+            s.sell("A", 10, trail_percent=0.05)
+        seen["raised"] = True
+
+    res = run(bars({"A": [FLAT, FLAT]}), Scripted(start=start), initial_cash=10_000)
+    assert seen == {"raised": True}
+    assert res.orders.height == 0
+
+
+def test_gtd_expiry_in_the_past_from_on_start():
+    seen = {}
+
+    def start(s):
+        # on_start orders carry the first timestamp: an expiry at it is not after it
+        with pytest.raises(OrderError, match="in the past"):
+            s.buy("A", 1, limit_price=90, expire_at=day(0))
+        seen["raised"] = True
+
+    res = run(bars({"A": [FLAT, FLAT]}), Scripted(start=start), initial_cash=10_000)
+    assert seen == {"raised": True} and res.orders.height == 0
+
+
+# ----------------------------------------------------------------- calls that need earlier orders
+def _filled_and_cancelled(s):
+    filled = s.buy("A", 1)  # fills at day 1's open
+    cancelled = s.buy("A", 1, limit_price=50)
+    s.cancel(cancelled)
+    return {"filled": filled, "cancelled": cancelled}
+
+
+@pytest.mark.parametrize("which", ["filled", "cancelled"])
+def test_parent_that_has_ended_is_refused(which):
+    res, state = attempt_at_step(
+        1, _filled_and_cancelled,
+        lambda s, o: s.order("A", -1, stop_price=90, parent=o[which]),
+        f"parent order {0 if which == 'filled' else 1} is no longer working")
+    assert res.orders.height == 2
+
+
+@pytest.mark.parametrize("which", ["filled", "cancelled"])
+def test_replace_of_an_order_that_has_ended_is_refused(which):
+    res, state = attempt_at_step(
+        1, _filled_and_cancelled, lambda s, o: s.replace(o[which], quantity=2),
+        "no longer working and cannot be replaced")
+    assert res.orders.height == 2
+    assert res.orders["status"].to_list() == ["filled", "cancelled"]
+
+
+def test_replace_of_a_partly_filled_order_is_refused():
+    data = bars({"A": [FLAT] * 3}, volume=1_000)
+    res, state = attempt_at_step(
+        1, lambda s: {"o": s.buy("A", 250)}, lambda s, o: s.replace(o["o"], quantity=300),
+        "partly filled", data=data, max_volume_participation=0.1, initial_cash=100_000)
+    assert res.orders.height == 1
+    assert res.fills["quantity"].to_list() == [100.0, 100.0]  # it keeps working
+
+
+def test_oco_of_a_single_order_is_refused():
+    res, state = attempt_at_step(0, lambda s: {"o": s.buy("A", 1, limit_price=90)},
+                                 lambda s, o: s.oco(o["o"]), "at least two")
+    assert state["orders"]["o"].oco_group is None
+
+
+def test_oco_with_an_order_already_in_a_group_is_refused():
+    def setup(s):
+        a = s.buy("A", 1, limit_price=90)
+        b = s.buy("A", 1, limit_price=80)
+        c = s.buy("A", 1, limit_price=70)
+        s.oco(a, b)
+        return {"a": a, "b": b, "c": c}
+
+    res, state = attempt_at_step(0, setup, lambda s, o: s.oco(o["c"], o["a"]),
+                                 "order 0 is already in OCO group 0")
+    # c was not put in a group by the failed call
+    c = state["orders"]["c"]
+    assert c.oco_group is None
+
+
+def test_oco_with_a_filled_order_or_twice_the_same_order_is_refused():
+    def setup(s):
+        return {"filled": s.buy("A", 1), "rest": s.buy("A", 1, limit_price=50)}
+
+    attempt_at_step(1, setup, lambda s, o: s.oco(o["filled"], o["rest"]), "no longer working")
+    attempt_at_step(1, setup, lambda s, o: s.oco(o["rest"], o["rest"]), "twice")
+
+
+@pytest.mark.parametrize("leg", [{"trail_percent": 5.0}, {"trail_percent": 0.0},
+                                 {"trail_amount": -1.0}])
+def test_bracket_with_a_bad_trailing_leg_places_nothing(leg):
+    # The protective leg is invalid: the whole bracket call must fail without
+    # leaving its entry working (it would open an unprotected position).
+    res, state = attempt_at_step(0, None, lambda s, o: s.bracket("A", 10, **leg),
+                                 "trail_")
+    assert res.orders.height == 0 and res.fills.height == 0
+
+
+def test_replace_with_invalid_prices_leaves_the_order_as_it_was():
+    def setup(s):
+        return {"o": s.buy("A", 10, stop_price=110, limit_price=111)}
+
+    res, state = attempt_at_step(1, setup, lambda s, o: s.replace(o["o"], limit_price=100),
+                                 "wrong side")
+    o = state["orders"]["o"]
+    assert (o.status, o.limit_price, o.stop_price) == ("accepted", 111.0, 110.0)
+    assert res.orders.height == 1
+
+
+def test_bracket_with_a_trailing_leg_before_the_asset_has_a_price_places_nothing():
+    # B has no bar yet at day 0: the trailing leg cannot be set up. The whole
+    # bracket call must fail without leaving its entry behind.
+    res, state = attempt_at_step(0, None, lambda s, o: s.bracket("B", 10, trail_amount=2.0),
+                                 "no bar yet")
+    assert res.orders.height == 0 and res.fills.height == 0
+
+
+# ----------------------------------------------------------------- config
+@pytest.mark.parametrize("knob, value", [
+    ("intrabar_path", "hloc"),
+    ("intrabar_path", "OHLC"),
+    ("intrabar_path", None),
+    ("max_volume_participation", 0),
+    ("max_volume_participation", 0.0),
+    ("max_volume_participation", 1.5),
+    ("max_volume_participation", -0.1),
+    ("max_volume_participation", float("nan")),
+    ("max_volume_participation", True),
+    ("max_volume_participation", "0.1"),
+    ("latency", "abc"),
+    ("latency", -1),
+    ("latency", "5 parsecs"),
+    ("latency", "-1s"),
+    ("latency", dt.timedelta(seconds=-1)),
+    ("latency", 1.5),
+    ("latency", True),
+    ("latency_bars", -1),
+    ("latency_bars", 1.5),
+    ("latency_bars", True),
+    ("same_bar_reentry", 1),
+    ("same_bar_reentry", "yes"),
+])
+def test_config_rejects_bad_broker_knob_naming_it(knob, value):
+    with pytest.raises(ConfigError, match=knob):
+        BacktestConfig(**{knob: value})
+
+
+@pytest.mark.parametrize("knobs", [
+    {"intrabar_path": "ohlc"}, {"intrabar_path": "olhc"}, {"intrabar_path": "adaptive"},
+    {"intrabar_path": "submission"},
+    {"max_volume_participation": 1}, {"max_volume_participation": 0.25},
+    {"max_volume_participation": None},
+    {"latency": 0}, {"latency": "250ms"}, {"latency": "36h"}, {"latency": "1.5d"},
+    {"latency": dt.timedelta(minutes=5)}, {"latency": 10**9},
+    {"latency_bars": 0}, {"latency_bars": 3},
+    {"same_bar_reentry": True},
+])
+def test_config_accepts_good_broker_knobs(knobs):
+    BacktestConfig(**knobs)
+
+
+@pytest.mark.parametrize("value, ns", [
+    ("250ms", 250_000_000), ("1s", 10**9), ("5m", 300 * 10**9), ("36h", 36 * 3_600 * 10**9),
+    ("1.5d", 36 * 3_600 * 10**9), (dt.timedelta(hours=1, microseconds=1), 3_600 * 10**9 + 1_000),
+    (42, 42),
+])
+def test_config_latency_in_nanoseconds(value, ns):
+    assert BacktestConfig(latency=value).latency_ns == ns
+
+
+def test_config_from_dict_validates_broker_knobs():
+    with pytest.raises(ConfigError, match="max_volume_participation"):
+        BacktestConfig.from_dict({"max_volume_participation": 2})
+    cfg = BacktestConfig.from_dict({"intrabar_path": "olhc", "latency": "1s", "latency_bars": 2,
+                                    "same_bar_reentry": True, "max_volume_participation": 0.5})
+    assert BacktestConfig.from_dict(cfg.to_dict()) == cfg
