@@ -1081,10 +1081,13 @@ cdef class Broker(OrderBook):
         day_now = store.day[starts[0]]
         self.reserve_scratch(self.n_open)
         n_cand = 0
+        kept = 0
         for k in range(self.n_open):
             o = &self.orders[self.open_ids[k]]
             if not working(o):
                 continue
+            self.open_ids[kept] = self.open_ids[k]
+            kept += 1
             if o.type == ORDER_TRAILING_STOP:
                 has_trailing = True
             # Expiry is checked at every timestamp, bar or not for the asset.
@@ -1117,9 +1120,20 @@ cdef class Broker(OrderBook):
             if o.skip_bars > 0:
                 o.skip_bars -= 1
                 continue
-            self.activate(o, ts)
+            if o.status == STATUS_SUBMITTED:
+                self.activate(o, ts)
             if o.tif == TIF_DAY and o.active_day < 0:
                 o.active_day = store.day[row]
+            if o.start_ts != ts and o.seen and o.tif != TIF_IOC and o.tif != TIF_FOK:
+                # the path spans [low, high]: a level outside it cannot be touched
+                if o.type == ORDER_LIMIT:
+                    if (store.low[row] > o.limit_price) if (o.quantity - o.filled) > 0 \
+                            else (store.high[row] < o.limit_price):
+                        continue
+                elif o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP:
+                    if (store.high[row] < o.stop_price) if (o.quantity - o.filled) > 0 \
+                            else (store.low[row] > o.stop_price):
+                        continue
             path_points(self.intrabar_path, store.open[row], store.high[row], store.low[row],
                         store.close[row], p)
             if o.start_ts == ts:
@@ -1129,7 +1143,8 @@ cdef class Broker(OrderBook):
                 start = 0
                 start_price = p[0]
             first_bar = not o.seen
-            o.seen = True
+            if first_bar:
+                o.seen = True
             point = trigger(o, p, start, start_price, self.market_next_close, &price)
             if point < 0:
                 if first_bar and (o.tif == TIF_IOC or o.tif == TIF_FOK):
@@ -1140,6 +1155,7 @@ cdef class Broker(OrderBook):
             self.cand_time[n_cand] = point
             self.cand_price[n_cand] = price
             n_cand += 1
+        self.n_open = kept
         if phase == PHASE_OPEN and self.has_rules:
             n_cand = self.scan_rules(store, starts, stops, n_ranges, ts, n_cand)
         self.n_activated = 0
@@ -1187,12 +1203,6 @@ cdef class Broker(OrderBook):
                         o.trail_extreme = close
                         o.stop_price = (close + o.trail_amount if isnan(o.trail_percent)
                                         else close * (1.0 + o.trail_percent))
-        kept = 0
-        for k in range(self.n_open):
-            if working(&self.orders[self.open_ids[k]]):
-                self.open_ids[kept] = self.open_ids[k]
-                kept += 1
-        self.n_open = kept
         for r in range(n_ranges):
             for i in range(starts[r], stops[r]):
                 self.row_of_asset[asset[i]] = -1

@@ -13,6 +13,9 @@ Add new sizes, seeds or strategies; do not edit the existing ones.
 from __future__ import annotations
 
 import functools
+import gc
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,6 +38,19 @@ __all__ = [
     "EmptyMarketData",
     "MarketDataSignal",
     "SliceSignal",
+    "ORDERS_SIZE",
+    "RESTING_ORDERS",
+    "FLIP_ASSETS",
+    "BRACKET_BAND",
+    "resting_limit_prices",
+    "RestingLimits",
+    "FlipMarket",
+    "BracketOnSignal",
+    "ORDER_FLOWS",
+    "order_flow",
+    "interleaved_best",
+    "resting_order_cost",
+    "submitted_order_cost",
 ]
 
 #: Panel sizes, (n_assets, n_bars): ~5 years of daily bars for 100 assets and
@@ -183,3 +199,274 @@ def _split_feeds(n_assets: int, n_bars: int, n_feeds: int, seed: int) -> tuple:
     return tuple(
         PolarsDataFeed(df.filter(group == k), signal_columns=["pred"]) for k in range(n_feeds)
     )
+
+
+# --------------------------------------------------------------------------- #
+# Order matching: resting orders and order throughput (appended; see the
+# module docstring). Used by bench_orders.py and run_orders.py.
+# --------------------------------------------------------------------------- #
+#: Panel of the order benchmarks, (n_assets, n_bars): the large size.
+ORDERS_SIZE: tuple[int, int] = (500, 2_520)
+#: Numbers of resting (never triggering) orders of the resting-order benchmarks.
+RESTING_ORDERS: tuple[int, ...] = (1_000, 10_000, 100_000)
+#: Assets whose position FlipMarket flips at every timestamp.
+FLIP_ASSETS = 100
+#: Stop-loss / take-profit distance of BracketOnSignal, as a fraction of the close.
+BRACKET_BAND = 0.02
+
+
+def resting_limit_prices(n_assets: int, n_bars: int, seed: int = SEED) -> dict[str, float]:
+    """Asset name -> 1 % of the asset's lowest low over the whole panel (built once per arguments).
+
+    A buy limit at this price can never trigger on the panel: it is a pure
+    resting order that the matching loop has to look at on every bar.
+    """
+    return _resting_limit_prices(int(n_assets), int(n_bars), int(seed))
+
+
+@functools.cache
+def _resting_limit_prices(n_assets: int, n_bars: int, seed: int) -> dict[str, float]:
+    panel = _feed(n_assets, n_bars, seed).panel
+    low = np.full(panel.n_assets, np.inf)
+    np.minimum.at(low, panel.asset, panel.low)
+    return {name: 0.01 * float(low[k]) for k, name in enumerate(panel.asset_names)}
+
+
+class RestingLimits(Strategy):
+    """``n_orders`` buy limits that never trigger, placed in ``on_start``; an empty ``on_slice``.
+
+    Orders go round-robin over the assets (order ``j`` on asset ``j % n_assets``),
+    one share each, at the prices of :func:`resting_limit_prices`. They rest
+    for the whole run: every bar the matching loop considers each of them and
+    fills none. ``n_orders=0`` is the baseline (the same run without orders).
+    ``submit_seconds`` is the wall time ``on_start`` spent placing them.
+    """
+
+    def __init__(self, n_orders: int, prices: dict[str, float]) -> None:
+        self.n_orders = int(n_orders)
+        self.prices = prices
+        self.submit_seconds = 0.0
+
+    def on_start(self):
+        levels = [self.prices[name] for name in self.assets]  # by engine asset id
+        n_assets = len(levels)
+        order = self.order
+        t0 = time.perf_counter()
+        for j in range(self.n_orders):
+            a = j % n_assets
+            order(a, 1.0, limit_price=levels[a])
+        self.submit_seconds = time.perf_counter() - t0
+
+    def on_slice(self, view, context):
+        pass
+
+
+class FlipMarket(Strategy):
+    """At every timestamp, flips the position of ``k`` assets with market orders that all fill.
+
+    The assets come in rotating blocks of ``k`` (by row of the slice); each
+    asset alternates buying and selling one share (position 0 -> 1 -> 0 ...),
+    so every order fills at the asset's next open (those of the last
+    timestamp excepted) and cash never runs out.
+
+    ``api``: ``"order_many"`` (one call per timestamp) or ``"order"`` (one
+    ``Strategy.order`` call per order). ``place=False`` is the baseline twin:
+    the same decisions from the strategy's own state, with the order call
+    replaced by a no-op method of the same signature, so the difference of
+    the two runs is what placing the orders costs (submit -> match -> fill ->
+    ledger -> result). ``submit_seconds`` sums the wall time of the
+    submission blocks (the ``api`` calls and their loop).
+    """
+
+    def __init__(self, k: int = FLIP_ASSETS, api: str = "order_many", place: bool = True) -> None:
+        if api not in ("order_many", "order"):
+            raise ValueError(f"api must be 'order_many' or 'order', got {api!r}")
+        self.k = int(k)
+        self.api = api
+        self.place = place
+        self.submit_seconds = 0.0
+
+    def _skip_many(self, assets, quantities):
+        return None
+
+    def _skip(self, asset, quantity):
+        return None
+
+    def on_start(self):
+        n = len(self.assets)
+        self.n_blocks = max(n // self.k, 1)
+        self.step = 0
+        self.sign = np.ones(n)
+        if self.api == "order_many":
+            self.submit = self.order_many if self.place else self._skip_many
+        else:
+            self.submit = self.order if self.place else self._skip
+
+    def on_slice(self, view, context):
+        b = self.step % self.n_blocks
+        self.step += 1
+        ids = view.asset_ids[b * self.k : (b + 1) * self.k]
+        sign = self.sign
+        submit = self.submit
+        if self.api == "order_many":
+            qty = sign[ids]
+            t0 = time.perf_counter()
+            submit(ids, qty)
+            self.submit_seconds += time.perf_counter() - t0
+            sign[ids] = -qty
+        else:
+            ids = ids.tolist()
+            t0 = time.perf_counter()
+            for a in ids:
+                s = sign[a]
+                submit(a, s)
+                sign[a] = -s
+            self.submit_seconds += time.perf_counter() - t0
+
+
+class BracketOnSignal(Strategy):
+    """A bracket on every entry signal: ``pred`` crossing above ``threshold``.
+
+    Each entry is ``bracket(asset, 1, stop_loss=close * (1 - band),
+    take_profit=close * (1 + band))``: a market entry (next open) and two
+    OCO children that work once it fills; three orders per entry. The
+    signal is read from the data only (not from positions), so
+    ``place=False``, the baseline twin with ``bracket`` replaced by a no-op
+    method of the same signature, makes the same decisions and the same
+    Python calls. ``submit_seconds`` sums the wall time of the submission
+    loops.
+    """
+
+    def __init__(
+        self, threshold: float = THRESHOLD, band: float = BRACKET_BAND, place: bool = True
+    ) -> None:
+        self.threshold = threshold
+        self.band = band
+        self.place = place
+        self.submit_seconds = 0.0
+
+    def _skip_bracket(self, asset, quantity, *, stop_loss=None, take_profit=None):
+        return None
+
+    def on_start(self):
+        self.prev = np.full(len(self.assets), np.inf)  # no crossing on an asset's first bar
+        self.submit = self.bracket if self.place else self._skip_bracket
+
+    def on_slice(self, view, context):
+        pred = view.signals[:, 0]
+        ids = view.asset_ids
+        crossed = (pred > self.threshold) & (self.prev[ids] <= self.threshold)
+        self.prev[ids] = pred
+        enter = np.flatnonzero(crossed)
+        if enter.size == 0:
+            return
+        lo, hi = 1.0 - self.band, 1.0 + self.band
+        submit = self.submit
+        t0 = time.perf_counter()
+        for a, c in zip(ids[enter].tolist(), view.close[enter].tolist(), strict=True):
+            submit(a, 1.0, stop_loss=c * lo, take_profit=c * hi)
+        self.submit_seconds += time.perf_counter() - t0
+
+
+#: Order flows of the throughput benchmarks: name -> factory(place).
+ORDER_FLOWS: dict[str, Callable[[bool], Strategy]] = {
+    "market_order_many": lambda place=True: FlipMarket(FLIP_ASSETS, "order_many", place),
+    "market_order": lambda place=True: FlipMarket(FLIP_ASSETS, "order", place),
+    "bracket": lambda place=True: BracketOnSignal(THRESHOLD, BRACKET_BAND, place),
+}
+
+
+def order_flow(name: str, place: bool = True) -> Strategy:
+    """A fresh strategy of the order flow ``name`` (see ORDER_FLOWS)."""
+    return ORDER_FLOWS[name](place)
+
+
+def interleaved_best(data_feed, factories: dict, repeat: int = 3) -> dict:
+    """Best wall time of ``run(data_feed, factory())`` per case, over interleaved rounds.
+
+    Rounds run every case once, in order, so slow load drift on a shared
+    machine hits every case alike; each case keeps its minimum. Returns
+    ``{case: {"seconds", "submit_seconds", "orders", "fills"}}`` (the
+    strategy's ``submit_seconds``, 0 when it has none, and the counts of the
+    best run; no run object is kept alive between runs).
+    """
+    best = {key: {"seconds": float("inf")} for key in factories}
+    for _ in range(repeat):
+        for key, factory in factories.items():
+            strategy = factory()
+            gc.collect()
+            t0 = time.perf_counter()
+            result = run(data_feed, strategy)
+            dt = time.perf_counter() - t0
+            if dt < best[key]["seconds"]:
+                best[key] = {
+                    "seconds": dt,
+                    "submit_seconds": float(getattr(strategy, "submit_seconds", 0.0)),
+                    "orders": len(result.orders),
+                    "fills": len(result.fills),
+                }
+            del result, strategy
+    return best
+
+
+def resting_order_cost(data_feed, prices, n_orders, repeat: int = 3) -> dict:
+    """ns per resting order per bar, for each count in ``n_orders``, against ``n_orders=0``.
+
+    ``ns = (T(N) - T(0)) / (N * bars)`` with T the best time of a whole run
+    of :class:`RestingLimits` (engine + run + result; ``bars`` is the number
+    of timestamps). ``ns_net`` also takes out the time ``on_start`` spent
+    submitting the N orders (measured inside the run), leaving matching,
+    bookkeeping and the result's order table. Returns ``{N: {...}}`` with
+    ``seconds``, ``submit_seconds``, ``ns``, ``ns_net``, ``fills``, and
+    ``{0: {...}}`` for the baseline.
+    """
+    n_bars = len(np.unique(data_feed.panel.ts))
+    cases = {0: (lambda: RestingLimits(0, prices))}
+    for n in n_orders:
+        cases[int(n)] = lambda n=int(n): RestingLimits(n, prices)
+    best = interleaved_best(data_feed, cases, repeat)
+    t0 = best[0]["seconds"]
+    out = {0: {**best[0], "bars": n_bars}}
+    for n in n_orders:
+        b = best[int(n)]
+        sub = b["submit_seconds"]
+        out[int(n)] = {
+            **b,
+            "bars": n_bars,
+            "ns": (b["seconds"] - t0) / (n * n_bars) * 1e9,
+            "ns_net": (b["seconds"] - sub - t0) / (n * n_bars) * 1e9,
+        }
+    return out
+
+
+def submitted_order_cost(data_feed, flows, repeat: int = 3) -> dict:
+    """µs per submitted order for each order flow in ``flows``, against its no-op twin.
+
+    ``us = (T(place) - T(no-op)) / orders``: T is the best time of a whole
+    run, ``orders`` the number of orders the run placed (every leg of a
+    bracket counts). ``us_submit`` is the part spent inside the submission
+    blocks (the Strategy API call down to the broker's order store),
+    ``us_match`` the rest (matching, fills, ledger, on_order/fill bookkeeping,
+    the result's order and fill tables). Returns ``{flow: {...}}``.
+    """
+    cases = {}
+    for name in flows:
+        cases[(name, True)] = lambda name=name: order_flow(name, True)
+        cases[(name, False)] = lambda name=name: order_flow(name, False)
+    best = interleaved_best(data_feed, cases, repeat)
+    out = {}
+    for name in flows:
+        on, off = best[(name, True)], best[(name, False)]
+        n = on["orders"]
+        d_total = on["seconds"] - off["seconds"]
+        d_submit = on["submit_seconds"] - off["submit_seconds"]
+        out[name] = {
+            "seconds": on["seconds"],
+            "baseline_seconds": off["seconds"],
+            "orders": n,
+            "fills": on["fills"],
+            "us": d_total / n * 1e6,
+            "us_submit": d_submit / n * 1e6,
+            "us_match": (d_total - d_submit) / n * 1e6,
+        }
+    return out
