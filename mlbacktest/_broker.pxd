@@ -93,6 +93,7 @@ cdef class Broker(OrderBook):
                         ts_t ts) except -1
     cdef int add_fill(self, const FillC* fill) except -1
     cdef int reserve_scratch(self, idx_t n) except -1
+    cdef int64_t link_pair(self, int64_t a, int64_t b) noexcept
     cdef int check_risk(self, OrderC* order, qty_t quantity, price_t price, double commission) except -1
     cdef int accrue(self, ts_t ts) except -1
     cdef idx_t scan_rules(self, BarStore store, const idx_t* starts, const idx_t* stops,

@@ -622,6 +622,16 @@ cdef class Broker(OrderBook):
         self.end_order(old, STATUS_CANCELLED, REASON_REPLACED, ts)
         return new_id
 
+    cdef int64_t link_pair(self, int64_t a, int64_t b) noexcept:
+        """Make two fresh orders one OCO group (no checks: for the broker's own use)."""
+        cdef int64_t g = self.next_oco_group
+        self.orders[a].oco_group = g
+        self.orders[a].oco_next = b
+        self.orders[b].oco_group = g
+        self.orders[b].oco_next = a
+        self.next_oco_group += 1
+        return g
+
     def link_oco(self, order_ids):
         """Put working orders into one new OCO group; returns the group id."""
         ids = [int(i) for i in order_ids]

@@ -3,7 +3,7 @@
 
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport Clock
-from mlbacktest._events cimport BarStore
+from mlbacktest._events cimport BarStore, OrderC
 from mlbacktest._portfolio cimport Portfolio
 from libc.stdint cimport int64_t
 
@@ -45,3 +45,6 @@ cdef class Engine:
     cdef int run_timers(self, ts_t ts, list due) except -1
     cdef int close_phase(self, ts_t ts) except -1
     cdef int deliver_orders(self) except -1
+    cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
+                           double limit_price, double stop_price, double trail_amount,
+                           double trail_percent, int tif, ts_t ts) except -1

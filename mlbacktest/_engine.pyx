@@ -18,7 +18,7 @@ called. Orders placed in a hook can only fill on a later bar (or, with
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport NAN, floor, isfinite
+from libc.math cimport NAN, floor, isfinite, isnan
 
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent, Clock
@@ -315,6 +315,71 @@ cdef class Engine:
         if self.latency_ns > 0 and parent < 0:
             self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, oid)
         return self.broker.view(oid)
+
+    cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
+                           double limit_price, double stop_price, double trail_amount,
+                           double trail_percent, int tif, ts_t ts) except -1:
+        o.id = 0
+        o.origin = ORIGIN_STRATEGY
+        o.asset = asset
+        o.type = <code_t> order_type
+        o.tif = <code_t> tif
+        o.quantity = quantity
+        o.limit_price = limit_price
+        o.stop_price = stop_price
+        o.trail_amount = trail_amount
+        o.trail_percent = trail_percent
+        o.trail_extreme = NAN
+        o.created_ts = ts
+        o.active_ts = ts + self.latency_ns
+        o.skip_bars = self.latency_bars
+        o.expire_ts = MLB_NO_TS
+        o.parent = -1
+        return 0
+
+    def submit_bracket(self, int asset, double quantity, double entry_limit, double stop_loss,
+                       double take_profit, double trail_amount, double trail_percent, int tif):
+        """Submit an entry with a protective leg and/or a take-profit, linked OCO, at once.
+
+        Every leg is validated before anything is stored (all or nothing).
+        NaN leaves a leg (or the entry's limit) out. Returns the three ids
+        (-1 for a leg left out).
+        """
+        cdef OrderC entry, stop, take
+        cdef ts_t ts = self.current_ts if self.started else self.first_ts
+        cdef double ref = NAN
+        cdef bint has_stop = not isnan(stop_loss)
+        cdef bint has_trail = not (isnan(trail_amount) and isnan(trail_percent))
+        cdef bint has_take = not isnan(take_profit)
+        cdef int64_t eid, sid = -1, tid = -1
+        if self.finished:
+            from mlbacktest.errors import OrderError
+            raise OrderError("the run has finished: orders placed in on_end can never fill")
+        if 0 <= asset < self.store.n_assets:
+            ref = self.portfolio.last_price[asset]
+        self.fill_template(&entry, asset, quantity, 0 if isnan(entry_limit) else 1, entry_limit,
+                           NAN, NAN, NAN, tif, ts)
+        self.broker.validate(&entry, ref)
+        if has_stop or has_trail:
+            self.fill_template(&stop, asset, -quantity, 4 if has_trail else 2, NAN,
+                               NAN if has_trail else stop_loss, trail_amount, trail_percent,
+                               0, ts)
+            self.broker.validate(&stop, ref)
+        if has_take:
+            self.fill_template(&take, asset, -quantity, 1, take_profit, NAN, NAN, NAN, 0, ts)
+            self.broker.validate(&take, ref)
+        eid = self.broker.submit_order(&entry, ref)
+        if self.latency_ns > 0:
+            self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, eid)
+        if has_stop or has_trail:
+            stop.parent = eid
+            sid = self.broker.submit_order(&stop, ref)
+        if has_take:
+            take.parent = eid
+            tid = self.broker.submit_order(&take, ref)
+        if sid >= 0 and tid >= 0:
+            self.broker.link_pair(sid, tid)
+        return eid, sid, tid
 
     def submit_many(self, asset_ids, quantities):
         """Submit market orders ``quantities[i]`` of ``asset_ids[i]``; returns their ids.

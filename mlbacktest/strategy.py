@@ -423,46 +423,31 @@ class Strategy:
             raise OrderError("a bracket needs a stop_loss, a take_profit or a trailing stop")
         if stop_loss is not None and trailing:
             raise OrderError("give stop_loss or a trailing distance for the protective leg, not both")
-        self._require_engine()
+        engine = self._require_engine()
         aid = self._asset_id(asset)
+        nan = math.nan
         for name, price in (("stop_loss", stop_loss), ("take_profit", take_profit)):
-            if price is not None:
-                value = _as_float(price, name)
-                if not value > 0:
-                    raise OrderError(f"{name} must be > 0, got {price!r}")
-        if trailing:
-            # Check the trailing leg before anything is placed: a bracket is all or nothing.
-            if (trail_amount is None) == (trail_percent is None):
-                raise OrderError("a trailing stop takes exactly one of trail_amount and trail_percent")
-            if trail_amount is not None and not _as_float(trail_amount, "trail_amount") > 0:
-                raise OrderError(f"trail_amount must be a finite number > 0, got {trail_amount!r}")
-            if trail_percent is not None and not 0 < _as_float(trail_percent, "trail_percent") < 1:
-                raise OrderError(f"trail_percent must be a fraction in (0, 1), got {trail_percent!r}")
-            if not float(self._last_price[aid]) > 0:
-                raise OrderError(
-                    "a trailing stop needs a last price to trail from: the asset has no bar yet"
-                )
-        entry = self.order(asset, q, limit_price=limit_price, time_in_force=time_in_force)
-        placed = [entry]
-        try:
-            stop = take = None
-            if stop_loss is not None:
-                stop = self.order(asset, -q, stop_price=stop_loss, parent=entry)
-            elif trailing:
-                stop = self.order(asset, -q, trail_amount=trail_amount,
-                                  trail_percent=trail_percent, parent=entry)
-            if stop is not None:
-                placed.append(stop)
-            if take_profit is not None:
-                take = self.order(asset, -q, limit_price=take_profit, parent=entry)
-                placed.append(take)
-            if stop is not None and take is not None:
-                self._engine.link_oco([stop.order_id, take.order_id])
-        except Exception:
-            for order in placed:  # never leave an unprotected entry behind
-                self._engine.cancel(order.order_id)
-            raise
-        return Bracket(entry, stop, take)
+            if price is not None and not _as_float(price, name) > 0:
+                raise OrderError(f"{name} must be > 0, got {price!r}")
+        if time_in_force not in TIME_IN_FORCE:
+            raise OrderError(
+                f"unknown time_in_force {time_in_force!r}; choices are {list(TIME_IN_FORCE)}"
+            )
+        if trailing and (trail_amount is None) == (trail_percent is None):
+            raise OrderError("a trailing stop takes exactly one of trail_amount and trail_percent")
+        # One compiled call validates every leg before storing any: all or nothing.
+        eid, sid, tid = engine.submit_bracket(
+            aid,
+            q,
+            nan if limit_price is None else _as_float(limit_price, "limit_price"),
+            nan if stop_loss is None else float(stop_loss),
+            nan if take_profit is None else float(take_profit),
+            nan if trail_amount is None else _as_float(trail_amount, "trail_amount"),
+            nan if trail_percent is None else _as_float(trail_percent, "trail_percent"),
+            TIME_IN_FORCE[time_in_force],
+        )
+        view = self._broker.view
+        return Bracket(view(eid), None if sid < 0 else view(sid), None if tid < 0 else view(tid))
 
     def oco(self, *orders: OrderEvent | int) -> int:
         """Make working orders one-cancels-other: a fill of one cancels (or shrinks) the rest.
