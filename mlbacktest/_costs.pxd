@@ -93,6 +93,11 @@ cdef class FixedBpsSlippage(SlippageModel):
     pass
 
 
+cdef class FixedAmountSlippage(SlippageModel):
+    """A fixed amount of currency per unit against the order."""
+    cdef readonly double amount          # currency per unit, >= 0
+
+
 cdef class HalfSpreadSlippage(SlippageModel):
     """Half the quoted spread (ask - bid) / 2 against the order, read from two bar columns."""
     cdef readonly str bid                # name of the bid column

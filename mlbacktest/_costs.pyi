@@ -127,6 +127,10 @@ class SlippageModel:
 class FixedBpsSlippage(SlippageModel):
     def __init__(self, bps: float) -> None: ...
 
+class FixedAmountSlippage(SlippageModel):
+    amount: float
+    def __init__(self, amount: float, bps: float = ...) -> None: ...
+
 class HalfSpreadSlippage(SlippageModel):
     bid: str
     ask: str

@@ -840,6 +840,37 @@ cdef class HalfSpreadSlippage(SlippageModel):
                 "bps": self.bps}
 
 
+cdef class FixedAmountSlippage(SlippageModel):
+    """A fixed amount of currency per unit against the order: ``raw*(1 ± bps/1e4) ± amount``.
+
+    ``+`` for buys, ``-`` for sells (backtrader's ``set_slippage_fixed``).
+    A sell whose price would reach zero or below cannot fill on that bar.
+
+    Parameters
+    ----------
+    amount : float
+        Currency per unit, >= 0.
+    bps : float
+        Fixed extra move, as in :class:`SlippageModel`.
+    """
+
+    def __init__(self, amount, bps=0.0):
+        self.amount = _number("amount", amount)
+        self._set_bps(bps)
+
+    cpdef double fill_price(self, asset_t asset, qty_t quantity, price_t raw_price,
+                            double bar_volume, ts_t ts, idx_t row=-1) except? -1:
+        """Raw price moved by ``bps`` and ``amount`` against the order."""
+        cdef double out
+        if quantity > 0:
+            return raw_price * (1.0 + self.frac) + self.amount
+        out = raw_price * (1.0 - self.frac) - self.amount
+        return out if out > 0.0 else NAN
+
+    def _params(self):
+        return {"amount": self.amount, "bps": self.bps}
+
+
 cdef class LinearImpact(SlippageModel):
     """Impact linear in participation: ``raw * (1 ± (bps/1e4 + k * |q|/V))``.
 
@@ -1101,6 +1132,7 @@ SLIPPAGE_MODELS = {
     "bps": SlippageModel,
     "fixed_bps": FixedBpsSlippage,
     "half_spread": HalfSpreadSlippage,
+    "fixed_amount": FixedAmountSlippage,
     "linear_impact": LinearImpact,
     "sqrt_impact": SquareRootImpact,
     "almgren_chriss": AlmgrenChrissImpact,

@@ -676,3 +676,15 @@ def test_half_spread_reads_quote_columns_of_the_fill_bar_end_to_end():
     # buy at day 1's open + half of day 1's spread (0.4 / 2); sell at day 2's open - 1.0
     assert res.fills["price"].to_list() == [100.0 + 0.2, 100.0 - 1.0]
     assert res.fills["slippage"].to_list() == [pytest.approx(10 * 0.2), pytest.approx(10 * 1.0)]
+
+
+def test_fixed_amount_slippage_moves_the_price_by_currency_per_unit():
+    from mlbacktest.models import FixedAmountSlippage
+
+    m = FixedAmountSlippage(0.05, bps=10)
+    assert m.fill_price(0, 10, 100.0, 1e6, 0) == 100.0 * (1 + 0.001) + 0.05
+    assert m.fill_price(0, -10, 100.0, 1e6, 0) == 100.0 * (1 - 0.001) - 0.05
+    assert math.isnan(FixedAmountSlippage(200.0).fill_price(0, -1, 100.0, 1e6, 0))
+    assert slippage_from_config(m.to_config()) == m
+    with pytest.raises(ConfigError, match="amount"):
+        FixedAmountSlippage(-1.0)

@@ -18,6 +18,7 @@ ColumnSource = _costs.ColumnSource
 SlippageModel = _costs.SlippageModel
 FixedBpsSlippage = _costs.FixedBpsSlippage
 HalfSpreadSlippage = _costs.HalfSpreadSlippage
+FixedAmountSlippage = _costs.FixedAmountSlippage
 LinearImpact = _costs.LinearImpact
 SquareRootImpact = _costs.SquareRootImpact
 AlmgrenChrissImpact = _costs.AlmgrenChrissImpact
@@ -28,6 +29,7 @@ __all__ = [
     "NoSlippage",
     "FixedBpsSlippage",
     "HalfSpreadSlippage",
+    "FixedAmountSlippage",
     "LinearImpact",
     "SquareRootImpact",
     "AlmgrenChrissImpact",
