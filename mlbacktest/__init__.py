@@ -8,6 +8,7 @@ from mlbacktest import _build_check  # noqa: F401  (readable error when not buil
 from mlbacktest._events import FillEvent, MarketEvent, OrderEvent, SignalRow, SliceView
 from mlbacktest.config import BacktestConfig
 from mlbacktest.data import ContextFrame, DataFeed, ParquetDataFeed, PolarsDataFeed
+from mlbacktest.data.source import SignalEvent, SignalSource
 from mlbacktest.engine import BacktestEngine, run_backtest
 from mlbacktest.errors import ConfigError, DataError, LookAheadWarning, NotBuiltError, OrderError
 from mlbacktest.models import (
@@ -32,6 +33,8 @@ __all__ = [
     "PolarsDataFeed",
     "ParquetDataFeed",
     "ContextFrame",
+    "SignalSource",
+    "SignalEvent",
     "run_backtest",
     "MarketEvent",
     "FillEvent",

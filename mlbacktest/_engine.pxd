@@ -20,6 +20,10 @@ cdef class Engine:
     cdef object hook_slice               # bound on_slice, or None when not overridden
     cdef object hook_fill                # bound on_fill, or None when not overridden
     cdef object hook_order               # bound on_order, or None when not overridden
+    cdef object hook_signal              # bound on_signal, or None when not overridden
+    cdef int n_bar_streams               # clock streams 0 .. n_bar_streams-1 are bars; the rest signal sources
+    cdef list sources                    # SignalSource of each signal stream, in stream order
+    cdef list source_assets              # int32 asset ids of each source's rows
     cdef readonly ts_t latency_ns        # delay before an order reaches the broker, ns
     cdef readonly int latency_bars       # bars of the asset an order waits before it reaches the broker
     cdef object context                  # a ContextFrame, or None
@@ -45,6 +49,7 @@ cdef class Engine:
     cdef int run_timers(self, ts_t ts, list due) except -1
     cdef int close_phase(self, ts_t ts) except -1
     cdef int deliver_orders(self) except -1
+    cdef int deliver_signals(self, ts_t ts, list ranges) except -1
     cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
                            double limit_price, double stop_price, double trail_amount,
                            double trail_percent, int tif, ts_t ts) except -1

@@ -68,6 +68,11 @@ cdef class Engine:
         Delay before a new order reaches the broker: a duration (the order
         can fill on bars stamped at or after placement + latency) and/or a
         number of the asset's bars it sits out.
+    sources : sequence of (SignalSource, ndarray of int32)
+        Signal sources and their rows' asset ids; their clock streams follow
+        the ``n_bar_streams`` bar streams.
+    n_bar_streams : int
+        Number of clock streams that carry bars (default: all of them).
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -75,7 +80,8 @@ cdef class Engine:
         self.stops = NULL
 
     def __init__(self, BarStore store, Clock clock, Broker broker, Portfolio portfolio,
-                 strategy, dict hooks, context=None, ts_t latency_ns=0, int latency_bars=0):
+                 strategy, dict hooks, context=None, ts_t latency_ns=0, int latency_bars=0,
+                 sources=(), int n_bar_streams=-1):
         self.store = store
         self.clock = clock
         self.broker = broker
@@ -85,6 +91,12 @@ cdef class Engine:
         self.hook_slice = hooks.get("on_slice")
         self.hook_fill = hooks.get("on_fill")
         self.hook_order = hooks.get("on_order")
+        self.hook_signal = hooks.get("on_signal")
+        self.n_bar_streams = clock.n_streams if n_bar_streams < 0 else n_bar_streams
+        self.sources = [src for src, _ in sources]
+        self.source_assets = [ids for _, ids in sources]
+        if clock.n_streams != self.n_bar_streams + len(self.sources):
+            raise ValueError("the clock must hold one stream per feed, then one per signal source")
         if latency_ns < 0 or latency_bars < 0:
             raise ValueError("latency must be >= 0")
         self.latency_ns = latency_ns
@@ -126,7 +138,7 @@ cdef class Engine:
         """Run every timestamp, calling the strategy's hooks; returns None."""
         cdef ClockEvent ev
         cdef ts_t ts, nxt
-        cdef list due
+        cdef list due, signals
         if self.started:
             raise RuntimeError("an Engine runs once; build a new BacktestEngine to run again")
         self.started = True
@@ -134,8 +146,13 @@ cdef class Engine:
             ts = ev.ts
             self.n_ranges = 0
             due = None
+            signals = None
             while True:
-                if ev.kind == EVENT_BARS:
+                if ev.kind == EVENT_BARS and ev.ident >= self.n_bar_streams:
+                    if signals is None:
+                        signals = []
+                    signals.append((ev.ident - self.n_bar_streams, ev.start, ev.stop))
+                elif ev.kind == EVENT_BARS:
                     if ev.stop > ev.start:
                         self.starts[self.n_ranges] = ev.start
                         self.stops[self.n_ranges] = ev.stop
@@ -151,6 +168,8 @@ cdef class Engine:
                 self.clock.pop(&ev)
             self.current_ts = ts
             self.step(ts)
+            if signals is not None and self.hook_signal is not None:
+                self.deliver_signals(ts, signals)
             if due is not None:
                 self.run_timers(ts, due)
             if self.n_ranges > 0:
@@ -242,6 +261,25 @@ cdef class Engine:
                 annotate(exc, "on_fill", self.store.to_datetime(broker.fills[j].ts),
                          self.store.asset_names[broker.fills[j].asset])
                 raise
+        return 0
+
+    cdef int deliver_signals(self, ts_t ts, list ranges) except -1:
+        """Call on_signal for every signal row arriving at ``ts`` (after the bar hooks)."""
+        from mlbacktest.data.source import SignalEvent
+
+        ctx = self.context_at(ts)
+        for j, start, stop in ranges:
+            source = self.sources[j]
+            ids = self.source_assets[j]
+            for row in range(start, stop):
+                event = SignalEvent(source, row, self.store, int(ids[row]))
+                try:
+                    self.hook_signal(event, ctx)
+                except Exception as exc:
+                    annotate(exc, "on_signal", self.store.to_datetime(ts), event.asset)
+                    raise
+        if self.hook_order is not None and self.broker.n_log > 0:
+            self.deliver_orders()
         return 0
 
     cdef int deliver_orders(self) except -1:

@@ -22,7 +22,9 @@ from mlbacktest.strategy import Strategy
 
 __all__ = ["BacktestEngine", "run_backtest"]
 
-_HOOKS = ("on_market_data", "on_slice", "on_fill", "on_order")
+_HOOKS = ("on_market_data", "on_slice", "on_fill", "on_order", "on_signal")
+#: Clock priority of signal sources: after every feed's bars at a timestamp, before timers.
+SIGNAL_PRIORITY = 500_000
 
 
 def _overridden_hooks(strategy: Strategy) -> dict[str, Any]:
@@ -112,6 +114,10 @@ class BacktestEngine:
     context : ContextFrame, polars DataFrame or None, optional
         Market-wide series (VIX, rates, ...), handed to each hook as a dict
         of the values visible at the timestamp (as-of, backward).
+    sources : SignalSource or sequence of SignalSource, optional
+        Predictions arriving on their own schedule, delivered to
+        ``Strategy.on_signal`` through the clock (after the bars of their
+        arrival timestamp).
 
     Examples
     --------
@@ -133,6 +139,7 @@ class BacktestEngine:
         config: BacktestConfig | Mapping[str, Any] | None = None,
         *,
         context: Any = None,
+        sources: Any = None,
     ) -> None:
         feeds = [feed] if isinstance(feed, DataFeed) else list(feed)
         if not feeds or not all(isinstance(f, DataFeed) for f in feeds):
@@ -165,6 +172,25 @@ class BacktestEngine:
         )
         self._stream_bounds = np.cumsum([0] + [len(p) for p in panels])
         self.context = self._context(context)
+        self.sources = self._sources(sources)
+
+    def _sources(self, sources: Any) -> list[tuple[Any, np.ndarray]]:
+        from mlbacktest.data.source import SignalSource
+
+        if sources is None:
+            return []
+        items = [sources] if isinstance(sources, SignalSource) else list(sources)
+        out = []
+        for src in items:
+            if not isinstance(src, SignalSource):
+                raise TypeError(f"sources must be SignalSource objects, got {type(src).__name__}")
+            if src.tz != self.store.tz:
+                raise DataError(
+                    f"signal source timestamps are {src.tz or 'naive'} but the bars are "
+                    f"{self.store.tz or 'naive'}: mixed time zones"
+                )
+            out.append((src, src.asset_ids(self.store.asset_index)))
+        return out
 
     def _context(self, context: Any) -> Any:
         if context is None:
@@ -208,6 +234,10 @@ class BacktestEngine:
             a, b = int(self._stream_bounds[k]), int(self._stream_bounds[k + 1])
             uniq, offsets = _blocks(ts[a:b])
             clock.add_stream(uniq, offsets + a, BAR_PRIORITY + k)
+        n_bar_streams = clock.n_streams
+        for j, (src, _) in enumerate(self.sources):
+            uniq, offsets = src.blocks()
+            clock.add_stream(uniq, offsets, SIGNAL_PRIORITY + j)
         portfolio = Portfolio(store.n_assets, cfg.initial_cash, clock.n_steps_hint)
         hooks = _overridden_hooks(self.strategy)
         broker = Broker(
@@ -240,7 +270,7 @@ class BacktestEngine:
             broker.set_rules(-1, *cfg.position_rules.broker_args())
         strategy = self.strategy
         engine = Engine(store, clock, broker, portfolio, strategy, hooks, self.context,
-                        cfg.latency_ns, cfg.latency_bars)
+                        cfg.latency_ns, cfg.latency_bars, self.sources, n_bar_streams)
         strategy._bind(engine, cfg.fractional)
         strategy.on_start()
         engine.flush_order_events()

@@ -128,6 +128,14 @@ class Strategy:
     def on_fill(self, fill: FillEvent) -> None:
         """Called for each fill, before the bar hooks of the timestamp it happened at."""
 
+    def on_signal(self, event: Any, context: dict[str, Any]) -> None:
+        """Called for each row of a :class:`~mlbacktest.data.source.SignalSource` when it arrives.
+
+        Arrival is the row's timestamp plus the source's latency; signals
+        are delivered after the bar hooks of that timestamp, so orders placed
+        here fill on a later bar.
+        """
+
     def on_order(self, order: OrderEvent) -> None:
         """Called for each status change of an order.
 
