@@ -5,35 +5,80 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mlbacktest._costs import ColumnSource, CommissionModel, SlippageModel
 from mlbacktest._events import BarStore, OrderBook
 from mlbacktest._portfolio import Portfolio
 
+INTRABAR_PATHS: tuple[str, ...]
+
 class Broker(OrderBook):
     n_fills: int
+    n_log: int
+    log_enabled: bool
     pending_market_array: npt.NDArray[np.float64]
-    commission_rate: float
-    commission_per_share: float
-    commission_fixed: float
-    commission_minimum: float
-    commission_maximum: float
-    slippage: float
+    commission_model: CommissionModel
+    slippage_model: SlippageModel
     fractional: bool
     allow_short: bool
     market_at_close: bool
+    market_next_close: bool
+    intrabar_path: int
+    volume_cap: float
+    reentry_same_bar: bool
+    children_same_bar: bool
+    margin_account: bool
+    initial_margin: float
+    maintenance_margin: float
+    margin_rate: float
+    total_borrow_cost: float
+    total_margin_interest: float
+    n_margin_calls: int
+    max_positions: int
+    n_positions: int
+    max_leverage: float
+    max_drawdown: float
+    halted: bool
+    halted_ts: int
     def __init__(
         self,
         store: BarStore,
         portfolio: Portfolio,
         *,
-        commission_rate: float = ...,
-        commission_per_share: float = ...,
-        commission_fixed: float = ...,
-        commission_minimum: float = ...,
-        commission_maximum: float = ...,
-        slippage_bps: float = ...,
+        commission: CommissionModel | None = ...,
+        slippage: SlippageModel | None = ...,
+        columns: ColumnSource | None = ...,
         fractional: bool = ...,
         allow_short: bool = ...,
         market_at_close: bool = ...,
+        market_next_close: bool = ...,
+        intrabar_path: str = ...,
+        volume_cap: float = ...,
+        reentry_same_bar: bool = ...,
+        children_same_bar: bool = ...,
+        log_status: bool = ...,
+        account: str = ...,
+        initial_margin: float = ...,
+        maintenance_margin: float = ...,
+        margin_rate: float = ...,
+        borrow_rate: Any = ...,
+        max_open_positions: int = ...,
+        max_gross_leverage: float = ...,
+        max_drawdown: float = ...,
+    ) -> None: ...
+    def take_log(self) -> list[tuple[int, int, int]]: ...
+    def accept_arrived(self, order_id: int, ts: int) -> None: ...
+    def replace(
+        self,
+        order_id: int,
+        quantity: float,
+        limit_price: float,
+        stop_price: float,
+        ts: int,
+        reference_price: float,
+    ) -> int: ...
+    def link_oco(self, order_ids: Any) -> int: ...
+    def set_rules(
+        self, asset: int, stop_loss: float, take_profit: float, trailing: float, max_bars: int
     ) -> None: ...
     def open_order_ids(self, asset: int = ...) -> list[int]: ...
     def fill_arrays(self, start: int = ...) -> dict[str, Any]: ...

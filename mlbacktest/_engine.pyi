@@ -13,6 +13,7 @@ from mlbacktest._portfolio import Portfolio
 
 BAR_PRIORITY: int
 TIMER_PRIORITY: int
+ORDER_ARRIVAL_PRIORITY: int
 
 class Engine:
     store: BarStore
@@ -23,6 +24,8 @@ class Engine:
     first_ts: int
     started: bool
     finished: bool
+    latency_ns: int
+    latency_bars: int
     def __init__(
         self,
         store: BarStore,
@@ -32,8 +35,13 @@ class Engine:
         strategy: Any,
         hooks: dict[str, Any],
         context: Any = ...,
+        latency_ns: int = ...,
+        latency_bars: int = ...,
+        sources: Any = ...,
+        n_bar_streams: int = ...,
     ) -> None: ...
     def run(self) -> None: ...
+    def flush_order_events(self) -> None: ...
     def submit(
         self,
         asset: int,
@@ -41,7 +49,31 @@ class Engine:
         order_type: int = ...,
         limit_price: float = ...,
         stop_price: float = ...,
+        trail_amount: float = ...,
+        trail_percent: float = ...,
+        tif: int = ...,
+        expire_ts: int | None = ...,
+        parent: int = ...,
     ) -> OrderEvent: ...
+    def submit_bracket(
+        self,
+        asset: int,
+        quantity: float,
+        entry_limit: float,
+        stop_loss: float,
+        take_profit: float,
+        trail_amount: float,
+        trail_percent: float,
+        tif: int,
+    ) -> tuple[int, int, int]: ...
+    def replace(
+        self,
+        order_id: int,
+        quantity: float = ...,
+        limit_price: float = ...,
+        stop_price: float = ...,
+    ) -> OrderEvent: ...
+    def link_oco(self, order_ids: Any) -> int: ...
     def submit_many(
         self, asset_ids: npt.ArrayLike, quantities: npt.ArrayLike
     ) -> npt.NDArray[np.int64]: ...

@@ -409,7 +409,7 @@ class BacktestConfig:
         Needs PyYAML (``pip install pyyaml``).
         """
         try:
-            import yaml
+            import yaml  # type: ignore[import-untyped,unused-ignore]
         except ModuleNotFoundError:  # pragma: no cover - depends on the environment
             raise ConfigError("reading YAML configs needs PyYAML: pip install pyyaml") from None
         with open(path, encoding="utf-8") as fh:
@@ -439,9 +439,9 @@ class BacktestConfig:
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib  # type: ignore[no-redef,import-not-found]
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            data: Mapping[str, Any] = tomllib.load(fh)
         if set(data) == {"backtest"} and isinstance(data["backtest"], Mapping):
             data = data["backtest"]
         return cls.from_dict(data)

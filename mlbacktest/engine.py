@@ -13,7 +13,7 @@ from mlbacktest._costs import ColumnSource, FixedBpsSlippage, SlippageModel
 from mlbacktest._engine import BAR_PRIORITY, Engine
 from mlbacktest._events import BarStore
 from mlbacktest._portfolio import Portfolio
-from mlbacktest.config import BacktestConfig
+from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.feeds import DataFeed
 from mlbacktest.data.panel import BAR_FIELDS, BarPanel
 from mlbacktest.errors import ConfigError, DataError
@@ -79,7 +79,7 @@ def _merge_panels(panels: Sequence[BarPanel], names: Sequence[str]) -> dict[str,
         for j, s in enumerate(p.signal_names):
             sig[:, signal_names.index(s)] = p.signals[:, j]
         cols["signals"].append(sig)
-    merged = {k: np.concatenate(v) for k, v in cols.items()}
+    merged: dict[str, Any] = {k: np.concatenate(v) for k, v in cols.items()}
     # The same (timestamp, asset) in two feeds is ambiguous: refuse it.
     order = np.lexsort((merged["ts"], merged["asset"]))
     a, t = merged["asset"][order], merged["ts"][order]
@@ -266,7 +266,7 @@ class BacktestEngine:
                                 else cfg.max_gross_leverage),
             max_drawdown=float("nan") if cfg.max_drawdown is None else cfg.max_drawdown,
         )
-        if cfg.position_rules is not None:
+        if isinstance(cfg.position_rules, PositionRules):
             broker.set_rules(-1, *cfg.position_rules.broker_args())
         strategy = self.strategy
         engine = Engine(store, clock, broker, portfolio, strategy, hooks, self.context,

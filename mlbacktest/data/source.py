@@ -131,11 +131,11 @@ class SignalSource:
         rows = RowLocator(np.arange(frame.height, dtype=np.int64), assets, frame[timestamp_column])
         ts, tz = timestamps_to_ns(frame[timestamp_column], timestamp_column, rows)
         values = []
-        for c in value_columns:
-            col = frame[c]
-            if not col.dtype.is_numeric() and col.dtype != pl.Boolean:
-                raise DataError(f"signal source column {c!r} is {col.dtype}, not numeric")
-            values.append(col.cast(pl.Float64).fill_null(np.nan).to_numpy())
+        for name in value_columns:
+            series = frame[name]
+            if not series.dtype.is_numeric() and series.dtype != pl.Boolean:
+                raise DataError(f"signal source column {name!r} is {series.dtype}, not numeric")
+            values.append(series.cast(pl.Float64).fill_null(np.nan).to_numpy())
         latency_ns = _duration_ns(latency, "latency")
         names = assets.to_numpy().astype(object)
         order = np.lexsort((names.astype(str), ts))

@@ -244,10 +244,10 @@ class BacktestResult:
         self._orders = _table_columns("orders", orders, _ORDER_DTYPES)
         for key, dtype in _OPTIONAL_ORDER_DTYPES.items():
             if key in orders:
-                col = np.ascontiguousarray(orders[key], dtype=dtype)
-                if col.shape != self._orders["order_id"].shape:
+                arr: np.ndarray = np.ascontiguousarray(orders[key], dtype=dtype)
+                if arr.shape != self._orders["order_id"].shape:
                     raise ValueError(f"orders column {key!r} has the wrong length")
-                self._orders[key] = col
+                self._orders[key] = arr
         reason = [str(r) for r in orders.get("reason", [""] * len(self._orders["order_id"]))]
         if len(reason) != len(self._orders["order_id"]):
             raise ValueError("BacktestResult: orders['reason'] must have one entry per order")
@@ -369,7 +369,7 @@ class BacktestResult:
         rule that placed it), ``parent_id`` and ``oco_group`` (null when none).
         """
         o = self._orders
-        extra = []
+        extra: list[Any] = []
         if "tif" in o:
             extra.append(_decode("time_in_force", o["tif"], TIF_NAMES))
         if "origin" in o:
