@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -71,6 +71,64 @@ class _History:
         a0, a1 = int(self.offsets[asset]), int(self.offsets[asset + 1])
         end = a0 + int(np.searchsorted(self.ts[a0:a1], now, side="right"))
         return self.column(field)[max(a0, end - n) : end]
+
+
+class _TimeIndex:
+    """The run's bar rows in timestamp order, for cross-sectional history.
+
+    ``times`` holds the distinct bar timestamps of the run (every feed),
+    ascending; the rows of ``times[k]`` are ``rows(starts[k], starts[k + 1])``.
+    With one feed the store's rows are already in timestamp order and no
+    column is copied.
+    """
+
+    def __init__(self, store: BarStore) -> None:
+        self._store = store
+        ts = store.ts_array
+        if ts.size < 2 or bool(np.all(ts[1:] >= ts[:-1])):
+            self.order: np.ndarray | None = None
+            sorted_ts = ts
+            self.asset = store.asset_array
+        else:  # several feeds: stable, so rows of one timestamp keep feed order
+            self.order = np.argsort(ts, kind="stable")
+            sorted_ts = ts[self.order]
+            self.asset = store.asset_array[self.order]
+        new = np.empty(ts.size, dtype=bool)
+        new[:1] = True
+        np.not_equal(sorted_ts[1:], sorted_ts[:-1], out=new[1:])
+        first = np.flatnonzero(new)
+        self.times = sorted_ts[first]
+        self.times.flags.writeable = False
+        self.starts = np.append(first, ts.size).astype(np.int64)
+        self.slot = np.cumsum(new) - 1  # index into times of each (sorted) row
+        self._columns: dict[str, np.ndarray] = {}
+
+    def column(self, field: str) -> np.ndarray:
+        """A field in timestamp order (the store's own column with one feed)."""
+        col = self._columns.get(field)
+        if col is None:
+            store = self._store
+            if field in _BAR_FIELDS:
+                col = getattr(store, field + "_array")
+            else:
+                col = store.signal_array[:, store.signal_index[field]]
+            if self.order is not None:
+                col = col[self.order]
+                col.flags.writeable = False
+            self._columns[field] = col
+        return col
+
+    def span(self, now: int, n: int) -> tuple[int, int]:
+        """Indices ``k0, k1`` into ``times`` of the last ``n`` timestamps at or before ``now``."""
+        k1 = int(np.searchsorted(self.times, now, side="right"))
+        return max(0, k1 - n), k1
+
+    def assets_at(self, now: int) -> np.ndarray:
+        """Asset ids of the bars stamped ``now``, in the order of the slice view."""
+        k = int(np.searchsorted(self.times, now, side="left"))
+        if k == self.times.size or self.times[k] != now:
+            return self.asset[:0]
+        return self.asset[self.starts[k] : self.starts[k + 1]]
 
 
 class Strategy:
@@ -161,6 +219,7 @@ class Strategy:
         self._n_assets = engine.store.n_assets
         self._fractional = fractional
         self._history: _History | None = None
+        self._tindex: _TimeIndex | None = None
 
     def _require_engine(self) -> Engine:
         if self._engine is None:
@@ -242,6 +301,49 @@ class Strategy:
             return float(pf.realized_array[self._asset_id(asset)])
         return float(pf.realized_array.sum())
 
+    def _equity_for_weights(self) -> float:
+        equity = float(self._portfolio.equity())
+        if not (equity > 0 and math.isfinite(equity)):
+            raise OrderError(f"weights are fractions of equity, and equity is {equity}")
+        return equity
+
+    def weights(self, view: Any = None) -> np.ndarray:
+        """Current position weights: position x last close / equity (short: negative).
+
+        Parameters
+        ----------
+        view : SliceView or sequence of str or int, optional
+            Align the result with ``view.asset_ids`` (or with these assets).
+            Default: every asset, by id.
+
+        Returns
+        -------
+        ndarray of float64
+            One weight per asset; 0.0 where flat. Working orders are not
+            counted (they have not filled).
+
+        Raises
+        ------
+        OrderError
+            When equity is not > 0 (weights are undefined).
+        """
+        self._require_engine()
+        ids = slice(None) if view is None else self._asset_list(view)
+        pos = self._positions[ids]
+        value = np.multiply(pos, self._last_price[ids], where=pos != 0, out=np.zeros(pos.shape))
+        return value / self._equity_for_weights()
+
+    def get_weights(self) -> dict[str, float]:
+        """Every non-zero position's weight (position x last close / equity), by asset name."""
+        self._require_engine()
+        held = np.flatnonzero(self._positions)
+        if held.size == 0:
+            return {}
+        equity = self._equity_for_weights()
+        names = self._store.asset_names
+        value = self._positions[held] * self._last_price[held]
+        return {names[i]: float(v / equity) for i, v in zip(held, value, strict=True)}
+
     def history(self, asset: str | int, field: str, n: int) -> np.ndarray:
         """The last ``n`` values of a field of one asset, ending at the current bar.
 
@@ -283,6 +385,126 @@ class Strategy:
         out = np.empty(0, dtype=np.float64)
         out.flags.writeable = False
         return out
+
+    def _time_index(self) -> _TimeIndex:
+        if self._tindex is None:
+            self._tindex = _TimeIndex(self._store)
+        return self._tindex
+
+    def _asset_list(self, assets: Any) -> np.ndarray:
+        """Asset ids (int64) of a sequence of names/ids, or of a slice view's bars."""
+        if hasattr(assets, "asset_ids"):  # a SliceView
+            return np.asarray(assets.asset_ids, dtype=np.int64)
+        if isinstance(assets, (str, bytes)) or not isinstance(assets, (Sequence, np.ndarray)):
+            raise ValueError(f"assets must be a sequence of asset names or ids, got {assets!r}")
+        arr = np.asarray(assets)
+        if arr.ndim != 1:
+            raise ValueError(f"assets must be one-dimensional, got shape {arr.shape}")
+        if arr.dtype.kind in "iu":
+            ids = arr.astype(np.int64)
+            bad = (ids < 0) | (ids >= self._n_assets)
+            if bad.any():
+                raise OrderError(f"unknown asset id {int(ids[bad][0])} "
+                                 f"(ids run from 0 to {self._n_assets - 1})")
+            return ids
+        return np.fromiter((self._asset_id(a) for a in assets), dtype=np.int64, count=len(arr))
+
+    def history_panel(self, field: str, n: int, assets: Any = None) -> np.ndarray:
+        """The last ``n`` timestamps of a field for many assets, ending at the current bar.
+
+        Rows are the last ``n`` distinct bar timestamps **of the run** (every
+        feed, every asset) at or before the current time, oldest first;
+        :meth:`history_timestamps` gives them. Columns are assets. A cell is
+        the asset's bar value at that timestamp, or NaN when the asset had no
+        bar stamped then (not yet listed, a gap, another feed's timestamp):
+        values are never carried forward, so a row holds only what was
+        observed at its timestamp.
+
+        Parameters
+        ----------
+        field : str
+            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"`` or a
+            signal name.
+        n : int
+            Number of timestamps wanted (> 0). Fewer rows come back early in
+            the run; none before the first timestamp (in ``on_start``).
+        assets : sequence of str or int, or SliceView, optional
+            Columns, in this order. Default: every asset, by id (the order of
+            :attr:`assets`). A slice view gives its bars' assets
+            (``view.asset_ids``).
+
+        Returns
+        -------
+        ndarray of float64, shape (rows, columns)
+            A read-only array; its last row is the current timestamp when it
+            has bars (inside a timer between bars: the latest timestamp
+            before it).
+
+        Raises
+        ------
+        ValueError
+            For ``n <= 0`` (or not a whole number) or an unknown field.
+        """
+        engine = self._require_engine()
+        field = self._check_history_args(field, n)
+        cols = None if assets is None else self._asset_list(assets)
+        width = self._n_assets if cols is None else cols.size
+        now = engine.current_ts
+        if now == _NO_TS:
+            out = np.empty((0, width), dtype=np.float64)
+            out.flags.writeable = False
+            return out
+        index = self._time_index()
+        k0, k1 = index.span(now, int(n))
+        r0, r1 = int(index.starts[k0]), int(index.starts[k1])
+        out = np.full((k1 - k0, width), np.nan)
+        rows = index.slot[r0:r1] - k0
+        asset = index.asset[r0:r1]
+        values = index.column(field)[r0:r1]
+        if cols is None:
+            out[rows, asset] = values
+        else:
+            where = np.full(self._n_assets, -1, dtype=np.int64)
+            where[cols] = np.arange(cols.size)
+            if np.unique(cols).size != cols.size:  # duplicate columns: fill each copy
+                for j, a in enumerate(cols):
+                    hit = asset == a
+                    out[rows[hit], j] = values[hit]
+            else:
+                col = where[asset]
+                hit = col >= 0
+                out[rows[hit], col[hit]] = values[hit]
+        out.flags.writeable = False
+        return out
+
+    def history_timestamps(self, n: int) -> np.ndarray:
+        """The timestamps of the rows :meth:`history_panel` returns for the same ``n``.
+
+        A read-only ``datetime64[ns]`` array, oldest first (UTC instants for
+        tz-aware data, wall clock for naive data).
+        """
+        engine = self._require_engine()
+        self._check_history_args("close", n)
+        now = engine.current_ts
+        if now == _NO_TS:
+            out = np.empty(0, dtype="datetime64[ns]")
+            out.flags.writeable = False
+            return out
+        index = self._time_index()
+        k0, k1 = index.span(now, int(n))
+        return index.times[k0:k1].view("datetime64[ns]")
+
+    def _check_history_args(self, field: str, n: int) -> str:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
+        store = self._store
+        if not isinstance(field, str) or (field not in _BAR_FIELDS
+                                          and field not in store.signal_index):
+            raise ValueError(
+                f"unknown history field {field!r}; fields are {list(_BAR_FIELDS)} "
+                f"and signals {list(store.signal_names)}"
+            )
+        return field
 
     # ------------------------------------------------------------ orders
     def order(
@@ -489,14 +711,14 @@ class Strategy:
             nan if stop_price is None else _as_float(stop_price, "stop_price"),
         )
 
-    def buy(self, asset: str | int, quantity: float, **prices: float) -> OrderEvent:
+    def buy(self, asset: str | int, quantity: float, **prices: Any) -> OrderEvent:
         """Buy ``quantity`` (> 0); takes ``limit_price`` / ``stop_price`` like :meth:`order`."""
         q = _as_float(quantity, "quantity")
         if not q > 0:
             raise OrderError(f"buy quantity must be > 0, got {quantity!r}")
         return self.order(asset, q, **prices)
 
-    def sell(self, asset: str | int, quantity: float, **prices: float) -> OrderEvent:
+    def sell(self, asset: str | int, quantity: float, **prices: Any) -> OrderEvent:
         """Sell ``quantity`` (> 0); takes ``limit_price`` / ``stop_price`` like :meth:`order`."""
         q = _as_float(quantity, "quantity")
         if not q > 0:
@@ -524,7 +746,7 @@ class Strategy:
         delta = self._round(target - current)
         if abs(delta) <= 1e-12 * max(abs(target), abs(current), 1.0):
             return None
-        return self._engine.submit(aid, delta, _ORDER_MARKET)
+        return self._require_engine().submit(aid, delta, _ORDER_MARKET)
 
     def _price_for_sizing(self, aid: int) -> float:
         price = float(self._last_price[aid])
@@ -557,7 +779,7 @@ class Strategy:
         q = self._round(percent * self.get_equity() / self._price_for_sizing(aid))
         if q == 0:
             return None
-        return self._engine.submit(aid, q, _ORDER_MARKET)
+        return self._require_engine().submit(aid, q, _ORDER_MARKET)
 
     def close_position(self, asset: str | int) -> OrderEvent | None:
         """Flatten the position with a market order (None when already flat)."""
@@ -583,6 +805,192 @@ class Strategy:
         if qty.shape != ids.shape:
             raise OrderError("assets and quantities must have the same length")
         return engine.submit_many(ids, qty)
+
+    def _aligned(self, values: Any, assets: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """Asset ids and float values of a dict (by name or id) or of an aligned array."""
+        if isinstance(values, Mapping) or (hasattr(values, "items") and hasattr(values, "index")):
+            if assets is not None:
+                raise OrderError(f"{what} given as a mapping names its assets: drop assets=")
+            keys = list(values.keys())
+            ids = np.fromiter((self._asset_id(k) for k in keys), dtype=np.int64, count=len(keys))
+            vals = [values[k] for k in keys]
+        else:
+            vals = values
+            ids = None
+        try:
+            arr = np.asarray(vals, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise OrderError(f"{what} must be numbers, got {values!r}") from None
+        if arr.ndim != 1:
+            raise OrderError(f"{what} must be one value per asset (1-d), got shape {arr.shape}")
+        if ids is None:
+            if assets is not None:
+                ids = self._asset_list(assets)
+                if ids.size != arr.size:
+                    raise OrderError(f"{what} has {arr.size} values for {ids.size} assets")
+            else:
+                return self._array_alignment(arr.size, what), arr  # ids unique by construction
+        if ids.size > 1:
+            counts = np.bincount(ids)
+            if counts.max() > 1:
+                dup = int(np.flatnonzero(counts > 1)[0])
+                raise OrderError(f"{what} names asset {self._store.asset_names[dup]!r} twice")
+        return ids, arr
+
+    def _array_alignment(self, size: int, what: str) -> np.ndarray:
+        """Asset ids an unlabelled array is aligned with (see :meth:`rebalance`)."""
+        engine = self._require_engine()
+        now = engine.current_ts
+        here = (self._time_index().assets_at(now) if now != _NO_TS
+                else np.empty(0, dtype=np.int32))
+        n = self._n_assets
+        if size == here.size and size > 0:
+            if size == n and not np.array_equal(here, np.arange(n)):
+                raise OrderError(
+                    f"{what} has one value per asset and per bar of this timestamp, but the "
+                    "two orders differ (several feeds): pass assets=view.asset_ids or "
+                    "assets=range(len(self.assets)) to say which"
+                )
+            return here.astype(np.int64)
+        if size == n:
+            return np.arange(n, dtype=np.int64)
+        raise OrderError(
+            f"{what} has {size} values: an array must be aligned with the bars of the current "
+            f"timestamp (view.asset_ids, {here.size} assets) or with every asset "
+            f"({n}); or pass a dict, or assets="
+        )
+
+    def rebalance(
+        self,
+        weights: Any,
+        *,
+        tolerance: float = 0.0,
+        keep_others: bool = False,
+        prices: Any = "close",
+        assets: Any = None,
+    ) -> np.ndarray:
+        """Trade toward target weights of equity with the fewest market orders.
+
+        One market order per asset whose target differs from its position
+        plus working market orders (so calling this again before the fills
+        does not stack orders), sized at the last close; reductions, exits
+        and reversals are submitted before the orders that open or add, and
+        the whole batch is one compiled call.
+
+        Parameters
+        ----------
+        weights : dict or array-like
+            Target weight (signed fraction of current equity) per asset.
+            A dict maps asset names (or ids) to weights. An array is aligned
+            with the bars of the current timestamp, i.e. with
+            ``view.asset_ids`` of this timestamp's ``on_slice`` view (also in
+            a timer or ``on_market_data`` at a timestamp with bars); an array
+            with one value per asset of the run (``len(self.assets)``) is
+            aligned with the asset ids; ``assets=`` makes any alignment
+            explicit. NaN or infinite weights raise :class:`OrderError`.
+        tolerance : float
+            Skip an asset when ``|target weight - current weight| <
+            tolerance`` (current weight counts working market orders). A
+            target of exactly 0 always closes the position, whatever the
+            tolerance, so no dust is left behind.
+        keep_others : bool
+            False (default): ``weights`` is the whole portfolio, and every
+            held asset it does not mention is closed. True: unmentioned
+            assets are left alone.
+        prices : "close", dict or array-like
+            Prices that convert weights to quantities: the last close seen
+            (default), or prices for some assets (aligned like ``weights``;
+            the others use the last close).
+        assets : sequence of str or int, or SliceView, optional
+            The assets an array of weights (and of prices) is aligned with.
+
+        Returns
+        -------
+        ndarray of int64
+            Ids of the orders placed, in submission order (reductions
+            first); :meth:`get_order` gives each order.
+
+        Raises
+        ------
+        OrderError
+            For a non-finite weight or price, an unknown asset, an asset
+            named twice, an array that fits no alignment, a non-zero target
+            for an asset with no price yet, or equity <= 0.
+
+        Notes
+        -----
+        Gross exposure is not capped: weights whose absolute values sum to
+        more than 1 need a margin account (or short proceeds), and the
+        broker's cash, margin and leverage checks reject what the account
+        cannot carry. Orders are sized at the last close but fill at the
+        next open, so a book sized to 100 % of equity can be rejected after
+        a gap up: keep a little cash (gross 0.95 to 0.98) in a cash account.
+        With ``fractional=False`` each order is truncated toward zero, so a
+        position never trades past its target.
+        """
+        engine = self._require_engine()
+        tol = _as_float(tolerance, "tolerance")
+        if tol < 0:
+            raise OrderError(f"tolerance must be >= 0, got {tolerance!r}")
+        ids, w = self._aligned(weights, assets, "weights")
+        bad = ~np.isfinite(w)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise OrderError(f"weight of asset {self._store.asset_names[ids[i]]!r} is {w[i]}: "
+                             "weights must be finite numbers (use 0.0 for no position)")
+        n = self._n_assets
+        target = np.zeros(n)
+        target[ids] = w
+        current = self._positions + self._pending
+        if keep_others:
+            cand = np.sort(ids)
+        else:
+            mentioned = np.zeros(n, dtype=bool)
+            mentioned[ids] = True
+            cand = np.flatnonzero(mentioned | (current != 0))
+        if cand.size == 0:
+            return np.empty(0, dtype=np.int64)
+        px = self._last_price[cand]
+        if not (isinstance(prices, str) and prices == "close"):
+            if isinstance(prices, str):
+                raise OrderError(f"prices must be 'close', a dict or an array, got {prices!r}")
+            p_ids, p_vals = self._aligned(prices, assets, "prices")
+            if not np.all(np.isfinite(p_vals) & (p_vals > 0)):
+                i = int(np.flatnonzero(~(np.isfinite(p_vals) & (p_vals > 0)))[0])
+                raise OrderError(f"price of asset {self._store.asset_names[p_ids[i]]!r} is "
+                                 f"{p_vals[i]}: prices must be finite and > 0")
+            full = self._last_price.copy()
+            full[p_ids] = p_vals
+            px = full[cand]
+        equity = self._equity_for_weights()
+        tw = target[cand]
+        cur = current[cand]
+        sized = tw != 0
+        no_price = sized & ~(px > 0)
+        if no_price.any():
+            a = self._store.asset_names[int(cand[np.flatnonzero(no_price)[0]])]
+            raise OrderError(f"asset {a!r} has no price yet: it cannot be given a non-zero weight")
+        target_q = np.zeros(cand.size)
+        np.divide(tw * equity, px, out=target_q, where=sized)
+        # Quantities are kept to 1e-9 of a unit, which removes float noise
+        # (579.9999999999999 is 580); whole shares then truncate toward zero.
+        delta = np.round(target_q - cur, 9)
+        if not self._fractional:
+            delta = np.trunc(delta)
+        delta = np.where(sized, delta, -cur)  # a zero target closes exactly, leaving no dust
+        scale = np.maximum(np.maximum(np.abs(target_q), np.abs(cur)), 1.0)
+        keep = np.abs(delta) > 1e-12 * scale
+        if tol > 0:
+            held_w = np.zeros(cand.size)
+            np.divide(cur * px, equity, out=held_w, where=cur != 0)
+            keep &= ((tw == 0) & (cur != 0)) | ~(np.abs(tw - held_w) < tol)
+        sel = np.flatnonzero(keep)
+        if sel.size == 0:
+            return np.empty(0, dtype=np.int64)
+        reduces = (cur[sel] * delta[sel]) < 0
+        sel = np.concatenate((sel[reduces], sel[~reduces]))
+        return np.asarray(engine.submit_many(cand[sel].astype(np.int32), delta[sel]),
+                          dtype=np.int64)
 
     def cancel(self, order: OrderEvent | int) -> bool:
         """Cancel an open order (an OrderEvent or an id); False if it was not open."""
@@ -633,6 +1041,88 @@ class Strategy:
         """
         engine = self._require_engine()
         return engine.schedule(to_ns(when, engine.store.tz), callback)
+
+    def schedule(
+        self,
+        fn: Callable[[dict[str, Any]], None],
+        every: Any = None,
+        *,
+        at: Any = None,
+        rule: str | None = None,
+        start: Any = None,
+        end: Any = None,
+    ) -> np.ndarray:
+        """Call ``fn(context)`` on a calendar or on a fixed grid, through clock timers.
+
+        Every firing time is computed here, once, from the run's bar
+        timestamps and the calendar in the feed's time zone (naive data:
+        wall clock), and handed to the clock as a timer: a run is
+        deterministic and a callback at a timestamp runs after that
+        timestamp's bar hooks (``on_slice`` included). ``fn`` receives the
+        context dict, like :meth:`schedule_at`; pass a bound method
+        (``self.schedule(self.rebalance_book, "1d")``) to reach the
+        strategy. Orders placed by ``fn`` fill on the next bar of each asset.
+
+        Parameters
+        ----------
+        fn : callable
+            Called as ``fn(context)``.
+        every : str, optional
+            A calendar period, ``"1d"``, ``"1w"`` (ISO weeks), ``"1mo"``,
+            ``"1q"``, ``"1y"`` or a multiple (``"2w"``: every second trading
+            week): fires at the first bar timestamp of each trading period
+            (a period with at least one bar). Or a duration, ``"30m"``,
+            ``"1h"``, ``"15s"``: a fixed grid ``anchor + k * step`` anchored
+            at the run's first bar timestamp, a point firing when a bar lies
+            in ``(point - step, point]`` (nights and weekends are skipped).
+            ``m`` is minutes, ``mo`` months.
+        at : str or datetime.time, optional
+            Wall-clock time (``"15:55"``) in the feed's zone. Calendar
+            schedules fire at that time on the first (``*_start``) or last
+            (``*_end``) trading day of each period, whether or not a bar is
+            stamped then (a timer creates its own timestamp: ``fn`` sees the
+            bars up to that time, and its orders fill at the next bar).
+            With a duration, ``at`` anchors the grid on the first day.
+        rule : str, optional
+            Instead of ``every``: ``"month_end"`` (last bar timestamp of each
+            month), ``"week_start"`` (first bar timestamp of each week), or
+            any of ``{day, week, month, quarter, year}_{start, end}``.
+        start, end : datetime, str or int ns, optional
+            Fire only within ``[start, end]``.
+
+        Returns
+        -------
+        ndarray of datetime64[ns]
+            The firing times scheduled (UTC instants for tz-aware data).
+            Times before the first bar, and, when called during the run,
+            at or before the current timestamp, are dropped.
+
+        Raises
+        ------
+        ValueError
+            For an unreadable ``every``, ``at`` or ``rule``, or both or
+            neither of ``every`` and ``rule``.
+
+        Notes
+        -----
+        Calendar rules read the trading calendar from the data, as a
+        strategy reads an exchange calendar published in advance: the last
+        month of the run ends at the run's last bar.
+        """
+        from mlbacktest.schedule import firing_times
+
+        engine = self._require_engine()
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {fn!r}")
+        times = firing_times(self._time_index().times, engine.store.tz, every=every, at=at,
+                             rule=rule, start=start, end=end)
+        if engine.started:
+            times = times[times > engine.current_ts]
+        for t in times.tolist():
+            engine.schedule(t, fn)
+        out = times.view("datetime64[ns]")
+        out.flags.writeable = False
+        return out
 
 
 def _as_float(value: Any, name: str) -> float:
