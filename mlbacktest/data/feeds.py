@@ -18,6 +18,7 @@ offset give ``tz == "UTC"``. Dates are read as naive midnight.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import glob as _glob
@@ -26,12 +27,20 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from mlbacktest.data.panel import BAR_FIELDS, BarPanel
+from mlbacktest.data.signals import (
+    SignalRows,
+    SignalTiming,
+    align_signals,
+    check_signal_names,
+    visibility,
+)
 from mlbacktest.data.validate import (
     _NS_PER_DAY,
     _NS_PER_UNIT,
@@ -39,6 +48,7 @@ from mlbacktest.data.validate import (
     asset_strings,
     bar_fields,
     bound_to_ns,
+    check_available_at,
     check_columns,
     check_not_null,
     check_python_datetimes,
@@ -83,6 +93,8 @@ class DataFeed:
     """
 
     panel: BarPanel
+    #: Parsed ``signal_delay`` / ``embargo`` the panel's signals were aligned with.
+    signal_timing: SignalTiming = SignalTiming()
 
     def __init__(self, panel: BarPanel) -> None:
         _check_layout(panel)
@@ -228,11 +240,11 @@ def as_lazyframe(
     )
 
 
-def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
+def _collect(lf: pl.LazyFrame, where: str = "") -> pl.DataFrame:
     try:
         return lf.collect()
     except pl.exceptions.PolarsError as exc:
-        raise DataError(f"cannot read the input: {exc}") from exc
+        raise DataError(f"{where}cannot read the input: {exc}") from exc
 
 
 def _schema(lf: pl.LazyFrame) -> pl.Schema:
@@ -247,22 +259,221 @@ def _resolve_signals(
     timestamp_column: str,
     asset_column: str,
     signal_columns: Sequence[str] | None,
+    exclude: Sequence[str] = (),
+    required: Sequence[str] = BAR_FIELDS,
+    where: str = "",
 ) -> tuple[str, ...]:
-    """Check the columns of `schema` and return the signal column names."""
+    """Check the columns of `schema` and return the signal column names.
+
+    `exclude` names columns that are never signals (``available_at``): left
+    out of the default selection, an error when requested. `required` are the
+    columns that must exist besides the keys; `where` prefixes messages.
+    """
     names = schema.names()
     if _ROW in names:
-        raise DataError(f"column name {_ROW!r} is reserved by mlbacktest")
-    signals = check_columns(names, timestamp_column, asset_column, signal_columns)
+        raise DataError(f"{where}column name {_ROW!r} is reserved by mlbacktest")
+    try:
+        signals = check_columns(
+            names, timestamp_column, asset_column, signal_columns, required=required
+        )
+    except DataError as exc:
+        raise DataError(f"{where}{exc}") from None
     if signal_columns is None:
+        signals = tuple(c for c in signals if c not in exclude and c not in required)
         other = [c for c in signals if not (schema[c].is_numeric() or schema[c] == pl.Boolean)]
         if other:
+            hint = ""
+            if any(isinstance(schema[c], (pl.Datetime, pl.Date)) for c in other):
+                hint = " (a publication-time column goes in available_at_column=...)"
             raise DataError(
-                f"column{'s' if len(other) > 1 else ''} {', '.join(repr(c) for c in other)} "
+                f"{where}column{'s' if len(other) > 1 else ''} "
+                f"{', '.join(repr(c) for c in other)} "
                 f"{'are' if len(other) > 1 else 'is'} neither a bar field nor a numeric "
                 "signal; pass signal_columns=[...] to "
-                "choose the signal columns (other columns are then ignored)"
+                f"choose the signal columns (other columns are then ignored){hint}"
             )
+    else:
+        for c in signals:
+            if c in exclude:
+                raise DataError(f"{where}column {c!r} is the available_at column, not a signal")
     return signals
+
+
+@dataclass(frozen=True)
+class _SignalPlan:
+    """Where each signal column comes from, and in which order they are stored."""
+
+    price_columns: tuple[str, ...]  # signal columns read from the price frame
+    frame_columns: tuple[str, ...]  # signal columns read from the signal frame
+    names: tuple[str, ...]  # every signal column, in panel order
+    price_available_at: str | None  # available_at column of the price frame
+
+
+def _plan_signals(
+    price_schema: pl.Schema,
+    frame_schema: pl.Schema | None,
+    timestamp_column: str,
+    asset_column: str,
+    signal_columns: Sequence[str] | None,
+    available_at_column: str | None,
+) -> _SignalPlan:
+    """Resolve `signal_columns` against the price frame and the signal frame."""
+    avail = available_at_column
+    if avail is not None and not isinstance(avail, str):
+        raise TypeError(f"available_at_column must be a str, got {type(avail).__name__}")
+    if avail is not None and avail in (timestamp_column, asset_column):
+        raise DataError("available_at_column must differ from the timestamp and asset columns")
+    if isinstance(signal_columns, str):
+        signal_columns = [signal_columns]
+    if signal_columns is not None:
+        signal_columns = list(signal_columns)
+        seen: set[str] = set()
+        for c in signal_columns:
+            if c in seen:
+                raise DataError(f"signal column {c!r} is requested more than once")
+            seen.add(c)
+    exclude = (avail,) if avail is not None else ()
+    if avail is not None and signal_columns is not None and avail in signal_columns:
+        raise DataError(f"column {avail!r} is the available_at column, not a signal")
+
+    if frame_schema is None:
+        required = (*BAR_FIELDS, *exclude)
+        price = _resolve_signals(
+            price_schema, timestamp_column, asset_column, signal_columns, exclude, required
+        )
+        return _SignalPlan(price, (), price, avail)
+
+    where = "signal frame: "
+    frame_names = frame_schema.names()
+    keys = {timestamp_column, asset_column, *exclude}
+    price_names = set(price_schema.names()) - set(BAR_FIELDS) - {timestamp_column, asset_column}
+    if signal_columns is None:
+        price = _resolve_signals(
+            price_schema, timestamp_column, asset_column, None, exclude, BAR_FIELDS
+        )
+        frame = _resolve_signals(
+            frame_schema, timestamp_column, asset_column, None, exclude, exclude, where
+        )
+        both = [c for c in frame if c in price]
+        if both:
+            raise DataError(
+                f"column{'s' if len(both) > 1 else ''} {', '.join(repr(c) for c in both)} "
+                "of the signal frame also in the price frame; pass signal_columns=[...] to "
+                "say which signals to use (each from one frame)"
+            )
+        names = price + frame
+    else:
+        frame_req = [c for c in signal_columns if c in frame_names and c not in keys]
+        price_req = [c for c in signal_columns if c not in frame_req]
+        both = [c for c in frame_req if c in price_names]
+        if both:
+            raise DataError(
+                f"signal column{'s' if len(both) > 1 else ''} "
+                f"{', '.join(repr(c) for c in both)} "
+                f"{'are' if len(both) > 1 else 'is'} in both the price frame and the signal "
+                "frame; rename one of them"
+            )
+        unknown = [c for c in price_req if c not in price_schema.names()]
+        if unknown:
+            raise DataError(
+                f"signal column{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(c) for c in unknown)} not found in the price frame "
+                f"({price_schema.names()}) nor in the signal frame ({frame_names})"
+            )
+        price = _resolve_signals(
+            price_schema, timestamp_column, asset_column, price_req, exclude, BAR_FIELDS
+        )
+        frame = _resolve_signals(
+            frame_schema, timestamp_column, asset_column, frame_req, exclude, exclude, where
+        )
+        names = tuple(signal_columns)
+    check_signal_names(frame, where)
+    return _SignalPlan(price, frame, names, None)
+
+
+def _signal_rows(
+    df: pl.DataFrame,
+    panel: BarPanel,
+    timestamp_column: str,
+    asset_column: str,
+    plan: _SignalPlan,
+    available_at_column: str | None,
+) -> SignalRows:
+    return SignalRows.from_frame(
+        df,
+        row_column=_ROW,
+        timestamp_column=timestamp_column,
+        asset_column=asset_column,
+        columns=plan.frame_columns,
+        available_at_column=available_at_column,
+        asset_names=panel.asset_names,
+        tz=panel.tz,
+    )
+
+
+def _check_delay_columns(
+    delay_columns: Sequence[str] | None, names: Sequence[str]
+) -> frozenset[str]:
+    if delay_columns is None:
+        return frozenset(names)
+    cols = [delay_columns] if isinstance(delay_columns, str) else list(delay_columns)
+    unknown = [c for c in cols if c not in names]
+    if unknown:
+        raise DataError(
+            f"delay_columns {unknown} are not signal columns; signal columns: {list(names)}"
+        )
+    return frozenset(cols)
+
+
+def _attach_signals(
+    panel: BarPanel,
+    price_available_at: np.ndarray | None,
+    frame_rows: SignalRows | None,
+    plan: _SignalPlan,
+    timing: SignalTiming,
+    delayed: frozenset[str],
+) -> BarPanel:
+    """Replace the panel's signals by their point-in-time alignment (see :mod:`.signals`)."""
+    if (
+        frame_rows is None
+        and price_available_at is None
+        and (timing.is_identity or not delayed.intersection(plan.price_columns))
+    ):
+        return panel  # every price signal is shown on its own bar, as given
+    out = np.empty((len(panel), len(plan.names)), dtype=np.float64)
+    col = {c: j for j, c in enumerate(plan.names)}
+    none = SignalTiming()
+    sources: list[tuple[tuple[str, ...], Any]] = []
+    if plan.price_columns:
+        sources.append((plan.price_columns, None))
+    if frame_rows is not None and plan.frame_columns:
+        sources.append((plan.frame_columns, frame_rows))
+    for columns, rows in sources:
+        for tm in (none, timing):
+            cols = [c for c in columns if (c in delayed) == (tm is timing)]
+            if not cols:
+                continue
+            if rows is None:  # the price frame: one signal row per bar
+                vals = panel.signals[:, [panel.signal_names.index(c) for c in cols]]
+                if tm.is_identity and price_available_at is None:
+                    res = vals
+                else:
+                    vis = visibility(panel.ts, price_available_at, tm)
+                    res = align_signals(
+                        panel.ts, panel.asset, panel.ts, vis, panel.asset, vals, tm.delay_bars
+                    )
+            else:
+                sub = SignalRows(
+                    rows.ts,
+                    rows.available_at,
+                    rows.asset,
+                    rows.values[:, [rows.names.index(c) for c in cols]],
+                    tuple(cols),
+                    rows.source_row,
+                )
+                res = sub.aligned(panel.ts, panel.asset, tm)
+            out[:, [col[c] for c in cols]] = res
+    return dataclasses.replace(panel, signals=_readonly(out, np.float64), signal_names=plan.names)
 
 
 def _readonly(a: np.ndarray, dtype: Any) -> np.ndarray:
@@ -278,7 +489,8 @@ def _build_panel(
     signal_names: tuple[str, ...],
     bounds: tuple[TimeLike, TimeLike] | None = None,
     empty_message: str = "the data has no rows",
-) -> BarPanel:
+    available_at_column: str | None = None,
+) -> tuple[BarPanel, np.ndarray | None]:
     """Validate a collected frame and turn it into a :class:`BarPanel`.
 
     Parameters
@@ -294,6 +506,15 @@ def _build_panel(
         timestamps are normalised (so string timestamps can be filtered too).
     empty_message : str
         Message of the error raised when no rows are left.
+    available_at_column : str, optional
+        Publication time of each row's signals; validated (not null, same
+        time zone as the timestamps, not earlier than them).
+
+    Returns
+    -------
+    panel : BarPanel
+    available_at : ndarray of int64 or None
+        The `available_at_column` in panel order (ns), or ``None``.
     """
     if df.height == 0:
         raise DataError(empty_message)
@@ -318,6 +539,9 @@ def _build_panel(
     rows.set_timestamps(ts, tz)
 
     check_not_null(asset_s, asset_column, rows)
+    avail = None
+    if available_at_column is not None:
+        avail = check_available_at(df, available_at_column, timestamp_column, ts, tz, rows)
     fields = bar_fields(df, rows)
     signals = signal_matrix(df, signal_names)
 
@@ -336,11 +560,13 @@ def _build_panel(
         ts, asset, source_row = ts[order], asset[order], source_row[order]
         fields = {k: v[order] for k, v in fields.items()}
         signals = signals[order]
+        if avail is not None:
+            avail = avail[order]
     check_unique_keys(
         ts, asset, source_row, asset_names, tz, f"{timestamp_column!r}, {asset_column!r}"
     )
 
-    return BarPanel(
+    panel = BarPanel(
         ts=_readonly(ts, np.int64),
         asset=_readonly(asset, np.int32),
         open=_readonly(fields["open"], np.float64),
@@ -354,6 +580,7 @@ def _build_panel(
         tz=tz,
         source_row=_readonly(source_row, np.int64),
     )
+    return panel, avail
 
 
 # --------------------------------------------------------------------------- #
@@ -378,16 +605,49 @@ class PolarsDataFeed(DataFeed):
         ISO-8601 strings (all with a UTC offset, or all without).
     asset_column : str, default: ``"asset"``
         Asset names: strings, categoricals or integers (converted to str).
+    signals : polars.DataFrame, polars.LazyFrame, dict of columns or pandas.DataFrame, optional
+        A separate signal frame: one row per (timestamp, asset)
+        prediction, with the same `timestamp_column` and `asset_column` as
+        the prices, the signal columns and optionally `available_at_column`.
+        Its timestamps need not match the bars': each bar shows the newest
+        row of its asset visible at the bar's timestamp (as-of, backward;
+        see ``docs/signals.md``), NaN before the first. Every row is
+        validated: duplicates of (timestamp, asset), an asset absent from
+        the prices, an ``available_at`` earlier than the timestamp, or a time
+        zone other than the prices' is a ``DataError`` naming the row
+        (0-based, in the frame as given), asset and timestamp.
+    available_at_column : str, optional
+        Column holding when each signal row was published: the row becomes
+        visible at ``max(timestamp, available_at)``. It belongs to the
+        signal frame when `signals` is given, to the price frame otherwise.
+    signal_delay : int, str, datetime.timedelta or numpy.timedelta64, optional
+        Push visibility back further. An ``int`` *n* shows at each bar what
+        the asset's *n*-th earlier bar would have shown; a duration (such as
+        ``"1d"``, ``"30m"``) is added to each row's publication time.
+    embargo : str, datetime.timedelta or numpy.timedelta64, optional
+        A signal row is never visible before ``timestamp + embargo``. Unlike
+        a duration `signal_delay`, it does not add to ``available_at``: a
+        row published later than ``timestamp + embargo`` is unaffected.
+    delay_columns : sequence of str, optional
+        Signal columns that `signal_delay` and `embargo` apply to (default:
+        all). Leave out columns that are not predictions, such as bid/ask
+        quotes read by a slippage model.
 
     Attributes
     ----------
     panel : BarPanel
-        The validated bars.
+        The validated bars; ``panel.signals`` holds the value each bar
+        shows, point in time.
+    signal_timing : SignalTiming
+        The parsed `signal_delay` and `embargo`.
 
     Raises
     ------
     DataError
-        The data fails validation (see :mod:`mlbacktest.data.validate`).
+        The data fails validation (see :mod:`mlbacktest.data.validate` and
+        :mod:`mlbacktest.data.signals`).
+    ConfigError
+        A bad `signal_delay` or `embargo`.
 
     Notes
     -----
@@ -395,6 +655,11 @@ class PolarsDataFeed(DataFeed):
     columns become NaN, which means "no prediction for this bar". Nothing
     else is filled, dropped or clipped. ``panel.source_row`` is the 0-based
     row of each bar in `data` as given.
+
+    Signal columns are taken from the price frame and, with `signals`, from
+    the signal frame: by default every non-key column of both, price
+    columns first; with `signal_columns`, the names given, in that order.
+    A signal name that is a column of both frames is an error.
 
     Examples
     --------
@@ -420,14 +685,55 @@ class PolarsDataFeed(DataFeed):
         *,
         timestamp_column: str = "timestamp",
         asset_column: str = "asset",
+        signals: FrameLike | None = None,
+        available_at_column: str | None = None,
+        signal_delay: int | str | Any | None = None,
+        embargo: str | Any | None = None,
+        delay_columns: Sequence[str] | None = None,
     ) -> None:
-        lf = as_lazyframe(data, timestamp_column, asset_column)
-        signals = _resolve_signals(_schema(lf), timestamp_column, asset_column, signal_columns)
-        lf = lf.with_row_index(_ROW).select(
-            [_ROW, timestamp_column, asset_column, *BAR_FIELDS, *signals]
+        timing = SignalTiming.from_args(signal_delay, embargo)
+        avail = (available_at_column,) if available_at_column is not None else ()
+        lf = as_lazyframe(
+            data, timestamp_column, asset_column, () if signals is not None else avail
         )
-        panel = _build_panel(_collect(lf), timestamp_column, asset_column, signals)
-        super().__init__(panel)
+        sig_lf = None
+        if signals is not None:
+            sig_lf = as_lazyframe(signals, timestamp_column, asset_column, avail)
+        plan = _plan_signals(
+            _schema(lf),
+            None if sig_lf is None else _schema(sig_lf),
+            timestamp_column,
+            asset_column,
+            signal_columns,
+            available_at_column,
+        )
+        delayed = _check_delay_columns(delay_columns, plan.names)
+        price_avail = (plan.price_available_at,) if plan.price_available_at is not None else ()
+        lf = lf.with_row_index(_ROW).select(
+            [_ROW, timestamp_column, asset_column, *BAR_FIELDS, *plan.price_columns, *price_avail]
+        )
+        panel, avail_ns = _build_panel(
+            _collect(lf),
+            timestamp_column,
+            asset_column,
+            plan.price_columns,
+            available_at_column=plan.price_available_at,
+        )
+        rows = None
+        if sig_lf is not None:
+            sig_lf = sig_lf.with_row_index(_ROW).select(
+                [_ROW, timestamp_column, asset_column, *avail, *plan.frame_columns]
+            )
+            rows = _signal_rows(
+                _collect(sig_lf, "signal frame: "),
+                panel,
+                timestamp_column,
+                asset_column,
+                plan,
+                available_at_column,
+            )
+        self.signal_timing = timing
+        super().__init__(_attach_signals(panel, avail_ns, rows, plan, timing, delayed))
 
 
 class ParquetDataFeed(DataFeed):
@@ -453,6 +759,37 @@ class ParquetDataFeed(DataFeed):
         that has no rows gives a ``UserWarning``.
     timestamp_column, asset_column : str
         As for :class:`PolarsDataFeed`.
+    signals : frame or str or path-like, optional
+        A separate signal frame, or the path of parquet file(s) holding one (a file, a
+        directory or a glob, read lazily): one row per (timestamp, asset)
+        prediction, with the same `timestamp_column` and `asset_column` as
+        the prices, the signal columns and optionally `available_at_column`.
+        Its timestamps need not match the bars': each bar shows the newest
+        row of its asset visible at the bar's timestamp (as-of, backward;
+        see ``docs/signals.md``), NaN before the first. Every row is
+        validated: duplicates of (timestamp, asset), an asset absent from
+        the prices, an ``available_at`` earlier than the timestamp, or a time
+        zone other than the prices' is a ``DataError`` naming the row
+        (0-based, in the frame as given), asset and timestamp.
+    available_at_column : str, optional
+        Column holding when each signal row was published: the row becomes
+        visible at ``max(timestamp, available_at)``. It belongs to the
+        signal frame when `signals` is given, to the price frame otherwise.
+    signal_delay : int, str, datetime.timedelta or numpy.timedelta64, optional
+        Push visibility back further. An ``int`` *n* shows at each bar what
+        the asset's *n*-th earlier bar would have shown; a duration (such as
+        ``"1d"``, ``"30m"``) is added to each row's publication time.
+    embargo : str, datetime.timedelta or numpy.timedelta64, optional
+        A signal row is never visible before ``timestamp + embargo``. Unlike
+        a duration `signal_delay`, it does not add to ``available_at``: a
+        row published later than ``timestamp + embargo`` is unaffected.
+    delay_columns : sequence of str, optional
+        Signal columns that `signal_delay` and `embargo` apply to (default:
+        all). Leave out columns that are not predictions, such as bid/ask
+        quotes read by a slippage model.
+        `assets` and (for ``Datetime``/``Date`` timestamps) `end` also
+        filter the signal frame: rows after `end` could never be visible
+        and are not read.
 
     Attributes
     ----------
@@ -461,6 +798,8 @@ class ParquetDataFeed(DataFeed):
         (all files concatenated in path order), before filtering.
     path : str or list of str
         The path(s) given.
+    signal_timing : SignalTiming
+        The parsed `signal_delay` and `embargo`.
 
     Raises
     ------
@@ -485,11 +824,42 @@ class ParquetDataFeed(DataFeed):
         assets: Iterable[str] | str | None = None,
         timestamp_column: str = "timestamp",
         asset_column: str = "asset",
+        signals: FrameLike | str | os.PathLike[str] | None = None,
+        available_at_column: str | None = None,
+        signal_delay: int | str | Any | None = None,
+        embargo: str | Any | None = None,
+        delay_columns: Sequence[str] | None = None,
     ) -> None:
+        timing = SignalTiming.from_args(signal_delay, embargo)
+        avail = (available_at_column,) if available_at_column is not None else ()
         self.path = _resolve_path(path)
         lf = pl.scan_parquet(self.path, row_index_name=_ROW)
         schema = pl.Schema([(k, v) for k, v in _schema(lf).items() if k != _ROW])
-        signals = _resolve_signals(schema, timestamp_column, asset_column, signal_columns)
+        sig_lf: pl.LazyFrame | None = None
+        sig_schema: pl.Schema | None = None
+        if signals is not None:
+            if isinstance(signals, (str, os.PathLike)) or (
+                isinstance(signals, (list, tuple))
+                and signals
+                and all(isinstance(x, (str, os.PathLike)) for x in signals)
+            ):
+                sig_lf = pl.scan_parquet(_resolve_path(signals), row_index_name=_ROW)
+            else:
+                sig_lf = as_lazyframe(signals, timestamp_column, asset_column, avail)
+                sig_schema = _schema(sig_lf)  # a column named like _ROW is refused below
+                sig_lf = sig_lf.with_row_index(_ROW, offset=0) if _ROW not in sig_schema else sig_lf
+            if sig_schema is None:
+                sig_schema = pl.Schema([(k, v) for k, v in _schema(sig_lf).items() if k != _ROW])
+        plan = _plan_signals(
+            schema,
+            sig_schema,
+            timestamp_column,
+            asset_column,
+            signal_columns,
+            available_at_column,
+        )
+        delayed = _check_delay_columns(delay_columns, plan.names)
+        price_avail = (plan.price_available_at,) if plan.price_available_at is not None else ()
 
         asset_list: list[str] | None = None
         if assets is not None:
@@ -502,8 +872,23 @@ class ParquetDataFeed(DataFeed):
             predicates.append(col.is_in(asset_list) | pl.col(asset_column).is_null())
         if predicates:
             lf = lf.filter(functools.reduce(operator.and_, predicates))
-        lf = lf.select([_ROW, timestamp_column, asset_column, *BAR_FIELDS, *signals])
+        lf = lf.select(
+            [_ROW, timestamp_column, asset_column, *BAR_FIELDS, *plan.price_columns, *price_avail]
+        )
         self._query = lf
+        if sig_lf is not None and sig_schema is not None:
+            sig_preds = _time_predicates(sig_schema[timestamp_column], timestamp_column, None, end)
+            if asset_list is not None:
+                col = pl.col(asset_column)
+                if sig_schema[asset_column] != pl.String:
+                    col = col.cast(pl.String)
+                sig_preds.append(col.is_in(asset_list) | pl.col(asset_column).is_null())
+            if sig_preds:
+                sig_lf = sig_lf.filter(functools.reduce(operator.and_, sig_preds))
+            sig_lf = sig_lf.select(
+                [_ROW, timestamp_column, asset_column, *avail, *plan.frame_columns]
+            )
+        self._signal_query = sig_lf
 
         filters = [
             f"{k}={v!r}"
@@ -511,10 +896,27 @@ class ParquetDataFeed(DataFeed):
             if v is not None
         ]
         empty = f"no rows in {self.path!r}" + (f" with {', '.join(filters)}" if filters else "")
-        panel = _build_panel(
-            _collect(lf), timestamp_column, asset_column, signals, (start, end), empty
+        panel, avail_ns = _build_panel(
+            _collect(lf),
+            timestamp_column,
+            asset_column,
+            plan.price_columns,
+            (start, end),
+            empty,
+            available_at_column=plan.price_available_at,
         )
-        super().__init__(panel)
+        rows = None
+        if sig_lf is not None:
+            rows = _signal_rows(
+                _collect(sig_lf, "signal frame: "),
+                panel,
+                timestamp_column,
+                asset_column,
+                plan,
+                available_at_column,
+            )
+        self.signal_timing = timing
+        super().__init__(_attach_signals(panel, avail_ns, rows, plan, timing, delayed))
 
         if asset_list is not None:
             absent = sorted(set(asset_list) - set(panel.asset_names))
@@ -525,7 +927,7 @@ class ParquetDataFeed(DataFeed):
                     stacklevel=2,
                 )
 
-    def query_plan(self, optimized: bool = True) -> str:
+    def query_plan(self, optimized: bool = True, *, signals: bool = False) -> str:
         """Return the polars query plan used to read the files.
 
         Parameters
@@ -534,12 +936,23 @@ class ParquetDataFeed(DataFeed):
             Show the plan after optimisation, where pushed-down filters
             appear as ``SELECTION`` of the Parquet scan and the columns read
             as ``PROJECT k/n COLUMNS``.
+        signals : bool, default: False
+            Show the plan that read the signal frame instead of the bars.
 
         Returns
         -------
         str
             The output of :meth:`polars.LazyFrame.explain`.
+
+        Raises
+        ------
+        ValueError
+            `signals` is True but the feed has no signal frame.
         """
+        if signals:
+            if self._signal_query is None:
+                raise ValueError("this feed has no signal frame")
+            return self._signal_query.explain(optimized=optimized)
         return self._query.explain(optimized=optimized)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "asset_strings",
     "bar_fields",
     "bound_to_ns",
+    "check_available_at",
     "check_columns",
     "check_not_null",
     "check_python_datetimes",
@@ -562,6 +563,56 @@ def bound_to_ns(value: Any, tz: str | None, name: str) -> int:
         if s.null_count():
             raise DataError(f"{name}={value!r} does not exist in time zone {tz!r}")
     return int(s.to_physical().item())
+
+
+def check_available_at(
+    frame: pl.DataFrame,
+    column: str,
+    timestamp_column: str,
+    ts: np.ndarray,
+    tz: str | None,
+    rows: RowLocator,
+) -> np.ndarray:
+    """Validate a publication-time column against the rows' timestamps.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Holds `column`, in the same row order as `ts`.
+    column : str
+        The ``available_at`` column: ``Datetime``, ``Date`` or ISO-8601 strings.
+    timestamp_column : str
+        Name of the timestamp column, for messages.
+    ts : ndarray of int64
+        The rows' normalised timestamps.
+    tz : str or None
+        Their time zone.
+    rows : RowLocator
+        Describes rows in error messages.
+
+    Returns
+    -------
+    ndarray of int64
+        ``available_at`` in ns, same convention as `ts`.
+
+    Raises
+    ------
+    DataError
+        A null or unparseable value; a time zone that differs from the
+        timestamps'; a value earlier than the row's timestamp (a prediction
+        cannot be published before the time it is stamped).
+    """
+    avail, avail_tz = timestamps_to_ns(frame[column], column, rows)
+    check_same_timezone([tz, avail_tz], [timestamp_column, column])
+    early = avail < ts
+    if early.any():
+        raise rows.error(
+            early,
+            f"column {column!r} is earlier than {timestamp_column!r} (a prediction cannot "
+            "be published before the time it is stamped)",
+            {column: TimestampText(avail, tz)},
+        )
+    return avail
 
 
 def check_same_timezone(feeds_or_tzs: Sequence[Any], names: Sequence[str]) -> str | None:
