@@ -13,6 +13,12 @@ vectorbt cannot run a Python policy bar by bar; the scenarios it can express
 give it the same intent as arrays computed from the bars alone (target
 quantities, target weights, entry signals); see ``test_vectorbt.py``.
 
+mlbacktest runs each scenario once, with the preset named by the scenario:
+``BacktestConfig.preset("backtrader", ...)`` for the next-open scenarios (compared
+with backtrader, and with vectorbt given next-open prices), ``preset("vectorbt",
+...)`` for the close-price scenarios (compared with vectorbt's default
+``price=close``; that preset is look-ahead-prone and warns).
+
 Pass bar (every engine pair, every scenario): the same number of fills and of
 round trips, every fill (bar, asset, quantity, price, commission) equal to
 ``REL_TOL`` relative, and equity equal to ``REL_TOL`` relative at every bar.
@@ -23,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ import polars as pl
 
 import mlbacktest
 from mlbacktest import BacktestConfig, CommissionModel, Strategy
+from mlbacktest.models import FixedAmountSlippage
 
 __all__ = [
     "REL_TOL",
@@ -49,12 +55,13 @@ __all__ = [
     "EntryExitPolicy",
     "LimitEntryPolicy",
     "StressPolicy",
+    "StopReversePolicy",
     "BracketPolicy",
     "Scenario",
     "SCENARIOS",
-    "PENDING",
-    "parametrized",
     "run_mlbacktest",
+    "run_mlbacktest_with",
+    "mlbacktest_config",
     "fill_kinds",
     "assert_parity",
     "count_round_trips",
@@ -179,7 +186,7 @@ class Costs:
     ``max(rate*|q|*p + per_share*|q|, minimum)``. Slippage moves the price
     against the order by ``slippage_bps`` basis points, or by
     ``slippage_fixed`` currency units per share (backtrader's
-    ``set_slippage_fixed``; mlbacktest has no such knob yet).
+    ``set_slippage_fixed``, mlbacktest's ``FixedAmountSlippage``).
     """
 
     commission_rate: float = 0.0
@@ -247,7 +254,6 @@ class Api:
     def target_percent(self, a: int, pct: float) -> int | None:
         raise NotImplementedError
 
-    # --- used only by the pending scenarios (features mlbacktest is gaining)
     def exits(
         self,
         a: int,
@@ -369,8 +375,13 @@ class EntryExitPolicy(Policy):
     The exits are a stop ``stop_loss`` away from the entry fill price, a limit
     ``take_profit`` away and/or a trailing stop ``trail_percent`` behind the
     closes. A single exit is a plain stop or limit order; several (or a
-    trailing stop) form a one-cancels-other group (``Api.exits``, pending). No
-    other exit: the position is held until an exit fills.
+    trailing stop) form a one-cancels-other group (``Api.exits``). No other
+    exit: the position is held until an exit fills.
+
+    ``skip_exit_bar``: take no entry on a bar on which an exit of the same
+    asset filled. That is vectorbt's rule (a stop exit takes the row, and the
+    signal on that row is dropped); mlbacktest's ``same_bar_reentry=False``
+    instead holds such an entry until the asset's next bar (docs/parity.md).
     """
 
     def __init__(
@@ -383,16 +394,21 @@ class EntryExitPolicy(Policy):
         stop_loss: float | None = None,
         take_profit: float | None = None,
         trail_percent: float | None = None,
+        skip_exit_bar: bool = False,
     ) -> None:
         super().__init__(bars)
         self.long_sig, self.short_sig, self.qty = long_sig, short_sig, qty
         self.stop_loss, self.take_profit = stop_loss, take_profit
         self.trail_percent = trail_percent
+        self.skip_exit_bar = skip_exit_bar
         self.entries: dict[int, int] = {}
+        self.exit_bar: dict[int, int] = {}
 
     def on_bar(self, api: Api, k: int) -> None:
         for a in range(self.bars.n_assets):
             if api.position(a) != 0:
+                continue
+            if self.skip_exit_bar and self.exit_bar.get(a) == k:
                 continue
             if self.long_sig[k, a]:
                 self.entries[api.market(a, self.qty[a])] = a
@@ -401,6 +417,7 @@ class EntryExitPolicy(Policy):
 
     def on_fill(self, api: Api, fill: Fill) -> None:
         if self.entries.pop(fill.handle, None) is None:
+            self.exit_bar[fill.asset] = fill.k
             return
         a, q, p = fill.asset, -fill.quantity, fill.price
         s = 1.0 if fill.quantity > 0 else -1.0
@@ -412,6 +429,53 @@ class EntryExitPolicy(Policy):
             api.stop(a, q, stop)
         elif limit is not None:
             api.limit(a, q, limit)
+
+
+class StopReversePolicy(Policy):
+    """Stop-and-reverse: always in the market once the first signal has been taken.
+
+    A market entry on the first signal; every entry's fill places, at
+    ``stop`` from its price, a stop that closes the position and then a stop
+    entry the other way at the same level. On the bar the level trades both
+    fill, the exit first: the position reverses on that bar (backtrader fills
+    both in submission order; mlbacktest needs ``same_bar_reentry=True``, set
+    by its backtrader preset).
+    """
+
+    def __init__(
+        self,
+        bars: Bars,
+        long_sig: np.ndarray,
+        short_sig: np.ndarray,
+        qty: np.ndarray,
+        *,
+        stop: float,
+    ) -> None:
+        super().__init__(bars)
+        self.long_sig, self.short_sig, self.qty, self.stop = long_sig, short_sig, qty, stop
+        self.entries: set[int] = set()
+        self.started: set[int] = set()
+
+    def on_bar(self, api: Api, k: int) -> None:
+        for a in range(self.bars.n_assets):
+            if a in self.started:
+                continue
+            if self.long_sig[k, a]:
+                self.entries.add(api.market(a, self.qty[a]))
+            elif self.short_sig[k, a]:
+                self.entries.add(api.market(a, -self.qty[a]))
+            else:
+                continue
+            self.started.add(a)
+
+    def on_fill(self, api: Api, fill: Fill) -> None:
+        if fill.handle not in self.entries:
+            return
+        self.entries.discard(fill.handle)
+        a, q = fill.asset, fill.quantity
+        level = fill.price * (1 - self.stop if q > 0 else 1 + self.stop)
+        api.stop(a, -q, level)
+        self.entries.add(api.stop(a, -q, level))
 
 
 class LimitEntryPolicy(Policy):
@@ -538,7 +602,6 @@ class StressPolicy(Policy):
                 self._flatten(api, a)
 
 
-# --- pending: needs brackets in mlbacktest ---------------------------------------------
 class BracketPolicy(Policy):
     """Market entries with a stop-loss and take-profit set from the decision close (OCO)."""
 
@@ -581,8 +644,11 @@ class Scenario:
     """One parity scenario.
 
     ``make_policy`` builds a fresh policy (one per engine run).
-    ``vectorbt_skip`` is the reason vectorbt cannot express it (None: it can).
-    ``needs`` names what mlbacktest lacks (pending scenarios only).
+    ``preset`` is the mlbacktest preset the scenario runs with: ``"backtrader"``
+    (market orders at the next open) or ``"vectorbt"`` (at the decision bar's
+    close, vectorbt's default ``price=close``).
+    ``backtrader_skip`` / ``vectorbt_skip`` is the reason that engine cannot
+    express the scenario (None: it can).
     """
 
     name: str
@@ -592,8 +658,9 @@ class Scenario:
     costs: Costs = Costs()
     initial_cash: float = 1_000_000.0
     fractional: bool = False
+    preset: str = "backtrader"
+    backtrader_skip: str | None = None
     vectorbt_skip: str | None = None
-    needs: str | None = None
 
     @property
     def bars(self) -> Bars:
@@ -662,6 +729,11 @@ def _trail_short(bars: Bars) -> Policy:
     return EntryExitPolicy(bars, np.zeros_like(ss), ss, _lots(bars, 20_000.0), trail_percent=0.05)
 
 
+def _stop_reverse(bars: Bars) -> Policy:
+    ls, ss = _signals(bars, 1.0, short=True)
+    return StopReversePolicy(bars, ls, ss, _lots(bars, 20_000.0), stop=0.03)
+
+
 def _bracket(bars: Bars) -> Policy:
     ls, ss = _signals(bars, 1.0, short=True)
     return BracketPolicy(bars, ls, ss, _lots(bars, 20_000.0), stop_loss=0.05, take_profit=0.10)
@@ -679,10 +751,17 @@ NO_VBT_TRAIL = (
     "vectorbt's sl_trail follows the bar highs (lows for a short) from the entry price; "
     "backtrader's and mlbacktest's trailing stops follow the closes from the close at placement"
 )
-NO_VBT_LIMITS = (
-    "vectorbt has no resting (good-till-cancelled) limit orders: from_orders fills every "
-    "order on its own bar at the price given, from_signals only has stop/take-profit exits"
+NO_BT_CLOSE = (
+    "backtrader has no fill at the decision bar's close: cheat-on-close (set_coc) prices a "
+    "market order at that close but executes it in the next bar's broker cycle, so the "
+    "fill, its costs and notify_order come a bar later"
 )
+NO_VBT_LIMITS = (
+    "vectorbt has no resting (good-till-cancelled) entry orders: from_orders fills every "
+    "order on its own bar at the price given, from_signals enters on signals and only has "
+    "stop-loss / take-profit exits"
+)
+GAPPY: tuple[Regime, ...] = ((1000, 0.0, 0.025, 0.03),)
 
 _ALL: list[Scenario] = [
     Scenario(
@@ -732,7 +811,7 @@ _ALL: list[Scenario] = [
         "stop_loss_5pct",
         "long/short entries at market; a stop 5 % from the entry fill is the only exit; "
         "gappy bars; 0.1 % commission and 5 bps slippage",
-        _args(seed=16, n_bars=1000, n_assets=5, regimes=((1000, 0.0, 0.025, 0.03),)),
+        _args(seed=16, n_bars=1000, n_assets=5, regimes=GAPPY),
         _entry_exit(stop_loss=0.05),
         Costs(commission_rate=0.001, slippage_bps=5.0),
     ),
@@ -740,7 +819,7 @@ _ALL: list[Scenario] = [
         "take_profit_10pct",
         "long/short entries at market; a limit 10 % from the entry fill is the only exit; "
         "gappy bars; 0.1 % commission",
-        _args(seed=17, n_bars=1000, n_assets=5, regimes=((1000, 0.0, 0.025, 0.03),)),
+        _args(seed=17, n_bars=1000, n_assets=5, regimes=GAPPY),
         _entry_exit(take_profit=0.10),
         Costs(commission_rate=0.001),
     ),
@@ -780,24 +859,21 @@ _ALL: list[Scenario] = [
         Costs(commission_rate=0.001),
         vectorbt_skip=NO_VBT_LIMITS,
     ),
-]
-
-_PENDING: list[Scenario] = [
     Scenario(
         "fixed_slippage",
-        "long/short signal targets, slippage of 0.02 currency units per share",
-        BASIC,
+        "long/short signal targets, slippage of 0.02 currency units per share "
+        "(backtrader set_slippage_fixed, mlbacktest FixedAmountSlippage), 0.05 % commission",
+        _args(seed=27, n_bars=750, n_assets=5),
         _targets(),
-        Costs(slippage_fixed=0.02),
-        needs="currency (per-share) slippage: mlbacktest's slippage is in basis points only",
-        vectorbt_skip="vectorbt's slippage is a fraction of the price, not a currency amount",
+        Costs(commission_rate=0.0005, slippage_fixed=0.02),
     ),
     Scenario(
         "trailing_stop",
-        "long/short entries; a 5 % trailing stop armed by the entry fill is the only exit",
+        "long/short entries; a 5 % trailing stop armed by the entry fill is the only exit; "
+        "0.1 % commission and 5 bps slippage",
         _args(seed=21, n_bars=1000, n_assets=5),
         _entry_exit(trail_percent=0.05),
-        needs="trailing stops: order(asset, qty, trail_percent=...) (issue 3)",
+        Costs(commission_rate=0.001, slippage_bps=5.0),
         vectorbt_skip=NO_VBT_TRAIL,
     ),
     Scenario(
@@ -805,63 +881,84 @@ _PENDING: list[Scenario] = [
         "short-only entries; a 5 % trailing buy stop is the only exit",
         _args(seed=22, n_bars=1000, n_assets=5),
         _trail_short,
-        needs="trailing stops: order(asset, qty, trail_percent=...) (issue 3)",
         vectorbt_skip=NO_VBT_TRAIL,
     ),
     Scenario(
         "bracket_sl_tp",
-        "long/short bracket entries: stop-loss 5 % and take-profit 10 % from the decision "
-        "close, one cancelling the other",
+        "long/short bracket entries at market: stop-loss 5 % and take-profit 10 % from the "
+        "decision close, one cancelling the other, working from the bar after the entry",
         _args(seed=23, n_bars=1000, n_assets=5),
         _bracket,
-        needs="brackets: bracket(asset, qty, stop_loss=..., take_profit=...) (issue 3)",
-        vectorbt_skip=(
-            "vectorbt's sl_stop / tp_stop are distances from the entry fill price; a "
-            "bracket's levels are absolute prices fixed at the decision close"
-        ),
     ),
     Scenario(
         "trailing_tp",
-        "5 % trailing stop and 10 % take-profit, OCO",
-        _args(seed=24, n_bars=1000, n_assets=5),
+        "5 % trailing stop and 10 % take-profit, OCO; gappy bars (some cross both exits)",
+        _args(seed=24, n_bars=1000, n_assets=5, regimes=GAPPY),
         _entry_exit(trail_percent=0.05, take_profit=0.10),
-        needs="trailing stops and one-cancels-other groups: oco(*orders) (issue 3)",
         vectorbt_skip=NO_VBT_TRAIL,
     ),
     Scenario(
         "trailing_sl",
-        "5 % trailing stop and a fixed 3 % stop-loss, OCO",
-        _args(seed=25, n_bars=1000, n_assets=5),
+        "5 % trailing stop and a fixed 3 % stop-loss, OCO; gappy bars (when a bar crosses "
+        "both, the one placed first, the fixed stop, fills)",
+        _args(seed=28, n_bars=1000, n_assets=5, regimes=GAPPY),
         _entry_exit(trail_percent=0.05, stop_loss=0.03),
-        needs="trailing stops and one-cancels-other groups: oco(*orders) (issue 3)",
         vectorbt_skip=NO_VBT_TRAIL,
     ),
     Scenario(
         "trailing_tp_sl",
-        "5 % trailing stop, 10 % take-profit and 3 % stop-loss, OCO",
-        _args(seed=26, n_bars=1000, n_assets=5),
+        "5 % trailing stop, 10 % take-profit and 3 % stop-loss, OCO; gappy bars",
+        _args(seed=26, n_bars=1000, n_assets=5, regimes=GAPPY),
         _entry_exit(trail_percent=0.05, take_profit=0.10, stop_loss=0.03),
-        needs="trailing stops and one-cancels-other groups: oco(*orders) (issue 3)",
         vectorbt_skip=NO_VBT_TRAIL,
+    ),
+    Scenario(
+        "stop_and_reverse",
+        "stop-and-reverse: a 3 % stop exit and a stop entry the other way at the same level, "
+        "both filling on the bar the level trades; 0.1 % commission, 5 bps slippage",
+        _args(seed=29, n_bars=1000, n_assets=5),
+        _stop_reverse,
+        Costs(commission_rate=0.001, slippage_bps=5.0),
+        vectorbt_skip=NO_VBT_LIMITS,
+    ),
+    # --- vectorbt's default convention: orders fill at the close of the decision bar
+    Scenario(
+        "close_long_short",
+        "preset('vectorbt'): long/short signal targets filled at the decision bar's close, "
+        "0.1 % commission and 5 bps slippage",
+        _args(seed=31, n_bars=750, n_assets=5),
+        _targets(),
+        Costs(commission_rate=0.001, slippage_bps=5.0),
+        fractional=True,
+        preset="vectorbt",
+        backtrader_skip=NO_BT_CLOSE,
+    ),
+    Scenario(
+        "close_rebalance_20",
+        "preset('vectorbt'): 20 assets rebalanced every 5 bars to weights ∝ exp(pred) summing "
+        "to 90 %, filled at the decision bar's close; fractional shares; 0.1 % commission",
+        _args(seed=32, n_bars=500, n_assets=20),
+        _rebalance(every=5, gross=0.9),
+        Costs(commission_rate=0.001),
+        fractional=True,
+        preset="vectorbt",
+        backtrader_skip=NO_BT_CLOSE,
+    ),
+    Scenario(
+        "close_stop_take",
+        "preset('vectorbt'): long/short entries filled at the decision bar's close; stop-loss "
+        "5 % and take-profit 10 % from the entry price (OCO) from the next bar; no entry on "
+        "an exit's bar (vectorbt drops that signal); gappy bars; 0.1 % commission",
+        _args(seed=33, n_bars=1000, n_assets=5, regimes=GAPPY),
+        _entry_exit(stop_loss=0.05, take_profit=0.10, skip_exit_bar=True),
+        Costs(commission_rate=0.001),
+        fractional=True,
+        preset="vectorbt",
+        backtrader_skip=NO_BT_CLOSE,
     ),
 ]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}
-PENDING: dict[str, Scenario] = {s.name: s for s in _PENDING}
-_ANY: dict[str, Scenario] = {**SCENARIOS, **PENDING}
-
-
-def parametrized() -> list[str]:
-    """Scenario names the parity tests run.
-
-    The pending scenarios (features mlbacktest is still gaining) are not
-    collected; set ``MLBT_PARITY_PENDING=1`` to run them too while building
-    those features.
-    """
-    names = list(SCENARIOS)
-    if os.environ.get("MLBT_PARITY_PENDING") == "1":
-        names += list(PENDING)
-    return names
 
 
 # =========================================================================== mlbacktest side
@@ -895,7 +992,6 @@ class _MlbtApi(Api):
         o = self._s.order_target_percent(a, pct)
         return None if o is None else o.order_id
 
-    # --- pending: the API being built for issue 3 (trailing stops, OCO, brackets)
     def exits(
         self,
         a: int,
@@ -928,6 +1024,12 @@ class _MlbtStrategy(Strategy):
         self.policy = policy
         self.api = _MlbtApi(self)
         self.k_of_ts = {int(t): k for k, t in enumerate(bars.ts_ns)}
+        self.bars = bars
+
+    def on_start(self) -> None:
+        # The policy's asset indices are mlbacktest's asset ids: the same order.
+        if tuple(self.assets) != self.bars.assets:
+            raise ValueError(f"asset order {self.assets} is not the bars' {self.bars.assets}")
 
     def on_fill(self, fill: Any) -> None:
         k = self.k_of_ts[fill.ts]
@@ -939,29 +1041,50 @@ class _MlbtStrategy(Strategy):
 
 
 def mlbacktest_config(sc: Scenario) -> BacktestConfig:
+    """The scenario's preset with its costs and sizing.
+
+    ``preset("vectorbt")`` fills at the decision bar's close and emits a
+    :class:`~mlbacktest.LookAheadWarning` here, every time it is built.
+    """
     c = sc.costs
+    slippage: Any = c.slippage_bps
     if c.slippage_fixed:
-        raise NotImplementedError("mlbacktest has no currency (per-share) slippage")
-    return BacktestConfig(
+        slippage = FixedAmountSlippage(c.slippage_fixed, bps=c.slippage_bps)
+    return BacktestConfig.preset(
+        sc.preset,
         initial_cash=sc.initial_cash,
         commission=CommissionModel(
             rate=c.commission_rate, per_share=c.per_share, minimum=c.commission_minimum
         ),
-        slippage_bps=c.slippage_bps,
+        slippage_bps=slippage,
         fractional=sc.fractional,
         allow_short=True,
     )
 
 
-@functools.cache
+_RUNS: dict[str, EngineRun] = {}
+
+
 def run_mlbacktest(name: str) -> EngineRun:
-    """Run scenario ``name`` on mlbacktest (cached: both parity modules compare against it)."""
-    sc = _ANY[name]
-    bars = sc.bars
+    """Run scenario ``name`` on mlbacktest with its preset.
+
+    The run is cached (both parity modules compare against it); the config is
+    built on every call, so a look-ahead-prone preset warns on every call.
+    """
+    sc = SCENARIOS[name]
+    config = mlbacktest_config(sc)
+    if name not in _RUNS:
+        _RUNS[name] = run_mlbacktest_with(sc, config)
+    return _RUNS[name]
+
+
+def run_mlbacktest_with(
+    sc: Scenario, config: BacktestConfig, bars: Bars | None = None
+) -> EngineRun:
+    """Run scenario ``sc`` on mlbacktest with ``config`` (not cached), on ``bars`` if given."""
+    bars = sc.bars if bars is None else bars
     strategy = _MlbtStrategy(sc.make_policy(bars), bars)
-    result = mlbacktest.run_backtest(
-        bars.frame, strategy, mlbacktest_config(sc), signal_columns=["pred"]
-    )
+    result = mlbacktest.run_backtest(bars.frame, strategy, config, signal_columns=["pred"])
     f = result.fills
     ts = f["timestamp"].cast(pl.Int64).to_numpy()
     ks = np.searchsorted(bars.ts_ns, ts)
@@ -995,19 +1118,28 @@ def run_mlbacktest(name: str) -> EngineRun:
 def fill_kinds(name: str) -> Counter[str]:
     """What a scenario's mlbacktest fills exercised, to check the scenario tests what it claims.
 
-    Keys: ``"<order type>@open"`` (filled at the bar's open, slipped) or
-    ``"<order type>@level"`` (at the limit / stop price inside the bar);
+    Keys: ``"<order type>@open"`` (filled at the bar's open, slipped),
+    ``"<order type>@close"`` (at the bar's close, slipped: ``fill_at="close"``)
+    or ``"<order type>@level"`` (at the limit / stop price inside the bar);
     ``"open"``, ``"add"``, ``"reduce"``, ``"close"``, ``"reverse"`` (what the
     fill did to the position); ``"commission@minimum"`` (charged the minimum).
     """
-    sc, run = _ANY[name], run_mlbacktest(name)
-    bars, slip = sc.bars, sc.costs.slippage_bps / 1e4
+    sc, run = SCENARIOS[name], run_mlbacktest(name)
+    bars, slip, fixed = sc.bars, sc.costs.slippage_bps / 1e4, sc.costs.slippage_fixed
     kinds: Counter[str] = Counter()
     pos: dict[int, float] = {}
+
+    def at(raw: float, price: float) -> bool:
+        return price in (raw, raw * (1 + slip) + fixed, raw * (1 - slip) - fixed)
+
     for f in run.fills:
-        o = bars.open[f.k, f.asset]
-        at_open = f.price in (o, o * (1 + slip), o * (1 - slip))
-        kinds[f"{run.notes['order_types'][f.handle]}@{'open' if at_open else 'level'}"] += 1
+        if at(bars.open[f.k, f.asset], f.price):
+            where = "open"
+        elif at(bars.close[f.k, f.asset], f.price):
+            where = "close"
+        else:
+            where = "level"
+        kinds[f"{run.notes['order_types'][f.handle]}@{where}"] += 1
         if sc.costs.commission_minimum and f.commission == sc.costs.commission_minimum:
             kinds["commission@minimum"] += 1
         before = pos.get(f.asset, 0.0)
@@ -1095,6 +1227,11 @@ def assert_parity(ref: EngineRun, other: EngineRun, bars: Bars) -> None:
             ctx = "\n".join(lines)
             problems.append(f"first differing fill (#{i}):\n{ctx}")
             break
+    else:
+        if len(a) != len(b):
+            i = min(len(a), len(b))
+            run, extra = (ref, a[i]) if len(a) > len(b) else (other, b[i])
+            problems.append(f"first extra fill (#{i}): {run.engine}: {_fmt(extra, bars.assets)}")
     if ref.equity is not None and other.equity is not None:
         if len(ref.equity) != len(other.equity):
             problems.append(f"equity rows: {len(ref.equity)} vs {len(other.equity)}")
