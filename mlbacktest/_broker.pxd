@@ -14,18 +14,25 @@ cdef enum IntrabarPath:
     PATH_ADAPTIVE = 2           # open -> the extreme nearer the open -> the other -> close
     PATH_SUBMISSION = 3         # prices as PATH_OHLC, but triggered orders fill in submission order
 
+ctypedef struct CandC:
+    double time                 # path point that orders it among the bar's fills: 0 open .. 3 close
+    int64_t id                  # order id
+    double price                # raw fill price (before slippage)
+    int32_t seg                 # path segment of the fill: its children go on from here
+
+
 cdef class Broker(OrderBook):
     """Keeps working orders, matches them against bars and books the fills."""
     cdef Portfolio portfolio             # the account fills are booked into
     cdef idx_t* open_ids                 # ids of orders that may still be working, in id order (owned)
     cdef idx_t n_open                    # entries in open_ids
     cdef idx_t open_capacity             # allocated entries of open_ids
-    cdef idx_t* cand                     # scratch: open_ids entries that trigger on the current bars
-    cdef int8_t* cand_time               # scratch: path point (0 open .. 3 close) where each candidate triggers
-    cdef double* cand_price              # scratch: raw trigger price of each candidate
-    cdef idx_t* activated                # scratch: ids of OTO children activated during this match
+    cdef CandC* cands                    # scratch: orders that trigger on the current bars
+    cdef idx_t* activated                # scratch: ids of orders released during this match
     cdef idx_t n_activated               # entries in activated
-    cdef idx_t scratch_capacity          # allocated entries of cand/cand_time/cand_price/activated
+    cdef bint in_match                   # a matching pass is running (children released now join it)
+    cdef bint has_expiring               # some DAY or GTD order was submitted
+    cdef idx_t scratch_capacity          # allocated entries of cands and activated
     cdef FillC* fills                    # every fill of the run (owned, realloc'd)
     cdef readonly idx_t n_fills          # fills stored
     cdef idx_t fill_capacity             # allocated fills
@@ -78,7 +85,8 @@ cdef class Broker(OrderBook):
     cdef int32_t* rule_bars                    # bars held since the position opened (entry bar included)
     cdef int64_t* rule_exit_order              # working time-exit order of the asset (-1: none)
 
-    cdef int64_t submit_order(self, OrderC* order, price_t reference_price) except -1
+    cdef int64_t submit_order(self, OrderC* order, price_t reference_price,
+                              bint activate_now=*) except -1
     cdef int validate(self, OrderC* order, price_t reference_price) except -1
     cdef bint cancel(self, int64_t order_id, ts_t ts, code_t reason) except -1
     cdef int end_order(self, OrderC* order, code_t status, code_t reason, ts_t ts) except -1
@@ -87,9 +95,11 @@ cdef class Broker(OrderBook):
     cdef idx_t match(self, BarStore store, const idx_t* starts, const idx_t* stops,
                      int n_ranges, ts_t ts, int phase) except -1
     cdef int run_candidates(self, BarStore store, idx_t n_cand, ts_t ts) except -1
-    cdef int execute(self, OrderC* order, BarStore store, idx_t row, price_t raw_price,
-                     int point, ts_t ts) except -1
-    cdef int after_fill(self, OrderC* order, qty_t quantity, price_t raw_price, int point,
+    cdef int consider(self, OrderC* order, BarStore store, idx_t row, ts_t ts, int phase,
+                      idx_t* n_cand) except -1
+    cdef int execute(self, OrderC* order, BarStore store, idx_t row, const CandC* cand,
+                     ts_t ts) except -1
+    cdef int after_fill(self, OrderC* order, qty_t quantity, const CandC* cand,
                         ts_t ts) except -1
     cdef int add_fill(self, const FillC* fill) except -1
     cdef int reserve_scratch(self, idx_t n) except -1

@@ -25,6 +25,7 @@ Fill rules (docs/semantics.md states them in full):
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.math cimport INFINITY, NAN, fabs, floor, fmax, fmin, isfinite, isnan, trunc
 from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.stdlib cimport qsort
 
 from mlbacktest._events cimport (
     ORDER_LIMIT, ORDER_MARKET, ORDER_MARKET_ON_CLOSE, ORDER_MARKET_ON_OPEN, ORDER_STOP,
@@ -68,55 +69,93 @@ cdef inline void path_points(int mode, double o, double h, double l, double c,
         p[2] = h
 
 
-cdef inline int first_touch(const double* p, int start, double start_price, double level,
-                            bint up, double* price) noexcept nogil:
+cdef inline int first_touch(const double* p, int start, double start_price, double start_time,
+                            double level, bint up, double* price, int* seg,
+                            double* time) noexcept nogil:
     """First path point from ``start`` where price >= level (``up``) or <= level.
 
     Returns the point (-1 when never) and stores the fill price: the start
-    price when the condition already holds there, otherwise the level.
+    price when the condition already holds there, otherwise the level. ``seg``
+    receives where the path goes on from the fill: the fill is at ``seg`` (a
+    start fill) or between ``seg`` and ``seg + 1`` (a crossing), so what
+    follows is points ``seg + 1 ..``. ``time`` receives the path point that
+    orders the fill among others on the bar: ``start_time`` for a start fill,
+    else ``k``.
     """
     cdef int k
     if (start_price >= level) if up else (start_price <= level):
         price[0] = start_price
+        seg[0] = start
+        time[0] = start_time
         return start
     for k in range(start + 1, 4):
         if (p[k] >= level) if up else (p[k] <= level):
             price[0] = level
+            seg[0] = k - 1
+            time[0] = k
             return k
     return -1
 
 
-cdef int trigger(OrderC* o, const double* p, int start, double start_price, bint next_close,
-                 double* price) noexcept nogil:
-    """Path point where ``o`` fills on this bar (-1: it does not) and its raw price."""
+cdef int trigger(OrderC* o, const double* p, int start, double start_price, double start_time,
+                 bint next_close, double* price, int* seg, double* time) noexcept nogil:
+    """Whether ``o`` fills on this bar (-1: it does not); its raw price, segment and time."""
     cdef bint buy = (o.quantity - o.filled) > 0
     cdef int k
-    cdef double stop_price
+    cdef double stop_price, stop_time
     if o.type == ORDER_MARKET:
         if next_close:
             price[0] = p[3]
+            seg[0] = 3
+            time[0] = 3.0
             return 3
         price[0] = start_price
+        seg[0] = start
+        time[0] = start_time
         return start
     if o.type == ORDER_MARKET_ON_OPEN:
-        if start != 0:
+        if start != 0 or start_time != 0.0:
             return -1
         price[0] = start_price
+        seg[0] = 0
+        time[0] = 0.0
         return 0
     if o.type == ORDER_MARKET_ON_CLOSE:
         price[0] = p[3]
+        seg[0] = 3
+        time[0] = 3.0
         return 3
     if o.type == ORDER_LIMIT or (o.type == ORDER_STOP_LIMIT and o.triggered):
-        return first_touch(p, start, start_price, o.limit_price, not buy, price)
+        return first_touch(p, start, start_price, start_time, o.limit_price, not buy, price, seg,
+                           time)
     if o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP:
-        return first_touch(p, start, start_price, o.stop_price, buy, price)
+        return first_touch(p, start, start_price, start_time, o.stop_price, buy, price, seg, time)
     if o.type == ORDER_STOP_LIMIT:
-        k = first_touch(p, start, start_price, o.stop_price, buy, &stop_price)
+        k = first_touch(p, start, start_price, start_time, o.stop_price, buy, &stop_price, seg,
+                        &stop_time)
         if k < 0:
             return -1
         o.triggered = True
-        return first_touch(p, k, stop_price, o.limit_price, not buy, price)
+        return first_touch(p, seg[0], stop_price, stop_time, o.limit_price, not buy, price, seg,
+                           time)
     return -1
+
+
+cdef int compare_cands(const void* a, const void* b) noexcept nogil:
+    """Order candidates by path point, then by order id."""
+    cdef const CandC* x = <const CandC*> a
+    cdef const CandC* y = <const CandC*> b
+    if x.time < y.time:
+        return -1
+    if x.time > y.time:
+        return 1
+    return (x.id > y.id) - (x.id < y.id)
+
+
+cdef int compare_ids(const void* a, const void* b) noexcept nogil:
+    cdef const CandC* x = <const CandC*> a
+    cdef const CandC* y = <const CandC*> b
+    return (x.id > y.id) - (x.id < y.id)
 
 
 cdef class Broker(OrderBook):
@@ -186,9 +225,9 @@ cdef class Broker(OrderBook):
         self.open_ids = NULL
         self.n_open = 0
         self.open_capacity = 0
-        self.cand = NULL
-        self.cand_time = NULL
-        self.cand_price = NULL
+        self.cands = NULL
+        self.in_match = False
+        self.has_expiring = False
         self.activated = NULL
         self.n_activated = 0
         self.scratch_capacity = 0
@@ -304,9 +343,7 @@ cdef class Broker(OrderBook):
 
     def __dealloc__(self):
         PyMem_Free(self.open_ids)
-        PyMem_Free(self.cand)
-        PyMem_Free(self.cand_time)
-        PyMem_Free(self.cand_price)
+        PyMem_Free(self.cands)
         PyMem_Free(self.activated)
         PyMem_Free(self.fills)
         PyMem_Free(self.log)
@@ -329,18 +366,10 @@ cdef class Broker(OrderBook):
         if n <= self.scratch_capacity:
             return 0
         n = max(n, 2 * self.scratch_capacity, 64)
-        p = PyMem_Realloc(self.cand, n * sizeof(idx_t))
+        p = PyMem_Realloc(self.cands, n * sizeof(CandC))
         if p == NULL:
             raise MemoryError()
-        self.cand = <idx_t*> p
-        p = PyMem_Realloc(self.cand_time, n * sizeof(int8_t))
-        if p == NULL:
-            raise MemoryError()
-        self.cand_time = <int8_t*> p
-        p = PyMem_Realloc(self.cand_price, n * sizeof(double))
-        if p == NULL:
-            raise MemoryError()
-        self.cand_price = <double*> p
+        self.cands = <CandC*> p
         p = PyMem_Realloc(self.activated, n * sizeof(idx_t))
         if p == NULL:
             raise MemoryError()
@@ -439,7 +468,8 @@ cdef class Broker(OrderBook):
                 raise OrderError(f"parent order {o.parent} is no longer working")
         return 0
 
-    cdef int64_t submit_order(self, OrderC* o, price_t reference_price) except -1:
+    cdef int64_t submit_order(self, OrderC* o, price_t reference_price,
+                              bint activate_now=True) except -1:
         """Validate and store a new order; returns its id. Raises OrderError.
 
         ``o`` must have every field set except ``id``, ``status`` and the
@@ -455,6 +485,8 @@ cdef class Broker(OrderBook):
         o.triggered = False
         o.seen = False
         o.released = o.parent < 0
+        o.skipped_ts = MLB_NO_TS
+        o.considered_key = MLB_NO_TS
         o.filled = 0.0
         o.avg_price = NAN
         o.closed_ts = MLB_NO_TS
@@ -499,7 +531,9 @@ cdef class Broker(OrderBook):
         if o.type == ORDER_MARKET:
             self.pending_market[o.asset] += o.quantity
         self.log_status(o, o.created_ts)
-        if o.parent < 0 and o.skip_bars == 0 and o.active_ts <= o.created_ts:
+        if o.tif == TIF_DAY or o.tif == TIF_GTD:
+            self.has_expiring = True
+        if activate_now and o.parent < 0 and o.skip_bars == 0 and o.active_ts <= o.created_ts:
             self.activate(o, o.created_ts)
         return oid
 
@@ -513,7 +547,8 @@ cdef class Broker(OrderBook):
     def accept_arrived(self, int64_t order_id, ts_t ts):
         """Latency elapsed: ``order_id`` reaches the broker at ``ts`` (if still waiting)."""
         cdef OrderC* o = &self.orders[order_id]
-        if o.status == STATUS_SUBMITTED and o.released and o.skip_bars == 0:
+        if (o.status == STATUS_SUBMITTED and o.released and o.skip_bars == 0
+                and o.skipped_ts != ts):
             self.activate(o, ts)
 
     cdef int end_order(self, OrderC* o, code_t status, code_t reason, ts_t ts) except -1:
@@ -553,8 +588,18 @@ cdef class Broker(OrderBook):
                 self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
             else:
                 child.released = True
-                if child.skip_bars == 0 and ts >= child.active_ts:
+                if child.skip_bars == 0 and ts >= child.active_ts and child.skipped_ts != ts:
                     self.activate(child, ts)
+                if self.in_match:
+                    child.start_ts = MLB_NO_TS
+                    if status == STATUS_EXPIRED:
+                        # expired before this bar traded: the child works on it from its open
+                        self.reserve_scratch(self.n_activated + 1)
+                        self.activated[self.n_activated] = child.id
+                        self.n_activated += 1
+                    else:
+                        # ended while this bar traded: the child starts on the next bar
+                        child.active_ts = ts + 1
         return 0
 
     cdef bint cancel(self, int64_t order_id, ts_t ts, code_t reason) except -1:
@@ -595,12 +640,16 @@ cdef class Broker(OrderBook):
         copy.created_ts = ts  # the copy keeps whatever latency the original had left
         if old.type == ORDER_TRAILING_STOP:
             copy.stop_price = NAN
-        new_id = self.submit_order(&copy, reference_price)
+        if old.released:
+            copy.parent = -1  # its parent has filled: nothing to wait for or check
+        new_id = self.submit_order(&copy, reference_price, False)
         old = &self.orders[order_id]
         fresh = &self.orders[new_id]
+        fresh.parent = old.parent
         fresh.released = old.released
         fresh.seen = old.seen
         fresh.active_day = old.active_day
+        fresh.skipped_ts = old.skipped_ts
         if old.status != STATUS_SUBMITTED:
             self.activate(fresh, ts)
         # the new order inherits the children and the OCO membership
@@ -672,9 +721,10 @@ cdef class Broker(OrderBook):
         self.n_fills += 1
         return 0
 
-    cdef int execute(self, OrderC* o, BarStore store, idx_t row, price_t raw, int point,
+    cdef int execute(self, OrderC* o, BarStore store, idx_t row, const CandC* cand,
                      ts_t ts) except -1:
-        """Fill what the bar allows of ``o`` at ``raw`` (before slippage), or reject it."""
+        """Fill what the bar allows of ``o`` at the candidate's raw price, or reject it."""
+        cdef price_t raw = cand.price
         cdef Portfolio pf = self.portfolio
         cdef qty_t remaining = o.quantity - o.filled
         cdef qty_t q = remaining
@@ -738,10 +788,10 @@ cdef class Broker(OrderBook):
         o.filled += q
         if o.type == ORDER_MARKET:
             self.pending_market[o.asset] -= q
-        self.after_fill(o, q, raw, point, ts)
+        self.after_fill(o, q, cand, ts)
         return 0
 
-    cdef int after_fill(self, OrderC* o, qty_t q, price_t raw, int point, ts_t ts) except -1:
+    cdef int after_fill(self, OrderC* o, qty_t q, const CandC* cand, ts_t ts) except -1:
         """Status, OCO siblings and OTO children after ``o`` filled ``q``."""
         cdef int64_t k
         cdef OrderC* other
@@ -781,18 +831,19 @@ cdef class Broker(OrderBook):
                 if other.status != STATUS_SUBMITTED:
                     continue
                 other.released = True
-                if other.skip_bars > 0 or ts < other.active_ts:
+                if other.skip_bars > 0 or ts < other.active_ts or other.skipped_ts == ts:
                     continue  # still in transit: it reaches the broker later
                 self.activate(other, ts)
-                if not self.children_same_bar:
-                    other.seen = False
+                if not self.children_same_bar or other.asset != o.asset:
+                    # works from the asset's next bar (another asset's path cannot be
+                    # placed against this fill's point in time)
                     other.start_ts = MLB_NO_TS
-                    # not matched again on this bar: wait for the asset's next one
                     other.active_ts = ts + 1
                     continue
                 other.start_ts = ts
-                other.start_point = point
-                other.start_price = raw
+                other.start_point = cand.seg
+                other.start_price = cand.price
+                other.start_time = cand.time
                 self.reserve_scratch(self.n_activated + 1)
                 self.activated[self.n_activated] = other.id
                 self.n_activated += 1
@@ -904,7 +955,8 @@ cdef class Broker(OrderBook):
         cdef asset_t a
         cdef double pos, entry, level, price, best_price = NAN
         cdef double p[4]
-        cdef int k, best
+        cdef int k, best, seg, best_seg = 0
+        cdef double time, best_time
         cdef code_t origin = ORIGIN_STRATEGY, best_type = ORDER_STOP
         cdef bint long_
         cdef int64_t oid
@@ -924,26 +976,30 @@ cdef class Broker(OrderBook):
                 path_points(self.intrabar_path, store.open[row], store.high[row], store.low[row],
                             store.close[row], p)
                 best = 4
+                best_time = 4.0
                 if not isnan(self.rule_stop_loss[a]):
                     level = entry * (1.0 - self.rule_stop_loss[a]) if long_ \
                         else entry * (1.0 + self.rule_stop_loss[a])
-                    k = first_touch(p, 0, p[0], level, not long_, &price)
-                    if 0 <= k < best:
+                    k = first_touch(p, 0, p[0], 0.0, level, not long_, &price, &seg, &time)
+                    if k >= 0 and time < best_time:
                         best, best_price, best_type, origin = k, price, ORDER_STOP, ORIGIN_STOP_LOSS
+                        best_seg, best_time = seg, time
                 if not isnan(self.rule_trailing[a]):
                     level = self.rule_peak[a] * (1.0 - self.rule_trailing[a]) if long_ \
                         else self.rule_peak[a] * (1.0 + self.rule_trailing[a])
-                    k = first_touch(p, 0, p[0], level, not long_, &price)
-                    if 0 <= k < best:
+                    k = first_touch(p, 0, p[0], 0.0, level, not long_, &price, &seg, &time)
+                    if k >= 0 and time < best_time:
                         best, best_price, best_type, origin = (k, price, ORDER_STOP,
                                                                ORIGIN_TRAILING_STOP)
+                        best_seg, best_time = seg, time
                 if not isnan(self.rule_take_profit[a]):
                     level = entry * (1.0 + self.rule_take_profit[a]) if long_ \
                         else entry * (1.0 - self.rule_take_profit[a])
-                    k = first_touch(p, 0, p[0], level, long_, &price)
-                    if 0 <= k < best:
+                    k = first_touch(p, 0, p[0], 0.0, level, long_, &price, &seg, &time)
+                    if k >= 0 and time < best_time:
                         best, best_price, best_type, origin = (k, price, ORDER_LIMIT,
                                                                ORIGIN_TAKE_PROFIT)
+                        best_seg, best_time = seg, time
                 if best == 4:
                     continue
                 oid = self.internal_order(
@@ -954,10 +1010,12 @@ cdef class Broker(OrderBook):
                 # cancelled, and the rule triggers again on the next bar.
                 self.orders[oid].seen = True
                 self.orders[oid].tif = TIF_IOC
+                self.orders[oid].considered_key = 2 * ts + PHASE_OPEN
                 self.reserve_scratch(n_cand + 1)
-                self.cand[n_cand] = oid
-                self.cand_time[n_cand] = best
-                self.cand_price[n_cand] = best_price
+                self.cands[n_cand].id = oid
+                self.cands[n_cand].time = best_time
+                self.cands[n_cand].seg = best_seg
+                self.cands[n_cand].price = best_price
                 n_cand += 1
         return n_cand
 
@@ -1028,36 +1086,111 @@ cdef class Broker(OrderBook):
 
     # ------------------------------------------------------------ matching
     cdef int run_candidates(self, BarStore store, idx_t n_cand, ts_t ts) except -1:
-        """Execute triggered candidates: exits first, then the rest; earlier path points first."""
+        """Execute triggered candidates: exits first, then the rest; earlier on the path first.
+
+        Within each group candidates go by their fill time along the bar's
+        path, then order id (``intrabar_path="submission"``: by id only).
+        """
         cdef idx_t c, row
-        cdef int t, exits_pass
+        cdef int exits_pass
         cdef OrderC* o
         cdef double pos, rem
         cdef double[::1] position = self.portfolio.position
-        cdef bint by_point = self.intrabar_path != PATH_SUBMISSION
+        if n_cand > 1:
+            qsort(self.cands, n_cand, sizeof(CandC),
+                  compare_ids if self.intrabar_path == PATH_SUBMISSION else compare_cands)
         for exits_pass in range(1, -1, -1):
-            for t in range(4 if by_point else 1):
-                for c in range(n_cand):
-                    if by_point and self.cand_time[c] != t:
+            for c in range(n_cand):
+                o = &self.orders[self.cands[c].id]
+                if not working(o) or o.status == STATUS_SUBMITTED:
+                    continue
+                rem = o.quantity - o.filled
+                pos = position[o.asset]
+                if exits_pass:
+                    if pos == 0.0 or (pos > 0.0) == (rem > 0.0):
                         continue
-                    o = &self.orders[self.cand[c]]
-                    if not working(o) or o.status == STATUS_SUBMITTED:
-                        continue
-                    rem = o.quantity - o.filled
-                    pos = position[o.asset]
-                    if exits_pass:
-                        if pos == 0.0 or (pos > 0.0) == (rem > 0.0):
-                            continue
-                    elif (not self.reentry_same_bar and self.stopped_ts[o.asset] == ts
-                          and (pos == 0.0 or (pos > 0.0) == (rem > 0.0))):
-                        continue
-                    row = self.row_of_asset[o.asset]
-                    self.execute(o, store, row, self.cand_price[c], self.cand_time[c], ts)
+                elif (not self.reentry_same_bar and self.stopped_ts[o.asset] == ts
+                      and (pos == 0.0 or (pos > 0.0) == (rem > 0.0))):
+                    continue
+                row = self.row_of_asset[o.asset]
+                self.execute(o, store, row, &self.cands[c], ts)
         # IOC/FOK orders still working after their first bar are cancelled.
         for c in range(n_cand):
-            o = &self.orders[self.cand[c]]
+            o = &self.orders[self.cands[c].id]
             if working(o) and (o.tif == TIF_IOC or o.tif == TIF_FOK):
                 self.end_order(o, STATUS_CANCELLED, REASON_IOC if o.tif == TIF_IOC else REASON_FOK, ts)
+        return 0
+
+    cdef int consider(self, OrderC* o, BarStore store, idx_t row, ts_t ts, int phase,
+                      idx_t* n_cand) except -1:
+        """Add a released, working order with a bar at ``ts`` to the candidates if it triggers."""
+        cdef bint close_market = o.type == ORDER_MARKET and self.market_at_close
+        cdef bint started_here = o.start_ts == ts
+        cdef bint first_bar
+        cdef int point, start, seg
+        cdef double p[4]
+        cdef double price, start_price, start_time, time
+        cdef ts_t key = 2 * ts + phase
+        if o.considered_key == key:
+            return 0  # already looked at in this pass
+        if phase == PHASE_CLOSE and not (close_market or started_here):
+            return 0
+        if phase == PHASE_OPEN and close_market:
+            return 0
+        if ts < o.active_ts:
+            return 0
+        if o.skip_bars > 0:
+            # the bar it was placed on does not count (its close phase, fill_at="close")
+            if o.skipped_ts != ts and (phase == PHASE_OPEN or ts > o.created_ts):
+                o.skip_bars -= 1
+                o.skipped_ts = ts
+            return 0
+        if o.skipped_ts == ts:
+            return 0  # this bar was its last one in transit
+        o.considered_key = key
+        if o.status == STATUS_SUBMITTED:
+            self.activate(o, ts)
+        if o.tif == TIF_DAY and o.active_day < 0:
+            o.active_day = store.day[row]
+        first_bar = not o.seen
+        if not started_here and not first_bar and phase == PHASE_OPEN:
+            # the path spans [low, high]: a level outside it cannot be touched
+            if o.type == ORDER_LIMIT:
+                if (store.low[row] > o.limit_price) if (o.quantity - o.filled) > 0 \
+                        else (store.high[row] < o.limit_price):
+                    return 0
+            elif o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP:
+                if (store.high[row] < o.stop_price) if (o.quantity - o.filled) > 0 \
+                        else (store.low[row] > o.stop_price):
+                    return 0
+        path_points(self.intrabar_path, store.open[row], store.high[row], store.low[row],
+                    store.close[row], p)
+        if started_here:
+            start = o.start_point
+            start_price = o.start_price
+            start_time = o.start_time
+        elif phase == PHASE_CLOSE:
+            start = 3
+            start_price = p[3]
+            start_time = 3.0
+        else:
+            start = 0
+            start_price = p[0]
+            start_time = 0.0
+        if first_bar:
+            o.seen = True
+        point = trigger(o, p, start, start_price, start_time, self.market_next_close, &price,
+                        &seg, &time)
+        if point < 0:
+            if first_bar and (o.tif == TIF_IOC or o.tif == TIF_FOK):
+                self.end_order(o, STATUS_CANCELLED,
+                               REASON_IOC if o.tif == TIF_IOC else REASON_FOK, ts)
+            return 0
+        self.cands[n_cand[0]].id = o.id
+        self.cands[n_cand[0]].time = time
+        self.cands[n_cand[0]].seg = seg
+        self.cands[n_cand[0]].price = price
+        n_cand[0] += 1
         return 0
 
     cdef idx_t match(self, BarStore store, const idx_t* starts, const idx_t* stops,
@@ -1066,17 +1199,15 @@ cdef class Broker(OrderBook):
 
         ``phase`` is PHASE_OPEN at the start of a timestamp (every order
         type, but market orders only in next-open mode) or PHASE_CLOSE
-        after the strategy ran (market orders in close mode). Returns the
-        number of fills added.
+        after the strategy ran (market orders in close mode, and orders
+        released by a fill at this close). Returns the number of fills added.
         """
         cdef idx_t n_before = self.n_fills
-        cdef idx_t r, i, k, kept, row, n_cand, a
+        cdef idx_t r, i, j, k, kept, row, n_cand, tmp
         cdef int32_t day_now
-        cdef int point, start
         cdef OrderC* o
-        cdef double p[4]
-        cdef double price, start_price, close
-        cdef bint first_bar, has_trailing = False
+        cdef double close
+        cdef bint has_trailing = False
         cdef const asset_t[::1] asset = store.asset
         if phase == PHASE_OPEN and self.volume_cap < INFINITY:
             # one volume budget per bar, shared by the open and close phases
@@ -1090,6 +1221,19 @@ cdef class Broker(OrderBook):
                 self.row_of_asset[asset[i]] = i
         day_now = store.day[starts[0]]
         self.reserve_scratch(self.n_open)
+        self.in_match = True
+        self.n_activated = 0
+        # Expiry first, for every order (bar or not for its asset), so that an
+        # expiry is never pre-empted by another order's first-bar cancel.
+        if self.has_expiring:
+            for k in range(self.n_open):
+                o = &self.orders[self.open_ids[k]]
+                if not working(o):
+                    continue
+                if o.tif == TIF_GTD and ts > o.expire_ts:
+                    self.end_order(o, STATUS_EXPIRED, REASON_GTD, ts)
+                elif o.tif == TIF_DAY and o.active_day >= 0 and day_now > o.active_day:
+                    self.end_order(o, STATUS_EXPIRED, REASON_DAY_END, ts)
         n_cand = 0
         kept = 0
         for k in range(self.n_open):
@@ -1100,99 +1244,41 @@ cdef class Broker(OrderBook):
             kept += 1
             if o.type == ORDER_TRAILING_STOP:
                 has_trailing = True
-            # Expiry is checked at every timestamp, bar or not for the asset.
-            if o.tif == TIF_GTD and ts > o.expire_ts:
-                self.end_order(o, STATUS_EXPIRED, REASON_GTD, ts)
-                continue
-            if o.tif == TIF_DAY and o.active_day >= 0 and day_now > o.active_day:
-                self.end_order(o, STATUS_EXPIRED, REASON_DAY_END, ts)
-                continue
             row = self.row_of_asset[o.asset]
-            if not o.released:
-                # waiting for its parent; its own latency runs meanwhile
-                if row >= 0 and o.skip_bars > 0 and phase == PHASE_OPEN and ts >= o.active_ts:
-                    o.skip_bars -= 1
-                continue
             if row < 0:
                 continue
-            if phase == PHASE_CLOSE:
-                if o.type != ORDER_MARKET:
-                    continue
-                self.cand[n_cand] = o.id
-                self.cand_time[n_cand] = 3
-                self.cand_price[n_cand] = store.close[row]
-                n_cand += 1
+            if not o.released:
+                # waiting for its parent; its own latency runs meanwhile
+                if o.skip_bars > 0 and ts >= o.active_ts and o.skipped_ts != ts \
+                        and (phase == PHASE_OPEN or ts > o.created_ts):
+                    o.skip_bars -= 1
+                    o.skipped_ts = ts
                 continue
-            if o.type == ORDER_MARKET and self.market_at_close:
-                continue
-            if ts < o.active_ts:
-                continue
-            if o.skip_bars > 0:
-                o.skip_bars -= 1
-                continue
-            if o.status == STATUS_SUBMITTED:
-                self.activate(o, ts)
-            if o.tif == TIF_DAY and o.active_day < 0:
-                o.active_day = store.day[row]
-            if o.start_ts != ts and o.seen and o.tif != TIF_IOC and o.tif != TIF_FOK:
-                # the path spans [low, high]: a level outside it cannot be touched
-                if o.type == ORDER_LIMIT:
-                    if (store.low[row] > o.limit_price) if (o.quantity - o.filled) > 0 \
-                            else (store.high[row] < o.limit_price):
-                        continue
-                elif o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP:
-                    if (store.high[row] < o.stop_price) if (o.quantity - o.filled) > 0 \
-                            else (store.low[row] > o.stop_price):
-                        continue
-            path_points(self.intrabar_path, store.open[row], store.high[row], store.low[row],
-                        store.close[row], p)
-            if o.start_ts == ts:
-                start = o.start_point
-                start_price = o.start_price
-            else:
-                start = 0
-                start_price = p[0]
-            first_bar = not o.seen
-            if first_bar:
-                o.seen = True
-            point = trigger(o, p, start, start_price, self.market_next_close, &price)
-            if point < 0:
-                if first_bar and (o.tif == TIF_IOC or o.tif == TIF_FOK):
-                    self.end_order(o, STATUS_CANCELLED,
-                                   REASON_IOC if o.tif == TIF_IOC else REASON_FOK, ts)
-                continue
-            self.cand[n_cand] = o.id
-            self.cand_time[n_cand] = point
-            self.cand_price[n_cand] = price
-            n_cand += 1
+            self.consider(o, store, row, ts, phase, &n_cand)
         self.n_open = kept
         if phase == PHASE_OPEN and self.has_rules:
             n_cand = self.scan_rules(store, starts, stops, n_ranges, ts, n_cand)
-        self.n_activated = 0
         self.run_candidates(store, n_cand, ts)
-        # Children activated by fills on this bar work on the rest of its path.
+        # Orders released during this pass (children of fills, children of
+        # parents that ended) work on the rest of this bar, in id order.
         while self.n_activated > 0:
-            n_cand = 0
+            for i in range(1, self.n_activated):
+                tmp = self.activated[i]
+                j = i - 1
+                while j >= 0 and self.activated[j] > tmp:
+                    self.activated[j + 1] = self.activated[j]
+                    j -= 1
+                self.activated[j + 1] = tmp
             self.reserve_scratch(self.n_activated)
+            n_cand = 0
             for k in range(self.n_activated):
                 o = &self.orders[self.activated[k]]
                 row = self.row_of_asset[o.asset]
-                if not working(o) or row < 0 or phase == PHASE_CLOSE:
-                    continue
-                path_points(self.intrabar_path, store.open[row], store.high[row],
-                            store.low[row], store.close[row], p)
-                o.seen = True
-                if o.tif == TIF_DAY and o.active_day < 0:
-                    o.active_day = store.day[row]
-                point = trigger(o, p, o.start_point, o.start_price, self.market_next_close, &price)
-                if point < 0:
-                    continue
-                self.cand[n_cand] = o.id
-                self.cand_time[n_cand] = point
-                self.cand_price[n_cand] = price
-                n_cand += 1
+                if working(o) and row >= 0 and o.released:
+                    self.consider(o, store, row, ts, phase, &n_cand)
             self.n_activated = 0
             self.run_candidates(store, n_cand, ts)
+        self.in_match = False
         # Trailing stops follow the close.
         if has_trailing and phase == PHASE_OPEN:
             for k in range(self.n_open):

@@ -350,7 +350,8 @@ cdef class Engine:
         if 0 <= asset < self.store.n_assets:
             ref = self.portfolio.last_price[asset]
         oid = self.broker.submit_order(&o, ref)
-        if self.latency_ns > 0 and parent < 0:
+        if self.latency_ns > 0:
+            # a child released before this time becomes accepted when it arrives
             self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, oid)
         return self.broker.view(oid)
 
@@ -412,9 +413,13 @@ cdef class Engine:
         if has_stop or has_trail:
             stop.parent = eid
             sid = self.broker.submit_order(&stop, ref)
+            if self.latency_ns > 0:
+                self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, sid)
         if has_take:
             take.parent = eid
             tid = self.broker.submit_order(&take, ref)
+            if self.latency_ns > 0:
+                self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, tid)
         if sid >= 0 and tid >= 0:
             self.broker.link_pair(sid, tid)
         return eid, sid, tid

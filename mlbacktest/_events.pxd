@@ -84,6 +84,8 @@ ctypedef struct OrderC:
     ts_t created_ts             # timestamp at which the strategy placed it
     ts_t active_ts              # reaches the broker at this timestamp (latency); bars before it are skipped
     int32_t skip_bars           # bars of the asset still to skip before it reaches the broker
+    ts_t skipped_ts             # timestamp of the bar whose skip was last counted (MLB_NO_TS: none)
+    ts_t considered_key         # 2 * ts + phase of the last matching pass that looked at it
     int32_t active_day          # DAY orders: calendar day of the first eligible bar (-1 before)
     ts_t expire_ts              # GTD: expires at the first timestamp after this; MLB_NO_TS for none
     ts_t closed_ts              # when it stopped working (filled/cancelled/expired/rejected); MLB_NO_TS while working
@@ -95,6 +97,7 @@ ctypedef struct OrderC:
     ts_t start_ts               # activated mid-bar at this timestamp (OTO child); MLB_NO_TS otherwise
     int32_t start_point         # with start_ts: path point (0 open .. 3 close) it starts from
     price_t start_price         # with start_ts: the price it starts from (the parent's raw fill price)
+    double start_time           # with start_ts: when on the path it starts (the parent's fill time)
     double reject_need          # for REASON_INSUFFICIENT_CASH: cash the fill needed
     double reject_have          # for REASON_INSUFFICIENT_CASH: cash that was available
                                 # (REASON_MARGIN/LEVERAGE: requirement and equity after the fill)

@@ -154,7 +154,8 @@ class BacktestConfig:
         order can fill on bars stamped at or after placement + latency.
     latency_bars : int
         Number of the asset's bars an order sits out before it reaches the
-        broker (0: it can fill on the next bar).
+        broker (0: it can fill on the next bar). Not available with
+        ``fill_at="close"`` (a ``ConfigError``): use a duration ``latency``.
     linked_orders_same_bar : bool
         Whether OTO children (bracket legs) work on the rest of the bar on
         which their parent filled (default True) or only from the next bar
@@ -274,6 +275,11 @@ class BacktestConfig:
         if isinstance(lb, bool) or not isinstance(lb, int) or lb < 0:
             raise ConfigError(f"latency_bars must be a whole number >= 0, got {lb!r}")
         object.__setattr__(self, "latency_ns", _duration_ns(self.latency, "latency"))
+        if lb and self.fill_at == "close":
+            raise ConfigError(
+                "latency_bars cannot be combined with fill_at='close' (same-bar fills have no "
+                "bar to sit out before the close): use latency=<duration> or fill_at='next_open'"
+            )
         self._check_accounts()
         for name in ("fractional", "allow_short", "same_bar_reentry"):
             if not isinstance(getattr(self, name), bool):

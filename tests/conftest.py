@@ -7,6 +7,9 @@ polars frame :class:`mlbacktest.PolarsDataFeed` takes.
 Prices are drawn on a tick grid most of the time (so an open, low, high or an
 order's limit/stop level often coincide exactly, which exercises the ``<=`` /
 ``>=`` boundaries of the fill rules), and as unrounded floats otherwise.
+Volumes are constant (1e6) or drawn per bar (small, sometimes zero, so that
+volume caps bite). Timestamps are daily, or irregular and intraday (several
+bars per calendar day, which exercises DAY orders).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from dataclasses import dataclass
 import polars as pl
 from hypothesis import strategies as st
 
-#: Timestamp of bar index 0 (2024-01-01 00:00, naive, in ns) and the bar spacing (1 day).
+#: Timestamp of bar index 0 (2024-01-01 00:00, naive, in ns) and the daily bar spacing.
 BASE_NS = 1_704_067_200_000_000_000
 STEP_NS = 86_400_000_000_000
+HOUR_NS = 3_600_000_000_000
+#: Volume of every bar when a panel's volumes are constant.
+VOLUME = 1_000_000.0
 
 
 @dataclass(frozen=True)
@@ -35,15 +41,15 @@ class Panel:
     timestamps : list of int
         ns timestamps, one per bar index, strictly increasing.
     bars : list of list of tuple
-        ``bars[k]`` holds ``(asset_id, open, high, low, close)`` of every
-        asset with a bar at ``timestamps[k]``, by asset id. Never empty.
+        ``bars[k]`` holds ``(asset_id, open, high, low, close, volume)`` of
+        every asset with a bar at ``timestamps[k]``, by asset id. Never empty.
     tick : float
         Price grid the bars were drawn on (0.0 for unrounded prices).
     """
 
     asset_names: list[str]
     timestamps: list[int]
-    bars: list[list[tuple[int, float, float, float, float]]]
+    bars: list[list[tuple[int, float, float, float, float, float]]]
     tick: float
 
     @property
@@ -54,14 +60,14 @@ class Panel:
     def n_ts(self) -> int:
         return len(self.timestamps)
 
-    def bar(self, k: int, asset: int) -> tuple[int, float, float, float, float] | None:
+    def bar(self, k: int, asset: int) -> tuple | None:
         """The bar of ``asset`` at index ``k`` (None when it has none)."""
         for row in self.bars[k]:
             if row[0] == asset:
                 return row
         return None
 
-    def next_bar(self, k: int, asset: int) -> tuple[int, float, float, float, float] | None:
+    def next_bar(self, k: int, asset: int) -> tuple | None:
         """The first bar of ``asset`` strictly after index ``k`` (None if there is none)."""
         for j in range(k + 1, self.n_ts):
             row = self.bar(j, asset)
@@ -90,14 +96,14 @@ class Panel:
         cols: dict[str, list] = {k: [] for k in ("timestamp", "asset", "open", "high", "low",
                                                  "close", "volume", "pred")}
         for k, rows in enumerate(self.bars):
-            for a, o, h, lo, c in rows:
+            for a, o, h, lo, c, v in rows:
                 cols["timestamp"].append(self.timestamps[k])
                 cols["asset"].append(self.asset_names[a])
                 cols["open"].append(o)
                 cols["high"].append(h)
                 cols["low"].append(lo)
                 cols["close"].append(c)
-                cols["volume"].append(1_000_000.0)
+                cols["volume"].append(v)
                 cols["pred"].append(float((k * 7 + a * 3) % 5 - 2))
         if not with_signal:
             del cols["pred"]
@@ -119,11 +125,15 @@ def bar_panels(
     max_assets: int = 4,
     min_ts: int = 5,
     max_ts: int = 30,
+    volumes: bool = False,
+    intraday: bool = False,
 ) -> Panel:
     """Random ragged panels: assets may start late and have gaps; prices are consistent.
 
     Every timestamp has at least one bar and every asset at least one bar;
-    ``0 < low <= open, close <= high`` on every bar.
+    ``0 < low <= open, close <= high`` on every bar. With ``volumes`` the
+    volumes may be drawn per bar (else they are all :data:`VOLUME`); with
+    ``intraday`` the spacing may be irregular, from an hour to two days.
     """
     n_assets = draw(st.integers(min_assets, max_assets))
     n_ts = draw(st.integers(min_ts, max_ts))
@@ -131,6 +141,8 @@ def bar_panels(
     base = draw(st.sampled_from([10.0, 50.0, 100.0, 1000.0]))
     vol = draw(st.sampled_from([0.005, 0.02, 0.06]))
     ragged = draw(st.booleans())
+    small_volumes = volumes and draw(st.booleans())
+    irregular = intraday and draw(st.booleans())
     rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
 
     present = [[True] * n_assets for _ in range(n_ts)]
@@ -161,11 +173,21 @@ def bar_panels(
             dn = 0.0 if rnd.random() < 0.3 else abs(rnd.gauss(0.0, vol * 0.5))
             h = max(_on_grid(max(o, c) * (1.0 + up), tick, "ceil"), o, c)
             lo = min(_on_grid(min(o, c) * (1.0 - dn), tick, "floor"), o, c)
-            bars[k].append((a, o, h, lo, c))
+            v = VOLUME
+            if small_volumes:
+                v = 0.0 if rnd.random() < 0.05 else float(rnd.choice([20, 100, 500, 3000]))
+            bars[k].append((a, o, h, lo, c, v))
             prev = c
+    timestamps = [BASE_NS + k * STEP_NS for k in range(n_ts)]
+    if irregular:
+        t = BASE_NS + rnd.choice([0, 9, 20]) * HOUR_NS
+        timestamps = []
+        for _ in range(n_ts):
+            timestamps.append(t)
+            t += rnd.choice([1, 2, 3, 5, 6, 8, 24, 48]) * HOUR_NS
     return Panel(
         asset_names=[f"A{a}" for a in range(n_assets)],
-        timestamps=[BASE_NS + k * STEP_NS for k in range(n_ts)],
+        timestamps=timestamps,
         bars=bars,
         tick=tick,
     )

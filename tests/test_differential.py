@@ -1,20 +1,34 @@
 """Differential test: the compiled engine against the plain-Python reference broker.
 
-Random ragged bar panels and random scripted order streams (market, limit and
-stop orders, buys and sells, cancels, sizes that sometimes exceed the cash)
-run through both; fills, order outcomes and the per-timestamp cash and equity
-must agree.
+Random ragged bar panels (daily or intraday, constant or small volumes) and
+random scripted order streams run through both: every order type (market,
+limit, stop, stop-limit, trailing stop, market-on-open, market-on-close) and
+time in force (GTC, DAY, IOC, FOK, GTD), buys and sells, OTO children,
+brackets, OCO groups, replaces and cancels, sizes that sometimes exceed the
+cash or the volume cap, under random knobs (intrabar path, fill_at,
+allow_short, fractional, volume cap, same-bar re-entry, children on their
+parent's bar or not, latency in ns and in bars, commission and slippage).
+Fills, every order's final state, the outcome of every action, the
+``on_order`` status events and the per-timestamp cash and positions value
+must agree. (OTO children are always on their parent's asset: the
+documentation does not say where on its own bar a child of another asset
+starts.)
+
+``MLBT_EXAMPLES=5000 python -m pytest tests/test_differential.py`` runs the
+random test with more examples (to hunt for engine bugs).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
+from collections import defaultdict
 from typing import Any
 
 import polars as pl
 import pytest
-from conftest import BASE_NS, STEP_NS, Panel, bar_panels
+from conftest import BASE_NS, HOUR_NS, STEP_NS, VOLUME, Panel, bar_panels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_broker import START, RefResult, reference_run
@@ -23,13 +37,17 @@ from mlbacktest import (
     BacktestConfig,
     BacktestEngine,
     CommissionModel,
+    ConfigError,
     LookAheadWarning,
+    OrderError,
     PolarsDataFeed,
     Strategy,
 )
 
 PRICE_RTOL = 1e-12
 CASH_RTOL = 1e-9
+N_EXAMPLES = int(os.environ.get("MLBT_EXAMPLES", "800"))
+_NO_TS = -(2**63)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -43,72 +61,257 @@ def commissions(draw: st.DrawFn) -> tuple[float, float, float, float, float]:
     return rate, per_share, fixed, minimum, max(maximum, minimum)
 
 
-@st.composite
-def order_scripts(draw: st.DrawFn, panel: Panel, initial_cash: float) -> dict:
-    """A script of orders and cancels for ``reference_run`` and the replaying strategy."""
-    rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
-    density = draw(st.sampled_from([1.0, 2.0, 3.0]))
-    script: dict[Any, list] = {}
-    n_orders = 0
-    for k in [START, *range(panel.n_ts)]:
-        at = -1 if k == START else k
-        actions = []
-        n = min(4, int(rnd.expovariate(1.0 / density)))
-        for _ in range(n):
-            if n_orders and rnd.random() < 0.2:
-                actions.append(("cancel", rnd.randrange(n_orders)))
-                continue
-            asset = rnd.randrange(panel.n_assets)
-            ref = panel.last_close(at, asset) if at >= 0 else None
-            if ref is None:
-                ref = panel.any_close(asset)
-            frac = rnd.choice([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9, 1.2, 3.0])
-            qty = frac * initial_cash / ref
+class ScriptWriter:
+    """Draws a random, well-formed script for a panel (see reference_broker for the format).
+
+    It knows the bars but not what will fill, so it also writes actions that
+    may fail (a parent that has ended, replacing a filled order, ...): both
+    sides must then refuse them the same way.
+    """
+
+    def __init__(self, panel: Panel, initial_cash: float, fractional: bool, rnd: random.Random):
+        self.panel = panel
+        self.cash = initial_cash
+        self.fractional = fractional
+        self.rnd = rnd
+        # Per handle: (asset, kind, quantity, limit, stop) or None (no order).
+        self.handles: list[tuple | None] = []
+        self.first_now = 0  # first handle of the timestamp being written
+
+    # -- pieces
+    def ref_price(self, at: int, asset: int) -> float:
+        ref = self.panel.last_close(at, asset) if at >= 0 else None
+        return self.panel.any_close(asset) if ref is None else ref
+
+    def quantity(self, ref: float) -> float:
+        rnd = self.rnd
+        frac = rnd.choice([0.002, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9, 1.2, 3.0])
+        qty = frac * self.cash / ref
+        if not self.fractional or rnd.random() < 0.5:
+            qty = float(max(1, math.floor(qty)))
+        return qty
+
+    def level(self, at: int, asset: int, ref: float) -> float:
+        """A price near the coming bars: often exactly one of their prices."""
+        rnd = self.rnd
+        choices = [ref * (1.0 + rnd.uniform(-0.05, 0.05))]
+        nxt = self.panel.next_bar(at, asset)  # at == -1: the asset's first bar
+        if nxt is not None:
+            choices += [nxt[1], nxt[2], nxt[3], nxt[4], (nxt[2] + nxt[3]) / 2,
+                        nxt[2] * 1.01, nxt[3] * 0.99]
+        price = rnd.choice(choices)
+        if self.panel.tick and rnd.random() < 0.5:
+            price = max(self.panel.tick, round(price / self.panel.tick) * self.panel.tick)
+        return price
+
+    def expiry(self, at: int) -> int:
+        """A GTD expiry after the time ``at`` (a bar time, between bars, or later)."""
+        ts = self.panel.timestamps
+        now = ts[max(at, 0)]
+        later = ts[max(at, 0) + 1: max(at, 0) + 5]
+        rnd = self.rnd
+        if not later or rnd.random() < 0.15:
+            return now + rnd.choice([1, HOUR_NS, STEP_NS])
+        t = rnd.choice(later)
+        return rnd.choice([t, t - 1, t + 1, (t + now) // 2])
+
+    def pick(self, asset: int | None = None, fresh: bool = False) -> int | None:
+        """A random earlier handle that named an order (of ``asset`` when given).
+
+        ``fresh``: one created by the current timestamp's actions if possible
+        (a parent placed together with its child, the usual case).
+        """
+        ok = [h for h, info in enumerate(self.handles)
+              if info is not None and (asset is None or info[0] == asset)]
+        if fresh and any(h >= self.first_now for h in ok):
+            ok = [h for h in ok if h >= self.first_now]
+        if len(ok) > 4 and self.rnd.random() < 0.7:
+            ok = ok[-4:]  # recent orders are more often still working
+        return self.rnd.choice(ok) if ok else None
+
+    # -- actions
+    def order(self, at: int) -> tuple:
+        rnd, panel = self.rnd, self.panel
+        asset = rnd.randrange(panel.n_assets)
+        has_close = at >= 0 and panel.last_close(at, asset) is not None
+        ref = self.ref_price(at, asset)
+        qty = self.quantity(ref)
+        if rnd.random() < 0.45:
+            qty = -qty
+        kinds = ["market"] * 5 + ["limit"] * 5 + ["stop"] * 4 + ["stop_limit"] * 3 + \
+            ["market_on_open"] * 2 + ["market_on_close"] * 2 + ["trailing_stop"] * 3 * has_close
+        kind = rnd.choice(kinds)
+        opts: dict[str, Any] = {}
+        lim = stp = math.nan
+        if kind == "limit":
+            opts["limit"] = lim = self.level(at, asset, ref)
+        elif kind == "stop":
+            opts["stop"] = stp = self.level(at, asset, ref)
+        elif kind == "stop_limit":
+            stp = self.level(at, asset, ref)
+            off = rnd.choice([0.0, 0.0, 0.002, 0.01, 0.03])
+            lim = stp * (1 + off) if qty > 0 else stp * (1 - off)
+            opts.update(stop=stp, limit=lim)
+        elif kind == "trailing_stop":
             if rnd.random() < 0.5:
-                qty = float(max(1, math.floor(qty)))
-            sign = 1.0 if rnd.random() < 0.55 else -1.0
-            kind = rnd.choice(["market", "market", "limit", "stop"])
-            price = math.nan
-            if kind != "market":
-                nxt = panel.next_bar(at, asset)  # at == -1: the asset's first bar
-                choices = [ref * (1.0 + rnd.uniform(-0.05, 0.05))]
-                if nxt is not None:
-                    choices += [nxt[1], nxt[2], nxt[3], nxt[4],
-                                (nxt[2] + nxt[3]) / 2, nxt[2] * 1.01, nxt[3] * 0.99]
-                price = rnd.choice(choices)
-                if panel.tick and rnd.random() < 0.5:
-                    price = max(panel.tick, round(price / panel.tick) * panel.tick)
-            actions.append(("order", asset, sign * qty, kind, price))
-            n_orders += 1
-        if actions:
-            script[k] = actions
-    return script
+                opts["trail_amount"] = ref * rnd.choice([0.002, 0.01, 0.03])
+            else:
+                opts["trail_percent"] = rnd.choice([0.002, 0.01, 0.03, 0.1])
+        tif = rnd.choice(["gtc"] * 6 + ["day"] * 2 + ["ioc", "fok"] + ["gtd"] * 2)
+        if tif != "gtc":
+            opts["tif"] = tif
+        if tif == "gtd":
+            opts["expire"] = self.expiry(at)
+        if rnd.random() < 0.2:
+            parent = self.pick(asset, fresh=rnd.random() < 0.6)
+            if parent is not None:
+                opts["parent"] = parent
+                if rnd.random() < 0.7:  # mostly a protective order: the other side
+                    qty = -math.copysign(abs(self.handles[parent][2]), self.handles[parent][2])
+                    if kind == "stop_limit":
+                        lim = stp * (1 + off) if qty > 0 else stp * (1 - off)
+                        opts["limit"] = lim
+        if kind == "market" and tif == "gtc" and "parent" not in opts:
+            opts["via"] = rnd.choice(["order", "buysell", "many"])
+        self.handles.append((asset, kind, qty, lim, stp))
+        return ("order", asset, qty, kind, opts)
+
+    def bracket(self, at: int) -> tuple:
+        rnd, panel = self.rnd, self.panel
+        asset = rnd.randrange(panel.n_assets)
+        has_close = at >= 0 and panel.last_close(at, asset) is not None
+        ref = self.ref_price(at, asset)
+        qty = self.quantity(ref) * (1 if rnd.random() < 0.6 else -1)
+        side = 1 if qty > 0 else -1
+        opts: dict[str, Any] = {}
+        if rnd.random() < 0.4:
+            opts["limit"] = self.level(at, asset, ref)
+        legs = rnd.choice(["both", "both", "stop", "take"])
+        protective = "stop"
+        if legs in ("both", "stop"):
+            if has_close and rnd.random() < 0.3:
+                protective = "trailing_stop"
+                if rnd.random() < 0.5:
+                    opts["trail_amount"] = ref * rnd.choice([0.005, 0.02])
+                else:
+                    opts["trail_percent"] = rnd.choice([0.005, 0.02])
+            else:
+                opts["stop_loss"] = ref * (1 - side * rnd.choice([0.003, 0.01, 0.03]))
+        if legs in ("both", "take"):
+            opts["take_profit"] = ref * (1 + side * rnd.choice([0.003, 0.01, 0.03]))
+        tif = rnd.choice(["gtc"] * 5 + ["day", "ioc", "fok"])
+        if tif != "gtc":
+            opts["tif"] = tif
+        self.handles.append((asset, "limit" if "limit" in opts else "market", qty,
+                             opts.get("limit", math.nan), math.nan))
+        self.handles.append((asset, protective, -qty, math.nan, opts.get("stop_loss", math.nan))
+                            if legs != "take" else None)
+        self.handles.append((asset, "limit", -qty, opts["take_profit"], math.nan)
+                            if legs != "stop" else None)
+        return ("bracket", asset, qty, opts)
+
+    def replace(self, at: int) -> tuple | None:
+        rnd = self.rnd
+        h = self.pick()
+        if h is None:
+            return None
+        asset, kind, qty, lim, stp = self.handles[h]
+        opts: dict[str, Any] = {}
+        ref = self.ref_price(at, asset)
+        if kind in ("limit", "stop") and rnd.random() < 0.8:
+            key = "limit" if kind == "limit" else "stop"
+            opts[key] = self.level(at, asset, ref)
+            lim, stp = (opts[key], stp) if kind == "limit" else (lim, opts[key])
+        elif kind == "stop_limit" and rnd.random() < 0.8:
+            stp = self.level(at, asset, ref)
+            off = rnd.choice([0.0, 0.005, 0.02])
+            lim = stp * (1 + off) if qty > 0 else stp * (1 - off)
+            opts.update(stop=stp, limit=lim)
+        if not opts or rnd.random() < 0.4:
+            qty = qty * rnd.choice([0.5, 0.9, 1.5, 2.0])
+            if not self.fractional:
+                qty = float(math.copysign(max(1, math.floor(abs(qty))), qty))
+            opts["quantity"] = qty
+        self.handles.append((asset, kind, qty, lim, stp))
+        return ("replace", h, opts)
+
+    def actions_at(self, at: int, density: float) -> list:
+        rnd = self.rnd
+        actions = []
+        self.first_now = len(self.handles)
+        n = min(5, int(rnd.expovariate(1.0 / density)))
+        for _ in range(n):
+            u = rnd.random()
+            if u < 0.1 and self.handles:
+                h = self.pick()
+                if h is not None:
+                    actions.append(("cancel", h))
+            elif u < 0.2 and self.handles:
+                action = self.replace(at)
+                if action is not None:
+                    actions.append(action)
+            elif u < 0.27:
+                if rnd.random() < 0.7:  # mostly orders placed together, still working
+                    while len(self.handles) - self.first_now < 2:
+                        actions.append(self.order(at))
+                    hs = set(rnd.sample(range(self.first_now, len(self.handles)), 2))
+                    hs -= {h for h in hs if self.handles[h] is None}
+                else:
+                    hs = {self.pick() for _ in range(rnd.choice([2, 2, 3]))} - {None}
+                if len(hs) >= 2:
+                    actions.append(("oco", sorted(hs, key=lambda _: rnd.random())))
+            elif u < 0.37:
+                actions.append(self.bracket(at))
+            else:
+                actions.append(self.order(at))
+        return actions
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
-    panel = draw(bar_panels())
+    panel = draw(bar_panels(volumes=True, intraday=True))
     initial_cash = draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0]))
+    fractional = draw(st.sampled_from([True, True, False]))
+    writer = ScriptWriter(panel, initial_cash, fractional,
+                          random.Random(draw(st.integers(0, 2**32 - 1))))
+    density = draw(st.sampled_from([1.0, 2.0, 3.0]))
+    script: dict[Any, list] = {}
+    for k in [START, *range(panel.n_ts)]:
+        actions = writer.actions_at(-1 if k == START else k, density)
+        if actions:
+            script[k] = actions
+    fill_at = draw(st.sampled_from(["next_open", "next_open", "next_close", "close"]))
+    # latency in bars is refused with same-bar close fills (a ConfigError)
+    latency_bars = 0 if fill_at == "close" else draw(st.sampled_from([0, 0, 0, 1, 2]))
     return {
         "panel": panel,
         "initial_cash": initial_cash,
         "commission": draw(commissions()),
         "slippage_bps": draw(st.sampled_from([0.0, 0.0, 1.0, 5.0, 25.5])),
-        "fill_at": draw(st.sampled_from(["next_open", "close"])),
+        "fill_at": fill_at,
         "allow_short": draw(st.booleans()),
+        "fractional": fractional,
+        "intrabar_path": draw(st.sampled_from(["adaptive", "ohlc", "olhc", "submission"])),
+        "max_volume_participation": draw(st.sampled_from([None, None, 1.0, 0.3, 0.05])),
+        "same_bar_reentry": draw(st.booleans()),
+        "linked_orders_same_bar": draw(st.sampled_from([True, True, False])),
+        "latency": draw(st.sampled_from([0, 0, 0, HOUR_NS, STEP_NS, 36 * HOUR_NS])),
+        "latency_bars": latency_bars,
         "names": draw(st.booleans()),  # address assets by name (else by id)
         "via": draw(st.sampled_from(["slice", "bar", "timer"])),
-        "script": draw(order_scripts(panel, initial_cash)),
+        "script": script,
     }
 
 
 # --------------------------------------------------------------------------- the engine side
 class Replay(Strategy):
-    """Places the script's orders and cancels: START in on_start, index k at timestamp k.
+    """Carries out the script: START in on_start, index k at timestamp k.
 
     ``via`` picks the hook that acts at k: ``on_slice``, the first
     ``on_market_data`` call of the timestamp, or a timer set for k. Market
-    orders go through ``order``, ``buy``/``sell`` or ``order_many`` in turn.
+    GTC orders go through ``order``, ``buy``/``sell`` or ``order_many`` as
+    the script says. Records the outcome of every action and every
+    ``on_order`` status event.
     """
 
     def __init__(self, script: dict, timestamps: list[int], names: list[str] | None,
@@ -118,40 +321,111 @@ class Replay(Strategy):
         self.names = names
         self.via = via
         self.k = 0
-        self.order_ids: list[int] = []
+        self.handles: list[int | None] = []
+        self.outcomes: list[Any] = []
+        self.events: list[tuple[int | None, int, str]] = []
 
-    def _act(self, actions: list) -> None:
+    def _asset(self, asset: int) -> str | int:
+        return self.names[asset] if self.names else asset
+
+    def _order(self, asset: int, qty: float, kind: str, opts: dict) -> int:
+        target = self._asset(asset)
+        via = opts.get("via", "order")
+        if via == "buysell":
+            return (self.buy(target, qty) if qty > 0 else self.sell(target, -qty)).order_id
+        if via == "many":
+            return int(self.order_many([target], [qty])[0])
+        kw: dict[str, Any] = {}
+        if kind in ("limit", "stop_limit"):
+            kw["limit_price"] = opts["limit"]
+        if kind in ("stop", "stop_limit"):
+            kw["stop_price"] = opts["stop"]
+        if kind in ("market_on_open", "market_on_close") or (kind == "market"
+                                                             and len(self.handles) % 2):
+            kw["order_type"] = kind  # explicit type (also for plain market, now and then)
+        for key in ("trail_amount", "trail_percent"):
+            if key in opts:
+                kw[key] = opts[key]
+        if "tif" in opts and (opts["tif"] != "gtd" or len(self.handles) % 2):
+            kw["time_in_force"] = opts["tif"]  # expire_at alone implies gtd
+        if "expire" in opts:
+            kw["expire_at"] = opts["expire"]
+        if "parent" in opts:
+            pid = self.handles[opts["parent"]]
+            kw["parent"] = pid if len(self.handles) % 2 else self.get_order(pid)
+        return self.order(target, qty, **kw).order_id
+
+    def _act(self, action: tuple) -> Any:
+        what = action[0]
+        if what == "order":
+            _, asset, qty, kind, opts = action
+            if "parent" in opts and self.handles[opts["parent"]] is None:
+                self.handles.append(None)
+                return "skipped"
+            try:
+                oid = self._order(asset, qty, kind, opts)
+            except OrderError as exc:
+                self.handles.append(None)
+                return ("error", str(exc))
+            self.handles.append(oid)
+            return ("ok", oid)
+        if what == "bracket":
+            _, asset, qty, opts = action
+            kw = {{"limit": "limit_price"}.get(k, k): v for k, v in opts.items()
+                  if k in ("stop_loss", "take_profit", "limit", "trail_amount", "trail_percent")}
+            if "tif" in opts:
+                kw["time_in_force"] = opts["tif"]
+            b = self.bracket(self._asset(asset), qty, **kw)
+            ids = tuple(None if o is None else o.order_id for o in b)
+            self.handles.extend(ids)
+            return ("ok", ids)
+        if what == "cancel":
+            oid = self.handles[action[1]]
+            if oid is None:
+                return "skipped"
+            return self.cancel(oid if oid % 2 else self.get_order(oid))
+        if what == "replace":
+            _, h, opts = action
+            if self.handles[h] is None:
+                self.handles.append(None)
+                return "skipped"
+            kw = {{"limit": "limit_price", "stop": "stop_price"}.get(k, k): v
+                  for k, v in opts.items()}
+            try:
+                oid = self.replace(self.handles[h], **kw).order_id
+            except OrderError as exc:
+                self.handles.append(None)
+                return ("error", str(exc))
+            self.handles.append(oid)
+            return ("ok", oid)
+        if what == "oco":
+            ids = [self.handles[h] for h in action[1]]
+            if any(i is None for i in ids):
+                return "skipped"
+            try:
+                return ("ok", self.oco(*ids))
+            except OrderError as exc:
+                return ("error", str(exc))
+        raise AssertionError(action)  # pragma: no cover
+
+    def _run(self, actions: list) -> None:
         for action in actions:
-            if action[0] == "cancel":
-                self.cancel(self.order_ids[action[1]])
-                continue
-            _, asset, qty, kind, price = action
-            target = self.names[asset] if self.names else asset
-            if kind == "market":
-                helper = len(self.order_ids) % 3
-                if helper == 0:
-                    oid = self.order(target, qty).order_id
-                elif helper == 1:
-                    ev = self.buy(target, qty) if qty > 0 else self.sell(target, -qty)
-                    oid = ev.order_id
-                else:
-                    oid = int(self.order_many([target], [qty])[0])
-            elif kind == "limit":
-                oid = self.order(target, qty, limit_price=price).order_id
-            else:
-                oid = self.order(target, qty, stop_price=price).order_id
-            self.order_ids.append(oid)
+            self.outcomes.append(self._act(action))
 
     def _step(self, ts: int) -> None:
         assert ts == self.timestamps[self.k]
-        self._act(self.script.get(self.k, []))
+        self._run(self.script.get(self.k, []))
         self.k += 1
 
     def on_start(self) -> None:
-        self._act(self.script.get(START, []))
+        self._run(self.script.get(START, []))
         if self.via == "timer":
             for ts in self.timestamps:
                 self.schedule_at(ts, lambda ctx: self._step(self.timestamps[self.k]))
+
+    def on_order(self, order) -> None:
+        ts = self._engine.current_ts
+        self.events.append((None if ts == _NO_TS else ts, order.order_id, order.status))
 
     def on_market_data(self, event, context) -> None:
         if self.via == "bar" and (self.k < len(self.timestamps)
@@ -171,6 +445,13 @@ def make_config(sc: dict[str, Any]) -> BacktestConfig:
         slippage_bps=sc["slippage_bps"],
         fill_at=sc["fill_at"],
         allow_short=sc["allow_short"],
+        fractional=sc.get("fractional", True),
+        intrabar_path=sc.get("intrabar_path", "adaptive"),
+        max_volume_participation=sc.get("max_volume_participation"),
+        same_bar_reentry=sc.get("same_bar_reentry", False),
+        linked_orders_same_bar=sc.get("linked_orders_same_bar", True),
+        latency=sc.get("latency", 0),
+        latency_bars=sc.get("latency_bars", 0),
     )
     if sc["fill_at"] == "close":
         with pytest.warns(LookAheadWarning):
@@ -178,31 +459,41 @@ def make_config(sc: dict[str, Any]) -> BacktestConfig:
     return BacktestConfig(**kwargs)
 
 
-def run_engine(sc: dict[str, Any]):
+def run_engine(sc: dict[str, Any]) -> tuple[Any, Replay]:
     panel: Panel = sc["panel"]
     feed = PolarsDataFeed(panel.frame(), signal_columns=["pred"])
     strategy = Replay(sc["script"], panel.timestamps,
                       panel.asset_names if sc["names"] else None, sc.get("via", "slice"))
     result = BacktestEngine(feed, strategy, make_config(sc)).run()
     assert strategy.k == panel.n_ts
-    return result
+    return result, strategy
 
 
 def run_ref(sc: dict[str, Any]) -> RefResult:
     panel: Panel = sc["panel"]
     return reference_run(
-        [[row for row in rows] for rows in panel.bars],
+        panel.timestamps,
+        [list(rows) for rows in panel.bars],
         sc["script"],
         initial_cash=sc["initial_cash"],
         commission=sc["commission"],
         slippage_bps=sc["slippage_bps"],
         fill_at=sc["fill_at"],
         allow_short=sc["allow_short"],
+        fractional=sc.get("fractional", True),
+        intrabar_path=sc.get("intrabar_path", "adaptive"),
+        max_volume_participation=sc.get("max_volume_participation"),
+        same_bar_reentry=sc.get("same_bar_reentry", False),
+        linked_orders_same_bar=sc.get("linked_orders_same_bar", True),
+        latency_ns=sc.get("latency", 0),
+        latency_bars=sc.get("latency_bars", 0),
     )
 
 
 # --------------------------------------------------------------------------- comparison
-def close(a: float, b: float, rtol: float, scale: float = 0.0) -> bool:
+def close(a: float | None, b: float | None, rtol: float, scale: float = 0.0) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return abs(a - b) <= rtol * max(abs(a), abs(b), scale)
@@ -212,16 +503,23 @@ def ts_ns(series: pl.Series) -> list[int | None]:
     return series.cast(pl.Int64).to_list()
 
 
-def compare(sc: dict[str, Any], result, ref: RefResult) -> None:
-    panel: Panel = sc["panel"]
-    index_of = {t: k for k, t in enumerate(panel.timestamps)}
-    names = panel.asset_names
+def compare(sc: dict[str, Any], result, ref: RefResult, strategy: Replay | None = None) -> None:
+    names = sc["panel"].asset_names
+
+    # The script's actions had the same outcomes (an error is an OrderError naming the cause).
+    if strategy is not None:
+        assert len(strategy.outcomes) == len(ref.outcomes)
+        for j, (got, want) in enumerate(zip(strategy.outcomes, ref.outcomes, strict=True)):
+            if isinstance(want, tuple) and want[0] == "error":
+                assert isinstance(got, tuple) and got[0] == "error", (j, got, want)
+                assert want[1] in got[1], (j, got, want)
+            else:
+                assert got == want, (j, got, want)
 
     # Fills: same sequence, same order ids, quantities, prices, costs.
     fills = result.fills
     got = list(zip(
-        [index_of[t] for t in ts_ns(fills["timestamp"])],
-        [names.index(a) for a in fills["asset"].to_list()],
+        ts_ns(fills["timestamp"]), [names.index(a) for a in fills["asset"].to_list()],
         fills["order_id"].to_list(), fills["quantity"].to_list(), fills["price"].to_list(),
         fills["commission"].to_list(), fills["slippage"].to_list(), strict=True,
     ))
@@ -229,41 +527,46 @@ def compare(sc: dict[str, Any], result, ref: RefResult) -> None:
             for f in ref.fills]
     assert [g[:3] for g in got] == [w[:3] for w in want], (got, want)
     for g, w in zip(got, want, strict=True):
-        assert g[3] == w[3], (g, w)
+        assert close(g[3], w[3], PRICE_RTOL), (g, w)
         assert close(g[4], w[4], PRICE_RTOL), (g, w)
         assert close(g[5], w[5], PRICE_RTOL, scale=1e-12), (g, w)
         assert close(g[6], w[6], 1e-9, scale=1e-9 * abs(w[3] * w[4])), (g, w)
 
-    # Orders: every order, its final status, reason and fill.
+    # Orders: every order, its final status, reason, quantities and links.
     orders = result.orders
     assert orders["order_id"].to_list() == [o.order_id for o in ref.orders]
-    rows = orders.to_dicts()
     created = ts_ns(orders["timestamp"])
     closed = ts_ns(orders["closed_timestamp"])
-    for row, c_ts, x_ts, o in zip(rows, created, closed, ref.orders, strict=True):
+    for row, c_ts, x_ts, o in zip(orders.to_dicts(), created, closed, ref.orders, strict=True):
         where = (row, o)
         assert names.index(row["asset"]) == o.asset, where
         assert row["type"] == o.kind, where
-        assert row["quantity"] == o.quantity, where
-        assert index_of[c_ts] == o.created_ts, where
+        assert row["time_in_force"] == o.tif, where
+        assert c_ts == o.created_ts, where
         assert row["status"] == o.status, where
-        assert (None if x_ts is None else index_of[x_ts]) == o.closed_ts, where
-        level = row["limit_price"] if o.kind == "limit" else row["stop_price"]
-        assert close(level, o.price, 0.0), where
-        assert row["filled_quantity"] == o.filled_quantity, where
+        assert (row["reason"] or "") == o.reason, where
+        assert x_ts == o.closed_ts, where
+        assert close(row["quantity"], o.quantity, PRICE_RTOL), where
+        assert close(row["filled_quantity"], o.filled_quantity, PRICE_RTOL), where
         assert close(row["avg_fill_price"], o.avg_fill_price, PRICE_RTOL), where
-        reason = row["reason"] or ""
-        if o.reason == "":
-            assert reason == "", where
-        elif o.reason == "short_not_allowed":
-            assert "short" in reason, where
-        else:
-            assert "insufficient cash" in reason, where
-            assert f"{o.need:.2f}" in reason and f"{o.have:.2f}" in reason, where
+        assert close(row["limit_price"], o.limit_price, PRICE_RTOL), where
+        assert close(row["stop_price"], o.stop_price, PRICE_RTOL), where
+        assert row["parent_id"] == o.parent, where
+        assert row["oco_group"] == o.oco_group, where
 
-    # Equity: one row per timestamp; cash and positions value agree.
+    # on_order: each order went through the same statuses at the same times.
+    if strategy is not None:
+        got_ev: dict[int, list] = defaultdict(list)
+        want_ev: dict[int, list] = defaultdict(list)
+        for t, oid, status in strategy.events:
+            got_ev[oid].append((t, status))
+        for t, oid, status in ref.events:
+            want_ev[oid].append((t, status))
+        assert dict(got_ev) == dict(want_ev)
+
+    # Equity: one row per bar timestamp; cash and positions value agree.
     eq = result.equity
-    assert [index_of[t] for t in ts_ns(eq["timestamp"])] == [r[0] for r in ref.records]
+    assert ts_ns(eq["timestamp"]) == [r[0] for r in ref.records]
     for cash, value, equity, (k, r_cash, r_value) in zip(
         eq["cash"].to_list(), eq["positions_value"].to_list(), eq["equity"].to_list(),
         ref.records, strict=True,
@@ -274,26 +577,32 @@ def compare(sc: dict[str, Any], result, ref: RefResult) -> None:
         assert close(equity, r_cash + r_value, CASH_RTOL, scale), (k, equity, r_cash + r_value)
 
 
+def check(sc: dict[str, Any]) -> RefResult:
+    """Run both sides on a scenario and compare; returns the reference's result."""
+    ref = run_ref(sc)
+    result, strategy = run_engine(sc)
+    compare(sc, result, ref, strategy)
+    return ref
+
+
 # --------------------------------------------------------------------------- tests
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=N_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_engine_matches_reference(sc: dict[str, Any]) -> None:
-    compare(sc, run_engine(sc), run_ref(sc))
+    check(sc)
 
 
-def _bars(*rows_per_ts):
-    return [list(rows) for rows in rows_per_ts]
-
-
-def _panel(bars) -> Panel:
+def _panel(rows_per_ts, *, hours: int = 24, volume: float = VOLUME) -> Panel:
+    bars = [[(*row, volume) if len(row) == 5 else row for row in rows] for rows in rows_per_ts]
     n_assets = 1 + max(r[0] for rows in bars for r in rows)
     return Panel([f"A{a}" for a in range(n_assets)],
-                 [BASE_NS + k * STEP_NS for k in range(len(bars))], bars, 0.0)
+                 [BASE_NS + k * hours * HOUR_NS for k in range(len(bars))], bars, 0.0)
 
 
-def _scenario(bars, script, **kw) -> dict[str, Any]:
+def _scenario(rows_per_ts, script, *, hours: int = 24, volume: float = VOLUME,
+              **kw) -> dict[str, Any]:
     sc = {
-        "panel": _panel(bars), "initial_cash": 10_000.0,
+        "panel": _panel(rows_per_ts, hours=hours, volume=volume), "initial_cash": 10_000.0,
         "commission": (0.0, 0.0, 0.0, 0.0, math.inf), "slippage_bps": 0.0,
         "fill_at": "next_open", "allow_short": True, "names": True, "script": script,
     }
@@ -301,102 +610,384 @@ def _scenario(bars, script, **kw) -> dict[str, Any]:
     return sc
 
 
+def _mkt(asset, qty, **opts):
+    return ("order", asset, qty, "market", opts)
+
+
+def _fills(ref: RefResult, panel: Panel) -> list[tuple]:
+    """``(bar index, order id, quantity, price)`` of each fill."""
+    index_of = {t: k for k, t in enumerate(panel.timestamps)}
+    return [(index_of[f.ts], f.order_id, f.quantity, f.price) for f in ref.fills]
+
+
 @pytest.mark.parametrize("fill_at", ["next_open", "close"])
 def test_exits_free_cash_for_entries_and_late_start(fill_at: str) -> None:
     # A1 starts late: its on_start order waits for its first bar. At ts 1 a
     # buy of A0 needs the cash freed by the sale of A1 (placed later, id 2).
-    bars = _bars(
+    rows = [
         [(0, 100.0, 101.0, 99.0, 100.0)],
         [(0, 100.0, 102.0, 98.0, 101.0), (1, 50.0, 51.0, 49.0, 50.0)],
         [(0, 101.0, 103.0, 100.0, 102.0), (1, 50.0, 52.0, 49.5, 51.0)],
         [(0, 102.0, 104.0, 101.0, 103.0), (1, 51.0, 52.0, 50.0, 51.5)],
-    )
+    ]
     script = {
-        START: [("order", 1, 190.0, "market", math.nan)],
-        1: [("order", 0, 90.0, "market", math.nan), ("order", 1, -190.0, "market", math.nan)],
-        2: [("order", 0, 5.0, "limit", 101.5), ("order", 0, -3.0, "stop", 102.5),
-            ("cancel", 3)],
+        START: [_mkt(1, 190.0)],
+        1: [_mkt(0, 90.0), _mkt(1, -190.0)],
+        2: [("order", 0, 5.0, "limit", {"limit": 101.5}),
+            ("order", 0, -3.0, "stop", {"stop": 102.5}), ("cancel", 3)],
     }
-    sc = _scenario(bars, script, fill_at=fill_at)
-    ref = run_ref(sc)
+    sc = _scenario(rows, script, fill_at=fill_at)
+    ref = check(sc)
     if fill_at == "next_open":
-        assert [(f.ts, f.order_id) for f in ref.fills] == [(1, 0), (2, 2), (2, 1), (3, 4)]
+        assert [f[:2] for f in _fills(ref, sc["panel"])] == [(1, 0), (2, 2), (2, 1), (3, 4)]
         assert ref.orders[3].status == "cancelled" and ref.fills[-1].price == 102.0
-    compare(sc, run_engine(sc), ref)
+        assert ref.orders[3].reason == "cancelled by the strategy"
 
 
 def test_limit_and_stop_boundaries_with_slippage() -> None:
-    bars = _bars(
+    rows = [
         [(0, 100.0, 100.0, 100.0, 100.0)],
         [(0, 100.0, 105.0, 95.0, 100.0)],
         [(0, 94.0, 96.0, 90.0, 95.0)],
-    )
+    ]
     script = {0: [
-        ("order", 0, 1.0, "limit", 95.0),  # low touches the limit exactly: fills at 95, capped
-        ("order", 0, -1.0, "limit", 105.0),  # high touches: fills at 105, capped
-        ("order", 0, 1.0, "stop", 105.0),  # high touches: fills at 105 * (1 + s)
-        ("order", 0, -1.0, "stop", 95.0),  # low touches
-        ("order", 0, 1.0, "limit", 94.99),  # rests, then the next open gaps below it
+        ("order", 0, 1.0, "limit", {"limit": 95.0}),  # low touches the limit: 95, capped
+        ("order", 0, -1.0, "limit", {"limit": 105.0}),  # high touches: 105, capped
+        ("order", 0, 1.0, "stop", {"stop": 105.0}),  # high touches: 105 * (1 + s)
+        ("order", 0, -1.0, "stop", {"stop": 95.0}),  # low touches
+        ("order", 0, 1.0, "limit", {"limit": 94.99}),  # rests; the next open gaps below it
     ]}
-    sc = _scenario(bars, script, slippage_bps=10.0, commission=(0.001, 0.0, 0.0, 1.0, 2.0))
-    ref = run_ref(sc)
+    # (With same_bar_reentry off, the buy stop covering the short opened by
+    # the sell limit would hold back the entries at the low until bar 2.)
+    sc = _scenario(rows, script, slippage_bps=10.0, commission=(0.001, 0.0, 0.0, 1.0, 2.0),
+                   same_bar_reentry=True)
+    ref = check(sc)
     prices = {f.order_id: f.price for f in ref.fills}
     assert prices[0] == 95.0 and prices[1] == 105.0
     assert prices[4] == 94.0 * (1 + 10.0 / 1e4)  # gapped open, slippage under the cap
     assert prices[2] == 105.0 * (1 + 10.0 / 1e4) and prices[3] == 95.0 * (1 - 10.0 / 1e4)
-    compare(sc, run_engine(sc), ref)
 
 
 def test_rejections() -> None:
-    bars = _bars(
+    rows = [
         [(0, 10.0, 10.0, 10.0, 10.0), (1, 20.0, 20.0, 20.0, 20.0)],
         [(0, 10.0, 11.0, 9.0, 10.0), (1, 20.0, 21.0, 19.0, 20.0)],
         [(0, 12.0, 13.0, 11.0, 12.0), (1, 20.0, 21.0, 19.0, 20.0)],
-    )
+    ]
     script = {
-        START: [("order", 0, 2000.0, "market", math.nan)],  # needs 20_000: rejected
-        0: [("order", 1, -5.0, "market", math.nan),  # short: rejected when not allowed
-            ("order", 0, 999.0, "market", math.nan)],  # 9_990 + commission 1: fits
-        1: [("order", 0, 1.0, "market", math.nan)],
+        START: [_mkt(0, 2000.0)],  # needs 20_000: rejected
+        0: [_mkt(1, -5.0),  # short: rejected when not allowed
+            _mkt(0, 999.0)],  # 9_990 + commission 1: fits
+        1: [_mkt(0, 1.0)],
     }
     for allow_short in (True, False):
-        sc = _scenario(bars, script, allow_short=allow_short,
+        sc = _scenario(rows, script, allow_short=allow_short,
                        commission=(0.0, 0.0, 1.0, 0.0, math.inf))
-        ref = run_ref(sc)
-        assert ref.orders[0].reason == "insufficient_cash"
+        ref = check(sc)
+        assert ref.orders[0].reason == ("insufficient cash: the fill needed 20001.00 but only "
+                                        "10000.00 was available")
         assert ref.orders[1].status == ("filled" if allow_short else "rejected")
-        compare(sc, run_engine(sc), ref)
 
 
 def test_a_fill_costing_exactly_the_cash_goes_through() -> None:
-    bars = _bars([(0, 10.0, 10.0, 10.0, 10.0)], [(0, 10.0, 11.0, 9.0, 10.0)],
-                 [(0, 10.0, 11.0, 9.0, 10.0)])
-    script = {0: [("order", 0, 999.0, "market", math.nan)],  # 9_990 + 10 == 10_000
-              1: [("order", 0, 1.0, "limit", 10.0)]}  # then nothing is left: rejected
-    sc = _scenario(bars, script, commission=(0.0, 0.0, 10.0, 0.0, math.inf))
-    ref = run_ref(sc)
+    rows = [[(0, 10.0, 10.0, 10.0, 10.0)], [(0, 10.0, 11.0, 9.0, 10.0)],
+            [(0, 10.0, 11.0, 9.0, 10.0)]]
+    script = {0: [_mkt(0, 999.0)],  # 9_990 + 10 == 10_000
+              1: [("order", 0, 1.0, "limit", {"limit": 10.0})]}  # nothing left: rejected
+    sc = _scenario(rows, script, commission=(0.0, 0.0, 10.0, 0.0, math.inf))
+    ref = check(sc)
     assert [o.status for o in ref.orders] == ["filled", "rejected"]
     assert ref.records[-1][1] == 0.0
-    compare(sc, run_engine(sc), ref)
 
 
 def test_exits_are_judged_against_the_position_as_it_stands() -> None:
     # docs/semantics.md: "orders that reduce the current position are matched
-    # before the others". The engine (and the reference) judge each order
-    # against the position at the moment it is considered, not at the start of
-    # the timestamp: after id 2 flattens A0, the further sale id 3 opens a
-    # short, so it is an entry and comes after the buy id 1 -- which the cash
-    # cannot pay for without id 3's proceeds.
+    # before the others", judged against the position at the moment each
+    # order is considered: after id 2 flattens A0, the further sale id 3
+    # opens a short, so it is an entry and comes after the buy id 1 -- which
+    # the cash cannot pay for without id 3's proceeds.
     flat = (10.0, 10.0, 10.0, 10.0)
-    bars = _bars(*[[(0, *flat), (1, *flat)]] * 3)
+    rows = [[(0, *flat), (1, *flat)]] * 3
     script = {
-        START: [("order", 0, 100.0, "market", math.nan)],  # id 0: long 100 A0, cash 0
-        0: [("order", 1, 150.0, "market", math.nan),  # id 1: buy A1, needs 1_500
-            ("order", 0, -100.0, "market", math.nan),  # id 2: exit, frees 1_000
-            ("order", 0, -50.0, "market", math.nan)],  # id 3: short sale, 500 more
+        START: [_mkt(0, 100.0)],  # id 0: long 100 A0, cash 0
+        0: [_mkt(1, 150.0),  # id 1: buy A1, needs 1_500
+            _mkt(0, -100.0),  # id 2: exit, frees 1_000
+            _mkt(0, -50.0)],  # id 3: short sale, 500 more
     }
-    sc = _scenario(bars, script, initial_cash=1_000.0)
-    ref = run_ref(sc)
+    sc = _scenario(rows, script, initial_cash=1_000.0)
+    ref = check(sc)
     assert [f.order_id for f in ref.fills] == [0, 2, 3]
     assert ref.orders[1].status == "rejected"
-    compare(sc, run_engine(sc), ref)
+
+
+# --------------------------------------------------------------------------- new order model
+BAR = (100.0, 110.0, 90.0, 95.0)  # high 10 above the open, low 10 below: a tie
+
+
+@pytest.mark.parametrize("path, first", [("ohlc", "take"), ("olhc", "stop"),
+                                         ("adaptive", "take")])
+def test_bracket_legs_on_the_entry_bar_follow_the_intrabar_path(path: str, first: str) -> None:
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)], [(0, *BAR)], [(0, *BAR)]]
+    script = {0: [("bracket", 0, 10.0, {"stop_loss": 95.0, "take_profit": 105.0})]}
+    ref = check(_scenario(rows, script, intrabar_path=path))
+    winner = 2 if first == "take" else 1
+    assert [(f.order_id, f.price) for f in ref.fills] == [(0, 100.0),
+                                                           (winner, 105.0 if winner == 2 else 95.0)]
+    loser = ref.orders[3 - winner]
+    assert (loser.status, loser.reason) == ("cancelled", REASON_OCO)
+
+
+REASON_OCO = "cancelled: another order of its OCO group filled"
+
+
+def test_stop_limit_triggered_without_limit_works_as_a_limit() -> None:
+    # Sell stop 95 limit 94: bar 1 opens below both (the stop triggers at the
+    # open, the limit is not reached); from bar 2 on it is a plain limit.
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)],
+            [(0, 93.0, 93.5, 92.0, 93.0)],  # gap below the stop and the limit
+            [(0, 93.0, 96.0, 92.0, 95.0)]]  # back up through 94
+    script = {0: [("order", 0, -1.0, "stop_limit", {"stop": 95.0, "limit": 94.0})]}
+    ref = check(_scenario(rows, script))
+    assert _fills(ref, _panel(rows)) == [(2, 0, -1.0, 94.0)]
+
+
+def test_trailing_stop_follows_closes_and_gaps() -> None:
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)],
+            [(0, 100.0, 108.0, 99.0, 106.0)],  # close 106: level 101 after this bar
+            [(0, 104.0, 105.0, 102.0, 103.0)],  # low 102 above 101; close lower: no move
+            [(0, 100.0, 100.5, 98.0, 99.0)]]  # opens below 101: fills at the open
+    script = {0: [("order", 0, -1.0, "trailing_stop", {"trail_amount": 5.0})]}
+    ref = check(_scenario(rows, script))
+    assert _fills(ref, _panel(rows)) == [(3, 0, -1.0, 100.0)]
+    assert ref.orders[0].stop_price == 101.0
+
+
+def test_volume_cap_partial_fills_carry_over() -> None:
+    rows = [[(0, 10.0, 10.0, 10.0, 10.0)]] * 4
+    script = {0: [_mkt(0, 250.0)]}
+    ref = check(_scenario(rows, script, volume=1000.0, max_volume_participation=0.1))
+    assert [f.quantity for f in ref.fills] == [100.0, 100.0, 50.0]
+    assert [s for _, oid, s in ref.events if oid == 0] == [
+        "submitted", "accepted", "partially_filled", "filled"]
+
+
+@pytest.mark.parametrize("tif, status", [("ioc", "cancelled"), ("fok", "cancelled"),
+                                          ("day", "expired"), ("gtc", "filled")])
+def test_time_in_force_on_intraday_bars(tif: str, status: str) -> None:
+    # 6-hourly bars: the limit is not reached on its first bar (day 0, 06:00)
+    # nor on the rest of day 0; it is on day 1 at 00:00.
+    bar = (100.0, 101.0, 99.0, 100.0)
+    rows = [[(0, *bar)]] * 4 + [[(0, 100.0, 101.0, 95.0, 96.0)]]
+    script = {0: [("order", 0, 10.0, "limit", {"limit": 97.0, "tif": tif})]}
+    ref = check(_scenario(rows, script, hours=6))
+    assert ref.orders[0].status == status
+
+
+def test_replace_takes_the_place_in_oco_and_as_parent() -> None:
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)]] * 2 + [[(0, 100.0, 106.0, 99.0, 105.0)]] * 2
+    script = {0: [("order", 0, 10.0, "limit", {"limit": 90.0}),  # h0: id 0
+                  ("order", 0, -10.0, "limit", {"limit": 110.0, "parent": 0}),  # h1: id 1
+                  ("order", 0, 5.0, "stop", {"stop": 120.0}),  # h2: id 2
+                  ("oco", [0, 2])],
+              1: [("replace", 0, {"limit": 100.0})]}  # h3: id 3, fills at bar 2's open
+    ref = check(_scenario(rows, script))
+    assert [(o.status, o.parent, o.oco_group) for o in ref.orders] == [
+        ("cancelled", None, None), ("accepted", 3, None), ("cancelled", None, 0),
+        ("filled", None, 0)]
+
+
+@pytest.mark.parametrize("latency, latency_bars, fill_bar", [
+    (0, 1, 2), (HOUR_NS, 0, 1), (24 * HOUR_NS, 0, 1), (36 * HOUR_NS, 0, 2), (0, 2, 3)])
+def test_latency_delays_the_first_bar(latency: int, latency_bars: int, fill_bar: int) -> None:
+    rows = [[(0, 100.0 + k, 101.0 + k, 99.0 + k, 100.0 + k)] for k in range(5)]
+    ref = check(_scenario(rows, {0: [_mkt(0, 1.0)]}, latency=latency,
+                          latency_bars=latency_bars))
+    assert _fills(ref, _panel(rows)) == [(fill_bar, 0, 1.0, 100.0 + fill_bar)]
+
+
+# --------------------------------------------------------------------------- engine bugs
+# Each case below is a minimal reproduction of a disagreement between the
+# engine and docs/semantics.md; the reference (and these tests) follow the
+# documentation.
+def test_child_works_on_the_rest_of_the_segment_after_its_parent_fill() -> None:
+    # ohlc path 100 -> 110 -> 90 -> 95. The buy stop 105 fills on the way up
+    # to 110; the take-profit 108 is on the same segment, so it trades.
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)], [(0, 100.0, 110.0, 90.0, 95.0)]]
+    script = {0: [("order", 0, 10.0, "stop", {"stop": 105.0}),
+                  ("order", 0, -10.0, "limit", {"limit": 108.0, "parent": 0})]}
+    ref = check(_scenario(rows, script, intrabar_path="ohlc"))
+    assert _fills(ref, _panel(rows)) == [(1, 0, 10.0, 105.0), (1, 1, -10.0, 108.0)]
+
+
+def test_latency_bars_do_not_delay_a_child_again_after_its_parent_fills() -> None:
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)], [(0, 100.0, 101.0, 99.0, 100.0)],
+            [(0, 100.0, 101.0, 99.0, 100.0)],  # entry fills here (bar 1 sat out)
+            [(0, 98.0, 99.0, 90.0, 92.0)],  # the stop-loss trades at 95
+            [(0, 92.0, 93.0, 91.0, 92.0)]]
+    ref = check(_scenario(rows, {0: [("bracket", 0, 10.0, {"stop_loss": 95.0})]},
+                          latency_bars=1))
+    assert _fills(ref, _panel(rows)) == [(2, 0, 10.0, 100.0), (3, 1, -10.0, 95.0)]
+
+
+def test_latency_bars_with_fill_at_close_is_refused() -> None:
+    with pytest.raises(ConfigError, match="latency_bars cannot be combined"):
+        BacktestConfig(fill_at="close", latency_bars=1)
+
+
+def test_volume_cap_holds_across_the_open_and_close_phases() -> None:
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)]] + [[(0, 100.0, 101.0, 99.0, 100.0)]] * 2
+    script = {0: [("order", 0, 100.0, "limit", {"limit": 100.5})],  # fills 100 at bar 1's open
+              1: [_mkt(0, 100.0)]}  # bar 1's volume cap (100) is used up
+    ref = check(_scenario(rows, script, fill_at="close", volume=1000.0,
+                          max_volume_participation=0.1, initial_cash=100_000.0))
+    assert _fills(ref, _panel(rows)) == [(1, 0, 100.0, 100.0), (2, 1, 100.0, 100.0)]
+
+
+def test_ioc_child_is_cancelled_after_its_first_bar() -> None:
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)]] + [[(0, 100.0, 101.0, 99.0, 100.0)]] * 2 + \
+        [[(0, 100.0, 101.0, 80.0, 100.0)]]
+    script = {0: [_mkt(0, 1.0), ("order", 0, -1.0, "stop", {"stop": 90.0, "parent": 0,
+                                                            "tif": "ioc"})]}
+    ref = check(_scenario(rows, script))
+    assert (ref.orders[1].status, ref.orders[1].closed_ts) == ("cancelled", BASE_NS + STEP_NS)
+
+
+def test_trailing_child_trails_from_placement() -> None:
+    # The entry (buy stop 119) waits two bars; the trailing child follows the
+    # closes since it was placed (100, 110): level 105 when the entry fills
+    # on bar 2, whose path then falls to 100.
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)], [(0, 100.0, 111.0, 100.0, 110.0)],
+            [(0, 110.0, 121.0, 100.0, 120.0)], [(0, 120.0, 121.0, 119.0, 120.0)]]
+    script = {0: [("order", 0, 1.0, "stop", {"stop": 119.0}),
+                  ("order", 0, -1.0, "trailing_stop", {"trail_amount": 5.0, "parent": 0})]}
+    ref = check(_scenario(rows, script, intrabar_path="ohlc"))
+    assert _fills(ref, _panel(rows)) == [(2, 0, 1.0, 119.0), (2, 1, -1.0, 105.0)]
+
+
+def test_a_working_bracket_leg_can_be_replaced() -> None:
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)]] * 3 + [[(0, 100.0, 100.0, 94.0, 95.0)]]
+    script = {0: [("bracket", 0, 10.0, {"stop_loss": 90.0, "take_profit": 120.0})],
+              1: [("replace", 1, {"stop": 96.0})]}
+    ref = check(_scenario(rows, script))
+    assert ref.outcomes[1] == ("ok", 3)
+    assert _fills(ref, _panel(rows)) == [(1, 0, 10.0, 100.0), (3, 3, -10.0, 96.0)]
+
+
+def test_children_do_not_fill_on_their_parents_bar_when_linked_orders_same_bar_is_off() -> None:
+    # With fill_at="close" the child market order must wait for the next
+    # bar's close, not fill at the close of the bar its parent filled on.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)], [(0, 100.0, 101.0, 99.0, 100.5)],
+            [(0, 100.0, 101.0, 99.0, 101.0)]]
+    script = {0: [("order", 0, 1.0, "limit", {"limit": 100.0}),
+                  ("order", 0, -1.0, "market", {"parent": 0})]}
+    ref = check(_scenario(rows, script, fill_at="close", linked_orders_same_bar=False))
+    assert _fills(ref, _panel(rows)) == [(1, 0, 1.0, 100.0), (2, 1, -1.0, 101.0)]
+
+
+def test_a_replacement_reaches_the_broker_when_its_original_would_have() -> None:
+    # latency_bars=1: the on_start order sits out bar 0 and would be accepted
+    # at bar 1; the copy placed at bar 0 keeps that latency.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 3
+    script = {START: [("order", 0, 1.0, "limit", {"limit": 90.0})],
+              0: [("replace", 0, {"limit": 100.0})]}
+    ref = check(_scenario(rows, script, latency_bars=1))
+    assert [(t, s) for t, oid, s in ref.events if oid == 1] == [
+        (BASE_NS, "submitted"), (BASE_NS + STEP_NS, "accepted"), (BASE_NS + STEP_NS, "filled")]
+
+
+def test_ioc_market_order_in_transit_is_not_cancelled_at_the_close() -> None:
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 3
+    ref = check(_scenario(rows, {0: [_mkt(0, 1.0, tif="ioc")]}, fill_at="close",
+                          latency=HOUR_NS))
+    assert _fills(ref, _panel(rows)) == [(1, 0, 1.0, 100.0)]
+
+
+def test_child_released_in_transit_is_accepted_at_its_arrival() -> None:
+    # latency 36h: the child placed at bar 1 arrives at 60h, a time without
+    # bars; its parent filled at bar 2 (48h) before that.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 4
+    script = {0: [("order", 0, 1.0, "limit", {"limit": 100.0})],
+              1: [("order", 0, -1.0, "limit", {"limit": 100.5, "parent": 0})]}
+    ref = check(_scenario(rows, script, latency=36 * HOUR_NS))
+    assert [(t, s) for t, oid, s in ref.events if oid == 1][:2] == [
+        (BASE_NS + STEP_NS, "submitted"), (BASE_NS + 60 * HOUR_NS, "accepted")]
+
+
+def test_child_sits_out_its_latency_bars_even_on_its_parents_fill_bar() -> None:
+    # latency_bars=1: the parent (placed at bar 0) fills at bar 2's open; the
+    # child placed at bar 1 sits out bar 2, so it first works on bar 3.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 5
+    script = {0: [("order", 0, 1.0, "limit", {"limit": 100.0})],
+              1: [("order", 0, -1.0, "limit", {"limit": 100.5, "parent": 0})]}
+    ref = check(_scenario(rows, script, latency_bars=1))
+    assert _fills(ref, _panel(rows)) == [(2, 0, 1.0, 100.0), (3, 1, -1.0, 100.5)]
+
+
+def test_children_of_a_close_phase_fill_work_from_that_close() -> None:
+    # fill_at="close": the entry buys at bar 0's close 100; its stop-loss
+    # 100.5 already holds there, so it fills at that price (like a stop whose
+    # condition holds where it starts).
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)], [(0, 101.0, 102.0, 100.8, 101.0)]]
+    ref = check(_scenario(rows, {0: [("bracket", 0, 1.0, {"stop_loss": 100.5})]},
+                          fill_at="close"))
+    assert _fills(ref, _panel(rows)) == [(0, 0, 1.0, 100.0), (0, 1, -1.0, 100.0)]
+
+
+def test_day_market_order_with_fill_at_close_expires_at_the_next_day() -> None:
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 3
+    ref = check(_scenario(rows, {0: [_mkt(0, 150.0, tif="day")]}, fill_at="close",
+                          volume=1000.0, max_volume_participation=0.1,
+                          initial_cash=100_000.0))
+    assert _fills(ref, _panel(rows)) == [(0, 0, 100.0, 100.0)]
+    assert (ref.orders[0].status, ref.orders[0].closed_ts) == ("expired", BASE_NS + STEP_NS)
+
+
+def test_a_child_on_another_asset_fills_at_that_assets_prices() -> None:
+    # Not in the random scripts (docs/semantics.md does not say where on its
+    # own bar such a child starts), but its fill must at least be a price of
+    # its own asset's bar: B trades at 50, not at A's 100.
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0), (1, 50.0, 50.0, 50.0, 50.0)],
+            [(0, 100.0, 101.0, 99.0, 100.0), (1, 50.0, 51.0, 49.0, 50.0)],
+            [(0, 100.0, 101.0, 99.0, 100.0), (1, 50.0, 51.0, 49.0, 50.0)]]
+    result, _ = run_engine(_scenario(rows, {0: [_mkt(0, 1.0), _mkt(1, 1.0, parent=0)]}))
+    fills = result.fills.filter(pl.col("asset") == "A1")
+    assert fills.height == 1 and 49.0 <= fills["price"][0] <= 51.0
+
+
+def test_children_freed_on_one_bar_are_matched_in_id_order() -> None:
+    # Both entries fill at bar 1's open; their market children (ids 2 and 3)
+    # are exits at the same path point: id order, 2 before 3 -- not the
+    # order their parents freed them in.
+    flat = (100.0, 101.0, 99.0, 100.0)
+    rows = [[(0, *flat), (1, *flat)]] * 3
+    script = {0: [_mkt(0, 1.0), _mkt(1, 1.0), _mkt(1, -1.0, parent=1), _mkt(0, -1.0, parent=0)]}
+    ref = check(_scenario(rows, script))
+    assert [f.order_id for f in ref.fills] == [0, 1, 2, 3]
+
+
+def test_expiry_comes_before_the_matching_of_its_timestamp() -> None:
+    # At bar 1 the child's GTD expiry (12:00 on day 0 has passed) is due
+    # before the bar is matched, i.e. before its FOK parent is cancelled.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 3
+    script = {0: [("order", 0, 1.0, "limit", {"limit": 90.0, "tif": "fok"}),
+                  ("order", 0, -1.0, "limit", {"limit": 110.0, "tif": "gtd", "parent": 0,
+                                               "expire": BASE_NS + 12 * HOUR_NS})]}
+    ref = check(_scenario(rows, script))
+    assert [(o.status, o.reason) for o in ref.orders] == [
+        ("cancelled", "cancelled: fill-or-kill, could not fill completely on its first bar"),
+        ("expired", "expired: passed its good-till-date timestamp")]
+
+
+def test_children_of_a_replaced_parent_that_expires_work_on_that_bar() -> None:
+    # 12-hourly bars. The DAY entry (replaced, so it has a larger id than its
+    # child) buys 100 of 150 at bar 1 (volume cap) and expires at bar 2, the
+    # next day's first bar, before it is matched: its child, now 100, works
+    # on bar 2 like any order accepted before the bar.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 4
+    script = {0: [("order", 0, 150.0, "limit", {"limit": 100.0, "tif": "day"}),
+                  ("order", 0, -150.0, "limit", {"limit": 100.0, "parent": 0}),
+                  ("replace", 0, {"limit": 101.0})]}
+    ref = check(_scenario(rows, script, hours=12, volume=1000.0, max_volume_participation=0.1,
+                          initial_cash=100_000.0))
+    assert [(f.ts, f.order_id, f.quantity) for f in ref.fills] == [
+        (BASE_NS + 12 * HOUR_NS, 2, 100.0), (BASE_NS + 24 * HOUR_NS, 1, -100.0)]
