@@ -793,7 +793,7 @@ cdef class Broker(OrderBook):
 
     cdef int after_fill(self, OrderC* o, qty_t q, const CandC* cand, ts_t ts) except -1:
         """Status, OCO siblings and OTO children after ``o`` filled ``q``."""
-        cdef int64_t k
+        cdef int64_t k, best, last
         cdef OrderC* other
         cdef double left
         cdef bint complete = fabs(o.quantity - o.filled) <= QTY_EPS * fabs(o.quantity)
@@ -805,10 +805,19 @@ cdef class Broker(OrderBook):
             self.log_status(o, ts)
         # OCO: a complete fill cancels the group; a partial fill shrinks it.
         if o.oco_group >= 0:
-            k = o.oco_next
-            while k >= 0 and k != o.id:
-                other = &self.orders[k]
-                k = other.oco_next
+            # the other members, in id order (groups are small: a scan per member)
+            last = -1
+            while True:
+                best = -1
+                k = o.oco_next
+                while k >= 0 and k != o.id:
+                    if k > last and (best < 0 or k < best):
+                        best = k
+                    k = self.orders[k].oco_next
+                if best < 0:
+                    break
+                last = best
+                other = &self.orders[best]
                 if not working(other):
                     continue
                 if complete:
@@ -1133,8 +1142,8 @@ cdef class Broker(OrderBook):
         cdef ts_t key = 2 * ts + phase
         if o.considered_key == key:
             return 0  # already looked at in this pass
-        if phase == PHASE_CLOSE and not (close_market or started_here):
-            return 0
+        if phase == PHASE_CLOSE and not (close_market or (started_here and o.start_point == 3)):
+            return 0  # the close phase is for close-mode market orders and orders freed at the close
         if phase == PHASE_OPEN and close_market:
             return 0
         if ts < o.active_ts:

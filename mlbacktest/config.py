@@ -144,7 +144,8 @@ class BacktestConfig:
     max_volume_participation : float or None
         Largest fraction of a bar's volume one asset's fills may take on
         that bar; the rest of an order carries over to later bars as a
-        partial fill. ``None`` (default): no cap.
+        partial fill. ``None`` (default): no cap. Not available with
+        ``fill_at="close"`` (a ``ConfigError``).
     same_bar_reentry : bool
         Whether an entry may fill on the bar on which a stop closed the
         same asset's position (default False).
@@ -275,6 +276,12 @@ class BacktestConfig:
         if isinstance(lb, bool) or not isinstance(lb, int) or lb < 0:
             raise ConfigError(f"latency_bars must be a whole number >= 0, got {lb!r}")
         object.__setattr__(self, "latency_ns", _duration_ns(self.latency, "latency"))
+        if mvp is not None and self.fill_at == "close":
+            raise ConfigError(
+                "max_volume_participation cannot be combined with fill_at='close' (a remainder "
+                "left at the close has no defined next fill): use fill_at='next_open' or "
+                "'next_close'"
+            )
         if lb and self.fill_at == "close":
             raise ConfigError(
                 "latency_bars cannot be combined with fill_at='close' (same-bar fills have no "

@@ -19,7 +19,17 @@ import random
 from dataclasses import dataclass
 
 import polars as pl
+import os
+
+from hypothesis import settings
 from hypothesis import strategies as st
+
+# The suite is reproducible: every hypothesis test draws the same examples on
+# every machine (derandomize). Exploratory runs draw fresh ones:
+#   MLBT_RANDOM=1 MLBT_EXAMPLES=5000 python -m pytest tests/test_differential.py
+settings.register_profile("reproducible", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("explore" if os.environ.get("MLBT_RANDOM") else "reproducible")
 
 #: Timestamp of bar index 0 (2024-01-01 00:00, naive, in ns) and the daily bar spacing.
 BASE_NS = 1_704_067_200_000_000_000

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from helpers import Recorder, Scripted, bars, day, fill_rows, run
 
-from mlbacktest import BacktestConfig, LookAheadWarning
+from mlbacktest import BacktestConfig, ConfigError, LookAheadWarning
 
 FLAT = (100, 101, 99, 100)
 OCO_REASON = "cancelled: another order of its OCO group filled"
@@ -524,22 +524,10 @@ def test_volume_cap_is_shared_by_the_orders_of_one_asset_on_one_bar():
     assert statuses(res) == ["filled", "filled"]
 
 
-def test_volume_cap_covers_both_phases_of_a_bar_with_fill_at_close():
-    # fill_at="close": a resting limit fills at the open phase, a new market
-    # order at the close phase of the same bar. Together they may take at
-    # most 0.1 * 1000 = 100 of day 1: the limit takes all 100 at 99 (path
-    # 100, low 98 first), nothing is left for the market order on day 1.
-    with pytest.warns(LookAheadWarning):
-        cfg = BacktestConfig(initial_cash=100_000, fill_at="close", max_volume_participation=0.1)
-    data = bars({"A": [FLAT, (100, 101, 98, 100), FLAT, FLAT]}, volume=1_000)
-    strat = Scripted({0: lambda s, v: s.buy("A", 150, limit_price=99),
-                      1: lambda s, v: s.buy("A", 100)})
-    res = run(data, strat, cfg)
-    per_bar = res.fills.group_by("timestamp").agg(pl.col("quantity").abs().sum()).sort(
-        "timestamp")
-    assert per_bar["quantity"].max() <= 0.1 * 1_000
-    assert fill_rows(res)[0] == (day(1), "A", 0, 100.0, 99.0, 0.0)
-    assert res.fills.filter(pl.col("timestamp") == day(1)).height == 1
+def test_volume_cap_with_fill_at_close_is_refused():
+    # A remainder left at the close would have no defined next fill: refused.
+    with pytest.raises(ConfigError, match="max_volume_participation cannot be combined"):
+        BacktestConfig(initial_cash=100_000, fill_at="close", max_volume_participation=0.1)
 
 
 # ============================================================== same-bar re-entry
