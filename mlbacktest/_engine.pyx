@@ -331,21 +331,10 @@ cdef class Engine:
         if self.finished:
             from mlbacktest.errors import OrderError
             raise OrderError("the run has finished: orders placed in on_end can never fill")
-        o.id = 0
-        o.origin = ORIGIN_STRATEGY
-        o.asset = asset
-        o.type = <code_t> order_type
-        o.tif = <code_t> tif
-        o.quantity = quantity
-        o.limit_price = limit_price
-        o.stop_price = stop_price
-        o.trail_amount = trail_amount
-        o.trail_percent = trail_percent
-        o.trail_extreme = NAN
-        o.created_ts = ts
-        o.active_ts = ts + self.latency_ns
-        o.skip_bars = self.latency_bars
-        o.expire_ts = MLB_NO_TS if expire_ts is None else <ts_t> expire_ts
+        self.fill_template(&o, asset, quantity, order_type, limit_price, stop_price,
+                           trail_amount, trail_percent, tif, ts)
+        if expire_ts is not None:
+            o.expire_ts = <ts_t> expire_ts
         o.parent = parent
         if 0 <= asset < self.store.n_assets:
             ref = self.portfolio.last_price[asset]
@@ -358,6 +347,7 @@ cdef class Engine:
     cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
                            double limit_price, double stop_price, double trail_amount,
                            double trail_percent, int tif, ts_t ts) except -1:
+        """Set the fields of a new strategy order (no parent, no expiry, the run's latency)."""
         o.id = 0
         o.origin = ORIGIN_STRATEGY
         o.asset = asset
@@ -453,25 +443,12 @@ cdef class Engine:
         out = np.empty(ids.shape[0], dtype=np.int64)
         cdef long long[::1] ov = out
         cdef OrderC o
-        o.origin = ORIGIN_STRATEGY
-        o.type = ORDER_MARKET
-        o.tif = TIF_GTC
-        o.limit_price = NAN
-        o.stop_price = NAN
-        o.trail_amount = NAN
-        o.trail_percent = NAN
-        o.trail_extreme = NAN
-        o.created_ts = ts
-        o.active_ts = ts + self.latency_ns
-        o.skip_bars = self.latency_bars
-        o.expire_ts = MLB_NO_TS
-        o.parent = -1
         for i in range(ids.shape[0]):
             if qty[i] == 0.0:
                 ov[i] = -1
             else:
-                o.asset = ids[i]
-                o.quantity = qty[i]
+                self.fill_template(&o, ids[i], qty[i], ORDER_MARKET, NAN, NAN, NAN, NAN,
+                                   TIF_GTC, ts)
                 ov[i] = self.broker.submit_order(&o, NAN)
                 if self.latency_ns > 0:
                     self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, ov[i])
