@@ -524,16 +524,6 @@ def test_backtest_config_accepts_every_model():
 
 
 # ================================================================ through the engine
-def run_or_skip(*args, **kwargs):
-    """Run a backtest; skip while the broker still takes parameters instead of model objects."""
-    try:
-        return run(*args, **kwargs)
-    except ConfigError as exc:
-        if "needs a broker that takes the model object" in str(exc):
-            pytest.skip("the broker does not take cost-model objects yet")
-        raise
-
-
 FLAT = (100, 101, 99, 100)
 
 
@@ -548,7 +538,7 @@ def test_engine_tiered_commission_and_permanent_impact():
 
     fees = TieredCommission([(0, 0.01), (1000, 0.005)])
     impact = AlmgrenChrissImpact(eta=0.1, gamma=0.05, beta=1.0)
-    res = run_or_skip(data, script(), initial_cash=1_000_000, commission=fees, slippage_bps=impact)
+    res = run(data, script(), initial_cash=1_000_000, commission=fees, slippage_bps=impact)
     # Fills at the opens (100) of Jan 29, 30, 31 and Feb 1.
     # Impact: x = 600/10_000 = 0.06 (temporary 0.6 %, permanent +0.3 %), then x = 0.01
     # (temporary 0.1 %, permanent +0.05 %).
@@ -566,7 +556,7 @@ def test_engine_tiered_commission_and_permanent_impact():
     assert [r[4] for r in rows] == pytest.approx(prices, rel=1e-12)
     assert [r[5] for r in rows] == pytest.approx(comms, rel=1e-12)
     # The models were reset at the start: a second run gives the same fills.
-    again = run_or_skip(
+    again = run(
         data, script(), initial_cash=1_000_000, commission=fees, slippage_bps=impact
     )
     assert fill_rows(again) == rows
@@ -583,7 +573,7 @@ def test_engine_calls_python_models_and_skips_rejected_fills():
         start=lambda s: s.buy("A", 10),
     )
     fees = CountingCommission()  # free for two booked fills, then 1.0
-    res = run_or_skip(data, strat, initial_cash=10_000, commission=fees, slippage_bps=MidQuote())
+    res = run(data, strat, initial_cash=10_000, commission=fees, slippage_bps=MidQuote())
     assert res.orders["status"].to_list() == ["filled", "rejected", "filled", "filled"]
     assert [r[5] for r in fill_rows(res)] == [0.0, 0.0, 1.0]
     assert fees.fills == 3
