@@ -470,3 +470,69 @@ def submitted_order_cost(data_feed, flows, repeat: int = 3) -> dict:
             "us_match": (d_total - d_submit) / n * 1e6,
         }
     return out
+
+
+# --------------------------------------------------------------------------- #
+# ML-style panels: top-k / bottom-k long-short on `pred` (appended; see the
+# module docstring). Used by bench_ml.py and run_ml.py.
+# --------------------------------------------------------------------------- #
+#: Gross exposure of TopKLongShort's book (half long, half short).
+ML_GROSS = 0.9
+#: Minute panel of the asv ML benchmarks, (n_assets, n_minute_bars).
+ML_MINUTE_SIZE: tuple[int, int] = (100, 20_000)
+#: Daily panel of the asv ML benchmarks, (n_assets, n_daily_bars).
+ML_DAILY_SIZE: tuple[int, int] = (500, 2_520)
+
+
+def ml_feed(n_assets: int, n_bars: int, every: str = "1d", seed: int = SEED) -> PolarsDataFeed:
+    """A feed over ``synthetic_bars(n_assets, n_bars, seed=seed, every=every)`` (cached)."""
+    return _ml_feed(int(n_assets), int(n_bars), str(every), int(seed))
+
+
+@functools.cache
+def _ml_feed(n_assets: int, n_bars: int, every: str, seed: int) -> PolarsDataFeed:
+    df = synthetic_bars(n_assets, n_bars, seed=seed, every=every)
+    return PolarsDataFeed(df, signal_columns=["pred"])
+
+
+class TopKLongShort(Strategy):
+    """Long the ``k`` highest ``pred``, short the ``k`` lowest, equal weight, on a schedule.
+
+    ``on_slice`` keeps the latest ``pred`` of every asset (one numpy scatter
+    per timestamp); a timer from ``Strategy.schedule`` (``every="30m"``, or
+    ``rule="month_end"``) calls ``rebalance`` with ``+gross/2/k`` on the top
+    ``k``, ``-gross/2/k`` on the bottom ``k`` and 0 elsewhere (so names that
+    leave the book are closed). The timer runs after the timestamp's
+    ``on_slice``, so it ranks that timestamp's predictions; orders fill at
+    the next open. ``k=None``: a tenth of the assets. ``rebalances`` counts
+    the calls.
+    """
+
+    def __init__(self, every=None, rule=None, k=None, gross: float = ML_GROSS,
+                 tolerance: float = 0.0) -> None:
+        self.every = every
+        self.rule = rule
+        self.k = k
+        self.gross = gross
+        self.tolerance = tolerance
+        self.rebalances = 0
+
+    def on_start(self):
+        n = len(self.assets)
+        self.k_ = self.k or max(n // 10, 1)
+        self.pred = np.zeros(n)
+        self.w = np.zeros(n)
+        self.schedule(self._rebalance, self.every, rule=self.rule)
+
+    def on_slice(self, view, context):
+        self.pred[view.asset_ids] = view.signals[:, 0]
+
+    def _rebalance(self, context):
+        k = self.k_
+        order = np.argpartition(self.pred, (k, self.pred.size - k))
+        w = self.w
+        w[:] = 0.0
+        w[order[-k:]] = self.gross / 2 / k
+        w[order[:k]] = -self.gross / 2 / k
+        self.rebalance(w, tolerance=self.tolerance)
+        self.rebalances += 1

@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""Wall time, throughput and peak memory of ML-style long-short backtests (issue 4, "How fast").
+
+Usage (from the repository root)::
+
+    python benchmarks/run_ml.py --minute-bars 20000     # quick: 500 x 20,000 minute bars
+    python benchmarks/run_ml.py                         # full size: needs ~10 GB of RAM
+    python benchmarks/run_ml.py --case daily            # only (b)
+
+Cases (each in a fresh subprocess, so each peak RSS is its own):
+
+* **(a) minute**: 500 assets x N one-minute bars (default N = 98,280: 252
+  days x 390 minutes, one trading year; bars are contiguous minutes),
+  ``TopKLongShort(every="30m")``: long the top 50 ``pred``, short the
+  bottom 50, ``rebalance()`` every 30 minutes. Target: >= 5 M asset-bars/s
+  end to end.
+* **(b) daily**: 3,000 assets x 5,040 daily bars,
+  ``TopKLongShort(rule="month_end")`` (top/bottom 300). Target: < 10 s.
+
+Times: ``gen`` is ``synthetic_bars`` (the user's data would already exist,
+so it is not counted), ``feed`` is ``PolarsDataFeed(...)`` (validation,
+sorting, column extraction), ``run`` is engine construction + run + result.
+``end to end`` is feed + run. Memory: ``peak RSS`` is ``ru_maxrss`` of the
+child (lifetime: includes data generation); ``run peak`` is ``VmHWM``
+after resetting it (``/proc/self/clear_refs``) right before the engine is
+built, i.e. the resident peak during the run with the feed (and the polars
+frame, kept alive as a user's would be) in memory.
+
+Memory target: the issue asks for < 2 GB in *streaming* mode. Streaming
+feeds do not exist yet: every feed is built in memory, so this target
+cannot be met for (a) at full size and is not checked; the in-memory peak
+is reported instead. The full one-year minute case needs ~10 GB of RAM
+(the generator's float64 matrices, the polars frame and the feed columns).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)  # for `benchmarks.common`
+try:
+    import mlbacktest  # noqa: F401
+except ImportError:  # not installed: use the in-place build of the checkout
+    sys.path.insert(0, os.path.dirname(_HERE))
+
+from benchmarks import common  # noqa: E402
+from mlbacktest import PolarsDataFeed  # noqa: E402
+from mlbacktest.data.synthetic import synthetic_bars  # noqa: E402
+
+MB = 1024 * 1024
+MINUTE_BARS_YEAR = 98_280  # 252 x 390
+TARGET_MINUTE_ABS = 5e6  # asset-bars/s, end to end
+TARGET_DAILY_S = 10.0  # seconds, end to end
+TARGET_STREAMING_MB = 2048
+
+
+def _vm(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def child(case: str, assets: int, bars: int, seed: int) -> dict:
+    every, kw = ("1m", {"every": "30m"}) if case == "minute" else ("1d", {"rule": "month_end"})
+    t0 = time.perf_counter()
+    df = synthetic_bars(assets, bars, seed=seed, every=every)
+    t_gen = time.perf_counter() - t0
+    gc.collect()
+    t0 = time.perf_counter()
+    feed = PolarsDataFeed(df, signal_columns=["pred"])
+    t_feed = time.perf_counter() - t0
+    gc.collect()
+    rss_before = _vm("VmRSS")
+    reset = _reset_peak()
+    strategy = common.TopKLongShort(**kw)
+    t0 = time.perf_counter()
+    result = common.run(feed, strategy)
+    t_run = time.perf_counter() - t0
+    run_peak = _vm("VmHWM") if reset else None
+    return {
+        "case": case,
+        "assets": assets,
+        "bars": bars,
+        "asset_bars": len(feed.panel),
+        "gen_s": t_gen,
+        "feed_s": t_feed,
+        "run_s": t_run,
+        "rebalances": strategy.rebalances,
+        "orders": len(result.orders),
+        "fills": len(result.fills),
+        "frame_mb": df.estimated_size() / MB,
+        "panel_mb": feed.panel.nbytes / MB,
+        "rss_before_run_mb": (rss_before or 0) / MB,
+        "run_peak_mb": None if run_peak is None else run_peak / MB,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--case", choices=("all", "minute", "daily"), default="all")
+    p.add_argument("--minute-bars", type=int, default=MINUTE_BARS_YEAR,
+                   help="minute bars of case (a) (default 98,280, one year: ~10 GB of RAM)")
+    p.add_argument("--minute-assets", type=int, default=500)
+    p.add_argument("--daily-bars", type=int, default=5_040)
+    p.add_argument("--daily-assets", type=int, default=3_000)
+    p.add_argument("--seed", type=int, default=common.SEED)
+    p.add_argument("--child", choices=("minute", "daily"), help=argparse.SUPPRESS)
+    p.add_argument("--assets", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--bars", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.child:
+        print(json.dumps(child(args.child, args.assets, args.bars, args.seed)))
+        return 0
+
+    import numpy
+    import polars
+
+    print(f"mlbacktest {mlbacktest.__version__} | Python {sys.version.split()[0]} | "
+          f"numpy {numpy.__version__} | polars {polars.__version__} | {os.cpu_count()} CPUs")
+    cases = []
+    if args.case in ("all", "minute"):
+        cases.append(("minute", args.minute_assets, args.minute_bars))
+    if args.case in ("all", "daily"):
+        cases.append(("daily", args.daily_assets, args.daily_bars))
+
+    ok = True
+    for case, assets, bars in cases:
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", case,
+               "--assets", str(assets), "--bars", str(bars), "--seed", str(args.seed)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"\n{case}: child failed (exit {proc.returncode})\n{proc.stderr[-2000:]}")
+            ok = False
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        n = r["asset_bars"]
+        e2e = r["feed_s"] + r["run_s"]
+        label = ("(a) minute, top/bottom-k every 30m" if case == "minute"
+                 else "(b) daily, top/bottom-k month_end")
+        print(f"\n{label}: {assets} assets x {bars:,d} bars = {n:,d} asset-bars")
+        print(f"  rebalances {r['rebalances']:,d}, orders {r['orders']:,d}, fills {r['fills']:,d}")
+        print(f"  gen (synthetic_bars, not counted) {r['gen_s']:8.2f} s")
+        print(f"  feed (PolarsDataFeed)             {r['feed_s']:8.2f} s   "
+              f"{n / r['feed_s'] / 1e6:7.2f} M asset-bars/s")
+        print(f"  run (engine + run + result)       {r['run_s']:8.2f} s   "
+              f"{n / r['run_s'] / 1e6:7.2f} M asset-bars/s")
+        print(f"  end to end (feed + run)           {e2e:8.2f} s   "
+              f"{n / e2e / 1e6:7.2f} M asset-bars/s")
+        peak = r["run_peak_mb"]
+        print(f"  memory: frame {r['frame_mb']:,.0f} MB, feed columns {r['panel_mb']:,.0f} MB, "
+              f"RSS before run {r['rss_before_run_mb']:,.0f} MB, "
+              f"run peak (VmHWM) {'n/a' if peak is None else f'{peak:,.0f}'} MB, "
+              f"lifetime peak (ru_maxrss) {r['maxrss_mb']:,.0f} MB")
+        if case == "minute":
+            hit = n / e2e >= TARGET_MINUTE_ABS
+            print(f"  target >= 5 M asset-bars/s end to end: {'PASS' if hit else 'MISS'} "
+                  f"({n / e2e / 1e6:.2f} M; run alone {n / r['run_s'] / 1e6:.2f} M)")
+            if bars != MINUTE_BARS_YEAR:
+                print(f"  (reduced size: the issue's case is {MINUTE_BARS_YEAR:,d} bars)")
+        else:
+            hit = e2e < TARGET_DAILY_S
+            print(f"  target < 10 s end to end: {'PASS' if hit else 'MISS'} ({e2e:.2f} s)")
+        ok &= hit
+        print(f"  target < 2 GB in streaming mode: NOT CHECKED (no streaming feeds yet); "
+              f"in-memory peak {r['maxrss_mb']:,.0f} MB")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
