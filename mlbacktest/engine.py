@@ -296,6 +296,8 @@ def run_backtest(
     *,
     signal_columns: Sequence[str] | None = None,
     context: Any = None,
+    sources: Any = None,
+    **feed_options: Any,
 ) -> BacktestResult:
     """Run a backtest in one call.
 
@@ -311,6 +313,11 @@ def run_backtest(
         Signal columns when ``data`` is not a feed already.
     context : optional
         Market-wide series, as for :class:`BacktestEngine`.
+    sources : SignalSource or sequence of SignalSource, optional
+        Predictions delivered through the clock, as for :class:`BacktestEngine`.
+    **feed_options
+        Passed to the feed built from ``data`` (``signals=``,
+        ``available_at_column=``, ``signal_delay=``, ``embargo=``, ...).
     """
     from pathlib import Path
 
@@ -319,9 +326,11 @@ def run_backtest(
     if isinstance(data, DataFeed) or (
         isinstance(data, (list, tuple)) and data and all(isinstance(d, DataFeed) for d in data)
     ):
+        if feed_options:
+            raise TypeError(f"feed options {sorted(feed_options)} need a frame or path, not a feed")
         feed = data
     elif isinstance(data, (str, Path)):
-        feed = ParquetDataFeed(data, signal_columns=signal_columns)
+        feed = ParquetDataFeed(data, signal_columns=signal_columns, **feed_options)
     else:
-        feed = PolarsDataFeed(data, signal_columns=signal_columns)
-    return BacktestEngine(feed, strategy, config, context=context).run()
+        feed = PolarsDataFeed(data, signal_columns=signal_columns, **feed_options)
+    return BacktestEngine(feed, strategy, config, context=context, sources=sources).run()

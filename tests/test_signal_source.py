@@ -101,3 +101,20 @@ def test_run_helper_accepts_sources_through_the_engine():
     res = BacktestEngine(PolarsDataFeed(data), strat, sources=[src]).run()
     assert res.fills["timestamp"].to_list() == [day(1)]
     assert run(data, Strategy()).final_equity == 100_000.0
+
+
+def test_run_backtest_passes_feed_options_and_sources():
+    from mlbacktest import run_backtest
+
+    data = bars({"A": [FLAT] * 3})
+    signals = pl.DataFrame({"timestamp": [day(0)], "asset": ["A"], "pred": [2.0]})
+    seen = []
+
+    class S(Strategy):
+        def on_slice(self, view, context):
+            seen.append(float(view.signal("pred")[0]))
+
+    run_backtest(data, S(), signals=signals, signal_columns=["pred"], signal_delay=1)
+    assert seen[0] != seen[0] and seen[1:] == [2.0, 2.0]  # NaN on the first bar: delayed a bar
+    with pytest.raises(TypeError, match="feed options"):
+        run_backtest(PolarsDataFeed(data), S(), signal_delay=1)
