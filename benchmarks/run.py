@@ -100,40 +100,18 @@ def time_engine(feed, factory) -> tuple[float, object]:
 # --------------------------------------------------------------------------- #
 # memory (runs in a child process)
 # --------------------------------------------------------------------------- #
-def _proc_status(field: str) -> int | None:
-    """A ``kB`` field of /proc/self/status, in bytes (None when unavailable)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def memory_child(key: str, n_assets: int, n_bars: int, seed: int) -> dict:
     factory = dict((k, f) for k, _, f in ENGINE_CASES)[key]
-    rss_imports = _proc_status("VmRSS")
+    rss_imports = common.proc_status("VmRSS")
     common.frame(n_assets, n_bars, seed)
     gc.collect()
-    rss_frame = _proc_status("VmRSS")
+    rss_frame = common.proc_status("VmRSS")
     feed = common.feed(n_assets, n_bars, seed)  # keeps the polars frame alive too, as a user would
     gc.collect()
-    rss_before = _proc_status("VmRSS")
-    reset = _reset_peak_rss()
+    rss_before = common.proc_status("VmRSS")
+    reset = common.reset_peak_rss()
     result = common.run(feed, factory())
-    run_peak = _proc_status("VmHWM") if reset else None
+    run_peak = common.proc_status("VmHWM") if reset else None
     n_fills = len(result.fills)
     del result
     gc.collect()

@@ -62,26 +62,6 @@ TARGET_DAILY_S = 10.0  # seconds, end to end
 TARGET_STREAMING_MB = 2048
 
 
-def _vm(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def child(case: str, assets: int, bars: int, seed: int) -> dict:
     every, kw = ("1m", {"every": "30m"}) if case == "minute" else ("1d", {"rule": "month_end"})
     t0 = time.perf_counter()
@@ -92,13 +72,13 @@ def child(case: str, assets: int, bars: int, seed: int) -> dict:
     feed = PolarsDataFeed(df, signal_columns=["pred"])
     t_feed = time.perf_counter() - t0
     gc.collect()
-    rss_before = _vm("VmRSS")
-    reset = _reset_peak()
+    rss_before = common.proc_status("VmRSS")
+    reset = common.reset_peak_rss()
     strategy = common.TopKLongShort(**kw)
     t0 = time.perf_counter()
     result = common.run(feed, strategy)
     t_run = time.perf_counter() - t0
-    run_peak = _vm("VmHWM") if reset else None
+    run_peak = common.proc_status("VmHWM") if reset else None
     return {
         "case": case,
         "assets": assets,
@@ -121,8 +101,12 @@ def child(case: str, assets: int, bars: int, seed: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--case", choices=("all", "minute", "daily"), default="all")
-    p.add_argument("--minute-bars", type=int, default=MINUTE_BARS_YEAR,
-                   help="minute bars of case (a) (default 98,280, one year: ~10 GB of RAM)")
+    p.add_argument(
+        "--minute-bars",
+        type=int,
+        default=MINUTE_BARS_YEAR,
+        help="minute bars of case (a) (default 98,280, one year: ~10 GB of RAM)",
+    )
     p.add_argument("--minute-assets", type=int, default=500)
     p.add_argument("--daily-bars", type=int, default=5_040)
     p.add_argument("--daily-assets", type=int, default=3_000)
@@ -139,8 +123,10 @@ def main(argv=None) -> int:
     import numpy
     import polars
 
-    print(f"mlbacktest {mlbacktest.__version__} | Python {sys.version.split()[0]} | "
-          f"numpy {numpy.__version__} | polars {polars.__version__} | {os.cpu_count()} CPUs")
+    print(
+        f"mlbacktest {mlbacktest.__version__} | Python {sys.version.split()[0]} | "
+        f"numpy {numpy.__version__} | polars {polars.__version__} | {os.cpu_count()} CPUs"
+    )
     cases = []
     if args.case in ("all", "minute"):
         cases.append(("minute", args.minute_assets, args.minute_bars))
@@ -149,8 +135,18 @@ def main(argv=None) -> int:
 
     ok = True
     for case, assets, bars in cases:
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", case,
-               "--assets", str(assets), "--bars", str(bars), "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            case,
+            "--assets",
+            str(assets),
+            "--bars",
+            str(bars),
+            "--seed",
+            str(args.seed),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"\n{case}: child failed (exit {proc.returncode})\n{proc.stderr[-2000:]}")
@@ -159,34 +155,49 @@ def main(argv=None) -> int:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         n = r["asset_bars"]
         e2e = r["feed_s"] + r["run_s"]
-        label = ("(a) minute, top/bottom-k every 30m" if case == "minute"
-                 else "(b) daily, top/bottom-k month_end")
+        label = (
+            "(a) minute, top/bottom-k every 30m"
+            if case == "minute"
+            else "(b) daily, top/bottom-k month_end"
+        )
         print(f"\n{label}: {assets} assets x {bars:,d} bars = {n:,d} asset-bars")
         print(f"  rebalances {r['rebalances']:,d}, orders {r['orders']:,d}, fills {r['fills']:,d}")
         print(f"  gen (synthetic_bars, not counted) {r['gen_s']:8.2f} s")
-        print(f"  feed (PolarsDataFeed)             {r['feed_s']:8.2f} s   "
-              f"{n / r['feed_s'] / 1e6:7.2f} M asset-bars/s")
-        print(f"  run (engine + run + result)       {r['run_s']:8.2f} s   "
-              f"{n / r['run_s'] / 1e6:7.2f} M asset-bars/s")
-        print(f"  end to end (feed + run)           {e2e:8.2f} s   "
-              f"{n / e2e / 1e6:7.2f} M asset-bars/s")
+        print(
+            f"  feed (PolarsDataFeed)             {r['feed_s']:8.2f} s   "
+            f"{n / r['feed_s'] / 1e6:7.2f} M asset-bars/s"
+        )
+        print(
+            f"  run (engine + run + result)       {r['run_s']:8.2f} s   "
+            f"{n / r['run_s'] / 1e6:7.2f} M asset-bars/s"
+        )
+        print(
+            f"  end to end (feed + run)           {e2e:8.2f} s   "
+            f"{n / e2e / 1e6:7.2f} M asset-bars/s"
+        )
         peak = r["run_peak_mb"]
-        print(f"  memory: frame {r['frame_mb']:,.0f} MB, feed columns {r['panel_mb']:,.0f} MB, "
-              f"RSS before run {r['rss_before_run_mb']:,.0f} MB, "
-              f"run peak (VmHWM) {'n/a' if peak is None else f'{peak:,.0f}'} MB, "
-              f"lifetime peak (ru_maxrss) {r['maxrss_mb']:,.0f} MB")
+        print(
+            f"  memory: frame {r['frame_mb']:,.0f} MB, feed columns {r['panel_mb']:,.0f} MB, "
+            f"RSS before run {r['rss_before_run_mb']:,.0f} MB, "
+            f"run peak (VmHWM) {'n/a' if peak is None else f'{peak:,.0f}'} MB, "
+            f"lifetime peak (ru_maxrss) {r['maxrss_mb']:,.0f} MB"
+        )
         if case == "minute":
             hit = n / e2e >= TARGET_MINUTE_ABS
-            print(f"  target >= 5 M asset-bars/s end to end: {'PASS' if hit else 'MISS'} "
-                  f"({n / e2e / 1e6:.2f} M; run alone {n / r['run_s'] / 1e6:.2f} M)")
+            print(
+                f"  target >= 5 M asset-bars/s end to end: {'PASS' if hit else 'MISS'} "
+                f"({n / e2e / 1e6:.2f} M; run alone {n / r['run_s'] / 1e6:.2f} M)"
+            )
             if bars != MINUTE_BARS_YEAR:
                 print(f"  (reduced size: the issue's case is {MINUTE_BARS_YEAR:,d} bars)")
         else:
             hit = e2e < TARGET_DAILY_S
             print(f"  target < 10 s end to end: {'PASS' if hit else 'MISS'} ({e2e:.2f} s)")
         ok &= hit
-        print(f"  target < 2 GB in streaming mode: NOT CHECKED (no streaming feeds yet); "
-              f"in-memory peak {r['maxrss_mb']:,.0f} MB")
+        print(
+            f"  target < 2 GB in streaming mode: NOT CHECKED (no streaming feeds yet); "
+            f"in-memory peak {r['maxrss_mb']:,.0f} MB"
+        )
     return 0 if ok else 1
 
 

@@ -381,34 +381,19 @@ cdef class CommissionModel:
         ConfigError
             For a Python subclass, which has no table form.
         """
-        name = _COMMISSION_NAMES.get(type(self))
-        if name is None:
-            raise ConfigError(
-                f"{type(self).__name__} is a Python subclass: it cannot be written as a table")
-        return {"model": name, **{k: _plain(v) for k, v in self._params().items()
-                                  if v is not None}}
+        return _model_to_config(self, _COMMISSION_NAMES)
 
     def __repr__(self):
         return _model_repr(self, self._base_params())
 
     def __eq__(self, other):
-        if type(self) is not type(other):
-            return NotImplemented
-        if type(self) not in _COMMISSION_NAMES:
-            return self is other
-        return self._params() == other._params()
+        return _model_eq(self, other, _COMMISSION_NAMES)
 
     def __hash__(self):
-        if type(self) not in _COMMISSION_NAMES:
-            return object.__hash__(self)
-        return hash((type(self), tuple(self._params().items())))
+        return _model_hash(self, _COMMISSION_NAMES)
 
     def __reduce__(self):
-        base = _registered_base(self, _COMMISSION_NAMES)
-        if base is type(self):
-            return (_rebuild, (base, self._params()))
-        state = getattr(self, "__dict__", None)
-        return (_rebuild_subclass, (type(self), base, base._params(self)), state)
+        return _model_reduce(self, _COMMISSION_NAMES)
 
 
 cdef class PercentageCommission(CommissionModel):
@@ -728,34 +713,19 @@ cdef class SlippageModel:
         ConfigError
             For a Python subclass, which has no table form.
         """
-        name = _SLIPPAGE_NAMES.get(type(self))
-        if name is None:
-            raise ConfigError(
-                f"{type(self).__name__} is a Python subclass: it cannot be written as a table")
-        return {"model": name, **{k: _plain(v) for k, v in self._params().items()
-                                  if v is not None}}
+        return _model_to_config(self, _SLIPPAGE_NAMES)
 
     def __repr__(self):
         return _model_repr(self, self._base_params())
 
     def __eq__(self, other):
-        if type(self) is not type(other):
-            return NotImplemented
-        if type(self) not in _SLIPPAGE_NAMES:
-            return self is other
-        return self._params() == other._params()
+        return _model_eq(self, other, _SLIPPAGE_NAMES)
 
     def __hash__(self):
-        if type(self) not in _SLIPPAGE_NAMES:
-            return object.__hash__(self)
-        return hash((type(self), tuple(self._params().items())))
+        return _model_hash(self, _SLIPPAGE_NAMES)
 
     def __reduce__(self):
-        base = _registered_base(self, _SLIPPAGE_NAMES)
-        if base is type(self):
-            return (_rebuild, (base, self._params()))
-        state = getattr(self, "__dict__", None)
-        return (_rebuild_subclass, (type(self), base, base._params(self)), state)
+        return _model_reduce(self, _SLIPPAGE_NAMES)
 
 
 cdef class FixedBpsSlippage(SlippageModel):
@@ -1139,6 +1109,40 @@ SLIPPAGE_MODELS = {
 }
 _COMMISSION_NAMES = {cls: name for name, cls in COMMISSION_MODELS.items()}
 _SLIPPAGE_NAMES = {cls: name for name, cls in SLIPPAGE_MODELS.items()}
+
+
+# ---------------------------------------------------------------- shared model protocol
+# Built-in models (the classes registered by name) compare, hash, pickle and
+# write config tables by their parameters; Python subclasses by identity.
+def _model_to_config(model, names):
+    name = names.get(type(model))
+    if name is None:
+        raise ConfigError(
+            f"{type(model).__name__} is a Python subclass: it cannot be written as a table")
+    return {"model": name, **{k: _plain(v) for k, v in model._params().items()
+                              if v is not None}}
+
+
+def _model_eq(model, other, names):
+    if type(model) is not type(other):
+        return NotImplemented
+    if type(model) not in names:
+        return model is other
+    return model._params() == other._params()
+
+
+def _model_hash(model, names):
+    if type(model) not in names:
+        return object.__hash__(model)
+    return hash((type(model), tuple(model._params().items())))
+
+
+def _model_reduce(model, names):
+    base = _registered_base(model, names)
+    if base is type(model):
+        return (_rebuild, (base, model._params()))
+    state = getattr(model, "__dict__", None)
+    return (_rebuild_subclass, (type(model), base, base._params(model)), state)
 
 
 # ================================================================ what the broker calls

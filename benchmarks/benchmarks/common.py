@@ -536,3 +536,28 @@ class TopKLongShort(Strategy):
         w[order[:k]] = -self.gross / 2 / k
         self.rebalance(w, tolerance=self.tolerance)
         self.rebalances += 1
+
+
+# --------------------------------------------------------------------------- #
+# memory probes shared by the benchmark scripts (Linux /proc; None/False elsewhere)
+# --------------------------------------------------------------------------- #
+def proc_status(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), in bytes."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
