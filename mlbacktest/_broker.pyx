@@ -759,6 +759,7 @@ cdef class Broker(OrderBook):
         if (o.type == ORDER_STOP or o.type == ORDER_TRAILING_STOP or o.type == ORDER_STOP_LIMIT) \
                 and pf.position[o.asset] != 0.0 and (pf.position[o.asset] > 0.0) != (q > 0.0):
             self.stopped_ts[o.asset] = ts
+        pf.close_segment(o.asset, ts, &f.held_high, &f.held_low)
         pf.apply_fill(o.asset, q, price, comm, slip_cost)
         new_pos = pf.position[o.asset]
         if old_pos == 0.0 and new_pos != 0.0:
@@ -1336,6 +1337,8 @@ cdef class Broker(OrderBook):
             "price": np.empty(n, dtype=np.float64),
             "commission": np.empty(n, dtype=np.float64),
             "slippage": np.empty(n, dtype=np.float64),
+            "held_high": np.empty(n, dtype=np.float64),
+            "held_low": np.empty(n, dtype=np.float64),
         }
         cdef ts_t[::1] ts = out["ts"]
         cdef asset_t[::1] asset = out["asset"]
@@ -1344,6 +1347,8 @@ cdef class Broker(OrderBook):
         cdef double[::1] price = out["price"]
         cdef double[::1] comm = out["commission"]
         cdef double[::1] slip = out["slippage"]
+        cdef double[::1] hh = out["held_high"]
+        cdef double[::1] hl = out["held_low"]
         cdef FillC* f
         for i in range(n):
             f = &self.fills[start + i]
@@ -1354,4 +1359,6 @@ cdef class Broker(OrderBook):
             price[i] = f.price
             comm[i] = f.commission
             slip[i] = f.slippage
+            hh[i] = f.held_high if isfinite(f.held_high) else NAN
+            hl[i] = f.held_low if isfinite(f.held_low) else NAN
         return out

@@ -195,7 +195,8 @@ cdef class Engine:
         broker.accrue(ts)
         broker.match(store, self.starts, self.stops, self.n_ranges, ts, PHASE_OPEN)
         for r in range(self.n_ranges):
-            self.portfolio.mark(store.asset, store.close, self.starts[r], self.stops[r])
+            self.portfolio.mark(store.asset, store.high, store.low, store.close,
+                                self.starts[r], self.stops[r], ts)
         if self.hook_order is not None and broker.n_log > 0:
             self.deliver_orders()
         if broker.n_fills > first_fill and self.hook_fill is not None:

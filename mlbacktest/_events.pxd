@@ -110,6 +110,8 @@ ctypedef struct FillC:
     price_t price               # execution price, slippage included
     double commission           # commission charged, >= 0
     double slippage             # cost of slippage in currency, >= 0
+    double held_high            # highest high of the asset's bars held in full since its previous fill (-inf: none)
+    double held_low             # lowest low of those bars (+inf: none)
 
 ctypedef struct OrderLogC:
     int64_t order_id            # order whose status changed

@@ -16,6 +16,9 @@ cdef class Portfolio:
     cdef double[::1] avg_cost                # memoryview of avg_cost_array
     cdef double[::1] realized                # memoryview of realized_array
     cdef double[::1] last_price              # memoryview of last_price_array
+    cdef double[::1] held_high               # per asset: highest high of bars held in full since its last fill (-inf: none)
+    cdef double[::1] held_low                # per asset: lowest low of those bars (+inf: none)
+    cdef ts_t[::1] last_fill_ts              # per asset: timestamp of its last fill (MLB_NO_TS: none)
     cdef readonly double total_commission    # commission paid so far
     cdef readonly double total_slippage      # slippage cost paid so far
     # The equity record: one row per timestamp with bars (owned, realloc'd).
@@ -28,8 +31,10 @@ cdef class Portfolio:
 
     cdef void apply_fill(self, asset_t asset, qty_t quantity, price_t price,
                          double commission, double slippage) noexcept nogil
-    cdef void mark(self, const asset_t[::1] asset, const double[::1] close,
-                   idx_t start, idx_t stop) noexcept nogil
+    cdef void mark(self, const asset_t[::1] asset, const double[::1] high,
+                   const double[::1] low, const double[::1] close,
+                   idx_t start, idx_t stop, ts_t ts) noexcept nogil
+    cdef void close_segment(self, asset_t asset, ts_t ts, double* high, double* low) noexcept nogil
     cdef void exposures(self, double* value, double* gross) noexcept nogil
     cdef int record(self, ts_t ts) except -1
     cdef int reserve(self, idx_t n) except -1

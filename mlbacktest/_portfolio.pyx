@@ -8,7 +8,9 @@ tracked separately. Equity is ``cash + sum(position * last close)``.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from libc.math cimport fabs, fmin
+from libc.math cimport INFINITY, fabs, fmax, fmin
+
+from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
 
@@ -47,6 +49,9 @@ cdef class Portfolio:
         self.avg_cost = self.avg_cost_array
         self.realized = self.realized_array
         self.last_price = self.last_price_array
+        self.held_high = np.full(n_assets, -np.inf, dtype=np.float64)
+        self.held_low = np.full(n_assets, np.inf, dtype=np.float64)
+        self.last_fill_ts = np.full(n_assets, MLB_NO_TS, dtype=np.int64)
         self.total_commission = 0.0
         self.total_slippage = 0.0
         self.reserve(max(n_steps_hint, 16))
@@ -106,12 +111,30 @@ cdef class Portfolio:
                 self.avg_cost[asset] = price
         self.position[asset] = new_pos
 
-    cdef void mark(self, const asset_t[::1] asset, const double[::1] close,
-                   idx_t start, idx_t stop) noexcept nogil:
-        """Take the closes of rows ``start:stop`` as the assets' last prices."""
+    cdef void mark(self, const asset_t[::1] asset, const double[::1] high,
+                   const double[::1] low, const double[::1] close,
+                   idx_t start, idx_t stop, ts_t ts) noexcept nogil:
+        """Take the closes of rows ``start:stop`` (stamped ``ts``) as the assets' last prices.
+
+        A bar of an asset held since before ``ts`` (no fill at ``ts`` yet)
+        also widens the asset's held range, which the next fill records.
+        """
         cdef idx_t i
+        cdef asset_t a
         for i in range(start, stop):
-            self.last_price[asset[i]] = close[i]
+            a = asset[i]
+            self.last_price[a] = close[i]
+            if self.position[a] != 0.0 and self.last_fill_ts[a] != ts:
+                self.held_high[a] = fmax(self.held_high[a], high[i])
+                self.held_low[a] = fmin(self.held_low[a], low[i])
+
+    cdef void close_segment(self, asset_t asset, ts_t ts, double* high, double* low) noexcept nogil:
+        """Hand over the asset's held range before a fill at ``ts``, and start a new one."""
+        high[0] = self.held_high[asset]
+        low[0] = self.held_low[asset]
+        self.held_high[asset] = -INFINITY
+        self.held_low[asset] = INFINITY
+        self.last_fill_ts[asset] = ts
 
     cdef void exposures(self, double* value, double* gross) noexcept nogil:
         """Net and gross market value of the positions at the last prices."""
