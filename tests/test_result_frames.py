@@ -188,7 +188,8 @@ def test_orders_frame(result):
 
 def test_trades_and_open_positions(result):
     trades = result.trades
-    assert trades.columns == [
+    # The original columns come first, in this order (more follow: tests/test_metrics_full.py).
+    assert trades.columns[:13] == [
         "asset",
         "direction",
         "entry_timestamp",
@@ -238,7 +239,9 @@ def test_metrics_and_metrics_frame(result):
         fill_slippage=[0.2, 0.1, 0.05],
         order_status=[3, 3, 3, 6, 1],
     )
-    assert m.keys() == expected.keys()
+    # Every key compute_metrics gives from these inputs, with the same value (the result
+    # adds trade-detail and exposure metrics from inputs this call does not pass).
+    assert expected.keys() <= m.keys()
     for key, value in expected.items():
         assert m[key] == pytest.approx(value, nan_ok=True), key
     assert m["num_trades"] == 1 and m["num_rejected"] == 1 and m["num_orders"] == 5

@@ -13,14 +13,26 @@ import numpy.typing as npt
 import polars as pl
 
 from .metrics import (
+    METRIC_FORMATS,
+    METRIC_SECTIONS,
     _safe_ratio,
+    align_benchmark,
     compute_metrics,
     drawdown,
     infer_periods_per_year,
+    rolling_sharpe,
     simple_returns,
     total_return,
 )
-from .trades import TRADE_FIELDS, RoundTrips, fifo_round_trips
+from .trades import (
+    EXCURSION_FIELDS,
+    EXIT_REASONS,
+    TRADE_FIELDS,
+    RoundTrips,
+    excursions,
+    exit_reasons,
+    fifo_round_trips,
+)
 
 __all__ = ["BacktestResult", "ORDER_STATUS_NAMES", "ORDER_TYPE_NAMES", "TIF_NAMES"]
 
@@ -190,7 +202,11 @@ class BacktestResult:
     fills : mapping of str to array_like
         One row per fill: ``ts``, ``asset`` (int32 id), ``order_id``,
         ``quantity`` (signed: + buy, - sell), ``price`` (after slippage),
-        ``commission`` and ``slippage`` (currency costs, >= 0).
+        ``commission`` and ``slippage`` (currency costs, >= 0); optionally
+        ``held_high`` and ``held_low`` (float64): the highest high and lowest
+        low of the asset's bars held through in full since its previous fill
+        (NaN when none), from which the trades' MFE and MAE are computed
+        (NaN without them).
     orders : mapping of str to array_like
         One row per order: ``order_id``, ``asset``, ``created_ts``,
         ``order_type`` (0 market, 1 limit, 2 stop), ``quantity`` (signed),
@@ -213,13 +229,19 @@ class BacktestResult:
         timestamps when ``None`` (see
         :func:`~mlbacktest.results.metrics.infer_periods_per_year`).
     risk_free : float, default 0.0
-        Annual risk-free rate for the Sharpe and Sortino ratios.
+        Annual risk-free rate for the Sharpe, Sortino and Omega ratios and alpha.
+    benchmark : polars.DataFrame, polars.Series or array_like, optional
+        Benchmark for alpha and beta: a frame with a ``timestamp`` column
+        and a ``price`` (or ``close``) or ``returns`` column, aligned as-of
+        on the equity timestamps, or one return per equity point; see
+        :func:`~mlbacktest.results.metrics.align_benchmark`.
 
     Raises
     ------
     ValueError
         If a table misses a column, its columns differ in length, a code
-        (asset id, order type, status) is out of range, or ``tz`` is unknown.
+        (asset id, order type, status) is out of range, ``tz`` is unknown,
+        or the benchmark is malformed or does not cover the run.
 
     See Also
     --------
@@ -238,9 +260,16 @@ class BacktestResult:
         config: Any = None,
         periods_per_year: float | None = None,
         risk_free: float = 0.0,
+        benchmark: Any = None,
     ) -> None:
         self._equity = _table_columns("equity", equity, _EQUITY_DTYPES)
         self._fills = _table_columns("fills", fills, _FILL_DTYPES)
+        for key in ("held_high", "held_low"):  # optional: bar ranges for MFE/MAE
+            if key in fills:
+                held = np.ascontiguousarray(fills[key], dtype=np.float64)
+                if held.shape != self._fills["ts"].shape:
+                    raise ValueError(f"BacktestResult: fills column {key!r} has the wrong length")
+                self._fills[key] = held
         self._orders = _table_columns("orders", orders, _ORDER_DTYPES)
         for key, dtype in _OPTIONAL_ORDER_DTYPES.items():
             if key in orders:
@@ -270,6 +299,10 @@ class BacktestResult:
         self.config: Any = config
         self.risk_free: float = float(risk_free)
         self._periods_per_year = periods_per_year
+        # Benchmark return of each equity period (None without a benchmark).
+        self._benchmark_returns: np.ndarray | None = (
+            None if benchmark is None else align_benchmark(benchmark, self._equity["ts"], tz)
+        )
 
     # -- helpers -------------------------------------------------------------
 
@@ -289,7 +322,13 @@ class BacktestResult:
     def _round_trips(self) -> RoundTrips:
         f = self._fills
         return fifo_round_trips(
-            f["ts"], f["asset"], f["order_id"], f["quantity"], f["price"], f["commission"]
+            f["ts"],
+            f["asset"],
+            f["order_id"],
+            f["quantity"],
+            f["price"],
+            f["commission"],
+            f["slippage"],
         )
 
     # -- scalars ---------------------------------------------------------------
@@ -397,14 +436,58 @@ class BacktestResult:
     def trades(self) -> pl.DataFrame:
         """Closed round trips, matched FIFO per asset from the fills.
 
-        Columns: ``asset``, ``direction`` (``"long"``/``"short"``),
-        ``entry_timestamp``, ``exit_timestamp``, ``quantity`` (positive size
-        closed), ``entry_price``, ``exit_price``, ``pnl`` (gross),
-        ``commission`` (pro-rated entry + exit), ``net_pnl``, ``return_pct``
-        (gross return as a fraction), ``entry_order_id``, ``exit_order_id``.
+        Columns:
+
+        - ``asset``, ``direction`` (``"long"``/``"short"``),
+          ``entry_timestamp``, ``exit_timestamp``, ``quantity`` (positive
+          size closed), ``entry_price``, ``exit_price`` (fill prices, after
+          slippage);
+        - ``pnl``: gross P&L, ``(exit_price - entry_price) * quantity`` for a
+          long (sign flipped for a short), before commission;
+          ``commission``: pro-rated entry + exit commission; ``net_pnl``:
+          ``pnl - commission``; ``return_pct``: ``pnl`` over the entry
+          notional (a fraction); ``entry_order_id``, ``exit_order_id``;
+        - ``slippage``: pro-rated entry + exit slippage cost, already inside
+          ``pnl`` (``pnl + slippage`` is the P&L before slippage);
+          ``net_return_pct``: ``net_pnl`` over the entry notional;
+        - ``exit_reason``: one of :data:`~mlbacktest.results.trades.EXIT_REASONS`
+          (see :func:`~mlbacktest.results.trades.exit_reasons`), null when
+          the exit order is not recorded;
+        - ``holding_time`` (Duration): ``exit_timestamp - entry_timestamp``;
+        - ``mfe``, ``mae`` (currency), ``mfe_pct``, ``mae_pct`` (fractions of
+          the entry price), ``mfe_per_unit``, ``mae_per_unit``: maximum
+          favourable (>= 0) and adverse (<= 0) excursion, NaN when the fills
+          carry no ``held_high``/``held_low``
+          (see :func:`~mlbacktest.results.trades.excursions`).
+
         See :func:`~mlbacktest.results.trades.fifo_round_trips`.
         """
-        t = self._round_trips.trades
+        rt = self._round_trips
+        t = rt.trades
+        f, o = self._fills, self._orders
+        mfe_mae = excursions(
+            rt.fill_index["entry"],
+            rt.fill_index["exit"],
+            f["ts"],
+            f["asset"],
+            f.get("held_high"),
+            f.get("held_low"),
+            t["direction"],
+            t["quantity"],
+            t["entry_price"],
+            t["exit_price"],
+        )
+        reason = exit_reasons(
+            t["exit_order_id"],
+            o["order_id"],
+            o["order_type"],
+            o.get("origin"),
+            o.get("parent"),
+            o.get("oco_group"),
+        )
+        reason_names = _decode("exit_reason", np.maximum(reason, 0), EXIT_REASONS)
+        if (reason < 0).any():
+            reason_names = reason_names.set(pl.Series(reason < 0), None)
         return pl.DataFrame(
             [
                 self._assets(t["asset"]),
@@ -413,6 +496,9 @@ class BacktestResult:
                 self._timestamps("exit_timestamp", t["exit_ts"]),
                 # the numeric fields, after asset, direction and the two timestamps
                 *(pl.Series(k, t[k]) for k in TRADE_FIELDS[4:]),
+                reason_names,
+                pl.Series("holding_time", t["exit_ts"] - t["entry_ts"]).cast(pl.Duration("ns")),
+                *(pl.Series(k, mfe_mae[k]) for k in EXCURSION_FIELDS),
             ]
         )
 
@@ -438,45 +524,222 @@ class BacktestResult:
 
     # -- metrics ---------------------------------------------------------------
 
-    @cached_property
-    def metrics(self) -> dict[str, float | int]:
-        """Performance and trading metrics.
+    def compute_metrics(
+        self,
+        periods_per_year: float | None = None,
+        *,
+        ddof: int = 1,
+        risk_free: float | None = None,
+        benchmark: Any = None,
+        var_level: float = 0.95,
+    ) -> dict[str, float | int]:
+        """Performance, trade and exposure metrics under the given conventions.
 
-        See :func:`~mlbacktest.results.metrics.compute_metrics` for the
-        definition of each one.
+        :attr:`metrics` is this method with its defaults. Every convention is
+        part of the result (``periods_per_year``, ``ddof``, ``risk_free``,
+        ``var_level``).
+
+        Parameters
+        ----------
+        periods_per_year : float, optional
+            Annualisation factor; :attr:`periods_per_year` when ``None``.
+        ddof : {1, 0}
+            1: sample estimators (standard deviation, skewness, kurtosis, SQN);
+            0: population estimators.
+        risk_free : float, optional
+            Annual risk-free rate; :attr:`risk_free` when ``None``.
+        benchmark : polars.DataFrame, polars.Series or array_like, optional
+            Benchmark for alpha and beta (see
+            :func:`~mlbacktest.results.metrics.align_benchmark`); the one
+            given to the constructor when ``None``.
+        var_level : float, default 0.95
+            Confidence level of ``var`` and ``cvar``.
+
+        Returns
+        -------
+        dict of str to float or int
+            See :func:`~mlbacktest.results.metrics.compute_metrics` for the
+            definition of each metric. The trade statistics use the
+            ``net_return_pct`` and ``holding_time`` of :attr:`trades` and the
+            number of equity periods each trade spans; the exposure
+            statistics use the ``gross_exposure`` and ``net_exposure`` of the
+            equity table; ``turnover`` uses ``|quantity * price|`` of every fill.
+
+        Raises
+        ------
+        ValueError
+            If a convention is invalid or the benchmark does not cover the run.
         """
+        if periods_per_year is not None and not periods_per_year > 0:
+            raise ValueError(f"periods_per_year must be positive, got {periods_per_year!r}")
+        e, f = self._equity, self._fills
+        t = self._round_trips.trades
+        bench = (
+            self._benchmark_returns
+            if benchmark is None
+            else align_benchmark(benchmark, e["ts"], self.tz)
+        )
+        # Equity periods between entry and exit: positions of the two timestamps on the clock.
+        periods_held = np.searchsorted(e["ts"], t["exit_ts"]) - np.searchsorted(
+            e["ts"], t["entry_ts"]
+        )
         return compute_metrics(
-            self._equity["ts"],
-            self._equity["equity"],
+            e["ts"],
+            e["equity"],
             self.initial_cash,
-            trade_net_pnl=self._round_trips.trades["net_pnl"],
-            fill_commission=self._fills["commission"],
-            fill_slippage=self._fills["slippage"],
+            trade_net_pnl=t["net_pnl"],
+            fill_commission=f["commission"],
+            fill_slippage=f["slippage"],
             order_status=self._orders["status"],
-            periods_per_year=self.periods_per_year,
-            risk_free=self.risk_free,
+            periods_per_year=(
+                self.periods_per_year if periods_per_year is None else float(periods_per_year)
+            ),
+            risk_free=self.risk_free if risk_free is None else float(risk_free),
+            ddof=ddof,
+            var_level=var_level,
+            benchmark_returns=bench,
+            trade_net_return=t["net_return_pct"],
+            trade_duration_ns=t["exit_ts"] - t["entry_ts"],
+            trade_periods_held=periods_held,
+            gross_exposure=e["gross_exposure"],
+            net_exposure=e["net_exposure"],
+            fill_notional=np.abs(f["quantity"] * f["price"]),
         )
 
-    def metrics_frame(self) -> pl.DataFrame:
-        """Metrics as a two-column frame, ``metric`` (String) and ``value`` (Float64)."""
+    @cached_property
+    def metrics(self) -> dict[str, float | int]:
+        """Performance, trade and exposure metrics with the default conventions.
+
+        The same as :meth:`compute_metrics` without arguments: periods per
+        year as :attr:`periods_per_year`, ``ddof=1``, the result's
+        :attr:`risk_free` and benchmark, 95 % VaR. The conventions are
+        included as the keys ``periods_per_year``, ``ddof``, ``risk_free``
+        and ``var_level``. See
+        :func:`~mlbacktest.results.metrics.compute_metrics` for the
+        definition of each metric.
+        """
+        return self.compute_metrics()
+
+    def metrics_frame(self, metrics: Mapping[str, float | int] | None = None) -> pl.DataFrame:
+        """Metrics as a two-column frame, ``metric`` (String) and ``value`` (Float64).
+
+        Parameters
+        ----------
+        metrics : mapping, optional
+            Metrics to show, e.g. from :meth:`compute_metrics`; :attr:`metrics`
+            when ``None``.
+        """
+        values = self.metrics if metrics is None else metrics
         return pl.DataFrame(
-            {"metric": list(self.metrics), "value": [float(v) for v in self.metrics.values()]},
+            {"metric": list(values), "value": [float(v) for v in values.values()]},
             schema={"metric": pl.String, "value": pl.Float64},
         )
 
-    def summary(self, file: TextIO | None = None) -> str:
+    @cached_property
+    def returns(self) -> pl.DataFrame:
+        """Per-period simple returns, the series the metrics are computed on.
+
+        Columns: ``timestamp``, ``returns`` (the first against
+        ``initial_cash``) and, when the result has a benchmark,
+        ``benchmark`` (its aligned return of each period).
+        """
+        e = self._equity
+        columns = [
+            self._timestamps("timestamp", e["ts"]),
+            pl.Series("returns", simple_returns(e["equity"], self.initial_cash)),
+        ]
+        if self._benchmark_returns is not None:
+            columns.append(pl.Series("benchmark", self._benchmark_returns))
+        return pl.DataFrame(columns)
+
+    @cached_property
+    def exposure(self) -> pl.DataFrame:
+        """Exposure, leverage and traded notional of each period.
+
+        Columns: ``timestamp``; ``gross_exposure`` and ``net_exposure``
+        (currency); ``gross_leverage`` and ``net_leverage`` (exposure /
+        equity, NaN where equity <= 0); ``in_market`` (gross exposure > 0);
+        ``traded_notional``: sum of ``|quantity * price|`` of the fills in
+        the period (a fill belongs to the first equity timestamp at or after
+        its own).
+        """
+        e, f = self._equity, self._fills
+        period = np.searchsorted(e["ts"], f["ts"])
+        inside = period < e["ts"].size
+        traded = np.bincount(
+            period[inside],
+            weights=np.abs(f["quantity"] * f["price"])[inside],
+            minlength=e["ts"].size,
+        )
+        return pl.DataFrame(
+            [
+                self._timestamps("timestamp", e["ts"]),
+                pl.Series("gross_exposure", e["gross_exposure"]),
+                pl.Series("net_exposure", e["net_exposure"]),
+                pl.Series("gross_leverage", _safe_ratio(e["gross_exposure"], e["equity"])),
+                pl.Series("net_leverage", _safe_ratio(e["net_exposure"], e["equity"])),
+                pl.Series("in_market", e["gross_exposure"] > 0.0),
+                pl.Series("traded_notional", traded[: e["ts"].size]),
+            ]
+        )
+
+    def rolling_sharpe(
+        self, window: int, *, risk_free: float | None = None, ddof: int = 1
+    ) -> pl.DataFrame:
+        """Annualised Sharpe ratio over a moving window of periods.
+
+        Parameters
+        ----------
+        window : int
+            Periods per window.
+        risk_free : float, optional
+            Annual risk-free rate; :attr:`risk_free` when ``None``.
+        ddof : int, default 1
+            Delta degrees of freedom of the standard deviation.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``timestamp`` and ``rolling_sharpe`` (NaN for the first
+            ``window - 1`` periods), annualised with :attr:`periods_per_year`;
+            see :func:`~mlbacktest.results.metrics.rolling_sharpe`.
+        """
+        e = self._equity
+        values = rolling_sharpe(
+            simple_returns(e["equity"], self.initial_cash),
+            window,
+            self.periods_per_year,
+            self.risk_free if risk_free is None else float(risk_free),
+            ddof,
+        )
+        return pl.DataFrame(
+            [self._timestamps("timestamp", e["ts"]), pl.Series("rolling_sharpe", values)]
+        )
+
+    def summary(
+        self, file: TextIO | None = None, metrics: Mapping[str, float | int] | None = None
+    ) -> str:
         """Print an aligned table of the run and its metrics, and return it.
+
+        The metrics are grouped in sections (returns and risk, trades,
+        exposure, costs and orders, conventions); the conventions section
+        states the periods per year, ``ddof``, risk-free rate and VaR level
+        the figures were computed with.
 
         Parameters
         ----------
         file : file-like, optional
             Where to print; ``sys.stdout`` when ``None``.
+        metrics : mapping, optional
+            Metrics to print, e.g. from :meth:`compute_metrics`;
+            :attr:`metrics` when ``None``.
 
         Returns
         -------
         str
             The printed table (without the trailing newline).
         """
+        values = self.metrics if metrics is None else metrics
         wall_clock = self.equity["timestamp"].dt.replace_time_zone(None)
         header = [
             ("start", str(wall_clock[0]) if len(wall_clock) else "n/a"),
@@ -485,16 +748,30 @@ class BacktestResult:
             ("bars", f"{len(wall_clock):,d}"),
             ("assets", f"{len(self.asset_names):,d}"),
             ("initial_cash", _FORMATTERS["money"].format(self.initial_cash)),
+            ("benchmark", "none" if self._benchmark_returns is None else "yes"),
         ]
-        body = [(name, _format_metric(name, value)) for name, value in self.metrics.items()]
-        rows = header + body
+
+        def show(name: str, value: float | int) -> str:
+            if isinstance(value, float) and math.isnan(value):
+                return "n/a"
+            return _FORMATTERS[METRIC_FORMATS.get(name, "float")].format(value)
+
+        placed = {name for _, names in METRIC_SECTIONS for name in names}
+        sections = [
+            (title, [(n, show(n, values[n])) for n in names if n in values])
+            for title, names in METRIC_SECTIONS
+        ]
+        sections.append(("other", [(n, show(n, v)) for n, v in values.items() if n not in placed]))
+        sections = [(title, rows) for title, rows in sections if rows]
+        rows = header + [row for _, body in sections for row in body]
         label_width = max(len(name) for name, _ in rows)
         value_width = max(len(value) for _, value in rows)
-        rule = "-" * (label_width + 2 + value_width)
-        lines = ["Backtest summary", rule]
+        width = label_width + 2 + value_width
+        lines = ["Backtest summary", "-" * width]
         lines += [f"{name:<{label_width}}  {value:>{value_width}}" for name, value in header]
-        lines.append(rule)
-        lines += [f"{name:<{label_width}}  {value:>{value_width}}" for name, value in body]
+        for title, body in sections:
+            lines.append(f"-- {title} ".ljust(width, "-"))
+            lines += [f"{name:<{label_width}}  {value:>{value_width}}" for name, value in body]
         text = "\n".join(lines)
         print(text, file=file if file is not None else sys.stdout)
         return text

@@ -14,8 +14,12 @@ Commissions are attributed per unit: a trade that closes ``q`` units carries
 ``q / |entry fill quantity|`` of the entry fill's commission plus
 ``q / |exit fill quantity|`` of the exit fill's commission. (For a lot opened by
 part of a reversing fill this equals the lot's share of that fill's commission,
-pro-rated by the closed share of the lot.) Lots still open at the end are not
-trades; they are returned separately.
+pro-rated by the closed share of the lot.) Slippage is attributed the same way.
+Lots still open at the end are not trades; they are returned separately.
+
+Two functions add per-trade columns: :func:`excursions` (maximum favourable
+and adverse excursion, from the bar ranges recorded with the fills) and
+:func:`exit_reasons` (why the trade was closed, from the exit fill's order).
 
 Quantities are compared with a relative tolerance (:data:`QTY_RTOL`) so that
 fractional sizes such as ``0.1 + 0.2`` close ``0.3`` without leaving dust lots.
@@ -29,7 +33,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["OPEN_LOT_FIELDS", "QTY_RTOL", "TRADE_FIELDS", "RoundTrips", "fifo_round_trips"]
+__all__ = [
+    "EXCURSION_FIELDS",
+    "EXIT_REASONS",
+    "OPEN_LOT_FIELDS",
+    "QTY_RTOL",
+    "TRADE_FIELDS",
+    "RoundTrips",
+    "excursions",
+    "exit_reasons",
+    "fifo_round_trips",
+]
 
 QTY_RTOL: float = 1e-9
 """Relative tolerance under which a remaining quantity is treated as zero."""
@@ -48,6 +62,8 @@ TRADE_FIELDS: tuple[str, ...] = (
     "return_pct",
     "entry_order_id",
     "exit_order_id",
+    "slippage",
+    "net_return_pct",
 )
 """Keys of :attr:`RoundTrips.trades`, in presentation order."""
 
@@ -62,6 +78,9 @@ _MATCH_DTYPES: dict[str, type] = {
     "commission": np.float64,
     "entry_order_id": np.int64,
     "exit_order_id": np.int64,
+    "slippage": np.float64,
+    "entry_fill": np.int64,
+    "exit_fill": np.int64,
 }
 """Columns recorded per matched (lot, fill) pair, in row order, and their dtypes."""
 
@@ -100,21 +119,31 @@ class RoundTrips(NamedTuple):
           ``pnl / (entry_price * quantity)`` (0.05 means 5 %); NaN when the
           entry price is 0.
         - ``entry_order_id``, ``exit_order_id`` (int64).
+        - ``slippage`` (float64): pro-rated entry plus exit slippage cost. It
+          is already inside ``pnl`` (fill prices are after slippage);
+          ``pnl + slippage`` is the P&L at the prices before slippage.
+        - ``net_return_pct`` (float64): ``net_pnl / (entry_price * quantity)``.
     open_lots : dict of str to numpy.ndarray
         Lots still open after the last fill, sorted by asset then FIFO order,
         with keys ``asset`` (int32), ``direction`` (int8), ``quantity``
         (float64, positive), ``entry_ts`` (int64), ``entry_price`` (float64)
         and ``entry_order_id`` (int64).
+    fill_index : dict of str to numpy.ndarray
+        Per trade, ``entry`` and ``exit`` (int64): the positions, in the
+        input arrays, of the fill that opened the lot and of the fill that
+        closed it.
     """
 
     trades: dict[str, np.ndarray]
     open_lots: dict[str, np.ndarray]
+    fill_index: dict[str, np.ndarray]
 
 
 class _Lot:
     """An open lot: what is left of one opening fill (or of its remainder)."""
 
-    __slots__ = ("entry_ts", "order_id", "price", "quantity", "commission_per_unit")
+    __slots__ = ("entry_ts", "order_id", "price", "quantity", "commission_per_unit",
+                 "slippage_per_unit", "fill")
 
     def __init__(
         self,
@@ -123,17 +152,16 @@ class _Lot:
         price: float,
         quantity: float,
         commission_per_unit: float,
+        slippage_per_unit: float,
+        fill: int,
     ) -> None:
         self.entry_ts = entry_ts
         self.order_id = order_id
         self.price = price
         self.quantity = quantity  # signed remaining quantity: + long, - short
         self.commission_per_unit = commission_per_unit
-
-
-def _is_dust(remaining: float, reference: float) -> bool:
-    """Return True when ``remaining`` is zero up to :data:`QTY_RTOL` of ``reference``."""
-    return abs(remaining) <= QTY_RTOL * abs(reference)
+        self.slippage_per_unit = slippage_per_unit
+        self.fill = fill  # position of the opening fill in the input arrays
 
 
 def fifo_round_trips(
@@ -143,6 +171,7 @@ def fifo_round_trips(
     quantity: npt.ArrayLike,
     price: npt.ArrayLike,
     commission: npt.ArrayLike,
+    slippage: npt.ArrayLike | None = None,
 ) -> RoundTrips:
     """Match fills into FIFO round trips per asset.
 
@@ -162,12 +191,15 @@ def fifo_round_trips(
         Fill price (after slippage).
     commission : array_like of float, shape (F,)
         Commission paid on each fill, in currency (>= 0).
+    slippage : array_like of float, shape (F,), optional
+        Slippage cost of each fill, in currency (>= 0); zero when omitted.
 
     Returns
     -------
     RoundTrips
-        ``trades`` (closed round trips) and ``open_lots`` (positions left
-        open), both as dicts of equal-length numpy arrays; see
+        ``trades`` (closed round trips), ``open_lots`` (positions left
+        open), both as dicts of equal-length numpy arrays, and
+        ``fill_index`` (the entry and exit fill of each trade); see
         :class:`RoundTrips` for the keys and conventions.
 
     Raises
@@ -178,8 +210,8 @@ def fifo_round_trips(
     Notes
     -----
     Lots are matched first-in, first-out within each asset, independently of
-    other assets. See the module docstring for the commission attribution and
-    the handling of partial exits and reversals. The result is deterministic.
+    other assets. See the module docstring for the cost attribution and the
+    handling of partial exits and reversals. The result is deterministic.
 
     Examples
     --------
@@ -194,58 +226,77 @@ def fifo_round_trips(
     price_a = np.asarray(price, dtype=np.float64)
     comm_a = np.asarray(commission, dtype=np.float64)
     n = ts_a.shape[0]
-    if any(a.shape != (n,) for a in (asset_a, oid_a, qty_a, price_a, comm_a)):
+    slip_a = np.zeros(n) if slippage is None else np.asarray(slippage, dtype=np.float64)
+    if any(a.shape != (n,) for a in (asset_a, oid_a, qty_a, price_a, comm_a, slip_a)):
         raise ValueError("fifo_round_trips: all fill arrays must be 1-D and of the same length")
 
+    # Per-unit costs, and plain Python lists: the loop below reads scalars only.
+    abs_qty = np.abs(qty_a)
+    per_unit = np.zeros((2, n))
+    np.divide(comm_a, abs_qty, out=per_unit[0], where=abs_qty > 0.0)
+    np.divide(slip_a, abs_qty, out=per_unit[1], where=abs_qty > 0.0)
+    ts_l, asset_l, oid_l = ts_a.tolist(), asset_a.tolist(), oid_a.tolist()
+    qty_l, price_l = qty_a.tolist(), price_a.tolist()
+    comm_l, slip_l = per_unit[0].tolist(), per_unit[1].tolist()
+
     books: dict[int, deque[_Lot]] = {}
-    rows: list[
-        tuple[Any, ...]
-    ] = []  # one tuple per matched (lot, fill) pair, keys of _MATCH_DTYPES
+    # one tuple per matched (lot, fill) pair, in the key order of _MATCH_DTYPES
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    rtol = QTY_RTOL
 
     for i in np.argsort(ts_a, kind="stable").tolist():
-        fill_qty = float(qty_a[i])
+        fill_qty = qty_l[i]
         if fill_qty == 0.0:
             continue
-        a = int(asset_a[i])
-        fill_price = float(price_a[i])
-        fill_ts = int(ts_a[i])
-        fill_oid = int(oid_a[i])
-        comm_per_unit = float(comm_a[i]) / abs(fill_qty)
-        book = books.setdefault(a, deque())
+        a = asset_l[i]
+        book = books.get(a)
+        if book is None:
+            book = books[a] = deque()
         remaining = fill_qty
+        # x is dust (zero) when |x| <= QTY_RTOL * |reference quantity|
+        fill_dust = rtol * abs(fill_qty)
         # Close lots of the opposite sign, oldest first.
         while book and book[0].quantity * remaining < 0.0:
             lot = book[0]
             lot_size = abs(lot.quantity)
             size = min(lot_size, abs(remaining))
-            if _is_dust(lot_size - abs(remaining), fill_qty):
+            if abs(lot_size - abs(remaining)) <= fill_dust:
                 size = lot_size  # the fill closes exactly this lot
             direction = 1 if lot.quantity > 0.0 else -1
-            rows.append(
+            append(
                 (
                     a,
                     direction,
                     lot.entry_ts,
-                    fill_ts,
+                    ts_l[i],
                     size,
                     lot.price,
-                    fill_price,
-                    size * (lot.commission_per_unit + comm_per_unit),
+                    price_l[i],
+                    size * (lot.commission_per_unit + comm_l[i]),
                     lot.order_id,
-                    fill_oid,
+                    oid_l[i],
+                    size * (lot.slippage_per_unit + slip_l[i]),
+                    lot.fill,
+                    i,
                 )
             )
             lot.quantity -= direction * size
             remaining += direction * size
-            if _is_dust(lot.quantity, lot_size):
+            if abs(lot.quantity) <= rtol * lot_size:
                 book.popleft()
-            if _is_dust(remaining, fill_qty):
+            if abs(remaining) <= fill_dust:
                 remaining = 0.0
                 break
         if remaining != 0.0:
-            book.append(_Lot(fill_ts, fill_oid, fill_price, remaining, comm_per_unit))
+            book.append(_Lot(ts_l[i], oid_l[i], price_l[i], remaining, comm_l[i], slip_l[i], i))
 
-    return RoundTrips(trades=_trade_arrays(rows), open_lots=_open_lot_arrays(books))
+    raw = _columns(rows, _MATCH_DTYPES)
+    return RoundTrips(
+        trades=_trade_arrays(raw),
+        open_lots=_open_lot_arrays(books),
+        fill_index={"entry": raw["entry_fill"], "exit": raw["exit_fill"]},
+    )
 
 
 def _columns(rows: list[tuple[Any, ...]], dtypes: dict[str, type]) -> dict[str, np.ndarray]:
@@ -256,15 +307,16 @@ def _columns(rows: list[tuple[Any, ...]], dtypes: dict[str, type]) -> dict[str, 
     }
 
 
-def _trade_arrays(rows: list[tuple[Any, ...]]) -> dict[str, np.ndarray]:
-    """Build the trade arrays (:data:`TRADE_FIELDS`) from the matched rows."""
-    raw = _columns(rows, _MATCH_DTYPES)
+def _trade_arrays(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Build the trade arrays (:data:`TRADE_FIELDS`) from the matched columns."""
     pnl = (raw["exit_price"] - raw["entry_price"]) * raw["quantity"] * raw["direction"]
     cost = raw["entry_price"] * raw["quantity"]
+    net = pnl - raw["commission"]
     derived = {
         "pnl": pnl,
-        "net_pnl": pnl - raw["commission"],
+        "net_pnl": net,
         "return_pct": np.divide(pnl, cost, out=np.full_like(pnl, np.nan), where=cost != 0.0),
+        "net_return_pct": np.divide(net, cost, out=np.full_like(net, np.nan), where=cost != 0.0),
     }
     return {k: raw[k] if k in raw else derived[k] for k in TRADE_FIELDS}
 
@@ -284,3 +336,213 @@ def _open_lot_arrays(books: dict[int, deque[_Lot]]) -> dict[str, np.ndarray]:
         for lot in books[a]
     ]
     return _columns(rows, _OPEN_LOT_DTYPES)
+
+
+# -- excursions ------------------------------------------------------------------
+
+EXCURSION_FIELDS: tuple[str, ...] = (
+    "mfe",
+    "mae",
+    "mfe_pct",
+    "mae_pct",
+    "mfe_per_unit",
+    "mae_per_unit",
+)
+"""Keys returned by :func:`excursions`."""
+
+
+def _range_reduce(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, op: np.ufunc
+) -> np.ndarray:
+    """``op.reduce(values[lo[k] : hi[k] + 1])`` for every query ``k`` (``lo <= hi``).
+
+    A sparse table: level ``j`` holds the reduction of every window of
+    ``2 ** j`` values; a query is the reduction of two (overlapping) windows
+    of the largest level that fits in it. O(F log F) work, all vectorised.
+    """
+    out = np.empty(lo.shape, dtype=values.dtype)
+    if lo.size == 0:
+        return out
+    level = np.frexp((hi - lo + 1).astype(np.float64))[1] - 1  # floor(log2(length))
+    table = values
+    for j in range(int(level.max()) + 1):
+        width = 1 << j
+        if j:
+            half = width >> 1
+            table = op(table[:-half], table[half:])
+        at = np.flatnonzero(level == j)
+        if at.size:
+            out[at] = op(table[lo[at]], table[hi[at] - width + 1])
+    return out
+
+
+def excursions(
+    entry_fill: npt.ArrayLike,
+    exit_fill: npt.ArrayLike,
+    fill_ts: npt.ArrayLike,
+    fill_asset: npt.ArrayLike,
+    held_high: npt.ArrayLike | None,
+    held_low: npt.ArrayLike | None,
+    direction: npt.ArrayLike,
+    quantity: npt.ArrayLike,
+    entry_price: npt.ArrayLike,
+    exit_price: npt.ArrayLike,
+) -> dict[str, np.ndarray]:
+    """Maximum favourable and adverse excursion (MFE, MAE) of each trade.
+
+    Parameters
+    ----------
+    entry_fill, exit_fill : array_like of int, shape (N,)
+        Position of each trade's entry and exit fill in the fill arrays
+        (:attr:`RoundTrips.fill_index`).
+    fill_ts, fill_asset : array_like, shape (F,)
+        Timestamp and asset id of every fill (the arrays given to
+        :func:`fifo_round_trips`).
+    held_high, held_low : array_like of float, shape (F,), or None
+        For each fill, the highest high and lowest low of the asset's bars
+        held through in full between the asset's previous fill and this one
+        (NaN when there is no such bar). ``None`` when not recorded: every
+        excursion is then NaN.
+    direction : array_like of int, shape (N,)
+        +1 long, -1 short.
+    quantity, entry_price, exit_price : array_like of float, shape (N,)
+        Size closed, entry (lot) price and exit fill price of each trade.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of float64
+        The prices a trade saw are its entry price, its exit price and the
+        ``held_high`` / ``held_low`` of every fill of its asset *after* the
+        entry fill up to and including the exit fill (in processing order,
+        the stable sort by timestamp). With ``hi`` / ``lo`` their maximum and
+        minimum:
+
+        - ``mfe_per_unit``: ``hi - entry_price`` (long) or
+          ``entry_price - lo`` (short), >= 0: the best unrealised gain per unit;
+        - ``mae_per_unit``: ``lo - entry_price`` (long) or
+          ``entry_price - hi`` (short), <= 0: the worst unrealised loss per unit;
+        - ``mfe``, ``mae``: per unit times ``quantity`` (currency, before costs);
+        - ``mfe_pct``, ``mae_pct``: per unit over ``entry_price`` (fractions;
+          NaN when the entry price is 0).
+    """
+    entry = np.asarray(entry_fill, dtype=np.int64)
+    exit_ = np.asarray(exit_fill, dtype=np.int64)
+    n_trades = entry.size
+    if held_high is None or held_low is None:
+        return {k: np.full(n_trades, np.nan) for k in EXCURSION_FIELDS}
+    ts_a = np.asarray(fill_ts, dtype=np.int64)
+    high = np.asarray(held_high, dtype=np.float64)
+    low = np.asarray(held_low, dtype=np.float64)
+    asset_a = np.asarray(fill_asset, dtype=np.int64)
+    # Fills grouped by asset, each asset's fills in processing order: a trade's
+    # fills after its entry up to its exit are the contiguous range (rank[entry], rank[exit]].
+    order = np.argsort(ts_a, kind="stable")
+    seq = order[np.argsort(asset_a[order], kind="stable")]
+    rank = np.empty(seq.size, dtype=np.int64)
+    rank[seq] = np.arange(seq.size)
+    lo_idx, hi_idx = rank[entry] + 1, rank[exit_]
+    top = _range_reduce(np.where(np.isnan(high), -np.inf, high)[seq], lo_idx, hi_idx, np.maximum)
+    bottom = _range_reduce(np.where(np.isnan(low), np.inf, low)[seq], lo_idx, hi_idx, np.minimum)
+
+    px_in = np.asarray(entry_price, dtype=np.float64)
+    px_out = np.asarray(exit_price, dtype=np.float64)
+    top = np.maximum(np.maximum(top, px_in), px_out)
+    bottom = np.minimum(np.minimum(bottom, px_in), px_out)
+    long = np.asarray(direction) > 0
+    mfe_unit = np.where(long, top - px_in, px_in - bottom)
+    mae_unit = np.where(long, bottom - px_in, px_in - top)
+    qty = np.asarray(quantity, dtype=np.float64)
+    valid = px_in != 0.0
+    return {
+        "mfe": mfe_unit * qty,
+        "mae": mae_unit * qty,
+        "mfe_pct": np.divide(mfe_unit, px_in, out=np.full(n_trades, np.nan), where=valid),
+        "mae_pct": np.divide(mae_unit, px_in, out=np.full(n_trades, np.nan), where=valid),
+        "mfe_per_unit": mfe_unit,
+        "mae_per_unit": mae_unit,
+    }
+
+
+# -- exit reasons ----------------------------------------------------------------
+
+EXIT_REASONS: tuple[str, ...] = (
+    "strategy",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "time_exit",
+    "margin_call",
+    "drawdown_halt",
+)
+"""Exit reason names, indexed by the codes of :func:`exit_reasons` (the same
+names, in the same order, as the engine's order ``origin`` codes)."""
+
+_REASON_BY_LINKED_ORDER_TYPE: np.ndarray = np.array([0, 2, 1, 1, 3, 0, 0], dtype=np.int8)
+"""Exit reason of a linked strategy order, indexed by the engine's ``order_type``
+code: market 0, limit 1 (take_profit), stop 2 and stop_limit 3 (stop_loss),
+trailing_stop 4 (trailing_stop), market_on_open 5, market_on_close 6."""
+
+
+def exit_reasons(
+    exit_order_id: npt.ArrayLike,
+    order_id: npt.ArrayLike,
+    order_type: npt.ArrayLike,
+    origin: npt.ArrayLike | None = None,
+    parent: npt.ArrayLike | None = None,
+    oco_group: npt.ArrayLike | None = None,
+) -> np.ndarray:
+    """Why each trade was closed, from the order of its exit fill.
+
+    Parameters
+    ----------
+    exit_order_id : array_like of int, shape (N,)
+        Order id of each trade's exit fill.
+    order_id, order_type : array_like of int, shape (M,)
+        Id and type code of every order.
+    origin : array_like of int, shape (M,), optional
+        Who placed each order (index into :data:`EXIT_REASONS`; 0 = the
+        strategy). Treated as all 0 when not recorded.
+    parent, oco_group : array_like of int, shape (M,), optional
+        Parent order id and OCO group id of each order (negative: none).
+
+    Returns
+    -------
+    numpy.ndarray of int8, shape (N,)
+        Codes into :data:`EXIT_REASONS`, -1 when the exit order is not in the
+        orders table:
+
+        1. an order placed by the broker carries its ``origin``
+           (``stop_loss``, ``take_profit``, ``trailing_stop``, ``time_exit``,
+           ``margin_call``, ``drawdown_halt``);
+        2. a strategy order *linked* to others (it has a parent, as a
+           bracket's legs do, or an OCO group) is classified by its type:
+           stop or stop-limit: ``stop_loss``; limit: ``take_profit``;
+           trailing stop: ``trailing_stop``; market, market-on-open or
+           market-on-close: ``strategy``;
+        3. any other strategy order: ``strategy``.
+    """
+    exit_ids = np.asarray(exit_order_id, dtype=np.int64)
+    ids = np.asarray(order_id, dtype=np.int64)
+    out = np.full(exit_ids.size, -1, dtype=np.int8)
+    if ids.size == 0 or exit_ids.size == 0:
+        return out
+    by_id = np.argsort(ids, kind="stable")
+    pos = np.minimum(np.searchsorted(ids, exit_ids, sorter=by_id), ids.size - 1)
+    row = by_id[pos]
+    found = ids[row] == exit_ids
+    row = row[found]
+    types = np.asarray(order_type, dtype=np.int64)[row]
+    reason = np.zeros(row.size, dtype=np.int8)
+    linked = np.zeros(row.size, dtype=bool)
+    for links in (parent, oco_group):
+        if links is not None:
+            linked |= np.asarray(links, dtype=np.int64)[row] >= 0
+    known_type = (types >= 0) & (types < _REASON_BY_LINKED_ORDER_TYPE.size)
+    use_type = linked & known_type
+    reason[use_type] = _REASON_BY_LINKED_ORDER_TYPE[types[use_type]]
+    if origin is not None:
+        placed_by = np.asarray(origin, dtype=np.int8)[row]
+        broker = placed_by > 0
+        reason[broker] = placed_by[broker]
+    out[found] = reason
+    return out
