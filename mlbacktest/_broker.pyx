@@ -1326,6 +1326,21 @@ cdef class Broker(OrderBook):
                 out.append(o.id)
         return out
 
+    def set_store(self, BarStore store, columns=None):
+        """Work on the bars of ``store`` from now on (the next chunk of a streamed run).
+
+        Parameters
+        ----------
+        store : BarStore
+            The new bars; orders, fills and positions carry over.
+        columns : mapping of str to ndarray, optional
+            The slippage model's bar columns for the new rows (see
+            :meth:`ColumnSource.rebind`), when it reads any.
+        """
+        self.store = store
+        if columns is not None and self.slippage_model.columns is not None:
+            self.slippage_model.columns.rebind(columns)
+
     def fill_arrays(self, idx_t start=0):
         """Copy fills ``start:`` into numpy arrays."""
         cdef idx_t i, n = max(self.n_fills - start, 0)

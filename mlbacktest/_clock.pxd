@@ -40,6 +40,8 @@ cdef class Clock:
     cdef readonly int64_t n_steps_hint   # upper bound on distinct bar timestamps (sum over streams)
 
     cpdef int add_stream(self, object timestamps, object offsets, int32_t priority) except -1
+    cpdef int refill_stream(self, int32_t k, object timestamps, object offsets) except -1
+    cdef bint exhausted(self, int32_t first, int32_t stop) noexcept nogil
     cpdef int add_timer(self, ts_t ts, int32_t priority, int64_t ident) except -1
     cpdef int add_order_arrival(self, ts_t ts, int32_t priority, int64_t order_id) except -1
     cdef int push(self, ts_t ts, int32_t priority, int32_t kind, int64_t ident) except -1

@@ -123,6 +123,51 @@ cdef class Clock:
             self.push(self.stream_ts[k][0], priority, EVENT_BARS, k)
         return k
 
+    cpdef int refill_stream(self, int32_t k, object timestamps, object offsets) except -1:
+        """Give an exhausted stream its next run of bars (the next chunk of a streamed feed).
+
+        Parameters
+        ----------
+        k : int
+            The stream, which must have no timestamp left.
+        timestamps, offsets : ndarray of int64
+            As for :meth:`add_stream`; every timestamp must be later than
+            the stream's last one.
+        """
+        if not 0 <= k < self.n_streams:
+            raise ValueError(f"no stream {k}")
+        if self.stream_pos[k] < self.stream_len[k]:
+            raise ValueError(f"stream {k} still has bars to deliver")
+        cdef object t = np.ascontiguousarray(timestamps, dtype=np.int64)
+        cdef object o = np.ascontiguousarray(offsets, dtype=np.int64)
+        if t.ndim != 1 or o.ndim != 1 or o.shape[0] != t.shape[0] + 1:
+            raise ValueError("offsets must have one more entry than timestamps")
+        if t.shape[0] > 1 and not bool(np.all(np.diff(t) > 0)):
+            raise ValueError("stream timestamps must be strictly increasing")
+        if o.shape[0] > 1 and not bool(np.all(np.diff(o) >= 0)):
+            raise ValueError("stream offsets must be non-decreasing")
+        if t.shape[0] > 0 and self.stream_len[k] > 0 \
+                and t[0] <= self.stream_ts[k][self.stream_len[k] - 1]:
+            raise ValueError("a refilled stream must continue after its last timestamp")
+        cdef const int64_t[::1] tv = t
+        cdef const int64_t[::1] ov = o
+        self._keep[k] = (t, o)
+        self.stream_len[k] = t.shape[0]
+        self.stream_pos[k] = 0
+        self.stream_offsets[k] = &ov[0]
+        self.stream_ts[k] = &tv[0] if t.shape[0] > 0 else NULL
+        if t.shape[0] > 0:
+            self.push(self.stream_ts[k][0], self.stream_priority[k], EVENT_BARS, k)
+        return 0
+
+    cdef bint exhausted(self, int32_t first, int32_t stop) noexcept nogil:
+        """True when streams ``first:stop`` have no timestamp left."""
+        cdef int32_t k
+        for k in range(first, stop):
+            if self.stream_pos[k] < self.stream_len[k]:
+                return False
+        return True
+
     cpdef int add_timer(self, ts_t ts, int32_t priority, int64_t ident) except -1:
         """Schedule timer ``ident`` to fire at ``ts``."""
         self.push(ts, priority, EVENT_TIMER, ident)

@@ -213,6 +213,32 @@ cdef class ColumnSource:
     def __dealloc__(self):
         PyMem_Free(self._data)
 
+    def rebind(self, columns):
+        """Point the same named columns at new rows (the next chunk of a streamed run).
+
+        Models keep the column ids they resolved in ``reset``.
+
+        Parameters
+        ----------
+        columns : mapping of str to array_like
+            A 1-D array for each of :attr:`names` (and no other), all of one length.
+        """
+        cdef const double[::1] view
+        cdef Py_ssize_t j
+        if set(columns) != set(self.names):
+            raise ConfigError(f"rebind needs the columns {list(self.names)}, got {list(columns)}")
+        fresh = ColumnSource({name: columns[name] for name in self.names})
+        if not self.names:
+            return
+        self._arrays = fresh._arrays
+        self.n_rows = fresh.n_rows
+        for j in range(self.n_columns):
+            if self.n_rows == 0:
+                self._data[j] = NULL
+            else:
+                view = self._arrays[j]
+                self._data[j] = &view[0]
+
     cpdef int column_id(self, str name) except -2:
         """Id of column ``name``, or -1 when there is no such column."""
         return self.index.get(name, -1)

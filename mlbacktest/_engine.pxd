@@ -42,8 +42,15 @@ cdef class Engine:
     cdef idx_t* starts                   # scratch: first row of each stream's bars at current_ts
     cdef idx_t* stops                    # scratch: one past the last row of each
     cdef int n_ranges                    # entries used in starts/stops at current_ts
+    cdef object loader                   # callable giving the next chunk (store, streams, columns), or None when not streaming
+    cdef readonly object calendar        # numpy int64: every distinct bar timestamp of the run, ascending
+    cdef readonly int history_limit      # most bars history() may ask for (0: no limit)
+    cdef object progress                 # callable(n_timestamps_done_since_last_call), or None
+    cdef idx_t progress_every            # timestamps between two progress calls
+    cdef idx_t progress_count            # timestamps done since the last progress call
 
     cdef int step(self, ts_t ts) except -1
+    cdef int load_next(self) except -1
     cdef object context_at(self, ts_t ts)
     cdef int deliver_fills(self, idx_t first_fill) except -1
     cdef int run_timers(self, ts_t ts, list due) except -1

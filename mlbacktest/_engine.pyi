@@ -26,6 +26,8 @@ class Engine:
     finished: bool
     latency_ns: int
     latency_bars: int
+    calendar: npt.NDArray[np.int64]
+    history_limit: int
     def __init__(
         self,
         store: BarStore,
@@ -39,6 +41,12 @@ class Engine:
         latency_bars: int = ...,
         sources: Any = ...,
         n_bar_streams: int = ...,
+        *,
+        loader: Callable[[], tuple[BarStore, list[tuple[Any, Any]], Any] | None] | None = ...,
+        calendar: npt.ArrayLike | None = ...,
+        history_limit: int = ...,
+        progress: Callable[[int], Any] | None = ...,
+        progress_every: int = ...,
     ) -> None: ...
     def run(self) -> None: ...
     def flush_order_events(self) -> None: ...

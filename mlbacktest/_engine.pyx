@@ -73,6 +73,19 @@ cdef class Engine:
         the ``n_bar_streams`` bar streams.
     n_bar_streams : int
         Number of clock streams that carry bars (default: all of them).
+    loader : callable, optional
+        For a streamed run: called when every bar stream is exhausted, returns
+        the next chunk as ``(store, streams, columns)`` -- the chunk's
+        BarStore, ``(timestamps, offsets)`` for each bar stream and the
+        slippage model's columns (or None) -- or None when there is none left.
+    calendar : ndarray of int64, optional
+        Every distinct bar timestamp of the run (default: those of ``store``).
+    history_limit : int
+        Most bars ``Strategy.history`` may ask for (0: no limit). A streamed
+        run keeps only that much history across chunks.
+    progress : callable, optional
+        Called with the number of timestamps done since its last call, every
+        ``progress_every`` timestamps and once at the end.
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -81,7 +94,8 @@ cdef class Engine:
 
     def __init__(self, BarStore store, Clock clock, Broker broker, Portfolio portfolio,
                  strategy, dict hooks, context=None, ts_t latency_ns=0, int latency_bars=0,
-                 sources=(), int n_bar_streams=-1):
+                 sources=(), int n_bar_streams=-1, *, loader=None, calendar=None,
+                 int history_limit=0, progress=None, Py_ssize_t progress_every=0):
         self.store = store
         self.clock = clock
         self.broker = broker
@@ -125,6 +139,15 @@ cdef class Engine:
         if self.starts == NULL or self.stops == NULL:
             raise MemoryError()
         self.n_ranges = 0
+        self.loader = loader
+        self.calendar = (np.unique(store.ts_array) if calendar is None
+                         else np.ascontiguousarray(calendar, dtype=np.int64))
+        if history_limit < 0:
+            raise ValueError("history_limit must be >= 0")
+        self.history_limit = history_limit
+        self.progress = progress
+        self.progress_every = max(progress_every, 1)
+        self.progress_count = 0
         cdef ts_t first
         if clock.peek_ts(&first):
             self.first_ts = first
@@ -142,7 +165,11 @@ cdef class Engine:
         if self.started:
             raise RuntimeError("an Engine runs once; build a new BacktestEngine to run again")
         self.started = True
-        while self.clock.pop(&ev):
+        while True:
+            if self.loader is not None and self.clock.exhausted(0, self.n_bar_streams):
+                self.load_next()
+            if not self.clock.pop(&ev):
+                break
             ts = ev.ts
             self.n_ranges = 0
             due = None
@@ -179,7 +206,31 @@ cdef class Engine:
                 self.portfolio.record(ts)
             if self.hook_order is not None and self.broker.n_log > 0:
                 self.deliver_orders()
+            if self.progress is not None:
+                self.progress_count += 1
+                if self.progress_count >= self.progress_every:
+                    self.progress(self.progress_count)
+                    self.progress_count = 0
+        if self.progress is not None and self.progress_count > 0:
+            self.progress(self.progress_count)
+            self.progress_count = 0
         self.finished = True
+
+    cdef int load_next(self) except -1:
+        """Swap in the next chunk of a streamed run (every bar stream is exhausted)."""
+        nxt = self.loader()
+        if nxt is None:
+            self.loader = None
+            return 0
+        store, streams, columns = nxt
+        if len(streams) != self.n_bar_streams:
+            raise ValueError("a chunk must give one (timestamps, offsets) per bar stream")
+        self.store = store
+        self.broker.set_store(store, columns)
+        for k, (times, offsets) in enumerate(streams):
+            self.clock.refill_stream(k, times, offsets)
+        self.strategy._set_store(store)
+        return 0
 
     cdef int step(self, ts_t ts) except -1:
         """Match, mark and call the per-bar and per-slice hooks for ``ts``."""

@@ -195,6 +195,11 @@ class BacktestConfig:
         spacing (252 for daily bars).
     risk_free : float
         Annual risk-free rate used by Sharpe and Sortino.
+    history_window : int
+        In a streamed run (a feed with ``chunk=...``), the bars of history
+        kept across chunks: ``Strategy.history`` and ``history_panel`` may
+        ask for at most this many (default 1,000), whatever the chunk size.
+        In-memory runs have no limit.
 
     Examples
     --------
@@ -228,6 +233,7 @@ class BacktestConfig:
     position_rules: PositionRules | Mapping[str, Any] | None = None
     periods_per_year: float | None = None
     risk_free: float = 0.0
+    history_window: int = 1_000
     commission_model: CommissionModel = field(init=False, repr=False, compare=False)
     latency_ns: int = field(init=False, repr=False, compare=False)
     slippage_model: SlippageModel = field(init=False, repr=False, compare=False)
@@ -238,6 +244,9 @@ class BacktestConfig:
             raise ConfigError(f"initial_cash must be a finite number, got {cash!r}")
         if cash <= 0:
             raise ConfigError(f"initial_cash must be > 0, got {cash!r}")
+        hw = self.history_window
+        if isinstance(hw, bool) or not isinstance(hw, int) or hw < 1:
+            raise ConfigError(f"history_window must be a whole number >= 1, got {hw!r}")
         object.__setattr__(self, "initial_cash", float(cash))
         if isinstance(self.commission, CommissionModel):
             cm = self.commission

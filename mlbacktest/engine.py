@@ -56,18 +56,39 @@ def _blocks(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ts[offsets[:-1]].copy(), offsets
 
 
-def _merge_panels(panels: Sequence[BarPanel], names: Sequence[str]) -> dict[str, Any]:
-    """Concatenate several feeds' panels into one set of columns with shared asset ids."""
-    tzs = {p.tz for p in panels}
+def _check_time_zones(feeds: Sequence[Any], names: Sequence[str]) -> str | None:
+    """The feeds' common time zone; DataError when they differ."""
+    tzs = {f.tz for f in feeds}
     if len(tzs) > 1:
-        described = ", ".join(f"feed {names[i]} has {p.tz or 'naive timestamps'}"
-                              for i, p in enumerate(panels))
+        described = ", ".join(f"feed {names[i]} has {f.tz or 'naive timestamps'}"
+                              for i, f in enumerate(feeds))
         raise DataError(f"feeds have mixed time zones: {described}")
-    asset_names = tuple(sorted(set().union(*(p.asset_names for p in panels))))
-    index = {a: i for i, a in enumerate(asset_names)}
+    return tzs.pop()
+
+
+def _union_names(feeds: Sequence[Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Sorted asset names of all feeds, and their signal names in order of first appearance."""
+    asset_names = tuple(sorted(set().union(*(f.asset_names for f in feeds))))
     signal_names: list[str] = []
-    for p in panels:
-        signal_names.extend(s for s in p.signal_names if s not in signal_names)
+    for f in feeds:
+        signal_names.extend(s for s in f.signal_names if s not in signal_names)
+    return asset_names, tuple(signal_names)
+
+
+def _merge_panels(
+    panels: Sequence[BarPanel],
+    names: Sequence[str],
+    asset_names: tuple[str, ...] | None = None,
+    signal_names: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Concatenate several feeds' panels into one set of columns with shared asset ids.
+
+    ``asset_names`` and ``signal_names`` default to those of the panels.
+    """
+    tz = _check_time_zones(panels, names)
+    if asset_names is None or signal_names is None:
+        asset_names, signal_names = _union_names(panels)
+    index = {a: i for i, a in enumerate(asset_names)}
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("ts", "asset", *BAR_FIELDS, "signals")}
     for p in panels:
         remap = np.array([index[a] for a in p.asset_names], dtype=np.int32)
@@ -94,7 +115,7 @@ def _merge_panels(panels: Sequence[BarPanel], names: Sequence[str]) -> dict[str,
             f"(feed {names[f1]} row {panels[f1].source_row[r1 - bounds[f1]]} and feed "
             f"{names[f2]} row {panels[f2].source_row[r2 - bounds[f2]]}); {dup.size} such rows"
         )
-    merged.update(asset_names=asset_names, signal_names=tuple(signal_names), tz=tzs.pop())
+    merged.update(asset_names=asset_names, signal_names=tuple(signal_names), tz=tz)
     return merged
 
 
@@ -155,22 +176,29 @@ class BacktestEngine:
         self.feeds = feeds
         self.strategy = strategy
         self.config = config
-        panels = [f.panel for f in feeds]
-        if len(panels) == 1:
-            p = panels[0]
-            cols: dict[str, Any] = {
-                "ts": p.ts, "asset": p.asset, "signals": p.signals,
-                "asset_names": p.asset_names, "signal_names": p.signal_names, "tz": p.tz,
-                **{f: getattr(p, f) for f in BAR_FIELDS},
-            }
+        names = [str(i) for i in range(len(feeds))]
+        #: Whether some feed is read chunk by chunk (ParquetDataFeed with ``chunk=``).
+        self.streamed = any(f.streaming for f in feeds)
+        self.store: BarStore | None = None
+        if self.streamed:
+            self.tz = _check_time_zones(feeds, names)
+            self.asset_names, self.signal_names = _union_names(feeds)
         else:
-            cols = _merge_panels(panels, [str(i) for i in range(len(panels))])
-        self.store = BarStore(
-            cols["ts"], cols["asset"], cols["open"], cols["high"], cols["low"], cols["close"],
-            cols["volume"], cols["signals"], cols["asset_names"], cols["signal_names"], cols["tz"],
-            _local_days(cols["ts"], cols["tz"]),
-        )
-        self._stream_bounds = np.cumsum([0] + [len(p) for p in panels])
+            panels = [f.panel for f in feeds]
+            if len(panels) == 1:
+                p = panels[0]
+                cols: dict[str, Any] = {
+                    "ts": p.ts, "asset": p.asset, "signals": p.signals,
+                    "asset_names": p.asset_names, "signal_names": p.signal_names, "tz": p.tz,
+                    **{f: getattr(p, f) for f in BAR_FIELDS},
+                }
+            else:
+                cols = _merge_panels(panels, names)
+            self.store = _bar_store(cols)
+            self._stream_bounds = np.cumsum([0] + [len(p) for p in panels])
+            self.tz = self.store.tz
+            self.asset_names, self.signal_names = self.store.asset_names, self.store.signal_names
+        self._asset_index = {a: i for i, a in enumerate(self.asset_names)}
         self.context = self._context(context)
         self.sources = self._sources(sources)
 
@@ -184,12 +212,12 @@ class BacktestEngine:
         for src in items:
             if not isinstance(src, SignalSource):
                 raise TypeError(f"sources must be SignalSource objects, got {type(src).__name__}")
-            if src.tz != self.store.tz:
+            if src.tz != self.tz:
                 raise DataError(
                     f"signal source timestamps are {src.tz or 'naive'} but the bars are "
-                    f"{self.store.tz or 'naive'}: mixed time zones"
+                    f"{self.tz or 'naive'}: mixed time zones"
                 )
-            out.append((src, src.asset_ids(self.store.asset_index)))
+            out.append((src, src.asset_ids(self._asset_index)))
         return out
 
     def _context(self, context: Any) -> Any:
@@ -199,53 +227,70 @@ class BacktestEngine:
 
         if not isinstance(context, ContextFrame):
             context = ContextFrame(context)
-        if context.tz != self.store.tz:
+        if context.tz != self.tz:
             raise DataError(
                 f"context timestamps are {context.tz or 'naive'} but the bars are "
-                f"{self.store.tz or 'naive'}: mixed time zones"
+                f"{self.tz or 'naive'}: mixed time zones"
             )
         return context
 
-    def _columns(self) -> ColumnSource | None:
-        """Bar columns a slippage model may read (bid, ask, ...): the signal columns.
+    def _reads_columns(self) -> bool:
+        """Whether the slippage model reads bar columns (bid, ask, ...): the signal columns."""
+        return (type(self.config.slippage_model) not in (SlippageModel, FixedBpsSlippage)
+                and bool(self.signal_names))
 
-        Built only for models that read columns (the fixed-bps model does not).
-        """
-        if (type(self.config.slippage_model) in (SlippageModel, FixedBpsSlippage)
-                or not self.store.signal_names):
+    def _columns(self, store: BarStore) -> ColumnSource | None:
+        """Bar columns a slippage model may read, built only for models that read columns."""
+        if not self._reads_columns():
             return None
-        sig = self.store.signal_array
-        return ColumnSource(
-            {name: np.ascontiguousarray(sig[:, j]) for j, name in enumerate(self.store.signal_names)},
-            n_rows=self.store.n_rows,
-        )
+        return ColumnSource(_signal_columns(store), n_rows=store.n_rows)
 
-    def run(self) -> BacktestResult:
+    def run(self, *, progress: bool | None = None) -> BacktestResult:
         """Run the backtest and return its :class:`~mlbacktest.results.BacktestResult`.
 
         The strategy's exceptions propagate with their original type, with a
         note naming the hook, timestamp and asset where they happened.
+
+        Parameters
+        ----------
+        progress : bool, optional
+            Show a progress bar (tqdm, on standard error). ``None`` (default)
+            shows it when standard error is a terminal, and only once the
+            run has lasted two seconds; ``False`` never shows it.
         """
         cfg = self.config
-        store = self.store
         clock = Clock()
-        ts = store.ts_array
-        for k in range(len(self._stream_bounds) - 1):
-            a, b = int(self._stream_bounds[k]), int(self._stream_bounds[k + 1])
-            uniq, offsets = _blocks(ts[a:b])
-            clock.add_stream(uniq, offsets + a, BAR_PRIORITY + k)
+        chunks: _Chunks | None = None
+        if self.streamed:
+            chunks = _Chunks(self.feeds, self.asset_names, self.signal_names, self.tz,
+                             cfg.history_window, self._reads_columns())
+            store, streams = chunks.first()
+            calendar = chunks.calendar
+        else:
+            assert self.store is not None
+            store = self.store
+            ts = store.ts_array
+            streams = []
+            for k in range(len(self._stream_bounds) - 1):
+                a, b = int(self._stream_bounds[k]), int(self._stream_bounds[k + 1])
+                uniq, offsets = _blocks(ts[a:b])
+                streams.append((uniq, offsets + a))
+            calendar = None
+        for k, (uniq, offsets) in enumerate(streams):
+            clock.add_stream(uniq, offsets, BAR_PRIORITY + k)
         n_bar_streams = clock.n_streams
         for j, (src, _) in enumerate(self.sources):
             uniq, offsets = src.blocks()
             clock.add_stream(uniq, offsets, SIGNAL_PRIORITY + j)
-        portfolio = Portfolio(store.n_assets, cfg.initial_cash, clock.n_steps_hint)
+        n_steps = clock.n_steps_hint if calendar is None else calendar.size
+        portfolio = Portfolio(store.n_assets, cfg.initial_cash, n_steps)
         hooks = _overridden_hooks(self.strategy)
         broker = Broker(
             store,
             portfolio,
             commission=cfg.commission_model,
             slippage=cfg.slippage_model,
-            columns=self._columns(),
+            columns=self._columns(store),
             fractional=cfg.fractional,
             allow_short=cfg.allow_short,
             market_at_close=cfg.fill_at == "close",
@@ -269,13 +314,22 @@ class BacktestEngine:
         if isinstance(cfg.position_rules, PositionRules):
             broker.set_rules(-1, *cfg.position_rules.broker_args())
         strategy = self.strategy
+        bar = _progress_bar(progress, n_steps)
         engine = Engine(store, clock, broker, portfolio, strategy, hooks, self.context,
-                        cfg.latency_ns, cfg.latency_bars, self.sources, n_bar_streams)
-        strategy._bind(engine, cfg.fractional)
-        strategy.on_start()
-        engine.flush_order_events()
-        engine.run()
-        strategy.on_end()
+                        cfg.latency_ns, cfg.latency_bars, self.sources, n_bar_streams,
+                        loader=chunks, calendar=calendar,
+                        history_limit=cfg.history_window if self.streamed else 0,
+                        progress=None if bar is None else bar.update,
+                        progress_every=max(n_steps // 1000, 1))
+        try:
+            strategy._bind(engine, cfg.fractional)
+            strategy.on_start()
+            engine.flush_order_events()
+            engine.run()
+            strategy.on_end()
+        finally:
+            if bar is not None:
+                bar.close()
         return BacktestResult(
             equity=portfolio.record_arrays(),
             fills=broker.fill_arrays(),
@@ -287,6 +341,132 @@ class BacktestEngine:
             periods_per_year=cfg.periods_per_year,
             risk_free=cfg.risk_free,
         )
+
+
+def _progress_bar(progress: bool | None, total: int) -> Any:
+    """A tqdm bar over ``total`` timestamps, or None when progress is off."""
+    import sys
+
+    if progress is False or (progress is None and not sys.stderr.isatty()):
+        return None
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    return tqdm(total=total, unit="ts", desc="mlbacktest", delay=0.0 if progress else 2.0,
+                mininterval=0.5, leave=False, file=sys.stderr)
+
+
+def _bar_store(cols: Mapping[str, Any]) -> BarStore:
+    """A BarStore of merged columns (see :func:`_merge_panels`)."""
+    return BarStore(
+        cols["ts"], cols["asset"], cols["open"], cols["high"], cols["low"], cols["close"],
+        cols["volume"], cols["signals"], cols["asset_names"], cols["signal_names"], cols["tz"],
+        _local_days(cols["ts"], cols["tz"]),
+    )
+
+
+def _signal_columns(store: BarStore) -> dict[str, np.ndarray]:
+    sig = store.signal_array
+    return {name: np.ascontiguousarray(sig[:, j]) for j, name in enumerate(store.signal_names)}
+
+
+def _tail_rows(ts: np.ndarray, asset: np.ndarray, n: int) -> np.ndarray:
+    """Rows to carry into the next chunk, in time order: every row of the last ``n``
+    distinct timestamps, and the last ``n`` rows of each asset.
+
+    Rows of one timestamp keep their order (feed order), as in one big store.
+    """
+    order = np.argsort(ts, kind="stable")
+    t, a = ts[order], asset[order]
+    uniq = np.unique(t)
+    keep = t >= uniq[max(uniq.size - n, 0)] if uniq.size else np.zeros(0, dtype=bool)
+    # rank of each row among its asset's rows, counted from the end
+    rev = a[::-1]
+    by_asset = np.argsort(rev, kind="stable")
+    grouped = rev[by_asset]
+    rank = np.arange(grouped.size) - np.searchsorted(grouped, grouped, side="left")
+    from_end = np.empty_like(rank)
+    from_end[by_asset] = rank
+    keep |= from_end[::-1] < n
+    return order[keep]
+
+
+class _Chunks:
+    """The bars of a streamed run, one time window at a time.
+
+    Each chunk's BarStore holds the window's bars of every feed (in feed
+    order, as one in-memory run would) after the rows carried over from the
+    previous chunk for history (:func:`_tail_rows`); the clock streams only
+    the window's rows. Called by the engine when the previous chunk is done.
+    """
+
+    def __init__(self, feeds: Sequence[DataFeed], asset_names: tuple[str, ...],
+                 signal_names: tuple[str, ...], tz: str | None, history_window: int,
+                 with_columns: bool) -> None:
+        self.feeds = feeds
+        self.names = [str(i) for i in range(len(feeds))]
+        self.asset_names = asset_names
+        self.signal_names = signal_names
+        self.tz = tz
+        self.history_window = history_window
+        self.with_columns = with_columns
+        calendars = [f.calendar() for f in feeds]
+        cal = calendars[0]
+        for c in calendars[1:]:
+            cal = np.union1d(cal, c)
+        #: Every distinct bar timestamp of the run.
+        self.calendar: np.ndarray = cal
+        edges = {int(cal[0]), int(cal[-1]) + 1}
+        for f in feeds:
+            if f.streaming:
+                for a, b in f.window_edges():
+                    edges.update((a, b))
+        bounds = sorted(edges)
+        pos = np.searchsorted(cal, bounds)
+        self._windows = iter([(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)
+                              if pos[i + 1] > pos[i]])
+        self._prev: BarStore | None = None
+
+    def _build(self, lo: int, hi: int) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
+        panels = [f.window(lo, hi) for f in self.feeds]
+        p = panels[0]
+        if len(panels) == 1 and p.asset_names == self.asset_names:
+            cols: dict[str, Any] = {"ts": p.ts, "asset": p.asset, "signals": p.signals,
+                                    **{f: getattr(p, f) for f in BAR_FIELDS}}
+            cols.update(asset_names=self.asset_names, signal_names=p.signal_names, tz=p.tz)
+        else:
+            cols = _merge_panels(panels, self.names, self.asset_names, self.signal_names)
+        n_prefix = 0
+        if self._prev is not None:
+            prev = self._prev
+            keep = _tail_rows(prev.ts_array, prev.asset_array, self.history_window)
+            n_prefix = keep.size
+            cols["ts"] = np.concatenate((prev.ts_array[keep], cols["ts"]))
+            cols["asset"] = np.concatenate((prev.asset_array[keep], cols["asset"]))
+            for f in BAR_FIELDS:
+                cols[f] = np.concatenate((getattr(prev, f + "_array")[keep], cols[f]))
+            cols["signals"] = np.concatenate((prev.signal_array[keep], cols["signals"]))
+        store = _bar_store(cols)
+        self._prev = store
+        bounds = n_prefix + np.cumsum([0] + [len(p) for p in panels])
+        streams = []
+        for k in range(len(panels)):
+            a, b = int(bounds[k]), int(bounds[k + 1])
+            uniq, offsets = _blocks(store.ts_array[a:b])
+            streams.append((uniq, offsets + a))
+        return store, streams
+
+    def first(self) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
+        """The first chunk."""
+        return self._build(*next(self._windows))
+
+    def __call__(self) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]], Any] | None:
+        """The next chunk with the slippage model's columns, or None after the last."""
+        window = next(self._windows, None)
+        if window is None:
+            self._prev = None
+            return None
+        store, streams = self._build(*window)
+        return store, streams, _signal_columns(store) if self.with_columns else None
 
 
 def run_backtest(

@@ -221,6 +221,20 @@ class Strategy:
         self._history: _History | None = None
         self._tindex: _TimeIndex | None = None
 
+    def _set_store(self, store: BarStore) -> None:
+        """Read bars from ``store`` from now on (the next chunk of a streamed run)."""
+        self._store = store
+        self._history = None
+        self._tindex = None
+
+    def _check_history_limit(self, n: int) -> None:
+        limit = self._require_engine().history_limit
+        if limit and n > limit:
+            raise ValueError(
+                f"history of {n} bars asked for, but a streamed run keeps {limit} "
+                "(raise BacktestConfig.history_window)"
+            )
+
     def _require_engine(self) -> Engine:
         if self._engine is None:
             raise RuntimeError("this strategy is not attached to a running BacktestEngine")
@@ -367,6 +381,7 @@ class Strategy:
         engine = self._require_engine()
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
+        self._check_history_limit(int(n))
         store = engine.store
         if field not in _BAR_FIELDS and field not in store.signal_index:
             raise ValueError(
@@ -497,6 +512,7 @@ class Strategy:
     def _check_history_args(self, field: str, n: int) -> str:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
+        self._check_history_limit(int(n))
         store = self._store
         if not isinstance(field, str) or (field not in _BAR_FIELDS
                                           and field not in store.signal_index):
@@ -1114,7 +1130,7 @@ class Strategy:
         engine = self._require_engine()
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {fn!r}")
-        times = firing_times(self._time_index().times, engine.store.tz, every=every, at=at,
+        times = firing_times(engine.calendar, engine.store.tz, every=every, at=at,
                              rule=rule, start=start, end=end)
         if engine.started:
             times = times[times > engine.current_ts]

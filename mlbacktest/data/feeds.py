@@ -95,10 +95,43 @@ class DataFeed:
     panel: BarPanel
     #: Parsed ``signal_delay`` / ``embargo`` the panel's signals were aligned with.
     signal_timing: SignalTiming = SignalTiming()
+    #: Whether the feed reads its bars chunk by chunk during the run (no ``panel``).
+    streaming: bool = False
 
     def __init__(self, panel: BarPanel) -> None:
         _check_layout(panel)
         self.panel = panel
+
+    def calendar(self) -> np.ndarray:
+        """Every distinct timestamp of the feed (int64 ns), ascending."""
+        ts = self.panel.ts
+        if ts.size == 0:
+            return ts.copy()
+        new = np.empty(ts.size, dtype=bool)
+        new[0] = True
+        np.not_equal(ts[1:], ts[:-1], out=new[1:])
+        return ts[new]
+
+    def window_edges(self) -> list[tuple[int, int]]:
+        """The time windows ``[lo, hi)`` (ns) the feed is read in; one for an in-memory feed."""
+        ts = self.panel.ts
+        return [(int(ts[0]), int(ts[-1]) + 1)] if ts.size else []
+
+    def window(self, lo: int, hi: int) -> BarPanel:
+        """The feed's bars with ``lo <= timestamp < hi`` (int64 ns), as a panel.
+
+        Asset ids index :attr:`asset_names` (the whole feed's assets).
+        """
+        p = self.panel
+        a, b = (int(i) for i in np.searchsorted(p.ts, [lo, hi], side="left"))
+        if a == 0 and b == len(p):
+            return p
+        return BarPanel(
+            ts=p.ts[a:b], asset=p.asset[a:b],
+            **{f: getattr(p, f)[a:b] for f in BAR_FIELDS},
+            signals=p.signals[a:b], signal_names=p.signal_names, asset_names=p.asset_names,
+            tz=p.tz, source_row=p.source_row[a:b],
+        )
 
     @property
     def signal_names(self) -> tuple[str, ...]:
@@ -790,6 +823,22 @@ class ParquetDataFeed(DataFeed):
         `assets` and (for ``Datetime``/``Date`` timestamps) `end` also
         filter the signal frame: rows after `end` could never be visible
         and are not read.
+    chunk : str or datetime.timedelta, optional
+        Stream the bars instead of loading them: the run reads one time
+        window of this length at a time (``"1d"``, ``"1w"``, ``"6h"``, or
+        ``"all"`` for one window), so memory is bounded by the window, not
+        by the study. Windows start at multiples of the length since the
+        epoch. The constructor still reads every window once to validate the
+        whole study (so bad data fails before the run) and to learn its
+        assets and timestamps, holding one window at a time; the run then
+        reads each window again. Results do not depend on the chunk size.
+        Needs a ``Datetime`` or ``Date`` timestamp column; files sorted (or
+        partitioned) by time read fastest, since each window skips the row
+        groups outside it. A separate `signals` frame is held in memory.
+        Price-frame signal columns cannot take an `available_at_column`,
+        `signal_delay` or `embargo` here (their rows can become visible in a
+        later window; pass them as a `signals` frame), and an integer
+        `signal_delay` is refused. See ``docs/streaming.md``.
 
     Attributes
     ----------
@@ -829,9 +878,11 @@ class ParquetDataFeed(DataFeed):
         signal_delay: int | str | Any | None = None,
         embargo: str | Any | None = None,
         delay_columns: Sequence[str] | None = None,
+        chunk: str | Any | None = None,
     ) -> None:
         timing = SignalTiming.from_args(signal_delay, embargo)
         avail = (available_at_column,) if available_at_column is not None else ()
+        self._stream: _Stream | None = None
         self.path = _resolve_path(path)
         lf = pl.scan_parquet(self.path, row_index_name=_ROW)
         schema = pl.Schema([(k, v) for k, v in _schema(lf).items() if k != _ROW])
@@ -896,6 +947,15 @@ class ParquetDataFeed(DataFeed):
             if v is not None
         ]
         empty = f"no rows in {self.path!r}" + (f" with {', '.join(filters)}" if filters else "")
+        if chunk is not None:
+            self.signal_timing = timing
+            self._stream = _Stream.scan(
+                lf, sig_lf, schema[timestamp_column], chunk, timestamp_column, asset_column,
+                plan, timing, delayed, available_at_column, empty,
+            )
+            if asset_list is not None:
+                _warn_absent(asset_list, self._stream.asset_names, self.path)
+            return
         panel, avail_ns = _build_panel(
             _collect(lf),
             timestamp_column,
@@ -919,13 +979,65 @@ class ParquetDataFeed(DataFeed):
         super().__init__(_attach_signals(panel, avail_ns, rows, plan, timing, delayed))
 
         if asset_list is not None:
-            absent = sorted(set(asset_list) - set(panel.asset_names))
-            if absent:
-                warnings.warn(
-                    f"requested assets without rows in {self.path!r}: {absent}",
-                    UserWarning,
-                    stacklevel=2,
-                )
+            _warn_absent(asset_list, panel.asset_names, self.path)
+
+    # -- streaming (chunk=...) ------------------------------------------------
+    @property
+    def streaming(self) -> bool:  # type: ignore[override]
+        """Whether the feed reads its bars window by window during the run."""
+        return self._stream is not None
+
+    @property
+    def panel(self) -> BarPanel:  # type: ignore[override]
+        """The validated bars (not available for a streaming feed)."""
+        if self._stream is not None:
+            raise AttributeError(
+                "a streaming ParquetDataFeed (chunk=...) holds no panel; the engine reads it "
+                "window by window (see window())"
+            )
+        return self._panel
+
+    @panel.setter
+    def panel(self, value: BarPanel) -> None:
+        self._panel = value
+
+    @property
+    def signal_names(self) -> tuple[str, ...]:
+        return self._stream.plan.names if self._stream is not None else self.panel.signal_names
+
+    @property
+    def asset_names(self) -> tuple[str, ...]:
+        return self._stream.asset_names if self._stream is not None else self.panel.asset_names
+
+    @property
+    def tz(self) -> str | None:
+        return self._stream.tz if self._stream is not None else self.panel.tz
+
+    def __len__(self) -> int:
+        return self._stream.n_rows if self._stream is not None else len(self.panel)
+
+    def __repr__(self) -> str:
+        if self._stream is None:
+            return super().__repr__()
+        st = self._stream
+        return (
+            f"ParquetDataFeed(rows={st.n_rows}, assets={len(st.asset_names)}, "
+            f"signals={list(st.plan.names)}, tz={st.tz!r}, windows={len(st.windows)})"
+        )
+
+    def to_polars(self) -> pl.DataFrame:
+        if self._stream is not None:
+            raise AttributeError("a streaming ParquetDataFeed (chunk=...) is not loaded in memory")
+        return super().to_polars()
+
+    def calendar(self) -> np.ndarray:
+        return self._stream.calendar if self._stream is not None else super().calendar()
+
+    def window_edges(self) -> list[tuple[int, int]]:
+        return list(self._stream.windows) if self._stream is not None else super().window_edges()
+
+    def window(self, lo: int, hi: int) -> BarPanel:
+        return self._stream.read(lo, hi) if self._stream is not None else super().window(lo, hi)
 
     def query_plan(self, optimized: bool = True, *, signals: bool = False) -> str:
         """Return the polars query plan used to read the files.
@@ -1009,3 +1121,174 @@ def _time_predicates(
         cmp = col >= lit if name == "start" else col <= lit
         preds.append(cmp | col.is_null())
     return preds
+
+
+def _warn_absent(asset_list: Sequence[str], names: Sequence[str], path: Any) -> None:
+    absent = sorted(set(asset_list) - set(names))
+    if absent:
+        warnings.warn(
+            f"requested assets without rows in {path!r}: {absent}", UserWarning, stacklevel=3
+        )
+
+
+def _chunk_ns(chunk: Any) -> int | None:
+    """Window length of ``chunk=`` in ns; ``None`` for ``"all"`` (one window)."""
+    from mlbacktest.data.signals import parse_duration
+
+    if isinstance(chunk, str) and chunk.strip().lower() == "all":
+        return None
+    ns = parse_duration(chunk, "chunk")
+    if ns <= 0:
+        raise ValueError(f"chunk must be a positive duration or 'all', got {chunk!r}")
+    return ns
+
+
+def _window_predicate(dtype: pl.DataType, column: str, lo: int, hi: int) -> pl.Expr:
+    """``lo <= column < hi`` (ns bounds) with literals in the column's own type (pushed down)."""
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        f = _NS_PER_UNIT[dtype.time_unit]
+        a, b = -(-lo // f), -(-hi // f)
+        return (col >= pl.lit(a, dtype=pl.Int64).cast(dtype)) & (
+            col < pl.lit(b, dtype=pl.Int64).cast(dtype)
+        )
+    a, b = -(-lo // _NS_PER_DAY), -(-hi // _NS_PER_DAY)
+    return (col >= pl.lit(a, dtype=pl.Int32).cast(pl.Date)) & (
+        col < pl.lit(b, dtype=pl.Int32).cast(pl.Date)
+    )
+
+
+@dataclass
+class _Stream:
+    """What a streaming ParquetDataFeed knows after its validation pass."""
+
+    lf: pl.LazyFrame  # the filtered, projected scan of the bars
+    dtype: pl.DataType  # type of the timestamp column
+    timestamp_column: str
+    asset_column: str
+    plan: _SignalPlan
+    timing: SignalTiming
+    delayed: frozenset[str]
+    rows: SignalRows | None  # the validated signal frame, held in memory
+    windows: list[tuple[int, int]]  # non-empty windows [lo, hi) in ns, ascending
+    asset_names: tuple[str, ...]  # every asset of the study, sorted
+    tz: str | None
+    calendar: np.ndarray  # every distinct timestamp, ascending
+    n_rows: int
+
+    @classmethod
+    def scan(
+        cls,
+        lf: pl.LazyFrame,
+        sig_lf: pl.LazyFrame | None,
+        dtype: pl.DataType,
+        chunk: Any,
+        timestamp_column: str,
+        asset_column: str,
+        plan: _SignalPlan,
+        timing: SignalTiming,
+        delayed: frozenset[str],
+        available_at_column: str | None,
+        empty: str,
+    ) -> _Stream:
+        """Check that the bars can be streamed, then validate every window once."""
+        if not isinstance(dtype, (pl.Datetime, pl.Date)):
+            raise DataError(
+                f"streaming (chunk=...) needs a Datetime or Date timestamp column; "
+                f"{timestamp_column!r} is {dtype}: convert it, or read the data in memory"
+            )
+        if plan.price_available_at is not None:
+            raise DataError(
+                "streaming (chunk=...) cannot take available_at_column on the price frame: a "
+                "row may become visible in a later window; pass the signals as signals=..."
+            )
+        if timing.delay_bars:
+            raise DataError(
+                "streaming (chunk=...) cannot take an integer signal_delay (a number of bars); "
+                "give a duration such as '1d'"
+            )
+        if not timing.is_identity and delayed.intersection(plan.price_columns):
+            raise DataError(
+                "streaming (chunk=...) cannot delay price-frame signal columns "
+                f"{sorted(delayed.intersection(plan.price_columns))}: pass them as signals=..., "
+                "or leave them out of delay_columns"
+            )
+        width = _chunk_ns(chunk)
+        col = pl.col(timestamp_column)
+        span = _collect(lf.select(
+            col.min().dt.epoch("ns").alias("lo"), col.max().dt.epoch("ns").alias("hi")
+        ))
+        lo, hi = span["lo"][0], span["hi"][0]
+        if lo is None:
+            # no rows, or only null timestamps: read what there is and let validation say
+            _build_panel(_collect(lf), timestamp_column, asset_column, plan.price_columns,
+                         empty_message=empty)
+            raise DataError(empty)  # pragma: no cover - validation raises above
+        if width is None:
+            edges = [(int(lo), int(hi) + 1)]
+        else:
+            first = (int(lo) // width) * width
+            edges = [(a, a + width) for a in range(first, int(hi) + 1, width)]
+        nulls = col.is_null()
+        names: set[str] = set()
+        calendars: list[np.ndarray] = []
+        windows: list[tuple[int, int]] = []
+        n_rows = 0
+        tz: str | None = None
+        for k, (a, b) in enumerate(edges):
+            pred = _window_predicate(dtype, timestamp_column, a, b)
+            if k == 0:
+                pred = pred | nulls  # null timestamps are read (and refused) once
+            df = _collect(lf.filter(pred))
+            if df.height == 0:
+                continue
+            panel, _ = _build_panel(df, timestamp_column, asset_column, plan.price_columns,
+                                    empty_message=empty)
+            del df
+            names.update(panel.asset_names)
+            calendars.append(DataFeed(panel).calendar())
+            windows.append((a, b))
+            n_rows += len(panel)
+            tz = panel.tz
+        asset_names = tuple(sorted(names))
+        rows = None
+        if sig_lf is not None:
+            rows = SignalRows.from_frame(
+                _collect(sig_lf, "signal frame: "),
+                row_column=_ROW,
+                timestamp_column=timestamp_column,
+                asset_column=asset_column,
+                columns=plan.frame_columns,
+                available_at_column=available_at_column,
+                asset_names=asset_names,
+                tz=tz,
+            )
+        return cls(lf, dtype, timestamp_column, asset_column, plan, timing, delayed, rows,
+                   windows, asset_names, tz, np.concatenate(calendars), n_rows)
+
+    def read(self, lo: int, hi: int) -> BarPanel:
+        """The validated bars of ``[lo, hi)`` with study-wide asset ids."""
+        df = _collect(self.lf.filter(_window_predicate(self.dtype, self.timestamp_column, lo, hi)))
+        if df.height == 0:
+            return _empty_panel(self.plan.names, self.asset_names, self.tz)
+        panel, _ = _build_panel(df, self.timestamp_column, self.asset_column,
+                                self.plan.price_columns)
+        del df
+        remap = np.searchsorted(np.asarray(self.asset_names, dtype=object),
+                                np.asarray(panel.asset_names, dtype=object)).astype(np.int32)
+        panel = dataclasses.replace(
+            panel, asset=_readonly(remap[panel.asset], np.int32), asset_names=self.asset_names
+        )
+        return _attach_signals(panel, None, self.rows, self.plan, self.timing, self.delayed)
+
+
+def _empty_panel(signal_names: tuple[str, ...], asset_names: tuple[str, ...],
+                 tz: str | None) -> BarPanel:
+    f = _readonly(np.empty(0), np.float64)
+    return BarPanel(
+        ts=_readonly(np.empty(0), np.int64), asset=_readonly(np.empty(0), np.int32),
+        open=f, high=f, low=f, close=f, volume=f,
+        signals=_readonly(np.empty((0, len(signal_names))), np.float64),
+        signal_names=signal_names, asset_names=asset_names, tz=tz,
+        source_row=_readonly(np.empty(0), np.int64),
+    )

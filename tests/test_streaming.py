@@ -1,0 +1,229 @@
+"""Streaming parquet feeds: chunk boundaries change nothing, bad data fails before the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mlbacktest import BacktestConfig, BacktestEngine, ParquetDataFeed, PolarsDataFeed, Strategy
+from mlbacktest.errors import DataError
+
+ASSETS = ("AAA", "BBB", "CCC", "DDD", "EEE")
+START = dt.datetime(2024, 1, 1, 9, 30)
+
+
+def _frame(n_days: int = 19, per_day: int = 8, seed: int = 3, tz: str | None = None) -> pl.DataFrame:
+    """Intraday bars on weekdays; DDD lists late, EEE has gaps; a noisy 'pred' column."""
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list] = {k: [] for k in
+                             ("timestamp", "asset", "open", "high", "low", "close", "volume", "pred")}
+    price = dict.fromkeys(ASSETS, 100.0)
+    day = START
+    for _ in range(n_days):
+        while day.weekday() >= 5:
+            day += dt.timedelta(days=1)
+        for k in range(per_day):
+            t = day + dt.timedelta(minutes=45 * k)
+            for i, a in enumerate(ASSETS):
+                if a == "DDD" and t < START + dt.timedelta(days=9):
+                    continue
+                if a == "EEE" and rng.random() < 0.2:
+                    continue
+                o = price[a]
+                c = o * float(np.exp(rng.normal(0.0, 0.01)))
+                h = max(o, c) * (1 + abs(rng.normal(0, 0.004)))
+                lo = min(o, c) * (1 - abs(rng.normal(0, 0.004)))
+                price[a] = c
+                rows["timestamp"].append(t)
+                rows["asset"].append(a)
+                rows["open"].append(o)
+                rows["high"].append(h)
+                rows["low"].append(lo)
+                rows["close"].append(c)
+                rows["volume"].append(float(rng.integers(1_000, 5_000)))
+                rows["pred"].append(float(rng.normal()) + 0.1 * i)
+        day += dt.timedelta(days=1)
+    frame = pl.DataFrame(rows).with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    if tz is not None:
+        frame = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(tz))
+    return frame
+
+
+class Busy(Strategy):
+    """Uses history, history_panel, signals, context, timers, resting and linked orders."""
+
+    def on_start(self):
+        self.schedule(self.daily, every="1d", at="11:00")
+        self.log = []
+
+    def daily(self, context):
+        panel = self.history_panel("close", 12)
+        self.log.append(float(np.nansum(panel)))
+        self.rebalance({"AAA": 0.1, "BBB": -0.05})
+
+    def on_slice(self, view, context):
+        closes = view.close
+        pred = view.signal("pred")
+        for j, a in enumerate(view.asset_ids):
+            hist = self.history(int(a), "close", 20)
+            if hist.size < 5:
+                continue
+            mom = hist[-1] / hist[0] - 1.0
+            pos = view.positions[j]
+            if pos == 0 and pred[j] > 0.8 and mom > -0.01:
+                self.order(int(a), 3, limit_price=closes[j] * 0.999)
+            elif pos > 0 and (pred[j] < -0.5 or mom < -0.02):
+                self.order(int(a), -pos)
+            elif pos == 0 and pred[j] < -1.2:
+                self.bracket(int(a), -2, stop_loss=closes[j] * 1.02, take_profit=closes[j] * 0.97)
+        if context:
+            self.log.append(context["vix"])
+
+
+def _run(feed, *, context=None, config=None, strategy=None):
+    strategy = strategy or Busy()
+    cfg = config or BacktestConfig(initial_cash=50_000, commission=0.0005, slippage_bps=1.0,
+                                   history_window=40)
+    result = BacktestEngine(feed, strategy, cfg, context=context).run(progress=False)
+    return result, strategy
+
+
+def _assert_same(a, b):
+    for name in ("equity", "fills", "orders", "trades"):
+        fa, fb = getattr(a, name), getattr(b, name)
+        assert fa.equals(fb), name
+    assert a.metrics.keys() == b.metrics.keys()
+    for k, v in a.metrics.items():
+        w = b.metrics[k]
+        assert (v == w) or (v != v and w != w), k
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    path = tmp_path_factory.mktemp("study") / "bars.parquet"
+    frame = _frame()
+    frame.write_parquet(path, row_group_size=60)
+    context = pl.DataFrame({
+        "timestamp": [START + dt.timedelta(hours=7 * i) for i in range(80)],
+        "vix": [15.0 + (i % 7) for i in range(80)],
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    return path, frame, context
+
+
+def test_chunk_size_changes_nothing(study):
+    path, frame, context = study
+    base, s0 = _run(PolarsDataFeed(frame), context=context)
+    assert len(base.fills) > 20 and len(base.orders) > len(base.fills) / 2
+    for chunk in ("1d", "1w", "all", dt.timedelta(hours=5)):
+        feed = ParquetDataFeed(path, chunk=chunk)
+        assert feed.streaming and len(feed) == frame.height
+        res, s1 = _run(feed, context=context)
+        _assert_same(base, res)
+        assert s1.log == s0.log
+
+
+def test_tz_aware_streaming_matches_in_memory(tmp_path):
+    frame = _frame(n_days=8, tz="America/New_York")
+    path = tmp_path / "bars.parquet"
+    frame.write_parquet(path, row_group_size=50)
+    base, _ = _run(PolarsDataFeed(frame))
+    res, _ = _run(ParquetDataFeed(path, chunk="1d"))
+    _assert_same(base, res)
+    assert res.tz == "America/New_York"
+
+
+def test_signal_frame_with_a_duration_delay_streams(tmp_path):
+    frame = _frame(n_days=10)
+    prices = frame.drop("pred")
+    preds = (frame.select("timestamp", "asset", "pred")
+             .filter(pl.col("timestamp").dt.minute() == 30)
+             .with_columns(pl.col("timestamp") - pl.duration(minutes=20)))
+    path = tmp_path / "bars.parquet"
+    prices.write_parquet(path, row_group_size=40)
+    kw = {"signals": preds, "signal_delay": "50m"}
+    base, _ = _run(PolarsDataFeed(prices, **kw))
+    for chunk in ("1d", "all"):
+        res, _ = _run(ParquetDataFeed(path, chunk=chunk, **kw))
+        _assert_same(base, res)
+
+
+def test_several_feeds_stream_together(tmp_path):
+    frame = _frame(n_days=8)
+    half = frame.filter(pl.col("asset").is_in(["AAA", "BBB"]))
+    rest = frame.filter(~pl.col("asset").is_in(["AAA", "BBB"]))
+    path = tmp_path / "a.parquet"
+    half.write_parquet(path, row_group_size=30)
+    base, _ = _run([PolarsDataFeed(half), PolarsDataFeed(rest)])
+    res, _ = _run([ParquetDataFeed(path, chunk="1d"), PolarsDataFeed(rest)])
+    _assert_same(base, res)
+
+
+def test_history_is_bounded_by_the_window(study):
+    path, _, _ = study
+
+    class Greedy(Strategy):
+        def on_slice(self, view, context):
+            self.history("AAA", "close", 41)
+
+    with pytest.raises(ValueError, match="history_window"):
+        _run(ParquetDataFeed(path, chunk="1w"), strategy=Greedy())
+
+
+def test_bad_row_in_a_late_window_fails_before_the_run(tmp_path):
+    frame = _frame(n_days=8)
+    bad_row = frame.height - 7
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == bad_row).then(pl.col("high") * 0.5)
+        .otherwise(pl.col("high")).alias("high"))
+    path = tmp_path / "bars.parquet"
+    frame.write_parquet(path, row_group_size=40)
+    with pytest.raises(DataError, match=rf"row {bad_row} \(asset '{frame['asset'][bad_row]}'"):
+        ParquetDataFeed(path, chunk="1d")
+
+
+def test_duplicates_and_null_timestamps_are_found_by_the_validation_pass(tmp_path):
+    frame = _frame(n_days=6)
+    dup = pl.concat([frame, frame.slice(frame.height - 3, 1)])
+    dup.write_parquet(tmp_path / "dup.parquet")
+    with pytest.raises(DataError, match="row"):
+        ParquetDataFeed(tmp_path / "dup.parquet", chunk="1d")
+    nulls = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 11).then(None).otherwise(pl.col("timestamp"))
+        .alias("timestamp"))
+    nulls.write_parquet(tmp_path / "nulls.parquet")
+    with pytest.raises(DataError, match="row 11"):
+        ParquetDataFeed(tmp_path / "nulls.parquet", chunk="1w")
+
+
+def test_streaming_refuses_what_it_cannot_keep_point_in_time(tmp_path):
+    frame = _frame(n_days=3)
+    path = tmp_path / "bars.parquet"
+    frame.write_parquet(path)
+    with pytest.raises(DataError, match="integer signal_delay"):
+        ParquetDataFeed(path, chunk="1d", signal_delay=1)
+    with pytest.raises(DataError, match="cannot delay price-frame"):
+        ParquetDataFeed(path, chunk="1d", signal_delay="1h")
+    frame.with_columns(pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")).write_parquet(
+        tmp_path / "text.parquet")
+    with pytest.raises(DataError, match="Datetime or Date"):
+        ParquetDataFeed(tmp_path / "text.parquet", chunk="1d")
+    with pytest.raises(ValueError, match="chunk"):
+        ParquetDataFeed(path, chunk="-1d")
+    with pytest.raises(AttributeError, match="streaming"):
+        _ = ParquetDataFeed(path, chunk="1d").panel
+
+
+def test_progress_bar_counts_every_timestamp(study, capsys):
+    path, frame, _ = study
+    res, _ = _run(ParquetDataFeed(path, chunk="1w"))
+    n_ts = frame["timestamp"].n_unique()
+    assert res.equity.height == n_ts
+    BacktestEngine(ParquetDataFeed(path, chunk="1w"), Busy(),
+                   BacktestConfig(history_window=40)).run(progress=True)
+    err = capsys.readouterr().err
+    assert "mlbacktest" in err and f"/{n_ts}" in err
+    BacktestEngine(PolarsDataFeed(frame), Busy(), BacktestConfig()).run(progress=False)
+    assert capsys.readouterr().err == ""
