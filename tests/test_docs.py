@@ -1,4 +1,4 @@
-"""Every Python code block in README.md and docs/*.md runs."""
+"""Every Python code block in README.md, docs/*.md and the user guide (docs/guide/*.md) runs."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "docs" / "guide").glob("*.md")),
+]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def _blocks():
     for path in DOCS:
         for i, match in enumerate(BLOCK.finditer(path.read_text())):
-            yield pytest.param(match.group(1), id=f"{path.name}-{i}")
+            name = path.relative_to(ROOT).as_posix()
+            yield pytest.param(match.group(1), id=f"{name}-{i}")
 
 
 @pytest.mark.parametrize("code", list(_blocks()))
