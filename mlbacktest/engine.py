@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -330,6 +331,8 @@ class BacktestEngine:
         finally:
             if bar is not None:
                 bar.close()
+            if chunks is not None:
+                chunks.close()
         return BacktestResult(
             equity=portfolio.record_arrays(),
             fills=broker.fill_arrays(),
@@ -375,18 +378,20 @@ def _tail_rows(ts: np.ndarray, asset: np.ndarray, n: int) -> np.ndarray:
 
     Rows of one timestamp keep their order (feed order), as in one big store.
     """
-    order = np.argsort(ts, kind="stable")
-    t, a = ts[order], asset[order]
-    uniq = np.unique(t)
-    keep = t >= uniq[max(uniq.size - n, 0)] if uniq.size else np.zeros(0, dtype=bool)
+    if ts.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    in_order = bool(np.all(ts[1:] >= ts[:-1]))
+    order = np.arange(ts.size) if in_order else np.argsort(ts, kind="stable")
+    t = ts if in_order else ts[order]
+    a = asset if in_order else asset[order]
+    keep = np.zeros(ts.size, dtype=bool)
+    starts = np.flatnonzero(t[1:] != t[:-1]) + 1  # first row of each timestamp but the first
+    keep[starts[-n] if starts.size >= n else 0:] = True
     # rank of each row among its asset's rows, counted from the end
-    rev = a[::-1]
-    by_asset = np.argsort(rev, kind="stable")
-    grouped = rev[by_asset]
-    rank = np.arange(grouped.size) - np.searchsorted(grouped, grouped, side="left")
-    from_end = np.empty_like(rank)
-    from_end[by_asset] = rank
-    keep |= from_end[::-1] < n
+    by_asset = np.argsort(a, kind="stable")
+    ends = np.cumsum(np.bincount(a))
+    from_end = ends[a[by_asset]] - 1 - np.arange(ts.size)
+    keep[by_asset[from_end < n]] = True
     return order[keep]
 
 
@@ -425,9 +430,32 @@ class _Chunks:
         self._windows = iter([(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)
                               if pos[i + 1] > pos[i]])
         self._prev: BarStore | None = None
+        # The next window is read by a worker thread while the engine runs this one.
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._ahead: Future[list[BarPanel]] | None = None
+        self._read_ahead()
 
-    def _build(self, lo: int, hi: int) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
-        panels = [f.window(lo, hi) for f in self.feeds]
+    def _read_ahead(self) -> None:
+        window = next(self._windows, None)
+        self._ahead = (None if window is None else
+                       self._pool.submit(lambda: [f.window(*window) for f in self.feeds]))
+
+    def close(self) -> None:
+        """Stop reading ahead (after the run, or when it failed)."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+            self._ahead = None
+        self._pool.shutdown(wait=True)
+        self._prev = None
+
+    def _next_panels(self) -> list[BarPanel] | None:
+        if self._ahead is None:
+            return None
+        panels = self._ahead.result()
+        self._read_ahead()
+        return panels
+
+    def _build(self, panels: list[BarPanel]) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
         p = panels[0]
         if len(panels) == 1 and p.asset_names == self.asset_names:
             cols: dict[str, Any] = {"ts": p.ts, "asset": p.asset, "signals": p.signals,
@@ -457,15 +485,17 @@ class _Chunks:
 
     def first(self) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
         """The first chunk."""
-        return self._build(*next(self._windows))
+        panels = self._next_panels()
+        assert panels is not None  # the calendar is not empty, so neither is some window
+        return self._build(panels)
 
     def __call__(self) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]], Any] | None:
         """The next chunk with the slippage model's columns, or None after the last."""
-        window = next(self._windows, None)
-        if window is None:
+        panels = self._next_panels()
+        if panels is None:
             self._prev = None
             return None
-        store, streams = self._build(*window)
+        store, streams = self._build(panels)
         return store, streams, _signal_columns(store) if self.with_columns else None
 
 

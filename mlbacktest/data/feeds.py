@@ -27,6 +27,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -1230,26 +1231,44 @@ class _Stream:
             first = (int(lo) // width) * width
             edges = [(a, a + width) for a in range(first, int(hi) + 1, width)]
         nulls = col.is_null()
-        names: set[str] = set()
-        calendars: list[np.ndarray] = []
-        windows: list[tuple[int, int]] = []
-        n_rows = 0
-        tz: str | None = None
-        for k, (a, b) in enumerate(edges):
+
+        def check(k: int) -> tuple[tuple[str, ...], str | None, int, np.ndarray] | None:
+            a, b = edges[k]
             pred = _window_predicate(dtype, timestamp_column, a, b)
             if k == 0:
                 pred = pred | nulls  # null timestamps are read (and refused) once
             df = _collect(lf.filter(pred))
             if df.height == 0:
-                continue
+                return None
             panel, _ = _build_panel(df, timestamp_column, asset_column, plan.price_columns,
                                     empty_message=empty)
-            del df
-            names.update(panel.asset_names)
-            calendars.append(DataFeed(panel).calendar())
-            windows.append((a, b))
-            n_rows += len(panel)
-            tz = panel.tz
+            return panel.asset_names, panel.tz, len(panel), DataFeed(panel).calendar()
+
+        names: set[str] = set()
+        calendars: list[np.ndarray] = []
+        windows: list[tuple[int, int]] = []
+        n_rows = 0
+        tz: str | None = None
+        # Two windows in flight (polars releases the GIL while it reads); results are
+        # taken in window order, so the first bad window is the one reported.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = [pool.submit(check, k) for k in range(min(2, len(edges)))]
+            for k in range(len(edges)):
+                try:
+                    out = pending.pop(0).result()
+                except BaseException:
+                    for f in pending:
+                        f.cancel()
+                    raise
+                if k + 2 < len(edges):
+                    pending.append(pool.submit(check, k + 2))
+                if out is None:
+                    continue
+                window_names, tz, n, calendar = out
+                names.update(window_names)
+                calendars.append(calendar)
+                windows.append(edges[k])
+                n_rows += n
         asset_names = tuple(sorted(names))
         rows = None
         if sig_lf is not None:
