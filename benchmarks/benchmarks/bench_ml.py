@@ -66,3 +66,42 @@ class FeedBuild:
 
     def peakmem_feed(self, case):
         PolarsDataFeed(self.df, signal_columns=["pred"])
+
+
+class StreamedRun:
+    """The minute case read from parquet: in memory, or streamed with ``chunk=``.
+
+    ``time_end_to_end`` builds the feed (for a streamed feed: the validation
+    pass over every window) and runs; compare ``chunk="memory"`` (a
+    ``ParquetDataFeed`` loaded at once) with the streamed sizes in the same
+    asv run. ``peakmem`` covers the same work.
+    """
+
+    params = [["memory", "1d", "1w"]]
+    param_names = ["chunk"]
+    timeout = 300.0
+    number = 1
+    repeat = (1, 5, 60.0)
+
+    def setup_cache(self):
+        import os
+        import tempfile
+
+        (assets, bars), every, _ = _CASES["minute"]
+        path = os.path.join(tempfile.mkdtemp(prefix="mlbacktest-asv-"), "minute.parquet")
+        synthetic_bars(assets, bars, seed=common.SEED, every=every).write_parquet(
+            path, row_group_size=100_000)
+        return path
+
+    def _run(self, path, chunk):
+        from mlbacktest import ParquetDataFeed
+
+        feed = ParquetDataFeed(path, signal_columns=["pred"],
+                               chunk=None if chunk == "memory" else chunk)
+        return common.run(feed, common.TopKLongShort(every="30m"))
+
+    def time_end_to_end(self, path, chunk):
+        self._run(path, chunk)
+
+    def peakmem_end_to_end(self, path, chunk):
+        self._run(path, chunk)
