@@ -25,7 +25,6 @@ from mlbacktest.results.metrics import (
     compute_metrics,
     conditional_value_at_risk,
     exposure_statistics,
-    infer_periods_per_year,
     kurtosis,
     omega_ratio,
     rolling_sharpe,
@@ -278,21 +277,6 @@ def test_exposure_statistics_and_turnover_by_hand():
     assert math.isnan(turnover(1.0, [], 252.0))
 
 
-# -- periods per year ---------------------------------------------------------------------
-
-
-def test_infer_periods_per_year_for_markets_trading_every_day():
-    start = datetime(2024, 1, 1)
-    daily = [int((start + timedelta(days=i)).timestamp()) * 10**9 for i in range(60)]
-    assert infer_periods_per_year(daily) == 365.0
-    hourly = [d + h * 3600 * 10**9 for d in daily[:20] for h in range(24)]
-    assert infer_periods_per_year(hourly) == 365.0 * 24
-    weekdays = [t for t in daily if datetime.fromtimestamp(t / 1e9, timezone.utc).weekday() < 5]
-    assert infer_periods_per_year(weekdays) == 252.0
-    # weekday bars shifted onto Sunday..Thursday are still five sessions a week
-    assert infer_periods_per_year([t - DAY_NS for t in weekdays]) == 252.0
-
-
 # -- benchmark alignment ------------------------------------------------------------------
 
 
@@ -532,7 +516,7 @@ def test_engine_run_bracket_exit_reason_mfe_mae_and_metrics():
     assert m["time_in_market"] == pytest.approx(3 / 6)
     traded = 10 * 100 + 10 * 105
     mean_equity = float(res.equity["equity"].mean())
-    assert m["periods_per_year"] == 252.0  # Monday..Saturday: one weekend day is no evidence
+    assert m["periods_per_year"] == 252.0
     assert m["turnover"] == pytest.approx(traded / mean_equity * 252 / 6)
 
 

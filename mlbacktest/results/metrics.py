@@ -67,17 +67,6 @@ DEFAULT_PERIODS_PER_YEAR: float = 252.0
 ORDER_STATUS_REJECTED: int = 6
 """Status code of a rejected order in the engine's order records."""
 
-CALENDAR_DAYS_PER_YEAR: float = 365.0
-"""Sessions per year of a market that trades every day (e.g. crypto)."""
-
-_WEEKEND_SHARE: float = 0.1
-_MIN_WEEKEND_DAYS: int = 4
-_DAY_COVERAGE: float = 0.85
-# Daily and intraday data trade every day (365 sessions a year instead of 252)
-# when at least _MIN_WEEKEND_DAYS and more than _WEEKEND_SHARE of the days with a
-# bar are Saturdays or Sundays, and bars fall on more than _DAY_COVERAGE of the
-# calendar days between the first and the last.
-
 _NS_PER_DAY: int = 86_400 * 1_000_000_000
 
 # (upper bound on the median bar spacing in days, periods per year), checked in order.
@@ -207,23 +196,16 @@ def infer_periods_per_year(ts_ns: npt.ArrayLike, tz: str | None = None) -> float
     float
         From the median spacing ``d`` between distinct timestamps:
 
-        - ``d < 0.75`` day (intraday): ``S * m`` where ``m`` is the median
+        - ``d < 0.75`` day (intraday): ``252 * m`` where ``m`` is the median
           number of distinct timestamps per calendar day;
-        - ``d < 4`` days: ``S`` (daily); ``d < 10``: 52 (weekly);
+        - ``d < 4`` days: 252 (daily); ``d < 10``: 52 (weekly);
           ``d < 45``: 12 (monthly); ``d < 135``: 4 (quarterly); else 1;
         - fewer than two distinct timestamps: 252.
 
-        ``S``, the sessions per year, is 252 (an exchange calendar) unless
-        the market trades every day: at least 4 and more than 10 % of the
-        calendar days with a bar are Saturdays or Sundays, *and* bars fall
-        on more than 85 % of the calendar days from the first to the last;
-        then ``S = 365``.
-
     Notes
     -----
-    Calendar days are counted in ``tz``. Pass ``periods_per_year`` explicitly
-    for any other convention (e.g. 260 weekdays, or 24 x 365 hourly crypto
-    bars counted on a 252-day clock).
+    The rules assume an exchange calendar of 252 sessions a year. For markets
+    that trade every day (crypto: 365) pass ``periods_per_year`` explicitly.
 
     Examples
     --------
@@ -235,21 +217,10 @@ def infer_periods_per_year(ts_ns: npt.ArrayLike, tz: str | None = None) -> float
     if ts.size < 2:
         return DEFAULT_PERIODS_PER_YEAR
     spacing_days = float(np.median(np.diff(ts))) / _NS_PER_DAY
-    if spacing_days >= _SPACING_RULES[0][0]:
-        return next(ppy for bound, ppy in _SPACING_RULES if spacing_days < bound)
-    days, bars_per_day = np.unique(_calendar_days(ts, tz), return_counts=True)
-    # 1970-01-01 (day 0) was a Thursday: day % 7 is 2 on Saturdays, 3 on Sundays.
-    weekend_days = int(np.isin(days % 7, (2, 3)).sum())
-    coverage = days.size / float(days[-1] - days[0] + 1)
-    every_day = (
-        weekend_days >= _MIN_WEEKEND_DAYS
-        and weekend_days > _WEEKEND_SHARE * days.size
-        and coverage > _DAY_COVERAGE
-    )
-    sessions = CALENDAR_DAYS_PER_YEAR if every_day else DEFAULT_PERIODS_PER_YEAR
     if spacing_days < _INTRADAY_MAX_SPACING_DAYS:
-        return sessions * float(np.median(bars_per_day))
-    return sessions
+        _, bars_per_day = np.unique(_calendar_days(ts, tz), return_counts=True)
+        return DEFAULT_PERIODS_PER_YEAR * float(np.median(bars_per_day))
+    return next(ppy for bound, ppy in _SPACING_RULES if spacing_days < bound)
 
 
 def _calendar_days(ts: np.ndarray, tz: str | None) -> np.ndarray:

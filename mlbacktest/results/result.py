@@ -748,7 +748,6 @@ class BacktestResult:
             ("bars", f"{len(wall_clock):,d}"),
             ("assets", f"{len(self.asset_names):,d}"),
             ("initial_cash", _FORMATTERS["money"].format(self.initial_cash)),
-            ("benchmark", "none" if self._benchmark_returns is None else "yes"),
         ]
 
         def show(name: str, value: float | int) -> str:
