@@ -269,11 +269,11 @@ cdef class Engine:
                 ctx = self.context_at(ts)
             if self.n_ranges == 1:
                 view = make_slice_view(store, ts, self.starts[0], self.stops[0], None,
-                                       self.portfolio.position_array)
+                                       self.portfolio)
             else:
                 rows = np.concatenate([np.arange(self.starts[r], self.stops[r], dtype=np.int64)
                                        for r in range(self.n_ranges)])
-                view = make_slice_view(store, ts, 0, 0, rows, self.portfolio.position_array)
+                view = make_slice_view(store, ts, 0, 0, rows, self.portfolio)
             try:
                 self.hook_slice(view, ctx)
             except Exception as exc:

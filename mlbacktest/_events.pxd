@@ -196,7 +196,7 @@ cdef class SliceView:
     cdef idx_t start                     # first row, when the bars are one contiguous range
     cdef idx_t stop                      # one past the last row of that range
     cdef object rows                     # None for a contiguous range, else an int64 row index array
-    cdef object position_source          # the portfolio's live float64 (n_assets,) positions
+    cdef object portfolio                # the run's Portfolio: live positions, last prices, equity
     cdef readonly ts_t ts                # the timestamp, ns
     cdef object _col(self, object arr)
 
@@ -204,4 +204,4 @@ cdef class SliceView:
 cdef MarketEvent make_market_event(BarStore store, idx_t row)
 cdef FillEvent make_fill_event(BarStore store, const FillC* fill)
 cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop, object rows,
-                               object position_source)
+                               object portfolio)

@@ -634,6 +634,9 @@ cdef class SliceView:
         One column per entry of ``signal_names``.
     positions : ndarray of float64
         Signed position in each asset at the time of the call.
+    weights : ndarray of float64
+        Position x last close / equity of each asset at the time of the call
+        (``Strategy.weights(view)`` gives the same).
     """
 
     def __init__(self):
@@ -703,7 +706,22 @@ cdef class SliceView:
 
     @property
     def positions(self):
-        out = self.position_source[self._col(self.store.asset_array)]
+        out = self.portfolio.position_array[self._col(self.store.asset_array)]
+        out.flags.writeable = False
+        return out
+
+    @property
+    def weights(self):
+        """Current weights: position x last close / equity, aligned with the bars (0.0 flat).
+
+        NaN everywhere when equity is not > 0 (weights are undefined).
+        """
+        ids = self._col(self.store.asset_array)
+        pos = self.portfolio.position_array[ids]
+        value = np.multiply(pos, self.portfolio.last_price_array[ids], where=pos != 0,
+                            out=np.zeros(pos.shape[0]))
+        equity = self.portfolio.equity()
+        out = value / equity if equity > 0 else np.full(pos.shape[0], np.nan)
         out.flags.writeable = False
         return out
 
@@ -712,12 +730,12 @@ cdef class SliceView:
 
 
 cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop, object rows,
-                               object position_source):
+                               object portfolio):
     cdef SliceView v = SliceView.__new__(SliceView)
     v.store = store
     v.ts = ts
     v.start = start
     v.stop = stop
     v.rows = rows
-    v.position_source = position_source
+    v.portfolio = portfolio
     return v

@@ -287,3 +287,24 @@ def test_long_short_example_holds_k_names_per_side(capsys):
     books = held.group_by("direction").agg(pl.col("asset").n_unique()).sort("direction")
     assert books.rows() == [("long", 2), ("short", 2)]
     assert (res.orders["quantity"] % 1 == 0).all()  # whole shares
+
+
+def test_slice_view_weights_match_the_strategy_helper():
+    from helpers import Scripted, bars, run
+
+    seen = []
+
+    def buy(s, v):
+        s.buy("A", 10)
+        s.sell("B", 5)
+
+    def look(s, v):
+        seen.append((v.weights.copy(), s.weights(v), v.positions * v.close / s.get_equity()))
+
+    data = bars({"A": [(100, 101, 99, 100), (100, 102, 99, 101), (101, 103, 100, 102)],
+                 "B": [(50, 51, 49, 50), (50, 51, 48, 49), (49, 50, 48, 48)]})
+    run(data, Scripted({0: buy, 2: look}), initial_cash=10_000)
+    (w, helper, by_hand), = seen
+    assert w[0] > 0 > w[1]
+    np.testing.assert_array_equal(w, helper)
+    np.testing.assert_allclose(w, by_hand, rtol=1e-15)
