@@ -227,3 +227,17 @@ def test_progress_bar_counts_every_timestamp(study, capsys):
     assert "mlbacktest" in err and f"/{n_ts}" in err
     BacktestEngine(PolarsDataFeed(frame), Busy(), BacktestConfig()).run(progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_date_timestamps_stream(tmp_path):
+    from mlbacktest.data.synthetic import synthetic_bars
+
+    frame = synthetic_bars(n_assets=4, n_bars=120, seed=2).with_columns(
+        pl.col("timestamp").cast(pl.Date))
+    frame.write_parquet(tmp_path / "daily.parquet", row_group_size=50)
+    feed = ParquetDataFeed(tmp_path / "daily.parquet", chunk="1w")
+    assert len(feed.window_edges()) >= 17
+    base, _ = _run(PolarsDataFeed(frame))
+    res, _ = _run(feed)
+    _assert_same(base, res)
+    assert len(res.fills) > 10
