@@ -237,7 +237,12 @@ def test_date_timestamps_stream(tmp_path):
     frame.write_parquet(tmp_path / "daily.parquet", row_group_size=50)
     feed = ParquetDataFeed(tmp_path / "daily.parquet", chunk="1w")
     assert len(feed.window_edges()) >= 17
-    base, _ = _run(PolarsDataFeed(frame))
-    res, _ = _run(feed)
+
+    class NoTimer(Busy):
+        def on_start(self):
+            self.log = []
+
+    base, _ = _run(PolarsDataFeed(frame), strategy=NoTimer())
+    res, _ = _run(feed, strategy=NoTimer())
     _assert_same(base, res)
     assert len(res.fills) > 10
