@@ -381,18 +381,24 @@ def _tail_rows(ts: np.ndarray, asset: np.ndarray, n: int) -> np.ndarray:
     if ts.size == 0:
         return np.zeros(0, dtype=np.int64)
     in_order = bool(np.all(ts[1:] >= ts[:-1]))
-    order = np.arange(ts.size) if in_order else np.argsort(ts, kind="stable")
-    t = ts if in_order else ts[order]
-    a = asset if in_order else asset[order]
-    keep = np.zeros(ts.size, dtype=bool)
+    order = None if in_order else np.argsort(ts, kind="stable")
+    t = ts if order is None else ts[order]
+    a = asset if order is None else asset[order]
     starts = np.flatnonzero(t[1:] != t[:-1]) + 1  # first row of each timestamp but the first
-    keep[starts[-n] if starts.size >= n else 0:] = True
-    # rank of each row among its asset's rows, counted from the end
-    by_asset = np.argsort(a, kind="stable")
-    ends = np.cumsum(np.bincount(a))
-    from_end = ends[a[by_asset]] - 1 - np.arange(ts.size)
-    keep[by_asset[from_end < n]] = True
-    return order[keep]
+    cut = int(starts[-n]) if starts.size >= n else 0
+    # Assets with fewer than n rows from `cut` on also keep their last rows before it.
+    n_assets = int(a.max()) + 1
+    short = np.bincount(a[cut:], minlength=n_assets) < n
+    early = np.flatnonzero(short[a[:cut]]) if cut else np.zeros(0, dtype=np.int64)
+    if early.size:
+        missing = n - np.bincount(a[cut:], minlength=n_assets)
+        ea = a[early]
+        by_asset = np.argsort(ea, kind="stable")
+        ends = np.cumsum(np.bincount(ea, minlength=n_assets))
+        from_end = ends[ea[by_asset]] - 1 - np.arange(early.size)
+        early = np.sort(early[by_asset[from_end < missing[ea[by_asset]]]])
+    rows = np.concatenate((early, np.arange(cut, ts.size)))
+    return rows if order is None else order[rows]
 
 
 class _Chunks:

@@ -246,3 +246,53 @@ def test_date_timestamps_stream(tmp_path):
     res, _ = _run(feed, strategy=NoTimer())
     _assert_same(base, res)
     assert len(res.fills) > 10
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_carried_rows_match_a_brute_force_reference(seed):
+    from mlbacktest.engine import _tail_rows
+
+    def reference(ts, asset, n):
+        order = np.argsort(ts, kind="stable")
+        t, a = ts[order], asset[order]
+        u = np.unique(t)
+        keep = t >= u[max(u.size - n, 0)]
+        for k in np.unique(a):
+            keep[np.flatnonzero(a == k)[-n:]] = True
+        return order[keep]
+
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        size = int(rng.integers(1, 150))
+        ts = np.sort(rng.integers(0, 25, size)).astype(np.int64)
+        asset = rng.integers(0, 6, size).astype(np.int32)
+        if rng.random() < 0.3:  # several feeds: blocks not in time order
+            perm = rng.permutation(size)
+            ts, asset = ts[perm], asset[perm]
+        n = int(rng.integers(1, 10))
+        np.testing.assert_array_equal(_tail_rows(ts, asset, n), reference(ts, asset, n))
+
+
+@pytest.mark.parametrize("variant", ["plain", "ms_tz_categorical", "int_volume_bool_signal"])
+def test_windows_hold_exactly_the_in_memory_bars(tmp_path, variant):
+    frame = _frame(n_days=6).with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("pred"))
+        .alias("pred"))
+    if variant == "ms_tz_categorical":
+        frame = frame.with_columns(
+            pl.col("timestamp").cast(pl.Datetime("ms")).dt.replace_time_zone("Europe/Paris"),
+            pl.col("asset").cast(pl.Categorical))
+    elif variant == "int_volume_bool_signal":
+        frame = frame.with_columns(pl.col("volume").cast(pl.Int64), (pl.col("pred") > 0))
+    frame = frame.sample(fraction=1.0, shuffle=True, seed=5)  # rows out of order on disk
+    frame.write_parquet(tmp_path / "bars.parquet", row_group_size=64)
+    whole = PolarsDataFeed(frame).panel
+    feed = ParquetDataFeed(tmp_path / "bars.parquet", chunk="1d")
+    parts = [feed.window(lo, hi) for lo, hi in feed.window_edges()]
+    assert len(parts) > 1 and feed.asset_names == whole.asset_names
+    for name in ("ts", "asset", "open", "high", "low", "close", "volume", "signals",
+                 "source_row"):
+        np.testing.assert_array_equal(
+            np.concatenate([getattr(p, name) for p in parts]), getattr(whole, name), name)
+    assert all(p.signal_names == whole.signal_names and p.tz == whole.tz for p in parts)
+    np.testing.assert_array_equal(feed.calendar(), np.unique(whole.ts))

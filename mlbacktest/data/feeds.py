@@ -1286,17 +1286,37 @@ class _Stream:
                    windows, asset_names, tz, np.concatenate(calendars), n_rows)
 
     def read(self, lo: int, hi: int) -> BarPanel:
-        """The validated bars of ``[lo, hi)`` with study-wide asset ids."""
+        """The bars of ``[lo, hi)`` with study-wide asset ids.
+
+        The window was validated by :meth:`scan`, so this only converts:
+        the same conversions as :func:`_build_panel`, without its checks.
+        """
         df = _collect(self.lf.filter(_window_predicate(self.dtype, self.timestamp_column, lo, hi)))
         if df.height == 0:
             return _empty_panel(self.plan.names, self.asset_names, self.tz)
-        panel, _ = _build_panel(df, self.timestamp_column, self.asset_column,
-                                self.plan.price_columns)
+        ts = df[self.timestamp_column].dt.epoch("ns").to_numpy()
+        names = pl.Enum(self.asset_names)
+        asset = (asset_strings(df[self.asset_column], self.asset_column).cast(names)
+                 .to_physical().cast(pl.Int32).to_numpy())
+        fields = {f: np.ascontiguousarray(df[f].cast(pl.Float64).to_numpy(), dtype=np.float64)
+                  for f in BAR_FIELDS}
+        signals = signal_matrix(df, self.plan.price_columns)
+        source_row = df[_ROW].cast(pl.Int64).to_numpy()
         del df
-        remap = np.searchsorted(np.asarray(self.asset_names, dtype=object),
-                                np.asarray(panel.asset_names, dtype=object)).astype(np.int32)
-        panel = dataclasses.replace(
-            panel, asset=_readonly(remap[panel.asset], np.int32), asset_names=self.asset_names
+        if ts.shape[0] > 1 and not bool(np.all(
+                (ts[1:] > ts[:-1]) | ((ts[1:] == ts[:-1]) & (asset[1:] >= asset[:-1])))):
+            order = np.lexsort((asset, ts))
+            ts, asset, source_row, signals = ts[order], asset[order], source_row[order], signals[order]
+            fields = {k: v[order] for k, v in fields.items()}
+        panel = BarPanel(
+            ts=_readonly(ts, np.int64),
+            asset=_readonly(asset, np.int32),
+            **{f: _readonly(fields[f], np.float64) for f in BAR_FIELDS},
+            signals=_readonly(signals, np.float64),
+            signal_names=self.plan.price_columns,
+            asset_names=self.asset_names,
+            tz=self.tz,
+            source_row=_readonly(source_row, np.int64),
         )
         return _attach_signals(panel, None, self.rows, self.plan, self.timing, self.delayed)
 
