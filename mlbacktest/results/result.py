@@ -24,6 +24,7 @@ from .metrics import (
     simple_returns,
     total_return,
 )
+from .report import ResultOutputs
 from .trades import (
     EXCURSION_FIELDS,
     EXIT_REASONS,
@@ -188,7 +189,7 @@ def _format_metric(name: str, value: float | int) -> str:
     return _FORMATTERS[_METRIC_FORMATS.get(name, "float")].format(value)
 
 
-class BacktestResult:
+class BacktestResult(ResultOutputs):
     """Everything a backtest recorded, with frames and metrics computed on demand.
 
     The engine builds this object from plain numpy arrays; every frame and

@@ -1,0 +1,784 @@
+"""Saving, loading and exporting a :class:`~mlbacktest.results.BacktestResult`.
+
+A result is saved as a directory::
+
+    result/
+        equity.parquet   the equity record (raw columns, ``ts`` as int64 ns)
+        fills.parquet    the fills (``asset`` as int32 id)
+        orders.parquet   the orders (codes as int8, ``reason`` as string)
+        benchmark.parquet  the benchmark return of each equity period, when
+                         the result has a benchmark
+        result.json      asset names, time zone, initial cash, periods per
+                         year, risk-free rate, the configuration, format version
+
+The parquet files hold exactly the arrays the engine recorded, so a result
+read back has equal frames and bit-identical metrics. Timestamps are stored
+as the engine keeps them: int64 nanoseconds, UTC instants when ``tz`` is set
+and naive wall-clock values otherwise.
+
+The exports to pandas (:func:`to_pandas`, :func:`returns_series`,
+:func:`to_pyfolio`) need pandas, which is not a dependency of mlbacktest:
+``pip install pandas``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import numpy as np
+import polars as pl
+
+from .metrics import simple_returns
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+    from mlbacktest.data.feeds import DataFeed
+
+    from .result import BacktestResult
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "FRAME_NAMES",
+    "ResultIO",
+    "read_parquet",
+    "returns_series",
+    "to_pandas",
+    "to_parquet",
+    "to_pyfolio",
+]
+
+FORMAT_NAME: str = "mlbacktest.BacktestResult"
+"""The ``format`` entry of ``result.json``."""
+
+FORMAT_VERSION: int = 1
+"""Version of the saved layout; :func:`read_parquet` refuses newer versions."""
+
+FRAME_NAMES: tuple[str, ...] = ("equity", "fills", "orders", "trades", "open_positions")
+"""The frames of a result, as exported by :func:`to_pandas`."""
+
+# Per-period frames exported by to_pandas when the result has them.
+_PER_PERIOD_FRAMES: tuple[str, ...] = ("returns", "exposure")
+
+META_FILE: str = "result.json"
+_TABLES: tuple[str, ...] = ("equity", "fills", "orders")
+_BENCHMARK: str = "benchmark"
+_NS_PER_DAY: int = 86_400 * 1_000_000_000
+_INTRADAY_MAX_SPACING_DAYS: float = 0.75
+
+Freq = Literal["auto", "bar", "D"]
+
+
+# -- saving and loading ---------------------------------------------------------------
+
+
+def _raw_tables(result: BacktestResult) -> dict[str, dict[str, np.ndarray]]:
+    """The recorded arrays of ``result``, by table."""
+    return {"equity": result._equity, "fills": result._fills, "orders": result._orders}
+
+
+def _benchmark_of(result: BacktestResult) -> np.ndarray | None:
+    """The benchmark return of each equity period the result was given, if any."""
+    return cast("np.ndarray | None", getattr(result, "_benchmark_returns", None))
+
+
+def _to_json_value(value: Any) -> Any:
+    """``value`` as JSON data; non-finite floats and durations become tagged objects."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        return x if math.isfinite(x) else {"$float": repr(x)}
+    if isinstance(value, dt.timedelta):
+        return {"$timedelta": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"mapping keys must be strings, got {list(value)!r}")
+        return {k: _to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json_value(v) for v in value]
+    raise TypeError(f"cannot store a value of type {type(value).__name__} as JSON")
+
+
+def _from_json_value(value: Any) -> Any:
+    """Invert :func:`_to_json_value` (lists stay lists)."""
+    if isinstance(value, dict):
+        if set(value) == {"$float"}:
+            return float(value["$float"])
+        if set(value) == {"$timedelta"}:
+            days, seconds, micro = value["$timedelta"]
+            return dt.timedelta(days=days, seconds=seconds, microseconds=micro)
+        return {k: _from_json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json_value(v) for v in value]
+    return value
+
+
+def _encode_config(config: Any) -> dict[str, Any]:
+    """The ``config`` entry of ``result.json``."""
+    from mlbacktest.config import BacktestConfig
+
+    if config is None:
+        return {"kind": "none"}
+    problem = f"it is a {type(config).__name__}, not a BacktestConfig"
+    if isinstance(config, BacktestConfig):
+        try:
+            return {"kind": "BacktestConfig", "knobs": _to_json_value(config.to_dict())}
+        except (TypeError, ValueError) as exc:  # ConfigError: a model without a table form
+            problem = str(exc)
+    warnings.warn(
+        f"to_parquet: the result's config is saved only as text ({problem}); "
+        "the result read back has config=None",
+        UserWarning,
+        stacklevel=4,
+    )
+    return {"kind": "unsaved", "repr": repr(config)}
+
+
+def _decode_config(entry: Any, where: Path) -> Any:
+    """The configuration stored in ``result.json`` (``None`` if it was not saved)."""
+    from mlbacktest.config import BacktestConfig
+    from mlbacktest.errors import LookAheadWarning
+
+    kind = entry.get("kind") if isinstance(entry, dict) else None
+    if kind in ("none", "unsaved"):
+        return None
+    if kind != "BacktestConfig" or not isinstance(entry.get("knobs"), dict):
+        raise ValueError(f"{where}: unreadable 'config' entry {entry!r}")
+    try:
+        with warnings.catch_warnings():
+            # The run that was saved already warned about look-ahead-prone settings.
+            warnings.simplefilter("ignore", LookAheadWarning)
+            return BacktestConfig.from_dict(_from_json_value(entry["knobs"]))
+    except ValueError as exc:
+        raise ValueError(f"{where}: the saved config cannot be rebuilt: {exc}") from exc
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then move the temporary file over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def to_parquet(
+    result: BacktestResult, path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Save ``result`` to the directory ``path`` (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    result : BacktestResult
+        The result to save.
+    path : str or path-like
+        A directory; created (with its parents) if missing.
+    overwrite : bool, default False
+        Allow writing into a directory that is not empty. The result's files
+        are replaced; other files in the directory are left alone.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` is a directory that is not empty and ``overwrite`` is False.
+    NotADirectoryError
+        ``path`` exists and is not a directory.
+
+    Warns
+    -----
+    UserWarning
+        When the configuration cannot be stored as data (it is not a
+        :class:`~mlbacktest.config.BacktestConfig`, or it holds a cost model
+        defined in Python without a table form): only its ``repr`` is saved
+        and the result read back has ``config=None``. Frames and metrics do
+        not depend on it.
+    """
+    import mlbacktest
+
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"to_parquet: {root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"to_parquet: {root} is not empty; pass overwrite=True to replace a saved result"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, int] = {}
+    meta: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "mlbacktest_version": mlbacktest.__version__,
+        "asset_names": list(result.asset_names),
+        "tz": result.tz,
+        "initial_cash": result.initial_cash,
+        "periods_per_year": result._periods_per_year,
+        "risk_free": result.risk_free,
+        "rows": rows,
+        "config": _encode_config(result.config),
+    }
+    # Without a metadata file the directory is not a readable result: remove it
+    # first, write it last, so an interrupted save is never mistaken for a good one.
+    (root / META_FILE).unlink(missing_ok=True)
+    for table, cols in _raw_tables(result).items():
+        frame = pl.DataFrame({k: pl.Series(k, v) for k, v in cols.items()})
+        if table == "orders":
+            frame = frame.with_columns(pl.Series("reason", result._reason, dtype=pl.String))
+        rows[table] = frame.height
+        _write_atomically(root / f"{table}.parquet", frame.write_parquet)
+    bench = _benchmark_of(result)
+    if bench is not None:
+        frame = pl.DataFrame({"returns": pl.Series("returns", bench, dtype=pl.Float64)})
+        rows["benchmark"] = frame.height
+        _write_atomically(root / f"{_BENCHMARK}.parquet", frame.write_parquet)
+    else:
+        (root / f"{_BENCHMARK}.parquet").unlink(missing_ok=True)
+    text = json.dumps(meta, indent=2, allow_nan=False)
+    _write_atomically(root / META_FILE, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return root
+
+
+def _read_meta(root: Path) -> dict[str, Any]:
+    if not root.exists():
+        raise FileNotFoundError(f"from_parquet: no saved result at {root} (no such directory)")
+    if not root.is_dir():
+        raise NotADirectoryError(f"from_parquet: {root} is not a directory")
+    meta_path = root / META_FILE
+    if not meta_path.is_file():
+        raise FileNotFoundError(
+            f"from_parquet: {root} holds no saved BacktestResult ({META_FILE} is missing)"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"from_parquet: {meta_path} is corrupt: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"from_parquet: {meta_path} does not describe a saved BacktestResult")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ValueError(
+            f"from_parquet: {meta_path} has format version {version!r}; this version of "
+            f"mlbacktest reads versions 1 to {FORMAT_VERSION}"
+        )
+    missing = [
+        k
+        for k in ("asset_names", "tz", "initial_cash", "periods_per_year", "risk_free", "rows")
+        if k not in meta
+    ]
+    if missing:
+        raise ValueError(f"from_parquet: {meta_path} lacks the entries {missing}")
+    return meta
+
+
+def _read_table(root: Path, table: str, rows: Any) -> pl.DataFrame:
+    path = root / f"{table}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"from_parquet: {path} is missing")
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for unreadable files
+        raise ValueError(f"from_parquet: cannot read {path}: {exc}") from exc
+    expected = rows.get(table) if isinstance(rows, dict) else None
+    if frame.height != expected:
+        raise ValueError(
+            f"from_parquet: {path} has {frame.height} rows, {META_FILE} says {expected}"
+        )
+    return frame
+
+
+def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> Any:
+    """Read a result saved by :func:`to_parquet`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The directory written by :func:`to_parquet`.
+    cls : type, optional
+        The class to build (a subclass of ``BacktestResult``); ``BacktestResult``
+        when ``None``.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    FileNotFoundError
+        The directory, its ``result.json`` or one of its parquet files is missing.
+    NotADirectoryError
+        ``path`` is not a directory.
+    ValueError
+        A file is corrupt, the format version is newer than this mlbacktest
+        reads, the row counts disagree, or the recorded values are invalid.
+    """
+    if cls is None:
+        from .result import BacktestResult
+
+        cls = BacktestResult
+    root = Path(path)
+    meta = _read_meta(root)
+    frames = {t: _read_table(root, t, meta["rows"]) for t in _TABLES}
+    orders: dict[str, Any] = {c: frames["orders"][c].to_numpy() for c in frames["orders"].columns}
+    if "reason" in orders:
+        orders["reason"] = frames["orders"]["reason"].fill_null("").to_list()
+    extra: dict[str, Any] = {}
+    if _BENCHMARK in meta["rows"]:
+        # One return per equity period: taken as is, so alpha and beta are unchanged.
+        extra["benchmark"] = _read_table(root, _BENCHMARK, meta["rows"])["returns"].to_numpy()
+    try:
+        return cls(
+            equity={c: frames["equity"][c].to_numpy() for c in frames["equity"].columns},
+            fills={c: frames["fills"][c].to_numpy() for c in frames["fills"].columns},
+            orders=orders,
+            asset_names=meta["asset_names"],
+            tz=meta["tz"],
+            initial_cash=meta["initial_cash"],
+            config=_decode_config(meta.get("config"), root / META_FILE),
+            periods_per_year=meta["periods_per_year"],
+            risk_free=meta["risk_free"],
+            **extra,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"from_parquet: {root} holds an invalid result: {exc}") from exc
+
+
+# -- returns and pandas exports -----------------------------------------------------
+
+
+def _import_pandas(what: str) -> Any:
+    try:
+        import pandas
+    except ModuleNotFoundError:  # pragma: no cover - depends on the environment
+        raise ModuleNotFoundError(f"{what} needs pandas: pip install pandas") from None
+    return pandas
+
+
+def wall_clock_ns(result: BacktestResult) -> np.ndarray:
+    """Equity timestamps as wall-clock int64 ns in the result's time zone."""
+    ts = result.equity["timestamp"]
+    if result.tz is not None:
+        ts = ts.dt.replace_time_zone(None)
+    return cast(np.ndarray, ts.dt.cast_time_unit("ns").to_physical().to_numpy())
+
+
+def is_intraday(ts_ns: np.ndarray) -> bool:
+    """True when the median spacing of the distinct timestamps is under 0.75 day."""
+    ts = np.unique(ts_ns)
+    if ts.size < 2:
+        return False
+    return float(np.median(np.diff(ts))) < _INTRADAY_MAX_SPACING_DAYS * _NS_PER_DAY
+
+
+def resolve_freq(result: BacktestResult, freq: str) -> Literal["bar", "D"]:
+    """``"bar"`` or ``"D"``: ``"auto"`` is ``"D"`` for intraday runs, ``"bar"`` otherwise."""
+    if freq == "auto":
+        return "D" if is_intraday(result._equity["ts"]) else "bar"
+    if freq in ("bar", "D"):
+        return cast(Literal["bar", "D"], freq)
+    raise ValueError(f"freq must be 'auto', 'bar' or 'D', got {freq!r}")
+
+
+def period_returns(
+    result: BacktestResult, freq: Freq = "auto"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simple returns per bar or per calendar day, as numpy arrays.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    freq : {"auto", "bar", "D"}
+        ``"bar"``: one return per equity row. ``"D"``: one return per
+        calendar day of the result's time zone, from the last equity of the
+        previous day (``initial_cash`` for the first day) to the last equity
+        of the day. ``"auto"``: ``"D"`` for intraday bars (median spacing
+        under 0.75 day), ``"bar"`` otherwise.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int64
+        Wall-clock ns of each period: the bar's timestamp, or midnight of the day.
+    returns : numpy.ndarray of float64
+    last_row : numpy.ndarray of int64
+        Index of the equity row that ends each period.
+    """
+    freq = resolve_freq(result, freq)
+    wall = wall_clock_ns(result)
+    equity = result._equity["equity"]
+    if freq == "bar":
+        return wall, simple_returns(equity, result.initial_cash), np.arange(wall.size)
+    day = wall // _NS_PER_DAY
+    last = np.flatnonzero(np.append(day[1:] != day[:-1], True)) if day.size else day
+    last = last.astype(np.int64)
+    return day[last] * _NS_PER_DAY, simple_returns(equity[last], result.initial_cash), last
+
+
+def _datetime_index(pd: Any, wall_ns: np.ndarray, tz: str | None, utc_ns: np.ndarray | None) -> Any:
+    """A ``DatetimeIndex`` named ``timestamp``.
+
+    Exact instants (``utc_ns``) when given and ``tz`` is set; else the
+    wall-clock values localised to ``tz`` (midnights that do not exist on a
+    daylight-saving change move forward).
+    """
+    if tz is None:
+        return pd.DatetimeIndex(wall_ns.view("M8[ns]"), name="timestamp")
+    if utc_ns is not None:
+        instants = pd.DatetimeIndex(utc_ns.view("M8[ns]"), name="timestamp")
+        return instants.tz_localize("UTC").tz_convert(tz)
+    naive = pd.DatetimeIndex(wall_ns.view("M8[ns]"), name="timestamp")
+    earlier = np.ones(naive.size, dtype=bool)  # an ambiguous midnight is the first one
+    return naive.tz_localize(tz, ambiguous=earlier, nonexistent="shift_forward")
+
+
+def returns_series(result: BacktestResult, freq: Freq = "auto") -> pd.Series:
+    """Simple returns as a pandas Series, for quantstats and similar tools.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    freq : {"auto", "bar", "D"}, default "auto"
+        ``"bar"``: one return per equity row, indexed by the bar timestamps.
+        ``"D"``: daily returns (the last equity of each calendar day of the
+        result's time zone against the previous day's; the first day against
+        ``initial_cash``), indexed by midnight of each day. ``"auto"``:
+        ``"D"`` for intraday runs (median bar spacing under 0.75 day), else
+        ``"bar"``.
+
+    Returns
+    -------
+    pandas.Series
+        float64 values named ``"returns"``; a ``DatetimeIndex`` named
+        ``timestamp`` in the result's time zone (naive for naive results).
+        The first return is measured against ``initial_cash``.
+    """
+    pd = _import_pandas("returns")
+    freq = resolve_freq(result, freq)
+    labels, rets, _ = period_returns(result, freq)
+    utc = result._equity["ts"] if freq == "bar" else None
+    index = _datetime_index(pd, labels, result.tz, utc)
+    return pd.Series(rets, index=index, name="returns", dtype="float64")
+
+
+def to_pandas(result: BacktestResult) -> dict[str, pd.DataFrame]:
+    """Every frame of ``result`` as a pandas DataFrame.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``"equity"`` (and the per-period ``"returns"`` and ``"exposure"``
+        frames) indexed by ``timestamp``; ``"fills"``, ``"orders"``,
+        ``"trades"`` and ``"open_positions"`` with a default index; all with
+        the columns of the polars frames of the same names. ``"metrics"``
+        has one ``value`` column indexed by ``metric``. Datetime columns keep
+        the result's time zone; integer columns with nulls (``parent_id``)
+        become float.
+    """
+    _import_pandas("to_pandas")
+    out: dict[str, pd.DataFrame] = {}
+    for name in FRAME_NAMES + _PER_PERIOD_FRAMES:
+        frame = getattr(result, name, None)
+        if isinstance(frame, pl.DataFrame):
+            out[name] = frame.to_pandas()
+            if name in ("equity", *_PER_PERIOD_FRAMES):
+                out[name] = out[name].set_index("timestamp")
+    out["metrics"] = result.metrics_frame().to_pandas().set_index("metric")
+    return out
+
+
+def _as_utc_labels(pd: Any, wall_ns: np.ndarray) -> Any:
+    """Wall-clock ns as a UTC ``DatetimeIndex`` (pyfolio's convention)."""
+    return pd.DatetimeIndex(wall_ns.view("M8[ns]")).tz_localize("UTC")
+
+
+def _price_marks(
+    result: BacktestResult, prices: DataFeed | pl.DataFrame, price_column: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ts, asset id, price) of ``prices`` in the result's timestamp and asset-id domain."""
+    from mlbacktest.data.feeds import DataFeed
+
+    if isinstance(prices, DataFeed):
+        panel = prices.panel
+        if price_column not in ("open", "high", "low", "close"):
+            raise ValueError(f"price_column must be a bar field for a feed, got {price_column!r}")
+        if panel.tz != result.tz:
+            raise ValueError(f"prices: the feed's time zone {panel.tz!r} is not {result.tz!r}")
+        ts, names = panel.ts, panel.asset_names
+        ids, px = panel.asset, getattr(panel, price_column)
+    elif isinstance(prices, pl.DataFrame):
+        missing = [c for c in ("timestamp", "asset", price_column) if c not in prices.columns]
+        if missing:
+            raise ValueError(f"prices: missing columns {missing}")
+        col = prices["timestamp"]
+        if not isinstance(col.dtype, pl.Datetime):
+            raise ValueError(f"prices: 'timestamp' must be a Datetime column, got {col.dtype}")
+        if (col.dtype.time_zone is None) != (result.tz is None):
+            raise ValueError(
+                f"prices: timestamps are {'naive' if col.dtype.time_zone is None else 'tz-aware'}"
+                f" but the result's are {'naive' if result.tz is None else 'tz-aware'}"
+            )
+        if result.tz is not None:
+            col = col.dt.convert_time_zone("UTC")
+        ts = col.dt.cast_time_unit("ns").to_physical().to_numpy()
+        asset = prices["asset"].cast(pl.String)
+        names = tuple(asset.unique(maintain_order=True).to_list())
+        lookup = {n: i for i, n in enumerate(names)}
+        ids = asset.replace_strict(lookup, return_dtype=pl.Int32).to_numpy()
+        px = prices[price_column].cast(pl.Float64).to_numpy()
+    else:
+        raise TypeError(
+            f"prices must be a DataFeed or a polars DataFrame, got {type(prices).__name__}"
+        )
+    index = {n: i for i, n in enumerate(result.asset_names)}
+    remap = np.array([index.get(n, -1) for n in names], dtype=np.int64)
+    ids = remap[np.asarray(ids, dtype=np.int64)] if remap.size else np.asarray(ids, np.int64)
+    ts = np.asarray(ts, np.int64)
+    order = np.argsort(ts, kind="stable")
+    order = order[ids[order] >= 0]
+    return ts[order], ids[order], np.asarray(px, np.float64)[order]
+
+
+def _last_per_cell(
+    row: np.ndarray, col: np.ndarray, value: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """Matrix of the last ``value`` (in input order) per (row, col), carried forward; NaN before."""
+    out = np.full(shape, np.nan)
+    if value.size:
+        key = row * shape[1] + col
+        _, first_from_end = np.unique(key[::-1], return_index=True)
+        last = key.size - 1 - first_from_end
+        out[row[last], col[last]] = value[last]
+    # Forward fill down the rows.
+    filled = np.where(np.isnan(out), 0, np.arange(shape[0])[:, None])
+    np.maximum.accumulate(filled, axis=0, out=filled)
+    return out[filled, np.arange(shape[1])[None, :]]
+
+
+def to_pyfolio(
+    result: BacktestResult,
+    prices: DataFeed | pl.DataFrame | None = None,
+    *,
+    price_column: str = "close",
+) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+    """``(returns, positions, transactions)`` in the shapes pyfolio expects.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    prices : DataFeed or polars.DataFrame, optional
+        Prices to value positions at: the feed of the run, or a long frame
+        with ``timestamp``, ``asset`` and ``price_column`` (the frame given
+        to :class:`~mlbacktest.data.PolarsDataFeed`). Without it, each
+        position is valued at the price of its asset's last fill, so only the
+        ``cash`` column (and the returns) are exact.
+    price_column : str, default "close"
+        Which price of ``prices`` marks the positions.
+
+    Returns
+    -------
+    returns : pandas.Series
+        Daily simple returns (one per calendar day with a bar; intraday runs
+        are compounded to days, see :func:`returns_series`).
+    positions : pandas.DataFrame
+        End-of-day value (currency, signed) of each asset ever traded, one
+        column per asset, plus ``cash``.
+    transactions : pandas.DataFrame
+        One row per fill: ``amount`` (signed quantity), ``price`` (fill
+        price after slippage) and ``symbol`` (asset name).
+
+    Notes
+    -----
+    pyfolio aligns the three by calendar date, so every index is the
+    *wall-clock* time of the result's time zone labelled as UTC: daily rows
+    are midnight UTC of the local date, fills keep their local time of day.
+    """
+    pd = _import_pandas("to_pyfolio")
+    labels, rets, last = period_returns(result, "D")
+    index = _as_utc_labels(pd, labels)
+    returns = pd.Series(rets, index=index, name="returns", dtype="float64")
+
+    # Positions: quantities and marks at the last bar of each day.
+    asof_ts = result._equity["ts"][last]
+    f = result._fills
+    traded = np.unique(f["asset"])
+    n_days, n_assets = asof_ts.size, len(result.asset_names)
+    day_of_fill = np.searchsorted(asof_ts, f["ts"], side="left")
+    ok = day_of_fill < n_days  # fills after the last recorded bar are not in the equity
+    qty = np.zeros((n_days, n_assets))
+    np.add.at(qty, (day_of_fill[ok], f["asset"][ok]), f["quantity"][ok])
+    qty = np.cumsum(qty, axis=0)
+    marks = _last_per_cell(day_of_fill[ok], f["asset"][ok], f["price"][ok], (n_days, n_assets))
+    if prices is not None:
+        p_ts, p_ids, p_px = _price_marks(result, prices, price_column)
+        p_day = np.searchsorted(asof_ts, p_ts, side="left")
+        inside = p_day < n_days
+        quoted = _last_per_cell(p_day[inside], p_ids[inside], p_px[inside], (n_days, n_assets))
+        marks = np.where(np.isnan(quoted), marks, quoted)
+    values = np.where(qty != 0.0, qty * np.nan_to_num(marks), 0.0)[:, traded]
+    positions = pd.DataFrame(
+        values, index=index, columns=[result.asset_names[i] for i in traded], dtype="float64"
+    )
+    positions["cash"] = result._equity["cash"][last]
+    positions.columns.name = None
+
+    fills = result.fills
+    fill_wall = fills["timestamp"]
+    if result.tz is not None:
+        fill_wall = fill_wall.dt.replace_time_zone(None)
+    fill_ns = fill_wall.dt.cast_time_unit("ns").to_physical().to_numpy()
+    transactions = pd.DataFrame(
+        {
+            "amount": fills["quantity"].to_numpy(),
+            "price": fills["price"].to_numpy(),
+            "symbol": fills["asset"].to_list(),
+        },
+        index=_as_utc_labels(pd, fill_ns),
+    )
+    return returns, positions, transactions
+
+
+# -- the mixin ------------------------------------------------------------------------
+
+
+class ResultIO:
+    """Saving, loading and pandas exports of :class:`~mlbacktest.results.BacktestResult`."""
+
+    __slots__ = ()
+
+    def _result(self) -> BacktestResult:
+        return cast("BacktestResult", self)
+
+    def to_parquet(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Save the result to a directory; :meth:`from_parquet` reads it back.
+
+        The recorded arrays go to ``equity.parquet``, ``fills.parquet`` and
+        ``orders.parquet``; asset names, time zone, initial cash, periods per
+        year, risk-free rate and the configuration to ``result.json``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A directory, created if missing.
+        overwrite : bool, default False
+            Allow writing into a non-empty directory (the result's files are
+            replaced, others are left alone).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        FileExistsError
+            ``path`` is not empty and ``overwrite`` is False.
+        NotADirectoryError
+            ``path`` is a file.
+
+        See Also
+        --------
+        mlbacktest.results.io.to_parquet : the details, including configs that
+            cannot be stored.
+        """
+        return to_parquet(self._result(), path, overwrite=overwrite)
+
+    @classmethod
+    def from_parquet(cls, path: str | os.PathLike[str]) -> Any:
+        """Read a result saved by :meth:`to_parquet`.
+
+        Every frame of the result read back equals the saved one, and its
+        metrics are bit-identical.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The directory written by :meth:`to_parquet`.
+
+        Returns
+        -------
+        BacktestResult
+
+        Raises
+        ------
+        FileNotFoundError
+            The directory or one of its files is missing.
+        ValueError
+            A file is corrupt or written by a newer format version.
+        """
+        return read_parquet(path, cls)
+
+    def to_pandas(self) -> dict[str, pd.DataFrame]:
+        """Every frame as a pandas DataFrame (needs pandas).
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            Keys ``"equity"``, ``"returns"`` and ``"exposure"`` (indexed by
+            ``timestamp``), ``"fills"``, ``"orders"``, ``"trades"``,
+            ``"open_positions"`` and ``"metrics"`` (a ``value`` column
+            indexed by ``metric``).
+        """
+        return to_pandas(self._result())
+
+    def returns_series(self, freq: Freq = "auto") -> pd.Series:
+        """Simple returns as a pandas Series (needs pandas), e.g. for quantstats.
+
+        Parameters
+        ----------
+        freq : {"auto", "bar", "D"}, default "auto"
+            ``"bar"``: one return per bar, indexed by bar timestamps.
+            ``"D"``: daily returns (last equity of each calendar day of the
+            result's time zone), indexed by midnight. ``"auto"``: daily for
+            intraday runs, per bar otherwise.
+
+        Returns
+        -------
+        pandas.Series
+            float64 returns named ``"returns"``, with a ``DatetimeIndex`` in
+            the result's time zone (naive for naive results); the first
+            return is against ``initial_cash``.
+        """
+        return returns_series(self._result(), freq)
+
+    def to_pyfolio(
+        self, prices: DataFeed | pl.DataFrame | None = None, *, price_column: str = "close"
+    ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+        """``(returns, positions, transactions)`` for pyfolio (needs pandas).
+
+        Parameters
+        ----------
+        prices : DataFeed or polars.DataFrame, optional
+            Prices to value the positions at (the run's feed, or a long frame
+            with ``timestamp``, ``asset`` and ``price_column``). Without it,
+            positions are valued at their asset's last fill price.
+        price_column : str, default "close"
+
+        Returns
+        -------
+        returns : pandas.Series
+            Daily simple returns.
+        positions : pandas.DataFrame
+            End-of-day value per traded asset plus ``cash``.
+        transactions : pandas.DataFrame
+            ``amount``, ``price``, ``symbol`` per fill.
+
+        See Also
+        --------
+        mlbacktest.results.io.to_pyfolio : the time-stamp conventions.
+        """
+        return to_pyfolio(self._result(), prices, price_column=price_column)

@@ -1,0 +1,180 @@
+"""Charts and the HTML tear sheet of BacktestResult (results.plots, results.report)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+
+import matplotlib
+import numpy as np
+import polars as pl
+import pytest
+
+from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
+from mlbacktest.data.synthetic import synthetic_bars
+from mlbacktest.results.plots import PANELS, report_data
+from mlbacktest.results.report import SECTION_IDS
+
+matplotlib.use("Agg")
+
+NY = "America/New_York"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class TopK(Strategy):
+    """Long the ``k`` highest predictions, short the lowest, rebalanced every ``every`` bars."""
+
+    def __init__(self, k: int = 2, every: int = 5) -> None:
+        self.k, self.every, self._step = k, every, 0
+
+    def on_slice(self, view, context):
+        step, self._step = self._step, self._step + 1
+        if step % self.every:
+            return
+        ranked = np.argsort(view.signal("pred"), kind="stable")
+        weights = np.zeros(len(view))
+        weights[ranked[-self.k :]] = 0.8 / self.k
+        weights[ranked[0]] = -0.3
+        self.rebalance(weights)
+
+
+class Idle(Strategy):
+    """Never trades."""
+
+
+def bars(n_assets=5, n_bars=120, every="1d", tz=None, start="2023-01-02"):
+    frame = synthetic_bars(n_assets, n_bars, seed=5, start=start, every=every)
+    if tz is not None:  # ``start`` is UTC
+        ts = pl.col("timestamp").dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
+        frame = frame.with_columns(ts)
+    return frame
+
+
+def run(frame, strategy=None):
+    feed = PolarsDataFeed(frame, signal_columns=["pred"])
+    config = BacktestConfig(initial_cash=100_000.0, commission=0.0005)
+    return BacktestEngine(feed, strategy or TopK(), config).run()
+
+
+@pytest.fixture(scope="module")
+def daily():
+    return run(bars())
+
+
+def sections(page: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)"><h2>', page)
+
+
+def images(page: str) -> list[bytes]:
+    return [base64.b64decode(b) for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def assert_self_contained(page: str) -> None:
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert "<script" not in page.lower() and "@import" not in page
+    assert not re.search(r"url\(", page)
+    assert not re.search(r"https?://", page)
+
+
+def test_report_of_a_real_backtest(daily, tmp_path):
+    path = daily.report(tmp_path / "report.html")
+    assert path == tmp_path / "report.html" and path.is_file()
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert_self_contained(page)
+    assert sections(page) == list(SECTION_IDS)
+    pngs = images(page)
+    assert len(pngs) == len(PANELS)
+    assert all(png.startswith(PNG_SIGNATURE) and len(png) > 5_000 for png in pngs)
+    for panel_id, title, _ in PANELS:
+        assert f'<section id="{panel_id}"><h2>{title.replace("&", "&amp;")}</h2>' in page
+    # Every metric is listed, whatever keys the result has.
+    for key in daily.metrics:
+        assert f"<code>{key}</code>" in page
+    assert "Total return" in page and "BacktestConfig" in page
+
+
+def test_report_with_a_benchmark(daily, tmp_path):
+    frame = bars().filter(pl.col("asset") == "A003").select("timestamp", "close")
+    page = daily.report(tmp_path / "r.html", frame, benchmark_name="A003 hold").read_text()
+    assert "<th>A003 hold</th>" in page and "Benchmark</td><td>A003 hold" in page
+    data = report_data(daily, frame)
+    close = frame["close"].to_numpy()
+    # initial cash invested in the benchmark at the first bar
+    np.testing.assert_allclose(data.benchmark, daily.initial_cash * close / close[0], rtol=1e-12)
+    # A pandas Series of returns, e.g. another result's, works too.
+    other = daily.returns_series().rename("Same strategy")
+    data = report_data(daily, other)
+    assert data.benchmark_name == "Same strategy"
+    np.testing.assert_allclose(data.benchmark[1:], daily.equity["equity"].to_numpy()[1:]
+                               * (daily.initial_cash / daily.equity["equity"][0]), rtol=1e-9)
+    with pytest.raises(ValueError, match="benchmark"):
+        daily.report(tmp_path / "bad.html", np.ones(3))
+
+
+def test_report_without_trades(tmp_path):
+    idle = run(bars(), Idle())
+    page = idle.report(tmp_path / "idle.html").read_text()
+    assert sections(page) == list(SECTION_IDS)
+    fig = idle.plot()
+    trade_axes = fig.axes[[pid for pid, _, _ in PANELS].index("trade-pnl")]
+    assert [t.get_text() for t in trade_axes.texts] == ["No closed trades"]
+
+
+def test_short_run_shortens_the_rolling_window(tmp_path):
+    short = run(bars(n_bars=16), TopK(every=3))
+    data = report_data(short)
+    assert data.requested_window > 16 and data.rolling_window == 8
+    assert np.isnan(data.rolling_sharpe[:7]).all() and np.isfinite(data.rolling_sharpe[7:]).any()
+    assert data.years.tolist() == [2023] and np.isfinite(data.monthly[0]).sum() == 1
+    page = short.report(tmp_path / "short.html").read_text()
+    assert sections(page) == list(SECTION_IDS)
+    tiny = run(bars(n_bars=6), TopK(every=2))
+    assert report_data(tiny).rolling_window == 0
+    assert sections(tiny.report(tmp_path / "tiny.html").read_text()) == list(SECTION_IDS)
+    with pytest.raises(ValueError, match="rolling_window"):
+        report_data(short, rolling_window=1)
+
+
+def test_intraday_tz_aware_run_uses_days_and_calendar_months(tmp_path):
+    # Hourly bars in New York from 2024-01-30 to 2024-03-20: three calendar months.
+    frame = bars(n_bars=50 * 24, every="1h", tz=NY, start="2024-01-30 05:00")
+    result = run(frame, TopK(every=24))
+    data = report_data(result)
+    assert data.period == "D"
+    local = result.equity["timestamp"]
+    days = result.equity.group_by(local.dt.date().alias("day"), maintain_order=True).agg(
+        pl.col("equity").last()
+    )
+    assert data.period_returns.size == days.height
+    assert data.period_per_year == pytest.approx(result.periods_per_year / 24)
+    # Monthly returns by New York calendar month, from month-end equity.
+    ends = result.equity.group_by(local.dt.month().alias("m"), maintain_order=True).agg(
+        pl.col("equity").last()
+    )
+    level = np.concatenate([[result.initial_cash], ends["equity"].to_numpy()])
+    np.testing.assert_allclose(data.monthly[0, :3], level[1:] / level[:-1] - 1, rtol=1e-12)
+    assert np.isnan(data.monthly[0, 3:]).all()
+    assert data.yearly[0] == pytest.approx(level[-1] / level[0] - 1, rel=1e-12)
+    page = result.report(tmp_path / "intraday.html").read_text()
+    assert sections(page) == list(SECTION_IDS) and "America/New_York" in page
+
+
+def test_plot_is_one_figure_of_every_panel(daily, tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = daily.plot()
+    assert isinstance(fig, Figure)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [title for _, title, _ in PANELS]
+    fig.savefig(tmp_path / "plot.png", dpi=50)
+    assert (tmp_path / "plot.png").read_bytes().startswith(PNG_SIGNATURE)
+    equity_axes = fig.axes[0]
+    np.testing.assert_array_equal(equity_axes.lines[0].get_ydata(), daily.equity["equity"])
+
+
+def test_matplotlib_is_not_imported_with_the_package():
+    code = "import sys, mlbacktest; print('matplotlib' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,382 @@
+"""Saving, loading and pandas/pyfolio/quantstats exports of BacktestResult (results.io)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import struct
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
+from mlbacktest.data.synthetic import synthetic_bars
+from mlbacktest.models import SquareRootImpact, TieredCommission
+from mlbacktest.results import BacktestResult
+from mlbacktest.results.io import FORMAT_VERSION, FRAME_NAMES
+
+NY = "America/New_York"
+INTRADAY_START = "2024-03-08 14:30"  # UTC; clocks in New York go forward on 2024-03-10
+FRAMES = (*FRAME_NAMES, "returns", "exposure")
+
+
+class TopK(Strategy):
+    """Long the ``k`` highest predictions, short the lowest, rebalanced every ``every`` bars."""
+
+    def __init__(self, k: int = 2, every: int = 5) -> None:
+        self.k, self.every, self._step = k, every, 0
+
+    def on_slice(self, view, context):
+        step, self._step = self._step, self._step + 1
+        if step % self.every:
+            return
+        ranked = np.argsort(view.signal("pred"), kind="stable")
+        weights = np.zeros(len(view))
+        weights[ranked[-self.k :]] = 0.8 / self.k
+        weights[ranked[0]] = -0.3
+        self.rebalance(weights)
+
+
+class Idle(Strategy):
+    """Never trades."""
+
+
+def bars(n_assets=5, n_bars=40, every="1d", tz=None, start="2023-01-02"):
+    frame = synthetic_bars(n_assets, n_bars, seed=11, start=start, every=every)
+    if tz is not None:  # ``start`` is UTC
+        ts = pl.col("timestamp").dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
+        frame = frame.with_columns(ts)
+    return frame
+
+
+def run(frame, strategy=None, **config):
+    feed = PolarsDataFeed(frame, signal_columns=["pred"])
+    cfg = BacktestConfig(**({"initial_cash": 100_000.0, "commission": 0.0005} | config))
+    return BacktestEngine(feed, strategy or TopK(), cfg).run()
+
+
+@pytest.fixture(scope="module")
+def daily():
+    # Whole shares: pyfolio's round-trip analysis counts shares one by one.
+    return run(bars(), fractional=False)
+
+
+@pytest.fixture(scope="module")
+def intraday():
+    """Ten-minute bars around the clock for three days across a daylight-saving change in
+    New York, with cost models."""
+    frame = bars(n_bars=3 * 24 * 60 // 10, every="10m", tz=NY, start=INTRADAY_START)
+    return run(
+        frame,
+        TopK(every=12),
+        commission=TieredCommission([(0, 0.0035), (100_000, 0.002)], minimum=0.35),
+        slippage_bps=SquareRootImpact(0.1, sigma=0.02),
+        latency=dt.timedelta(milliseconds=5),
+        position_rules={"stop_loss": 0.2},
+        borrow_rate={"A000": 0.01},
+    )
+
+
+def bits(value) -> bytes:
+    return struct.pack("<d", float(value))
+
+
+def assert_same_result(a: BacktestResult, b: BacktestResult) -> None:
+    """Every frame equal, metrics bit-identical, scalars and config equal."""
+    for name in FRAMES:
+        left, right = getattr(a, name), getattr(b, name)
+        assert left.schema == right.schema, name
+        assert left.equals(right, null_equal=True), name
+    assert list(a.metrics) == list(b.metrics)
+    for key in a.metrics:
+        assert bits(a.metrics[key]) == bits(b.metrics[key]), key
+    assert (a.asset_names, a.tz, a.initial_cash) == (b.asset_names, b.tz, b.initial_cash)
+    assert bits(a.periods_per_year) == bits(b.periods_per_year)
+    assert a.risk_free == b.risk_free
+    assert a.summary(file=io.StringIO()) == b.summary(file=io.StringIO())
+
+
+# -- parquet round trip ---------------------------------------------------------------
+
+
+def test_round_trip_daily(daily, tmp_path):
+    assert len(daily.fills) > 0 and len(daily.trades) > 0
+    written = daily.to_parquet(tmp_path / "run")
+    assert written == tmp_path / "run"
+    assert sorted(p.name for p in written.iterdir()) == [
+        "equity.parquet", "fills.parquet", "orders.parquet", "result.json"
+    ]
+    back = BacktestResult.from_parquet(written)
+    assert_same_result(daily, back)
+    assert back.config == daily.config
+    meta = json.loads((written / "result.json").read_text())
+    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["rows"] == {"equity": 40, "fills": len(daily.fills), "orders": len(daily.orders)}
+
+
+def test_round_trip_tz_aware_intraday_with_cost_models(intraday, tmp_path):
+    assert intraday.tz == NY and len(intraday.fills) > 0
+    back = BacktestResult.from_parquet(intraday.to_parquet(tmp_path / "run"))
+    assert_same_result(intraday, back)
+    assert back.config == intraday.config
+    assert back.config.commission_model == intraday.config.commission_model
+    assert back.config.latency == dt.timedelta(milliseconds=5)
+    # Non-finite floats of the cost models are stored as standard JSON.
+    text = (tmp_path / "run" / "result.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+
+
+def test_round_trip_without_fills(tmp_path):
+    idle = run(bars(), Idle())
+    assert len(idle.fills) == 0 and len(idle.orders) == 0
+    back = BacktestResult.from_parquet(idle.to_parquet(tmp_path / "idle"))
+    assert_same_result(idle, back)
+    assert back.trades.schema == idle.trades.schema and back.trades.height == 0
+
+
+def test_round_trip_keeps_the_benchmark(tmp_path):
+    frame = bars(n_bars=30)
+    bench = frame.filter(pl.col("asset") == "A001").select("timestamp", "close")
+    result = run(frame)
+    without = BacktestResult.from_parquet(result.to_parquet(tmp_path / "a"))
+    assert math.isnan(without.metrics["beta"])
+    # The same run with a benchmark (alpha and beta defined) survives the round trip.
+    original = BacktestResult(
+        equity=result._equity, fills=result._fills,
+        orders={**result._orders, "reason": result._reason},
+        asset_names=result.asset_names, tz=result.tz, initial_cash=result.initial_cash,
+        config=result.config, benchmark=bench,
+    )
+    assert math.isfinite(original.metrics["beta"])
+    back = BacktestResult.from_parquet(original.to_parquet(tmp_path / "b"))
+    assert_same_result(original, back)
+    assert (tmp_path / "b" / "benchmark.parquet").is_file()
+
+
+def test_refuses_to_overwrite(daily, tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not empty.*overwrite=True"):
+        daily.to_parquet(target)
+    daily.to_parquet(target, overwrite=True)
+    assert (target / "notes.txt").read_text() == "keep me"
+    assert_same_result(daily, BacktestResult.from_parquet(target))
+    # Overwriting a result with one without a benchmark, fills or orders.
+    idle = run(bars(), Idle())
+    idle.to_parquet(target, overwrite=True)
+    assert_same_result(idle, BacktestResult.from_parquet(target))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        daily.to_parquet(tmp_path / "file", overwrite=True)
+
+
+def test_clear_errors_for_missing_or_corrupt_directories(daily, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        BacktestResult.from_parquet(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="result.json is missing"):
+        BacktestResult.from_parquet(tmp_path / "empty")
+
+    good = daily.to_parquet(tmp_path / "good")
+
+    def broken(name: str):
+        target = tmp_path / name
+        daily.to_parquet(target)
+        return target
+
+    bad = broken("json")
+    (bad / "result.json").write_text("{not json")
+    with pytest.raises(ValueError, match="result.json is corrupt"):
+        BacktestResult.from_parquet(bad)
+
+    bad = broken("version")
+    meta = json.loads((good / "result.json").read_text())
+    (bad / "result.json").write_text(json.dumps(meta | {"format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(ValueError, match="format version"):
+        BacktestResult.from_parquet(bad)
+
+    bad = broken("other")
+    (bad / "result.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ValueError, match="does not describe a saved BacktestResult"):
+        BacktestResult.from_parquet(bad)
+
+    bad = broken("missing")
+    (bad / "fills.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="fills.parquet is missing"):
+        BacktestResult.from_parquet(bad)
+
+    bad = broken("truncated")
+    data = (bad / "orders.parquet").read_bytes()
+    (bad / "orders.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cannot read .*orders.parquet"):
+        BacktestResult.from_parquet(bad)
+
+    bad = broken("rows")
+    pl.read_parquet(good / "equity.parquet").head(5).write_parquet(bad / "equity.parquet")
+    with pytest.raises(ValueError, match="equity.parquet has 5 rows, result.json says 40"):
+        BacktestResult.from_parquet(bad)
+
+    bad = broken("codes")
+    orders = pl.read_parquet(good / "orders.parquet")
+    orders.with_columns(pl.lit(99, dtype=pl.Int8).alias("status")).write_parquet(
+        bad / "orders.parquet"
+    )
+    with pytest.raises(ValueError, match="invalid result.*order status 99"):
+        BacktestResult.from_parquet(bad)
+
+
+def test_a_config_that_is_not_data_is_kept_as_text(daily, tmp_path):
+    import copy
+
+    odd = copy.copy(daily)
+    odd.config = object()
+    with pytest.warns(UserWarning, match="config is saved only as text"):
+        odd.to_parquet(tmp_path / "odd")
+    back = BacktestResult.from_parquet(tmp_path / "odd")
+    assert back.config is None
+    assert "object object" in json.loads((tmp_path / "odd" / "result.json").read_text())[
+        "config"]["repr"]
+    assert_same_result(daily, back)
+
+
+def test_look_ahead_configs_load_without_warning(tmp_path):
+    with pytest.warns(Warning, match="look-ahead"):
+        result = run(bars(n_bars=15), fill_at="close")
+    result.to_parquet(tmp_path / "close")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = BacktestResult.from_parquet(tmp_path / "close")
+    assert back.config.fill_at == "close"
+
+
+# -- pandas ---------------------------------------------------------------------------
+
+
+def test_to_pandas(intraday):
+    frames = intraday.to_pandas()
+    assert set(frames) == {*FRAMES, "metrics"}
+    eq = frames["equity"]
+    assert isinstance(eq.index, pd.DatetimeIndex) and eq.index.name == "timestamp"
+    assert str(eq.index.tz) == NY
+    assert list(eq.columns) == intraday.equity.columns[1:]
+    np.testing.assert_array_equal(eq["equity"].to_numpy(), intraday.equity["equity"].to_numpy())
+    expected_ns = intraday.equity["timestamp"].dt.convert_time_zone("UTC").to_physical()
+    assert (eq.index.as_unit("ns").asi8 == expected_ns.to_numpy()).all()
+    for name in ("fills", "orders", "trades", "open_positions"):
+        assert list(frames[name].columns) == getattr(intraday, name).columns
+        assert len(frames[name]) == len(getattr(intraday, name))
+    np.testing.assert_array_equal(frames["trades"]["net_pnl"], intraday.trades["net_pnl"])
+    assert frames["metrics"].loc["sharpe", "value"] == intraday.metrics["sharpe"]
+
+
+def test_returns_series_per_bar_and_per_day(daily, intraday):
+    per_bar = daily.returns_series()
+    assert per_bar.dtype == np.float64 and per_bar.name == "returns"
+    assert isinstance(per_bar.index, pd.DatetimeIndex) and per_bar.index.tz is None
+    np.testing.assert_array_equal(per_bar.to_numpy(), daily.equity["returns"].to_numpy())
+    assert (per_bar.index == pd.DatetimeIndex(daily.equity["timestamp"].to_numpy())).all()
+
+    # Intraday: compounded to calendar days of New York, labelled at midnight.
+    auto = intraday.returns_series()
+    assert auto.equals(intraday.returns_series("D"))
+    assert str(auto.index.tz) == NY
+    assert (auto.index == auto.index.normalize()).all() and auto.index.is_unique
+    eq = intraday.equity.with_columns(day=pl.col("timestamp").dt.date())
+    last = eq.group_by("day", maintain_order=True).agg(pl.col("equity").last())
+    expected = np.diff(np.concatenate([[intraday.initial_cash], last["equity"].to_numpy()]))
+    expected /= np.concatenate([[intraday.initial_cash], last["equity"].to_numpy()[:-1]])
+    np.testing.assert_allclose(auto.to_numpy(), expected, rtol=1e-12)
+    assert [d.date() for d in auto.index] == last["day"].to_list()
+    assert len(intraday.returns_series("bar")) == len(intraday.equity)
+    with pytest.raises(ValueError, match="freq must be"):
+        intraday.returns_series("W")
+
+
+# -- pyfolio --------------------------------------------------------------------------
+
+
+def test_to_pyfolio_shapes_and_values(intraday):
+    feed_frame = bars(n_bars=3 * 24 * 60 // 10, every="10m", tz=NY, start=INTRADAY_START)
+    returns, positions, transactions = intraday.to_pyfolio(prices=feed_frame)
+    days = intraday.equity.group_by(pl.col("timestamp").dt.date(), maintain_order=True).agg(
+        pl.col("cash", "positions_value").last()
+    )
+    n_days = days.height
+    assert returns.shape == (n_days,) and returns.dtype == np.float64
+    for index in (returns.index, positions.index):
+        assert str(index.tz) == "UTC" and (index == index.normalize()).all()
+        assert [d.date() for d in index] == days["timestamp"].to_list()
+    traded = sorted(set(intraday.fills["asset"].to_list()))
+    assert list(positions.columns) == [*traded, "cash"]
+    assert (positions.dtypes == np.float64).all()
+    np.testing.assert_array_equal(positions["cash"].to_numpy(), days["cash"].to_numpy())
+    # Marked at the feed's closes, the positions add up to the recorded positions value.
+    np.testing.assert_allclose(
+        positions.drop(columns="cash").sum(axis=1).to_numpy(),
+        days["positions_value"].to_numpy(), rtol=1e-9, atol=1e-6,
+    )
+    assert list(transactions.columns) == ["amount", "price", "symbol"]
+    assert len(transactions) == len(intraday.fills)
+    np.testing.assert_array_equal(transactions["amount"], intraday.fills["quantity"])
+    np.testing.assert_array_equal(transactions["price"], intraday.fills["price"])
+    assert transactions["symbol"].tolist() == intraday.fills["asset"].to_list()
+    wall = intraday.fills["timestamp"].dt.replace_time_zone(None).to_list()
+    assert [t.tz_localize(None).to_pydatetime() for t in transactions.index] == wall
+    # Without prices the assets are valued at their last fill: same cash, same quantities.
+    _, rough, _ = intraday.to_pyfolio()
+    np.testing.assert_array_equal(rough["cash"].to_numpy(), positions["cash"].to_numpy())
+    assert ((rough.drop(columns="cash") != 0) == (positions.drop(columns="cash") != 0)).all().all()
+
+
+def test_to_pyfolio_accepts_the_feed(daily):
+    feed = PolarsDataFeed(bars(), signal_columns=["pred"])
+    _, by_feed, _ = daily.to_pyfolio(prices=feed)
+    _, by_frame, _ = daily.to_pyfolio(prices=bars())
+    pd.testing.assert_frame_equal(by_feed, by_frame)
+    with pytest.raises(ValueError, match="missing columns"):
+        daily.to_pyfolio(prices=bars().drop("close"))
+    with pytest.raises(TypeError, match="DataFeed or a polars DataFrame"):
+        daily.to_pyfolio(prices={"A000": 1.0})
+
+
+def test_pyfolio_reads_the_export(daily):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyfolio warns that zipline is not installed
+        import pyfolio as pf
+
+    feed = PolarsDataFeed(bars(), signal_columns=["pred"])
+    returns, positions, transactions = daily.to_pyfolio(prices=feed)
+    assert (transactions["amount"] == transactions["amount"].round()).all()
+    stats = pf.timeseries.perf_stats(returns, positions=positions, transactions=transactions)
+    assert stats["Cumulative returns"] == pytest.approx(daily.metrics["total_return"], rel=1e-9)
+    assert stats["Max drawdown"] == pytest.approx(daily.metrics["max_drawdown"], rel=1e-9)
+    np.testing.assert_allclose(
+        pf.timeseries.gross_lev(positions).to_numpy(),
+        daily.equity["gross_leverage"].to_numpy(), rtol=1e-9,
+    )
+    turnover = pf.txn.get_turnover(positions, transactions)
+    assert turnover.index.equals(positions.index) and (turnover > 0).any()
+    trips = pf.round_trips.extract_round_trips(transactions)
+    assert len(trips) > 0 and set(trips["symbol"]) <= set(daily.asset_names)
+
+
+def test_quantstats_reads_the_returns(daily, intraday):
+    import quantstats as qs
+
+    for result in (daily, intraday):
+        r = result.returns_series()
+        assert qs.stats.comp(r) == pytest.approx(result.metrics["total_return"], rel=1e-9)
+    r = daily.returns_series()
+    ppy = daily.periods_per_year
+    assert qs.stats.sharpe(r, periods=ppy) == pytest.approx(daily.metrics["sharpe"], rel=1e-9)
+    assert qs.stats.volatility(r, periods=ppy) == pytest.approx(
+        daily.metrics["annual_volatility"], rel=1e-9
+    )
+    monthly = qs.stats.monthly_returns(r)
+    assert monthly.shape[1] == 13  # twelve months and the year
