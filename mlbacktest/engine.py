@@ -276,14 +276,16 @@ class BacktestEngine:
                 a, b = int(self._stream_bounds[k]), int(self._stream_bounds[k + 1])
                 uniq, offsets = _blocks(ts[a:b])
                 streams.append((uniq, offsets + a))
-            calendar = None
+            calendar = streams[0][0]
+            for uniq, _ in streams[1:]:
+                calendar = np.union1d(calendar, uniq)
         for k, (uniq, offsets) in enumerate(streams):
             clock.add_stream(uniq, offsets, BAR_PRIORITY + k)
         n_bar_streams = clock.n_streams
         for j, (src, _) in enumerate(self.sources):
             uniq, offsets = src.blocks()
             clock.add_stream(uniq, offsets, SIGNAL_PRIORITY + j)
-        n_steps = clock.n_steps_hint if calendar is None else calendar.size
+        n_steps = calendar.size
         portfolio = Portfolio(store.n_assets, cfg.initial_cash, n_steps)
         hooks = _overridden_hooks(self.strategy)
         broker = Broker(
