@@ -1,7 +1,8 @@
-"""``python -m mlbacktest``: see :mod:`mlbacktest.cli`."""
+"""``python -m mlbacktest``: the ``mlbacktest`` command (see :mod:`mlbacktest.cli`)."""
 
 import sys
 
 from mlbacktest.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,38 +1,717 @@
-"""Command line: ``python -m mlbacktest demo``."""
+"""The ``mlbacktest`` command: ``demo``, ``run`` and ``report``.
+
+``python -m mlbacktest demo`` runs the built-in demo and writes its report;
+``mlbacktest run strategy.py:MyStrategy --data bars.parquet --out results/``
+backtests a strategy class on parquet (or CSV) data and writes the results
+and an HTML report; ``mlbacktest report results/`` rebuilds the report from
+a results directory. :func:`main` is the entry point; it returns the exit
+status instead of exiting, so it can be called in-process.
+
+Exit status: 0 on success; 2 when the command line does not name a runnable
+backtest (an unknown option, a path that does not exist, a strategy that
+cannot be found or is not a :class:`~mlbacktest.Strategy` subclass, an
+output directory that is not empty); 1 when the inputs it names are invalid
+or the run fails (a ``DataError``, a ``ConfigError``, an exception raised by
+the strategy's code).
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob as _glob
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import re
 import sys
-from collections.abc import Sequence
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-__all__ = ["main"]
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbacktest.results import BacktestResult
+    from mlbacktest.strategy import Strategy
+
+__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "CLIError", "load_strategy_class"]
+
+#: Exit status of a successful command.
+EXIT_OK = 0
+#: Exit status when the inputs are invalid or the run fails (data, config, strategy errors).
+EXIT_FAILURE = 1
+#: Exit status when the command line does not name a runnable backtest.
+EXIT_USAGE = 2
+
+#: Name of the report written in an output directory.
+REPORT_NAME = "report.html"
+#: Default output directory of ``mlbacktest demo``.
+DEMO_OUT = "mlbacktest-demo"
+
+_EPILOG = """\
+exit status:
+  0  success
+  1  the inputs are invalid or the run failed: bad data (DataError), bad
+     config (ConfigError), an exception raised by the strategy's code
+  2  usage error: bad options, a missing file, a strategy that cannot be found
+     or is not a Strategy subclass, an output directory that is not empty
+
+Errors are printed as one line starting 'mlbacktest: error:'; add --traceback
+to see the full Python traceback.
+"""
+
+_RUN_EXAMPLES = """\
+examples:
+  mlbacktest run strategies/momentum.py:Momentum --data bars.parquet --out results/
+  mlbacktest run mypkg.strategies:TopK --data 'bars/*.parquet' --signals preds.parquet \\
+      --config config.toml --param k=10 --param side='"long"' --out results/
+  mlbacktest report results/
+
+"""
+
+
+class CLIError(Exception):
+    """An error the command reports as one line, with its exit status.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong (printed after ``mlbacktest: error:``).
+    status : int
+        Exit status (:data:`EXIT_USAGE` or :data:`EXIT_FAILURE`).
+    """
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``mlbacktest: error:`` line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mlbacktest", description="Event-driven backtests for machine-learning research."
+    from mlbacktest import __version__
+
+    parser = _Parser(
+        prog="mlbacktest",
+        description="Event-driven backtests for machine-learning research.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a multi-asset backtest on built-in synthetic data")
+    parser.add_argument("--version", action="version", version=f"mlbacktest {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+
+    common = _Parser(add_help=False)
+    common.add_argument("--traceback", action="store_true",
+                        help="on an error, print the full Python traceback")
+    report_opts = _Parser(add_help=False)
+    rgroup = report_opts.add_argument_group("report options")
+    rgroup.add_argument("--benchmark", metavar="PATH",
+                        help="a benchmark to compare with in the report: parquet or .csv with "
+                             "'timestamp' and one of 'returns', 'price' or 'close'")
+    rgroup.add_argument("--benchmark-name", metavar="NAME",
+                        help="label of the benchmark (default 'Benchmark')")
+    rgroup.add_argument("--title", help="heading of the report")
+
+    demo = sub.add_parser(
+        "demo", parents=[common], epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="run a long-short backtest on built-in synthetic data and write its report",
+        description="Run a top-5/bottom-5 long-short strategy on synthetic predictions, print "
+                    "its summary and write its results and HTML report to --out.",
+    )
     demo.add_argument("--assets", type=int, default=50, help="number of assets (default 50)")
     demo.add_argument("--bars", type=int, default=756, help="daily bars per asset (default 756)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
+    demo.add_argument("--out", default=DEMO_OUT, metavar="DIR",
+                      help=f"output directory (default ./{DEMO_OUT}); the output of an earlier "
+                           "demo there is replaced")
+    demo.add_argument("--no-report", action="store_true",
+                      help="only print the summary; write nothing")
+
+    run = sub.add_parser(
+        "run", parents=[common, report_opts], epilog=_RUN_EXAMPLES + _EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="backtest a strategy class on parquet or CSV data",
+        description="Backtest a Strategy subclass and write its results (parquet) and an HTML "
+                    "report (report.html) to the --out directory.",
+    )
+    run.add_argument(
+        "strategy", metavar="STRATEGY",
+        help="path/to/file.py:ClassName or package.module:ClassName (':ClassName' may be left "
+             "out when the module defines exactly one Strategy subclass)",
+    )
+    run.add_argument("--data", required=True, metavar="PATH",
+                     help="bars: a parquet file, a directory of parquet files, a glob "
+                          "('bars/*.parquet') or a .csv file")
+    run.add_argument("--signals", metavar="PATH",
+                     help="a separate signal (prediction) frame: parquet path/directory/glob "
+                          "or .csv, aligned point in time (see docs/signals.md)")
+    run.add_argument("--context", metavar="PATH",
+                     help="market-wide series (one row per timestamp): parquet or .csv")
+    run.add_argument("--config", metavar="FILE",
+                     help="BacktestConfig as a .toml, .yaml/.yml or .json file")
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="a keyword argument of the strategy's constructor; VALUE is read as "
+                          "JSON (10, 0.5, true, [1,2], \"text\") and otherwise as a string; "
+                          "repeat for several")
+    run.add_argument("--out", required=True, metavar="DIR",
+                     help="output directory; must not exist or be empty (see --overwrite)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="write into --out even if it is not empty (replacing earlier output)")
+    feed = run.add_argument_group("data options")
+    feed.add_argument("--signal-columns", metavar="A,B",
+                      help="comma-separated signal columns (default: every numeric column "
+                           "that is not a key or bar field)")
+    feed.add_argument("--timestamp-column", default="timestamp", metavar="NAME",
+                      help="timestamp column of the data, signals and context "
+                           "(default 'timestamp')")
+    feed.add_argument("--asset-column", default="asset", metavar="NAME",
+                      help="asset column of the data and signals (default 'asset')")
+    feed.add_argument("--available-at-column", metavar="NAME",
+                      help="publication-time column of the signals")
+    feed.add_argument("--signal-delay", metavar="DELAY",
+                      help="delay signals by N bars (an integer) or a duration ('30m', '1d')")
+    feed.add_argument("--embargo", metavar="DURATION",
+                      help="a signal row is never visible before timestamp + DURATION")
+    feed.add_argument("--start", metavar="TIME", help="first timestamp to read (parquet data)")
+    feed.add_argument("--end", metavar="TIME", help="last timestamp to read (parquet data)")
+    feed.add_argument("--assets", metavar="A,B", help="comma-separated assets to read "
+                                                      "(parquet data)")
+    feed.add_argument("--chunk", metavar="DURATION",
+                      help="stream the parquet bars one time window at a time ('1d', '1w', "
+                           "'6h'): memory bounded by the window (see docs/streaming.md)")
+    out = run.add_argument_group("output options")
+    out.add_argument("--progress", dest="progress", action="store_const", const=True,
+                     default=None, help="show a progress bar (default: on a terminal, for "
+                                        "runs longer than two seconds)")
+    out.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                     help="never show a progress bar")
+    out.add_argument("--no-report", action="store_true", help="write the results only")
+    out.add_argument("--quiet", "-q", action="store_true",
+                     help="do not print the summary (the paths written are still printed)")
+
+    report = sub.add_parser(
+        "report", parents=[common, report_opts], epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="rebuild the HTML report of a results directory",
+        description="Read the results written by 'mlbacktest run' (or "
+                    "BacktestResult.to_parquet) and write their HTML report.",
+    )
+    report.add_argument("results", metavar="RESULTS_DIR", help="a results directory")
+    report.add_argument("--out", metavar="FILE",
+                        help=f"where to write the report (default RESULTS_DIR/{REPORT_NAME})")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mlbacktest`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
-    if args.command == "demo":
-        from mlbacktest.demo import run_demo
+    """Entry point of the ``mlbacktest`` command.
 
-        if args.assets < 10 or args.bars < 2:
-            print("mlbacktest: the demo needs at least 10 assets and 2 bars", file=sys.stderr)
-            return 2
-        run_demo(args.assets, args.bars, args.seed)
-        return 0
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: :data:`EXIT_OK`, :data:`EXIT_FAILURE` or :data:`EXIT_USAGE`.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in args_list
+    try:
+        try:
+            args = _parser().parse_args(args_list)
+        except SystemExit as exc:  # --help, --version
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            if args.command == "demo":
+                return _demo(args)
+            if args.command == "run":
+                return _run(args)
+            return _report(args)
+    except CLIError as exc:
+        if show_traceback:
+            traceback.print_exc()
+        _error(str(exc))
+        return exc.status
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+# --------------------------------------------------------------------------- #
+# Reporting errors
+# --------------------------------------------------------------------------- #
+def _error(message: str) -> None:
+    print(f"mlbacktest: error: {message}", file=sys.stderr)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"mlbacktest: warning: {category.__name__}: {message}", file=sys.stderr)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception (the type alone when the message is empty)."""
+    text = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _notes(exc: BaseException) -> list[str]:
+    notes = getattr(exc, "__notes__", None) or []
+    return [str(n).removeprefix("mlbacktest: ") for n in notes]
+
+
+def _fail(exc: BaseException, what: str, show_traceback: bool) -> int:
+    """Report an exception raised by the user's inputs or code; return :data:`EXIT_FAILURE`."""
+    if show_traceback:
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    sep = " " if what.endswith(" raised") else ": "
+    _error(f"{what}{sep}{_describe(exc)}")
+    if not show_traceback:  # the traceback shows the notes already
+        for note in _notes(exc):
+            print(f"  {note}", file=sys.stderr)
+        if what.endswith(" raised"):
+            print("  (run again with --traceback to see the full traceback)", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+# --------------------------------------------------------------------------- #
+# Loading a strategy class
+# --------------------------------------------------------------------------- #
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _split_spec(spec: str) -> tuple[str, str | None]:
+    """``(module or path, class name or None)`` of ``path.py:Class`` / ``pkg.mod:Class``."""
+    where, sep, name = spec.rpartition(":")
+    # A Windows drive ("C:\\x.py") is not a class name.
+    if not sep or (len(where) == 1 and name[:1] in ("\\", "/")):
+        return spec, None
+    if not name.isidentifier():
+        raise CLIError(f"{name!r} in strategy {spec!r} is not a class name: write "
+                       "path/to/file.py:ClassName or package.module:ClassName")
+    if not where:
+        raise CLIError(f"strategy {spec!r} names no file or module before ':'")
+    return where, name
+
+
+def _is_path(where: str) -> bool:
+    return (where.endswith(".py") or "/" in where or os.sep in where
+            or os.path.exists(where) or not _MODULE_NAME.fullmatch(where))
+
+
+def _import_file(path: str) -> Any:
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"strategy file {path!r} does not exist")
+    if p.is_dir():
+        raise CLIError(f"strategy file {path!r} is a directory, not a Python file")
+    if p.suffix != ".py":
+        raise CLIError(f"strategy file {path!r} is not a Python file (.py)")
+    stem = re.sub(r"\W", "_", p.stem)
+    name = f"_mlbacktest_strategy_{stem}"
+    spec = importlib.util.spec_from_file_location(name, p.resolve())
+    if spec is None or spec.loader is None:  # pragma: no cover - .py files always have one
+        raise CLIError(f"cannot import {path!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look classes up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        del sys.modules[name]
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise _UserCodeError(exc, f"importing {path} raised") from exc
+    return module
+
+
+def _import_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        parts = name.split(".")
+        if exc.name is not None and exc.name in {".".join(parts[:i + 1])
+                                                 for i in range(len(parts))}:
+            raise CLIError(f"no module named {exc.name!r} (a strategy is "
+                           "path/to/file.py:ClassName or package.module:ClassName; modules "
+                           "are found on sys.path and in the current directory)") from exc
+        raise _UserCodeError(exc, f"importing {name} raised") from exc
+    except Exception as exc:
+        raise _UserCodeError(exc, f"importing {name} raised") from exc
+
+
+class _UserCodeError(Exception):
+    """An exception raised by the user's code (module import, constructor)."""
+
+    def __init__(self, exc: BaseException, what: str) -> None:
+        super().__init__(what)
+        self.exc = exc
+        self.what = what
+
+
+def load_strategy_class(spec: str) -> type[Strategy]:
+    """The strategy class named by ``path/to/file.py:ClassName`` or ``package.module:ClassName``.
+
+    Parameters
+    ----------
+    spec : str
+        A Python file or an importable module, then ``:`` and a class name.
+        The class name may be left out when the module defines exactly one
+        :class:`~mlbacktest.Strategy` subclass.
+
+    Returns
+    -------
+    type
+        The class, a subclass of :class:`~mlbacktest.Strategy`.
+
+    Raises
+    ------
+    CLIError
+        The file or module does not exist, is not Python, does not define
+        the class, or the class is not a Strategy subclass (status 2); or
+        importing the module raised (status 1).
+    """
+    try:
+        return _load_strategy_class(spec)
+    except _UserCodeError as exc:
+        raise CLIError(f"{exc.what} {_describe(exc.exc)}", EXIT_FAILURE) from exc.exc
+
+
+def _load_strategy_class(spec: str) -> type[Strategy]:
+    """:func:`load_strategy_class`, raising ``_UserCodeError`` when importing raises."""
+    from mlbacktest.strategy import Strategy
+
+    where, name = _split_spec(spec)
+    module = _import_file(where) if _is_path(where) else _import_module(where)
+    origin = getattr(module, "__file__", None) or where
+    if name is None:
+        found = [v for k, v in vars(module).items()
+                 if inspect.isclass(v) and issubclass(v, Strategy) and v is not Strategy
+                 and v.__module__ == module.__name__ and not k.startswith("_")]
+        if len(found) != 1:
+            names = ", ".join(sorted(c.__name__ for c in found)) or "none"
+            raise CLIError(f"{where} defines {len(found)} Strategy subclasses ({names}): "
+                           f"name one as {where}:ClassName")
+        return found[0]  # type: ignore[no-any-return]
+    try:
+        cls = getattr(module, name)
+    except AttributeError:
+        defined = sorted(k for k, v in vars(module).items()
+                         if inspect.isclass(v) and issubclass(v, Strategy) and v is not Strategy)
+        hint = f" (its Strategy subclasses: {', '.join(defined)})" if defined else ""
+        raise CLIError(f"{origin} has no class {name!r}{hint}") from None
+    if not inspect.isclass(cls):
+        raise CLIError(f"{where}:{name} is a {type(cls).__name__}, not a class")
+    if not issubclass(cls, Strategy) or cls is Strategy:
+        raise CLIError(f"{where}:{name} is not a subclass of mlbacktest.Strategy")
+    return cls
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CLIError(f"--param {item!r} is not KEY=VALUE with KEY a Python identifier")
+        if key in params:
+            raise CLIError(f"--param {key} is given twice")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params
+
+
+def _make_strategy(cls: type[Strategy], params: dict[str, Any]) -> Strategy:
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):  # pragma: no cover - builtins only
+        sig = None
+    if sig is not None:
+        try:
+            sig.bind(**params)
+        except TypeError as exc:
+            names = [p for p in sig.parameters.values()
+                     if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            takes = ", ".join(p.name for p in names) or "no parameters"
+            raise CLIError(f"{cls.__name__}({takes}): {exc} (check --param)") from None
+    try:
+        return cls(**params)
+    except Exception as exc:
+        raise _UserCodeError(exc, f"the strategy's constructor {cls.__name__}() raised") from exc
+
+
+# --------------------------------------------------------------------------- #
+# Inputs
+# --------------------------------------------------------------------------- #
+def _check_exists(path: str, option: str) -> None:
+    if set("*?[") & set(path):
+        if not _glob.glob(path, recursive=True):
+            raise CLIError(f"{option} {path!r}: no file matches the pattern")
+    elif not os.path.exists(path):
+        raise CLIError(f"{option} {path!r} does not exist")
+
+
+def _is_csv(path: str) -> bool:
+    return path.lower().endswith((".csv", ".csv.gz", ".tsv"))
+
+
+def _scan_csv(path: str) -> Any:
+    import polars as pl
+
+    return pl.scan_csv(path, separator="\t" if path.lower().endswith(".tsv") else ",")
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    return items or None
+
+
+def _delay(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if re.fullmatch(r"[+-]?\d+", text) else text
+
+
+def _build_feed(args: argparse.Namespace) -> Any:
+    """The feed of ``run``'s data options (raises DataError, ConfigError, CLIError)."""
+    from mlbacktest.data.feeds import ParquetDataFeed, PolarsDataFeed
+
+    options: dict[str, Any] = {
+        "signal_columns": _split_list(args.signal_columns),
+        "timestamp_column": args.timestamp_column,
+        "asset_column": args.asset_column,
+        "available_at_column": args.available_at_column,
+        "signal_delay": _delay(args.signal_delay),
+        "embargo": args.embargo,
+    }
+    if args.signals is not None:
+        options["signals"] = _scan_csv(args.signals) if _is_csv(args.signals) else args.signals
+    filters = {"start": args.start, "end": args.end, "assets": _split_list(args.assets),
+               "chunk": args.chunk}
+    if _is_csv(args.data):
+        given = [f"--{k}" for k, v in filters.items() if v is not None]
+        if given:
+            raise CLIError(f"{', '.join(given)}: these options need parquet data (--data is a "
+                           "CSV file)")
+        if isinstance(options.get("signals"), str):  # PolarsDataFeed takes frames only
+            import polars as pl
+
+            options["signals"] = pl.scan_parquet(options["signals"])
+        return PolarsDataFeed(_scan_csv(args.data), **options)
+    if filters["chunk"] is None:
+        del filters["chunk"]
+    return ParquetDataFeed(args.data, **options, **filters)
+
+
+def _read_context(path: str, timestamp_column: str) -> Any:
+    import polars as pl
+
+    from mlbacktest.data.context import ContextFrame
+
+    lf = _scan_csv(path) if _is_csv(path) else pl.scan_parquet(path)
+    return ContextFrame(lf, timestamp_column=timestamp_column)
+
+
+def _check_out_dir(out: str, overwrite: bool) -> Path:
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise CLIError(f"--out {out!r} is a file, not a directory")
+    if p.is_dir() and any(p.iterdir()) and not overwrite:
+        raise CLIError(f"--out directory {out!r} is not empty: choose another directory or "
+                       "pass --overwrite")
+    return p
+
+
+@contextmanager
+def _on_path(*dirs: str) -> Iterator[None]:
+    """Put directories first on ``sys.path`` (as ``python file.py`` does) for the block."""
+    added = [d for d in dirs if d not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for d in added:
+            if d in sys.path:
+                sys.path.remove(d)
+
+
+# --------------------------------------------------------------------------- #
+# Writing
+# --------------------------------------------------------------------------- #
+def _write_results(result: BacktestResult, out: Path, *, overwrite: bool) -> None:
+    """Write the results (parquet files and ``result.json``) to ``out``."""
+    try:
+        result.to_parquet(out, overwrite=overwrite)
+    except OSError as exc:
+        raise CLIError(f"cannot write the results to {str(out)!r}: {exc}", EXIT_FAILURE) from exc
+
+
+def _read_benchmark(path: str | None) -> Any:
+    """The ``--benchmark`` frame (checked to exist beforehand), or None."""
+    if path is None:
+        return None
+    import polars as pl
+
+    from mlbacktest.errors import DataError
+
+    try:
+        if _is_csv(path):
+            return pl.read_csv(path, try_parse_dates=True,
+                               separator="\t" if path.lower().endswith(".tsv") else ",")
+        return pl.read_parquet(path)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"cannot read the benchmark {path}: {exc}") from exc
+
+
+def _write_report(result: BacktestResult, path: Path, args: argparse.Namespace,
+                  benchmark: Any) -> Path:
+    options = {"title": args.title, "benchmark_name": args.benchmark_name}
+    try:
+        written = result.report(path, benchmark,
+                                **{k: v for k, v in options.items() if v is not None})
+    except ImportError as exc:
+        hint = ", or pass --no-report" if args.command == "run" else ""
+        raise CLIError(f"the report needs a package that is not installed ({exc}): "
+                       f"pip install matplotlib{hint}", EXIT_FAILURE) from exc
+    except OSError as exc:
+        raise CLIError(f"cannot write the report to {str(path)!r}: {exc}", EXIT_FAILURE) from exc
+    except ValueError as exc:  # DataError included: a benchmark that does not fit
+        _fail(exc, "bad benchmark" if benchmark is not None else "cannot build the report",
+              args.traceback)
+        raise _Failed from exc
+    return Path(written) if written is not None else path
+
+
+class _Failed(Exception):
+    """The failure was reported already; exit with :data:`EXIT_FAILURE`."""
+
+
+# --------------------------------------------------------------------------- #
+# Commands
+# --------------------------------------------------------------------------- #
+def _demo(args: argparse.Namespace) -> int:
+    from mlbacktest.demo import run_demo
+
+    if args.assets < 10 or args.bars < 2:
+        raise CLIError("the demo needs at least 10 assets (--assets) and 2 bars (--bars)")
+    out = None if args.no_report else args.out
+    try:
+        run_demo(args.assets, args.bars, args.seed, out=out)
+    except FileExistsError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot write the demo's output: {exc}", EXIT_FAILURE) from exc
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mlbacktest.config import BacktestConfig
+    from mlbacktest.engine import BacktestEngine
+    from mlbacktest.errors import ConfigError, DataError
+
+    tb = args.traceback
+    # Usage errors (status 2) first, before anything slow runs.
+    params = _parse_params(args.param)
+    out = _check_out_dir(args.out, args.overwrite)
+    for option in ("data", "signals", "context", "config", "benchmark"):
+        if getattr(args, option) is not None:
+            _check_exists(getattr(args, option), f"--{option}")
+    strategy_file = _split_spec(args.strategy)[0]
+    where = [os.getcwd()]
+    if _is_path(strategy_file):
+        where.insert(0, str(Path(strategy_file).resolve().parent))
+    with _on_path(*where):
+        try:
+            cls = _load_strategy_class(args.strategy)
+        except _UserCodeError as exc:
+            return _fail(exc.exc, exc.what, tb)
+        try:
+            config = (BacktestConfig.from_file(args.config) if args.config is not None
+                      else BacktestConfig())
+        except ConfigError as exc:
+            return _fail(exc, f"bad config {args.config}", tb)
+        except Exception as exc:  # unreadable file; TOML, JSON or YAML syntax
+            return _fail(exc, f"cannot read the config {args.config}", tb)
+        try:
+            strategy = _make_strategy(cls, params)
+        except _UserCodeError as exc:
+            return _fail(exc.exc, exc.what, tb)
+        try:
+            feed = _build_feed(args)
+            context = (None if args.context is None
+                       else _read_context(args.context, args.timestamp_column))
+            engine = BacktestEngine(feed, strategy, config, context=context)
+        except (DataError, ConfigError) as exc:
+            return _fail(exc, "bad data" if isinstance(exc, DataError) else "bad option", tb)
+        except FileNotFoundError as exc:
+            raise CLIError(f"{exc.filename or exc}: no such file") from exc
+        try:
+            benchmark = None if args.no_report else _read_benchmark(args.benchmark)
+        except DataError as exc:
+            return _fail(exc, "bad benchmark", tb)
+        try:
+            result = engine.run(progress=args.progress)
+        except Exception as exc:
+            return _fail(exc, "the strategy raised" if _notes(exc) else "the run failed", tb)
+    if not args.quiet:
+        result.summary()
+    _write_results(result, out, overwrite=args.overwrite)
+    print(f"results written to {out}{os.sep}")
+    if not args.no_report:
+        try:
+            report = _write_report(result, out / REPORT_NAME, args, benchmark)
+        except _Failed:
+            return EXIT_FAILURE
+        print(f"report written to {report}")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from mlbacktest.errors import DataError
+    from mlbacktest.results import BacktestResult
+
+    src = Path(args.results)
+    if not src.exists():
+        raise CLIError(f"results directory {args.results!r} does not exist")
+    if not src.is_dir():
+        raise CLIError(f"{args.results!r} is not a directory (give the directory that "
+                       "'mlbacktest run --out' or BacktestResult.to_parquet wrote)")
+    if args.benchmark is not None:
+        _check_exists(args.benchmark, "--benchmark")
+    try:
+        result = BacktestResult.from_parquet(src)
+    except Exception as exc:
+        return _fail(exc, f"cannot read the results in {args.results}", args.traceback)
+    try:
+        benchmark = _read_benchmark(args.benchmark)
+    except DataError as exc:
+        return _fail(exc, "bad benchmark", args.traceback)
+    target = Path(args.out) if args.out is not None else src / REPORT_NAME
+    if target.is_dir():
+        target = target / REPORT_NAME
+    try:
+        path = _write_report(result, target, args, benchmark)
+    except _Failed:
+        return EXIT_FAILURE
+    print(f"report written to {path}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

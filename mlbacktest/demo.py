@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlbacktest.cli import REPORT_NAME
 from mlbacktest.config import BacktestConfig
 from mlbacktest.data.feeds import PolarsDataFeed
 from mlbacktest.data.synthetic import synthetic_bars
@@ -62,9 +66,14 @@ class TopBottomK(Strategy):
 
 
 def run_demo(
-    n_assets: int = 50, n_bars: int = 756, seed: int = 7, *, verbose: bool = True
+    n_assets: int = 50,
+    n_bars: int = 756,
+    seed: int = 7,
+    *,
+    verbose: bool = True,
+    out: str | Path | None = None,
 ) -> BacktestResult:
-    """Run the demo backtest and print its summary.
+    """Run the demo backtest, print its summary and optionally write its report.
 
     Parameters
     ----------
@@ -73,8 +82,24 @@ def run_demo(
     seed : int
         Seed of the synthetic data.
     verbose : bool
-        Print the summary and timing.
+        Print the summary, the timing and the paths written.
+    out : str or path-like, optional
+        Directory to write the results (``BacktestResult.to_parquet``) and
+        the HTML report (``report.html``) to. It is created if needed; the
+        output of an earlier demo there is replaced, but a non-empty
+        directory holding anything else is refused.
+
+    Returns
+    -------
+    BacktestResult
+        The result of the run.
+
+    Raises
+    ------
+    FileExistsError
+        `out` is a file, or a non-empty directory without an earlier report.
     """
+    target = None if out is None else _demo_dir(Path(out))
     frame = synthetic_bars(n_assets=n_assets, n_bars=n_bars, seed=seed, skill=0.08)
     feed = PolarsDataFeed(frame, signal_columns=["pred"])
     config = BacktestConfig(initial_cash=1_000_000, commission=0.0005, slippage_bps=2.0)
@@ -89,4 +114,29 @@ def run_demo(
         result.summary()
         print(f"ran {len(feed):,} asset-bars in {elapsed:.3f} s "
               f"({len(feed) / elapsed / 1e6:.2f} M asset-bars/s, {len(result.fills):,} fills)")
+    if target is not None:
+        result.to_parquet(target, overwrite=True)
+        if verbose:
+            print(f"results written to {target}{os.sep}")
+        try:
+            report = result.report(target / REPORT_NAME)
+        except ImportError as exc:  # the charts need matplotlib
+            print(f"mlbacktest: warning: the report was not written: {exc} "
+                  "(pip install matplotlib)", file=sys.stderr)
+        else:
+            if verbose:
+                print(f"report written to {report}  (open it in a browser; "
+                      f"'mlbacktest report {target}' rebuilds it)")
     return result
+
+
+def _demo_dir(out: Path) -> Path:
+    """Check that ``out`` can take the demo's output: absent, empty, or an earlier demo's."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{str(out)!r} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT_NAME).is_file():
+        raise FileExistsError(
+            f"{str(out)!r} is not empty and holds no earlier report: choose another "
+            "directory with --out"
+        )
+    return out

@@ -1,0 +1,436 @@
+"""The ``mlbacktest`` command: demo, run and report, their outputs and their errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+import mlbacktest
+from mlbacktest import BacktestConfig, BacktestResult
+from mlbacktest.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, load_strategy_class, main
+from mlbacktest.data.synthetic import synthetic_bars
+from mlbacktest.demo import TopBottomK
+
+STRATEGIES = '''
+import numpy as np
+from mlbacktest import Strategy
+
+
+class TopK(Strategy):
+    """Long the k best predictions; only when the context says risk is on (if there is one)."""
+
+    def __init__(self, k=2, gross=0.8, side="long"):
+        if not isinstance(k, int) or side != "long":
+            raise TypeError(f"k={k!r} side={side!r}: expected an int and 'long'")
+        self.k = k
+        self.gross = gross
+
+    def on_slice(self, view, context):
+        if context and context.get("risk_on", 1.0) < 0.5:
+            self.rebalance(np.zeros(len(view)))
+            return
+        pred = view.signal("pred")
+        w = np.zeros(len(view))
+        w[np.argsort(pred)[-self.k:]] = self.gross / self.k
+        self.rebalance(w)
+
+
+class Explodes(Strategy):
+    def on_market_data(self, event, context):
+        if event.asset == "A002" and self.now.day == 3:
+            raise ZeroDivisionError("model weights are all zero")
+
+
+class NotAStrategy:
+    pass
+
+
+def not_a_class():
+    pass
+'''
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory with bars, predictions, context, configs and a strategy file; the cwd."""
+    frame = synthetic_bars(n_assets=5, n_bars=40, seed=3)
+    frame.drop("pred").write_parquet(tmp_path / "bars.parquet")
+    frame.select("timestamp", "asset", "pred").write_parquet(tmp_path / "preds.parquet")
+    frame.write_parquet(tmp_path / "bars_with_pred.parquet")
+    frame.write_csv(tmp_path / "bars.csv")
+    days = frame.select("timestamp").unique().sort("timestamp")
+    days.with_columns(risk_on=(pl.int_range(pl.len()) % 10 < 7).cast(pl.Float64)).write_parquet(
+        tmp_path / "context.parquet"
+    )
+    index = frame.group_by("timestamp").agg(pl.col("close").mean()).sort("timestamp")
+    index.write_csv(tmp_path / "index.csv")
+    (tmp_path / "strategies.py").write_text(STRATEGIES)
+    (tmp_path / "config.toml").write_text("[backtest]\ninitial_cash = 50000\ncommission = 0.001\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def direct(workdir: Path, **kwargs) -> BacktestResult:
+    """The same backtest run through the Python API, for comparison."""
+    module = load_strategy_class(str(workdir / "strategies.py") + ":TopK")
+    strategy = module(**kwargs.pop("params", {}))
+    return mlbacktest.run_backtest(str(workdir / "bars.parquet"), strategy, **kwargs)
+
+
+def test_run_writes_results_and_report(workdir, capsys):
+    status, out, err = run_cli(
+        capsys, "run", "strategies.py:TopK", "--data", "bars.parquet", "--signals",
+        "preds.parquet", "--config", "config.toml", "--param", "k=3", "--out", "results",
+        "--benchmark", "index.csv", "--benchmark-name", "Equal-weight index", "--title",
+        "CLI run",
+    )
+    assert (status, err) == (EXIT_OK, "")
+    written = BacktestResult.from_parquet(workdir / "results")
+    expected = direct(
+        workdir, params={"k": 3}, signals=str(workdir / "preds.parquet"),
+        config=BacktestConfig(initial_cash=50_000, commission=0.001),
+    )
+    assert written.equity.equals(expected.equity)
+    assert written.fills.equals(expected.fills)
+    assert written.metrics["total_return"] == pytest.approx(expected.metrics["total_return"])
+    html = (workdir / "results" / "report.html").read_text()
+    assert "<html" in html.lower() and "CLI run" in html and "Equal-weight index" in html
+    assert "total_return" in out  # the summary
+    assert f"report written to {Path('results') / 'report.html'}" in out
+
+
+
+def test_param_values_are_json_or_strings(workdir, capsys):
+    # k=2 must arrive as an int and side=long as a string, or TopK raises.
+    args = ["run", "strategies.py:TopK", "--data", "bars_with_pred.parquet", "--param", "k=2",
+            "--param", "side=long", "--param", "gross=0.5", "--out", "r", "-q", "--no-report"]
+    status, _, err = run_cli(capsys, *args)
+    assert (status, err) == (EXIT_OK, "")
+    assert not (workdir / "r" / "report.html").exists()
+    expected = direct(workdir, params={"k": 2, "gross": 0.5},
+                      signals=str(workdir / "preds.parquet"))
+    assert BacktestResult.from_parquet(workdir / "r").equity.equals(expected.equity)
+    status, _, err = run_cli(capsys, *args[:4], "--param", 'k="2"', "--out", "r2")
+    assert status == EXIT_FAILURE
+    assert "TypeError: k='2'" in err
+
+
+def test_run_with_context_and_module_path(workdir, capsys):
+    status, _, err = run_cli(
+        capsys, "run", "strategies:TopK", "--data", "bars_with_pred.parquet",
+        "--context", "context.parquet", "--out", "with_ctx", "-q", "--no-report",
+    )
+    assert (status, err) == (EXIT_OK, "")
+    ctx = pl.read_parquet(workdir / "context.parquet")
+    with_ctx = direct(workdir, signals=str(workdir / "preds.parquet"), context=ctx)
+    without = direct(workdir, signals=str(workdir / "preds.parquet"))
+    written = BacktestResult.from_parquet(workdir / "with_ctx")
+    assert written.equity.equals(with_ctx.equity)
+    assert not written.equity.equals(without.equity)  # the context changed the trades
+
+
+def test_streamed_run_with_progress_bar(workdir, capsys):
+    status, _, err = run_cli(
+        capsys, "run", "strategies.py:TopK", "--data", "bars.parquet", "--signals",
+        "preds.parquet", "--chunk", "1w", "--progress", "--out", "streamed", "-q", "--no-report",
+    )
+    assert status == EXIT_OK
+    assert "mlbacktest: error" not in err and "/40 " in err  # a bar over the 40 timestamps
+    expected = direct(workdir, signals=str(workdir / "preds.parquet"))
+    assert BacktestResult.from_parquet(workdir / "streamed").equity.equals(expected.equity)
+
+
+def test_installed_module_and_csv_data(workdir, capsys):
+    status, _, err = run_cli(
+        capsys, "run", "mlbacktest.demo:TopBottomK", "--data", "bars.csv", "--param", "k=1",
+        "--param", "every=3", "--out", "demo_out", "-q", "--no-report",
+    )
+    assert (status, err) == (EXIT_OK, "")
+    frame = synthetic_bars(n_assets=5, n_bars=40, seed=3)
+    expected = mlbacktest.run_backtest(frame, TopBottomK(k=1, every=3))
+    written = BacktestResult.from_parquet(workdir / "demo_out")
+    np.testing.assert_allclose(written.equity["equity"].to_numpy(),
+                               expected.equity["equity"].to_numpy(), rtol=1e-12)
+    assert len(written.fills) == len(expected.fills) > 0
+
+
+def test_class_name_may_be_left_out_when_unique(workdir, capsys):
+    (workdir / "one.py").write_text("from mlbacktest import Strategy\n"
+                                    "class Only(Strategy):\n    pass\n")
+    status, _, err = run_cli(capsys, "run", "one.py", "--data", "bars.parquet", "--out", "o",
+                             "-q", "--no-report")
+    assert (status, err) == (EXIT_OK, "")
+    status, _, err = run_cli(capsys, "run", "strategies.py", "--data", "bars.parquet",
+                             "--out", "o2")
+    assert status == EXIT_USAGE
+    assert "2 Strategy subclasses (Explodes, TopK)" in err
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("mlbacktest: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["strategies.py:TopK", "--data", "missing.parquet"], EXIT_USAGE,
+         "--data 'missing.parquet' does not exist"),
+        (["strategies.py:TopK", "--data", "nothing/*.parquet"], EXIT_USAGE,
+         "no file matches the pattern"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--signals", "nope.parquet"],
+         EXIT_USAGE, "--signals 'nope.parquet' does not exist"),
+        (["nope.py:TopK", "--data", "bars.parquet"], EXIT_USAGE,
+         "strategy file 'nope.py' does not exist"),
+        (["bars.csv:TopK", "--data", "bars.parquet"], EXIT_USAGE, "is not a Python file"),
+        (["no_such_module:TopK", "--data", "bars.parquet"], EXIT_USAGE,
+         "no module named 'no_such_module'"),
+        (["strategies.py:Missing", "--data", "bars.parquet"], EXIT_USAGE,
+         "has no class 'Missing' (its Strategy subclasses: Explodes, TopK)"),
+        (["strategies.py:NotAStrategy", "--data", "bars.parquet"], EXIT_USAGE,
+         "strategies.py:NotAStrategy is not a subclass of mlbacktest.Strategy"),
+        (["strategies.py:not_a_class", "--data", "bars.parquet"], EXIT_USAGE,
+         "is a function, not a class"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--param", "depth=3"], EXIT_USAGE,
+         "TopK(k, gross, side): got an unexpected keyword argument 'depth'"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--param", "k"], EXIT_USAGE,
+         "--param 'k' is not KEY=VALUE"),
+        (["strategies.py:TopK", "--data", "bars.csv", "--start", "2020-01-05"], EXIT_USAGE,
+         "--start: these options need parquet data"),
+        (["strategies.py:TopK"], EXIT_USAGE, "the following arguments are required: --data"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--signals", "bars.parquet"],
+         EXIT_FAILURE, "bad data: DataError: signal frame:"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--config", "bad.toml"],
+         EXIT_FAILURE, "bad config bad.toml: ConfigError: initial_cash must be > 0"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--config", "broken.json"],
+         EXIT_FAILURE, "cannot read the config broken.json: JSONDecodeError"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--config", "config.ini"],
+         EXIT_FAILURE, "unknown config file type '.ini'"),
+    ],
+)
+def test_run_errors_are_one_line(workdir, capsys, argv, status, message):
+    (workdir / "bad.toml").write_text("initial_cash = -5\n")
+    (workdir / "broken.json").write_text("{initial_cash: 5")
+    (workdir / "config.ini").write_text("[x]\n")
+    got, out, err = run_cli(capsys, "run", *argv, "--out", "out")
+    assert got == status
+    assert message in _one_error_line(err)
+    assert out == ""
+    assert not (workdir / "out").exists()
+
+
+def test_errors_raised_by_the_strategy_module(workdir, capsys):
+    (workdir / "broken.py").write_text("class X(:\n")
+    (workdir / "needs_dep.py").write_text("import package_that_is_not_installed\n")
+    (workdir / "ctor.py").write_text(textwrap.dedent("""
+        from mlbacktest import Strategy
+
+        class Picky(Strategy):
+            def __init__(self, k=1):
+                raise ValueError(f"k={k} is not supported")
+    """))
+    for spec, first in [
+        ("broken.py:X", "importing broken.py raised SyntaxError: "),
+        ("needs_dep.py:X", "importing needs_dep.py raised ModuleNotFoundError: "
+                           "No module named 'package_that_is_not_installed'"),
+        ("ctor.py:Picky", "the strategy's constructor Picky() raised ValueError: "
+                          "k=[1, 2] is not supported"),
+    ]:
+        status, out, err = run_cli(capsys, "run", spec, "--data", "bars.parquet", "--param",
+                                   "k=[1, 2]", "--out", "o")
+        lines = err.strip().splitlines()
+        assert status == EXIT_FAILURE, err
+        assert lines[0].startswith("mlbacktest: error: " + first), err
+        assert "--traceback" in lines[-1] and "Traceback" not in err
+        assert out == "" and not (workdir / "o").exists()
+
+
+def test_bad_data_names_the_row(workdir, capsys):
+    frame = pl.read_parquet(workdir / "bars.parquet")
+    bad = frame.with_columns(
+        low=pl.when(pl.int_range(pl.len()) == 7).then(pl.col("high") + 1).otherwise("low")
+    )
+    bad.write_parquet(workdir / "bad_bars.parquet")
+    status, _, err = run_cli(capsys, "run", "strategies.py:TopK", "--data", "bad_bars.parquet",
+                             "--out", "o")
+    line = _one_error_line(err)
+    assert status == EXIT_FAILURE
+    assert "DataError: column 'low' is greater than 'high'" in line
+    assert f"row 7 (asset {frame['asset'][7]!r}" in line
+
+
+def test_strategy_exception_names_type_message_and_timestamp(workdir, capsys):
+    argv = ["run", "strategies.py:Explodes", "--data", "bars.parquet", "--out", "boom"]
+    status, out, err = run_cli(capsys, *argv)
+    assert status == EXIT_FAILURE
+    lines = err.strip().splitlines()
+    assert lines[0] == ("mlbacktest: error: the strategy raised ZeroDivisionError: "
+                        "model weights are all zero")
+    assert "on_market_data() at timestamp 2020-01-03 00:00:00, asset 'A002'" in lines[1]
+    assert "--traceback" in lines[2]
+    assert "Traceback" not in err
+    assert not (workdir / "boom").exists()
+
+    status, _, err = run_cli(capsys, *argv, "--traceback")
+    assert status == EXIT_FAILURE
+    assert "Traceback (most recent call last)" in err
+    assert 'raise ZeroDivisionError("model weights are all zero")' in err
+    assert err.strip().splitlines()[-1].startswith("mlbacktest: error: the strategy raised")
+
+
+def test_out_dir_must_be_empty_unless_overwrite(workdir, capsys):
+    base = ["run", "strategies.py:TopK", "--data", "bars_with_pred.parquet", "-q", "--no-report"]
+    (workdir / "taken").mkdir()
+    (workdir / "taken" / "notes.txt").write_text("mine")
+    status, _, err = run_cli(capsys, *base, "--out", "taken")
+    assert status == EXIT_USAGE
+    assert "--out directory 'taken' is not empty" in _one_error_line(err)
+    assert sorted(os.listdir(workdir / "taken")) == ["notes.txt"]
+
+    status, _, err = run_cli(capsys, *base, "--out", "fresh")
+    assert (status, err) == (EXIT_OK, "")
+    status, _, err = run_cli(capsys, *base, "--out", "fresh")
+    assert status == EXIT_USAGE
+    status, _, err = run_cli(capsys, *base, "--param", "k=1", "--out", "fresh", "--overwrite")
+    assert (status, err) == (EXIT_OK, "")
+    expected = direct(workdir, params={"k": 1}, signals=str(workdir / "preds.parquet"))
+    assert BacktestResult.from_parquet(workdir / "fresh").equity.equals(expected.equity)
+
+    status, _, err = run_cli(capsys, *base, "--out", "bars.csv")
+    assert status == EXIT_USAGE
+    assert "is a file, not a directory" in err
+
+
+def test_report_rebuilds_from_the_results_dir(workdir, capsys, monkeypatch):
+    # The HTML itself is checked above (run) and below (demo); here: which result is
+    # reported, and where the report goes.
+    status, _, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                           "bars_with_pred.parquet", "--out", "res", "-q", "--no-report")
+    assert status == EXIT_OK
+    assert not (workdir / "res" / "report.html").exists()
+    pl.DataFrame({"timestamp": [1, 2], "level": [1.0, 2.0]}).write_parquet("bad_index.parquet")
+    status, _, err = run_cli(capsys, "report", "res", "--benchmark", "bad_index.parquet")
+    assert status == EXIT_FAILURE
+    assert "bad benchmark: ValueError:" in _one_error_line(err)
+    assert not (workdir / "res" / "report.html").exists()
+    calls = []
+
+    def report(self, path="report.html", benchmark=None, **kwargs):
+        calls.append((Path(path), self.final_equity))
+        return Path(path)
+
+    monkeypatch.setattr(BacktestResult, "report", report)
+    final = BacktestResult.from_parquet(workdir / "res").final_equity
+    (workdir / "reports").mkdir()
+    for out, expected in [(None, Path("res") / "report.html"),
+                          ("elsewhere.html", Path("elsewhere.html")),
+                          ("reports", Path("reports") / "report.html")]:
+        status, printed, err = run_cli(capsys, "report", "res",
+                                       *([] if out is None else ["--out", out]))
+        assert (status, err) == (EXIT_OK, "")
+        assert calls[-1] == (expected, final)
+        assert f"report written to {expected}" in printed
+
+    status, _, err = run_cli(capsys, "report", "nowhere")
+    assert status == EXIT_USAGE
+    assert "results directory 'nowhere' does not exist" in _one_error_line(err)
+    status, _, err = run_cli(capsys, "report", "bars.csv")
+    assert status == EXIT_USAGE
+    assert "'bars.csv' is not a directory" in _one_error_line(err)
+    (workdir / "empty").mkdir()
+    status, _, err = run_cli(capsys, "report", "empty")
+    assert status == EXIT_FAILURE
+    assert "cannot read the results in empty" in _one_error_line(err)
+    assert len(calls) == 3
+
+
+def test_demo_writes_report_and_replaces_its_own_output(tmp_path, capsys):
+    # An earlier demo's output: a report and result files, all to be replaced.
+    out_dir = tmp_path / "demo"
+    out_dir.mkdir()
+    (out_dir / "report.html").write_text("old report")
+    (out_dir / "result.json").write_text("{}")
+    status, out, err = run_cli(capsys, "demo", "--assets", "10", "--bars", "60",
+                               "--out", str(out_dir))
+    assert (status, err) == (EXIT_OK, "")
+    assert "Backtest summary" in out and "asset-bars in" in out
+    assert f"report written to {out_dir / 'report.html'}" in out
+    assert "<html" in (out_dir / "report.html").read_text().lower()
+    result = BacktestResult.from_parquet(out_dir)
+    assert result.equity.height == 60 and len(result.asset_names) == 10
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "thesis.tex").write_text("...")
+    status, _, err = run_cli(capsys, "demo", "--assets", "10", "--bars", "60", "--out",
+                             str(other))
+    assert status == EXIT_USAGE
+    assert "is not empty" in _one_error_line(err)
+    assert os.listdir(other) == ["thesis.tex"]
+
+    status, out, err = run_cli(capsys, "demo", "--assets", "10", "--bars", "30", "--no-report",
+                               "--out", str(other))
+    assert (status, err) == (EXIT_OK, "")
+    assert "Backtest summary" in out and "report written" not in out
+    assert os.listdir(other) == ["thesis.tex"]
+
+    status, _, err = run_cli(capsys, "demo", "--assets", "3")
+    assert status == EXIT_USAGE
+    assert "at least 10 assets" in err
+
+
+def test_help_documents_exit_statuses(capsys):
+    for argv in (["--help"], ["run", "--help"]):
+        status, out, _ = run_cli(capsys, *argv)
+        assert status == EXIT_OK
+        assert "exit status:" in out
+        assert "1  the inputs are invalid or the run failed" in out
+        assert "2  usage error" in out
+    status, _, err = run_cli(capsys, "frobnicate")
+    assert status == EXIT_USAGE
+    assert "invalid choice: 'frobnicate'" in _one_error_line(err)
+
+
+def test_python_dash_m_exit_status(workdir):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(mlbacktest.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlbacktest", "run", "strategies.py:Explodes", "--data",
+         "bars.parquet", "--out", "sub"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == EXIT_FAILURE, proc.stderr
+    assert proc.stderr.startswith("mlbacktest: error: the strategy raised ZeroDivisionError")
+    assert "Traceback" not in proc.stderr
+
+
+def test_load_strategy_class_by_module_and_file(workdir):
+    assert load_strategy_class("mlbacktest.demo:TopBottomK") is TopBottomK
+    cls = load_strategy_class(str(workdir / "strategies.py") + ":TopK")
+    assert cls.__name__ == "TopK" and issubclass(cls, mlbacktest.Strategy)
+    # A dataclass strategy works: its module is registered while it is imported.
+    (workdir / "dc.py").write_text(textwrap.dedent("""
+        from dataclasses import dataclass
+        from mlbacktest import Strategy
+
+        @dataclass
+        class Weighted(Strategy):
+            k: int = 3
+    """))
+    assert load_strategy_class("dc.py:Weighted")().k == 3
