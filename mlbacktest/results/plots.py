@@ -620,6 +620,8 @@ def render_png(
     from matplotlib.figure import Figure
 
     left, right, top, bottom = _MARGINS.get(panel_id, _DEFAULT_MARGINS)
+    if panel_id not in _MARGINS and data.tz is None and data.period == "bar":
+        bottom = 0.4  # no time-zone note and no date offset below the axis
     width = 10.0
     with style():
         fig = Figure(figsize=(width, height))

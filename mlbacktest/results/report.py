@@ -136,6 +136,9 @@ table.run td:first-child{color:#5b6573}
 tr.group th{text-align:left;padding-top:14px;font-size:12px;color:#1f4e79;
  text-transform:uppercase;letter-spacing:.05em;border-bottom:1px solid #d6dae0}
 details summary{cursor:pointer;color:#5b6573}
+.kv{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:4px 24px;
+ margin-top:8px;font-variant-numeric:tabular-nums}
+.kv .key{color:#5b6573;display:inline-block;min-width:170px}
 footer{color:#8a929c;font-size:12px;text-align:center;margin-top:24px}
 """
 
@@ -249,7 +252,7 @@ def _config_rows(config: Any) -> list[tuple[str, str]]:
             items = dict(to_dict())
         except (TypeError, ValueError):
             return [("config", repr(config))]
-        return [(str(k), repr(v)) for k, v in items.items()]
+        return [(str(k), v if isinstance(v, str) else repr(v)) for k, v in items.items()]
     return [("config", repr(config))]
 
 
@@ -311,7 +314,7 @@ def _description(pid: str, result: BacktestResult, data: ReportData) -> str:
     if pid == "rolling-sharpe" and data.period == "D":
         text += " Intraday bars are compounded into daily returns first."
     if pid == "equity" and data.benchmark is not None:
-        text += f" {data.benchmark_name} is rebased to the initial cash at the first bar."
+        text += f" {data.benchmark_name}: the initial cash invested in it at the first bar."
     return text
 
 
@@ -377,14 +380,14 @@ def write_report(
         + "</section>"
     )
     if result.config is not None:
-        rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+        items = "".join(
+            f'<div><span class="key">{html.escape(k)}</span> {html.escape(v)}</div>'
             for k, v in _config_rows(result.config)
         )
         parts.append(
             '<section id="config"><h2>Configuration</h2><details open>'
             f"<summary>{html.escape(type(result.config).__name__)}</summary>"
-            f'<table class="run">{rows}</table></details></section>'
+            f'<div class="kv">{items}</div></details></section>'
         )
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = (
