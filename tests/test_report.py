@@ -14,7 +14,7 @@ import pytest
 
 from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
 from mlbacktest.data.synthetic import synthetic_bars
-from mlbacktest.results.plots import PANELS, report_data
+from mlbacktest.results.plots import PANELS, render_png, report_data
 from mlbacktest.results.report import SECTION_IDS
 
 matplotlib.use("Agg")
@@ -131,9 +131,10 @@ def test_short_run_shortens_the_rolling_window(tmp_path):
     assert data.years.tolist() == [2023] and np.isfinite(data.monthly[0]).sum() == 1
     page = short.report(tmp_path / "short.html").read_text()
     assert sections(page) == list(SECTION_IDS)
-    tiny = run(bars(n_bars=6), TopK(every=2))
-    assert report_data(tiny).rolling_window == 0
-    assert sections(tiny.report(tmp_path / "tiny.html").read_text()) == list(SECTION_IDS)
+    tiny = report_data(run(bars(n_bars=6), TopK(every=2)))
+    assert tiny.rolling_window == 0
+    draw = dict((pid, draw) for pid, _, draw in PANELS)["rolling-sharpe"]
+    assert render_png(draw, tiny, 2.0, dpi=40).startswith(PNG_SIGNATURE)
     with pytest.raises(ValueError, match="rolling_window"):
         report_data(short, rolling_window=1)
 

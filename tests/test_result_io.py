@@ -14,7 +14,13 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
+from mlbacktest import (
+    BacktestConfig,
+    BacktestEngine,
+    ParquetDataFeed,
+    PolarsDataFeed,
+    Strategy,
+)
 from mlbacktest.data.synthetic import synthetic_bars
 from mlbacktest.models import SquareRootImpact, TieredCommission
 from mlbacktest.results import BacktestResult
@@ -334,11 +340,16 @@ def test_to_pyfolio_shapes_and_values(intraday):
     assert ((rough.drop(columns="cash") != 0) == (positions.drop(columns="cash") != 0)).all().all()
 
 
-def test_to_pyfolio_accepts_the_feed(daily):
+def test_to_pyfolio_accepts_the_feed(daily, tmp_path):
     feed = PolarsDataFeed(bars(), signal_columns=["pred"])
     _, by_feed, _ = daily.to_pyfolio(prices=feed)
     _, by_frame, _ = daily.to_pyfolio(prices=bars())
     pd.testing.assert_frame_equal(by_feed, by_frame)
+    bars().write_parquet(tmp_path / "bars.parquet")
+    streaming = ParquetDataFeed(tmp_path / "bars.parquet", chunk="7d")
+    assert streaming.streaming and len(streaming.window_edges()) > 1
+    _, by_stream, _ = daily.to_pyfolio(prices=streaming)
+    pd.testing.assert_frame_equal(by_stream, by_frame)
     with pytest.raises(ValueError, match="missing columns"):
         daily.to_pyfolio(prices=bars().drop("close"))
     with pytest.raises(TypeError, match="DataFeed or a polars DataFrame"):

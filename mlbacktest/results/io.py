@@ -513,13 +513,16 @@ def _price_marks(
     from mlbacktest.data.feeds import DataFeed
 
     if isinstance(prices, DataFeed):
-        panel = prices.panel
         if price_column not in ("open", "high", "low", "close"):
             raise ValueError(f"price_column must be a bar field for a feed, got {price_column!r}")
-        if panel.tz != result.tz:
-            raise ValueError(f"prices: the feed's time zone {panel.tz!r} is not {result.tz!r}")
-        ts, names = panel.ts, panel.asset_names
-        ids, px = panel.asset, getattr(panel, price_column)
+        if prices.tz != result.tz:
+            raise ValueError(f"prices: the feed's time zone {prices.tz!r} is not {result.tz!r}")
+        # Window by window, so a streaming feed is read the way the engine reads it.
+        panels = [prices.window(lo, hi) for lo, hi in prices.window_edges()]
+        names = prices.asset_names
+        ts = np.concatenate([np.empty(0, np.int64), *(p.ts for p in panels)])
+        ids = np.concatenate([np.empty(0, np.int32), *(p.asset for p in panels)])
+        px = np.concatenate([np.empty(0), *(getattr(p, price_column) for p in panels)])
     elif isinstance(prices, pl.DataFrame):
         missing = [c for c in ("timestamp", "asset", price_column) if c not in prices.columns]
         if missing:
