@@ -81,9 +81,9 @@ cdef class Clock:
         cdef object o = np.ascontiguousarray(offsets, dtype=np.int64)
         if t.ndim != 1 or o.ndim != 1 or o.shape[0] != t.shape[0] + 1:
             raise ValueError("offsets must have one more entry than timestamps")
-        if t.shape[0] > 1 and not bool(np.all(np.diff(t) > 0)):
+        if t.shape[0] > 1 and not bool(np.all(t[1:] > t[:-1])):
             raise ValueError("stream timestamps must be strictly increasing")
-        if o.shape[0] > 1 and not bool(np.all(np.diff(o) >= 0)):
+        if o.shape[0] > 1 and not bool(np.all(o[1:] >= o[:-1])):
             raise ValueError("stream offsets must be non-decreasing")
         cdef const int64_t[::1] tv = t
         cdef const int64_t[::1] ov = o
@@ -142,9 +142,9 @@ cdef class Clock:
         cdef object o = np.ascontiguousarray(offsets, dtype=np.int64)
         if t.ndim != 1 or o.ndim != 1 or o.shape[0] != t.shape[0] + 1:
             raise ValueError("offsets must have one more entry than timestamps")
-        if t.shape[0] > 1 and not bool(np.all(np.diff(t) > 0)):
+        if t.shape[0] > 1 and not bool(np.all(t[1:] > t[:-1])):
             raise ValueError("stream timestamps must be strictly increasing")
-        if o.shape[0] > 1 and not bool(np.all(np.diff(o) >= 0)):
+        if o.shape[0] > 1 and not bool(np.all(o[1:] >= o[:-1])):
             raise ValueError("stream offsets must be non-decreasing")
         if t.shape[0] > 0 and self.stream_len[k] > 0 \
                 and t[0] <= self.stream_ts[k][self.stream_len[k] - 1]:

@@ -52,7 +52,7 @@ def _blocks(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct timestamps of a sorted array and the row offsets of each block."""
     if ts.size == 0:
         return ts[:0].copy(), np.zeros(1, dtype=np.int64)
-    starts = np.flatnonzero(np.diff(ts)) + 1
+    starts = np.flatnonzero(ts[1:] != ts[:-1]) + 1
     offsets = np.concatenate(([0], starts, [ts.size])).astype(np.int64)
     return ts[offsets[:-1]].copy(), offsets
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,3 +72,19 @@ def test_pop_order_is_the_sorted_key_order(timers, streams):
     got = [(t, kind, ident) for t, kind, ident, _, _ in c.drain()]
     want = sorted(expected, key=lambda e: (e[0], e[1], -1 if e[2] is None else e[2]))
     assert got == [(t, kind, ident) for t, _, _, kind, ident in want]
+
+
+def test_streams_accept_timestamps_far_apart():
+    # a difference of the two timestamps overflows int64: order is checked by comparison
+    clock = Clock()
+    clock.add_stream(np.array([-9_000_000_000_000_000_000, 9_000_000_000_000_000_000]),
+                     np.array([0, 1, 2]), 0)
+    assert [e[0] for e in clock.drain()] == [-9_000_000_000_000_000_000,
+                                             9_000_000_000_000_000_000]
+
+
+def test_synthetic_bars_refuse_to_run_past_the_ns_range():
+    from mlbacktest.data.synthetic import synthetic_bars
+
+    with pytest.raises(ValueError, match="2262"):
+        synthetic_bars(2, 100_000, every="1d")

@@ -180,6 +180,6 @@ class SignalSource:
         """Distinct arrival timestamps and the row offsets of each one's block."""
         if len(self) == 0:
             return self.ts[:0].copy(), np.zeros(1, dtype=np.int64)
-        starts = np.flatnonzero(np.diff(self.ts)) + 1
+        starts = np.flatnonzero(self.ts[1:] != self.ts[:-1]) + 1
         offsets = np.concatenate(([0], starts, [len(self)])).astype(np.int64)
         return self.ts[offsets[:-1]].copy(), offsets

@@ -47,6 +47,12 @@ def synthetic_bars(
         sorted by (timestamp, asset); prices are positive and consistent
         (``low <= open, close <= high``).
     """
+    step = _duration_ns(every).astype(np.int64)
+    t0 = int(np.datetime64(start, "ns").astype(np.int64))
+    if n_bars > 1 and (np.iinfo(np.int64).max - t0) // int(step) < n_bars - 1:
+        raise ValueError(
+            f"{n_bars:,d} bars of {every} from {start} run past 2262-04-11, the last "
+            "timestamp of datetime64[ns]; use fewer bars or a shorter spacing")
     rng = np.random.default_rng(seed)
     vol = rng.uniform(0.01, 0.03, n_assets)
     rets = rng.standard_normal((n_bars, n_assets)) * vol
@@ -89,8 +95,9 @@ def synthetic_bars(
 
 
 def _duration_ns(every: str) -> np.timedelta64:
-    units = {"d": "D", "h": "h", "m": "m", "s": "s", "w": "W"}
+    ns_per_unit = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86_400 * 10**9,
+                   "w": 7 * 86_400 * 10**9}
     num, unit = every[:-1] or "1", every[-1]
-    if unit not in units:
+    if unit not in ns_per_unit:
         raise ValueError(f"unsupported bar spacing {every!r}; use e.g. '1d', '1h', '1m'")
-    return np.timedelta64(int(num), units[unit]).astype("timedelta64[ns]")
+    return np.timedelta64(int(num) * ns_per_unit[unit], "ns")

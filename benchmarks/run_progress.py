@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Cost of the progress bar: the same run with ``progress=True`` and ``progress=False``.
+
+Usage (from the repository root)::
+
+    python benchmarks/run_progress.py                 # 50 assets x 100,000 bars, best of 5
+    python benchmarks/run_progress.py --repeat 9 --bars 200000
+
+The engine calls the bar once every ``n_timestamps // 1000`` timestamps
+(tqdm redraws at most every 0.5 s), so its cost is a counter per timestamp
+plus about a thousand Python calls per run. Both runs use the same feed and
+strategy (``common.SliceSignal``, one ``on_slice`` call per timestamp: many
+timestamps and cheap hooks, the case where a per-timestamp cost shows
+most), interleaved round by round; the bar draws to standard error, which
+is sent to ``/dev/null`` during the timed runs. Target: <= 2 % slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)  # for `benchmarks.common`
+try:
+    import mlbacktest  # noqa: F401
+except ImportError:  # not installed: use the in-place build of the checkout
+    sys.path.insert(0, os.path.dirname(_HERE))
+
+from benchmarks import common  # noqa: E402
+from mlbacktest import BacktestEngine  # noqa: E402
+
+TARGET = 1.02
+
+
+@contextlib.contextmanager
+def stderr_to_devnull():
+    """Point file descriptor 2 (and sys.stderr) at /dev/null."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--assets", type=int, default=50)
+    p.add_argument("--bars", type=int, default=100_000)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args(argv)
+
+    feed = common.feed(args.assets, args.bars)
+    best = {True: float("inf"), False: float("inf")}
+    fills = {}
+    for _ in range(args.repeat):
+        for progress in (False, True):
+            with stderr_to_devnull():
+                t0 = time.perf_counter()
+                result = BacktestEngine(feed, common.SliceSignal(), common.config()).run(
+                    progress=progress)
+                best[progress] = min(best[progress], time.perf_counter() - t0)
+            fills[progress] = len(result.fills)
+    assert fills[True] == fills[False]
+    n = len(feed)
+    ratio = best[True] / best[False]
+    print(f"{args.assets} assets x {args.bars:,d} bars = {n:,d} asset-bars, "
+          f"{args.bars:,d} timestamps, best of {args.repeat} interleaved rounds")
+    for progress in (False, True):
+        print(f"  progress={progress!s:5}  {best[progress]:7.3f} s  "
+              f"{n / best[progress] / 1e6:6.2f} M asset-bars/s")
+    print(f"  ratio with / without: {ratio:.4f}  "
+          f"[{'PASS' if ratio <= TARGET else 'MISS'}: target <= {TARGET:.2f}]")
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
