@@ -463,7 +463,9 @@ class _Chunks:
         self._read_ahead()
         return panels
 
-    def _build(self, panels: list[BarPanel]) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
+    def _build(
+        self, panels: list[BarPanel]
+    ) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
         p = panels[0]
         if len(panels) == 1 and p.asset_names == self.asset_names:
             cols: dict[str, Any] = {"ts": p.ts, "asset": p.asset, "signals": p.signals,

@@ -15,11 +15,13 @@ ASSETS = ("AAA", "BBB", "CCC", "DDD", "EEE")
 START = dt.datetime(2024, 1, 1, 9, 30)
 
 
-def _frame(n_days: int = 19, per_day: int = 8, seed: int = 3, tz: str | None = None) -> pl.DataFrame:
+def _frame(
+    n_days: int = 19, per_day: int = 8, seed: int = 3, tz: str | None = None
+) -> pl.DataFrame:
     """Intraday bars on weekdays; DDD lists late, EEE has gaps; a noisy 'pred' column."""
     rng = np.random.default_rng(seed)
-    rows: dict[str, list] = {k: [] for k in
-                             ("timestamp", "asset", "open", "high", "low", "close", "volume", "pred")}
+    columns = ("timestamp", "asset", "open", "high", "low", "close", "volume", "pred")
+    rows: dict[str, list] = {k: [] for k in columns}
     price = dict.fromkeys(ASSETS, 100.0)
     day = START
     for _ in range(n_days):

@@ -1306,7 +1306,8 @@ class _Stream:
         if ts.shape[0] > 1 and not bool(np.all(
                 (ts[1:] > ts[:-1]) | ((ts[1:] == ts[:-1]) & (asset[1:] >= asset[:-1])))):
             order = np.lexsort((asset, ts))
-            ts, asset, source_row, signals = ts[order], asset[order], source_row[order], signals[order]
+            ts, asset, source_row = ts[order], asset[order], source_row[order]
+            signals = signals[order]
             fields = {k: v[order] for k, v in fields.items()}
         panel = BarPanel(
             ts=_readonly(ts, np.int64),

@@ -32,7 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "FORMATTERS",
     "METRIC_FORMATS",
+    "format_metric",
     "METRIC_SECTIONS",
     "align_benchmark",
     "alpha_beta",
@@ -130,6 +132,32 @@ METRIC_FORMATS: dict[str, str] = {
 """How each metric of :func:`compute_metrics` is best printed: ``"money"``,
 ``"pct"`` (a fraction shown as a percentage), ``"ratio"``, ``"int"`` or
 ``"float"``."""
+
+FORMATTERS: dict[str, str] = {
+    "money": "{:,.2f}",
+    "pct": "{:.2%}",
+    "ratio": "{:.3f}",
+    "int": "{:,d}",
+    "float": "{:,.6g}",
+}
+"""Format string of each kind in :data:`METRIC_FORMATS`."""
+
+
+def format_metric(name: str, value: Any) -> str:
+    """Text of one metric value, formatted by its kind in :data:`METRIC_FORMATS`.
+
+    NaN prints as ``"n/a"``; a metric not listed prints as an integer or a
+    float by its type; anything that is not a number prints as ``str(value)``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return str(value)
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return "n/a" if math.isnan(value) else str(value)
+    kind = METRIC_FORMATS.get(name, "int" if isinstance(value, (int, np.integer)) else "float")
+    if kind == "int":
+        value = int(round(value))
+    return FORMATTERS[kind].format(value)
+
 
 METRIC_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (

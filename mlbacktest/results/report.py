@@ -43,6 +43,7 @@ import numpy as np
 
 from . import metrics as _metrics
 from .io import ResultIO
+from .metrics import FORMATTERS, format_metric
 from .plots import PANELS, ReportData, panel_height, plot, render_png, report_data
 
 if TYPE_CHECKING:
@@ -80,14 +81,6 @@ _DESCRIPTIONS: dict[str, str] = {
         "Net P&L (after commission) of each closed round trip, matched first-in "
         "first-out; open positions are not included."
     ),
-}
-
-_FORMATTERS: dict[str, str] = {
-    "money": "{:,.2f}",
-    "pct": "{:.2%}",
-    "ratio": "{:.3f}",
-    "int": "{:,d}",
-    "float": "{:,.6g}",
 }
 
 # Metrics the benchmark column is filled for, from the benchmark's own curve.
@@ -141,22 +134,6 @@ details summary{cursor:pointer;color:#5b6573}
 .kv .key{color:#5b6573;display:inline-block;min-width:170px}
 footer{color:#8a929c;font-size:12px;text-align:center;margin-top:24px}
 """
-
-
-def format_metric(name: str, value: Any) -> str:
-    """Text of one metric value, in the style of :attr:`metrics.METRIC_FORMATS`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return str(value)
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        return "n/a" if math.isnan(value) else str(value)
-    formats: Mapping[str, str] = getattr(_metrics, "METRIC_FORMATS", {})
-    kind = formats.get(name, "int" if isinstance(value, (int, np.integer)) else "float")
-    if kind == "int":
-        value = int(round(value))
-    try:
-        return _FORMATTERS.get(kind, "{}").format(value)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 _WORDS: dict[str, str] = {
@@ -266,8 +243,8 @@ def _summary(result: BacktestResult, data: ReportData, m: Mapping[str, Any]) -> 
         ("Bars", f"{data.dates.size:,d}"),
         ("Assets", f"{len(result.asset_names):,d}"),
         ("Time zone", result.tz or "naive (wall-clock)"),
-        ("Initial cash", _FORMATTERS["money"].format(result.initial_cash)),
-        ("Final equity", _FORMATTERS["money"].format(result.final_equity)),
+        ("Initial cash", FORMATTERS["money"].format(result.initial_cash)),
+        ("Final equity", FORMATTERS["money"].format(result.final_equity)),
     ]
     if data.benchmark is not None:
         run.append(("Benchmark", data.benchmark_name))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -13,12 +12,13 @@ import numpy.typing as npt
 import polars as pl
 
 from .metrics import (
-    METRIC_FORMATS,
+    FORMATTERS,
     METRIC_SECTIONS,
     _safe_ratio,
     align_benchmark,
     compute_metrics,
     drawdown,
+    format_metric,
     infer_periods_per_year,
     rolling_sharpe,
     simple_returns,
@@ -113,37 +113,6 @@ _OPTIONAL_ORDER_DTYPES: dict[str, type] = {
     "oco_group": np.int64,
 }
 
-# How summary() prints each metric; metrics not listed use "float".
-_METRIC_FORMATS: dict[str, str] = {
-    "final_equity": "money",
-    "total_return": "pct",
-    "cagr": "pct",
-    "annual_volatility": "pct",
-    "sharpe": "ratio",
-    "sortino": "ratio",
-    "max_drawdown": "pct",
-    "max_drawdown_duration": "int",
-    "calmar": "ratio",
-    "num_trades": "int",
-    "win_rate": "pct",
-    "profit_factor": "ratio",
-    "avg_trade_pnl": "money",
-    "total_commission": "money",
-    "total_slippage": "money",
-    "num_fills": "int",
-    "num_orders": "int",
-    "num_rejected": "int",
-    "risk_free": "pct",
-}
-_FORMATTERS: dict[str, str] = {
-    "money": "{:,.2f}",
-    "pct": "{:.2%}",
-    "ratio": "{:.3f}",
-    "int": "{:,d}",
-    "float": "{:,.6g}",
-}
-
-
 def _table_columns(
     table: str, data: Mapping[str, npt.ArrayLike], dtypes: dict[str, type]
 ) -> dict[str, np.ndarray]:
@@ -180,13 +149,6 @@ def _decode(name: str, codes: np.ndarray, labels: Sequence[str]) -> pl.Series:
 def _direction(name: str, sign: np.ndarray) -> pl.Series:
     """``"long"`` for positive ``sign``, ``"short"`` otherwise."""
     return _decode(name, (sign < 0).astype(np.int8), ("long", "short"))
-
-
-def _format_metric(name: str, value: float | int) -> str:
-    """Format one metric value for :meth:`BacktestResult.summary`."""
-    if isinstance(value, float) and math.isnan(value):
-        return "n/a"
-    return _FORMATTERS[_METRIC_FORMATS.get(name, "float")].format(value)
 
 
 class BacktestResult(ResultOutputs):
@@ -748,13 +710,9 @@ class BacktestResult(ResultOutputs):
             ("time_zone", self.tz or "naive"),
             ("bars", f"{len(wall_clock):,d}"),
             ("assets", f"{len(self.asset_names):,d}"),
-            ("initial_cash", _FORMATTERS["money"].format(self.initial_cash)),
+            ("initial_cash", FORMATTERS["money"].format(self.initial_cash)),
         ]
-
-        def show(name: str, value: float | int) -> str:
-            if isinstance(value, float) and math.isnan(value):
-                return "n/a"
-            return _FORMATTERS[METRIC_FORMATS.get(name, "float")].format(value)
+        show = format_metric
 
         placed = {name for _, names in METRIC_SECTIONS for name in names}
         sections = [
