@@ -24,6 +24,19 @@ cdef inline bint entry_less(const HeapEntry* a, const HeapEntry* b) noexcept nog
     return a.seq < b.seq
 
 
+def _stream_arrays(timestamps, offsets):
+    """A stream's timestamps and row offsets as int64 arrays, checked."""
+    t = np.ascontiguousarray(timestamps, dtype=np.int64)
+    o = np.ascontiguousarray(offsets, dtype=np.int64)
+    if t.ndim != 1 or o.ndim != 1 or o.shape[0] != t.shape[0] + 1:
+        raise ValueError("offsets must have one more entry than timestamps")
+    if t.shape[0] > 1 and not bool(np.all(t[1:] > t[:-1])):
+        raise ValueError("stream timestamps must be strictly increasing")
+    if o.shape[0] > 1 and not bool(np.all(o[1:] >= o[:-1])):
+        raise ValueError("stream offsets must be non-decreasing")
+    return t, o
+
+
 cdef class Clock:
     """Event clock for one run.
 
@@ -77,14 +90,7 @@ cdef class Clock:
         priority : int
             Order among events of equal timestamp (lower first).
         """
-        cdef object t = np.ascontiguousarray(timestamps, dtype=np.int64)
-        cdef object o = np.ascontiguousarray(offsets, dtype=np.int64)
-        if t.ndim != 1 or o.ndim != 1 or o.shape[0] != t.shape[0] + 1:
-            raise ValueError("offsets must have one more entry than timestamps")
-        if t.shape[0] > 1 and not bool(np.all(t[1:] > t[:-1])):
-            raise ValueError("stream timestamps must be strictly increasing")
-        if o.shape[0] > 1 and not bool(np.all(o[1:] >= o[:-1])):
-            raise ValueError("stream offsets must be non-decreasing")
+        t, o = _stream_arrays(timestamps, offsets)
         cdef const int64_t[::1] tv = t
         cdef const int64_t[::1] ov = o
         cdef int32_t k = self.n_streams
@@ -138,14 +144,7 @@ cdef class Clock:
             raise ValueError(f"no stream {k}")
         if self.stream_pos[k] < self.stream_len[k]:
             raise ValueError(f"stream {k} still has bars to deliver")
-        cdef object t = np.ascontiguousarray(timestamps, dtype=np.int64)
-        cdef object o = np.ascontiguousarray(offsets, dtype=np.int64)
-        if t.ndim != 1 or o.ndim != 1 or o.shape[0] != t.shape[0] + 1:
-            raise ValueError("offsets must have one more entry than timestamps")
-        if t.shape[0] > 1 and not bool(np.all(t[1:] > t[:-1])):
-            raise ValueError("stream timestamps must be strictly increasing")
-        if o.shape[0] > 1 and not bool(np.all(o[1:] >= o[:-1])):
-            raise ValueError("stream offsets must be non-decreasing")
+        t, o = _stream_arrays(timestamps, offsets)
         if t.shape[0] > 0 and self.stream_len[k] > 0 \
                 and t[0] <= self.stream_ts[k][self.stream_len[k] - 1]:
             raise ValueError("a refilled stream must continue after its last timestamp")
