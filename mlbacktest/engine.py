@@ -517,6 +517,7 @@ def run_backtest(
     signal_columns: Sequence[str] | None = None,
     context: Any = None,
     sources: Any = None,
+    progress: bool | None = None,
     **feed_options: Any,
 ) -> BacktestResult:
     """Run a backtest in one call.
@@ -535,6 +536,9 @@ def run_backtest(
         Market-wide series, as for :class:`BacktestEngine`.
     sources : SignalSource or sequence of SignalSource, optional
         Predictions delivered through the clock, as for :class:`BacktestEngine`.
+    progress : bool, optional
+        Progress bar, as for :meth:`BacktestEngine.run` (default: in a
+        terminal, once the run has lasted two seconds).
     **feed_options
         Passed to the feed built from ``data`` (``signals=``,
         ``available_at_column=``, ``signal_delay=``, ``embargo=``, ...).
@@ -553,4 +557,5 @@ def run_backtest(
         feed = ParquetDataFeed(data, signal_columns=signal_columns, **feed_options)
     else:
         feed = PolarsDataFeed(data, signal_columns=signal_columns, **feed_options)
-    return BacktestEngine(feed, strategy, config, context=context, sources=sources).run()
+    return BacktestEngine(feed, strategy, config, context=context, sources=sources).run(
+        progress=progress)

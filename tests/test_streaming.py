@@ -298,3 +298,14 @@ def test_windows_hold_exactly_the_in_memory_bars(tmp_path, variant):
             np.concatenate([getattr(p, name) for p in parts]), getattr(whole, name), name)
     assert all(p.signal_names == whole.signal_names and p.tz == whole.tz for p in parts)
     np.testing.assert_array_equal(feed.calendar(), np.unique(whole.ts))
+
+
+def test_run_backtest_passes_progress_and_chunk_through(study, capsys):
+    from mlbacktest import run_backtest
+
+    path, frame, _ = study
+    cfg = BacktestConfig(history_window=40)
+    res = run_backtest(str(path), Busy(), cfg, chunk="1w", progress=True)
+    assert "mlbacktest" in capsys.readouterr().err
+    base, _ = _run(PolarsDataFeed(frame), config=cfg)
+    _assert_same(base, res)
