@@ -309,3 +309,16 @@ def test_run_backtest_passes_progress_and_chunk_through(study, capsys):
     assert "mlbacktest" in capsys.readouterr().err
     base, _ = _run(PolarsDataFeed(frame), config=cfg)
     _assert_same(base, res)
+
+
+def test_a_directory_of_daily_files_streams(study, tmp_path):
+    path, frame, context = study
+    days = frame.with_columns(pl.col("timestamp").dt.date().alias("day"))
+    for (day,), part in days.group_by("day", maintain_order=True):
+        part.drop("day").write_parquet(tmp_path / f"bars-{day}.parquet")
+    base, _ = _run(PolarsDataFeed(frame), context=context)
+    for source in (tmp_path, str(tmp_path / "bars-*.parquet")):
+        feed = ParquetDataFeed(source, chunk="1w")
+        assert len(feed) == frame.height
+        res, _ = _run(feed, context=context)
+        _assert_same(base, res)
