@@ -2,7 +2,8 @@
 
 Used by the golden-scenario and API tests: every price in those tests is
 written by hand, so the expected fills, cash and equity can be computed by
-hand too.
+hand too. The results tests run :class:`TopK` over synthetic bars
+(:func:`synthetic_frame`, :func:`run_feed`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 import mlbacktest
-from mlbacktest import BacktestConfig, Strategy
+from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
+from mlbacktest.data.synthetic import synthetic_bars
 
 __all__ = [
     "bars", "day", "run", "fill_rows", "Scripted", "Recorder", "DEFAULT_START", "VOLUME",
+    "TopK", "Idle", "synthetic_frame", "run_feed",
 ]
 
 DEFAULT_START = "2024-01-01"
@@ -171,3 +175,55 @@ class Recorder(Scripted):
     def statuses(self, order_id: int) -> list[str]:
         """The statuses reported for one order, in delivery order."""
         return [status for oid, status, _, _ in self.orders if oid == order_id]
+
+
+class TopK(Strategy):
+    """Long the ``k`` highest predictions, short the lowest, rebalanced every ``every`` bars."""
+
+    def __init__(self, k: int = 2, every: int = 5) -> None:
+        self.k, self.every, self._step = k, every, 0
+
+    def on_slice(self, view: Any, context: dict[str, Any]) -> None:
+        step, self._step = self._step, self._step + 1
+        if step % self.every:
+            return
+        ranked = np.argsort(view.signal("pred"), kind="stable")
+        weights = np.zeros(len(view))
+        weights[ranked[-self.k :]] = 0.8 / self.k
+        weights[ranked[0]] = -0.3
+        self.rebalance(weights)
+
+
+class Idle(Strategy):
+    """Never trades."""
+
+
+def synthetic_frame(
+    n_assets: int,
+    n_bars: int,
+    *,
+    seed: int,
+    every: str = "1d",
+    tz: str | None = None,
+    start: str = "2023-01-02",
+) -> pl.DataFrame:
+    """:func:`~mlbacktest.data.synthetic.synthetic_bars` (with a ``pred`` signal), its
+    timestamps converted to ``tz`` when given (``start`` is UTC)."""
+    frame = synthetic_bars(n_assets, n_bars, seed=seed, start=start, every=every)
+    if tz is not None:
+        ts = pl.col("timestamp").dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
+        frame = frame.with_columns(ts)
+    return frame
+
+
+def run_feed(
+    frame: pl.DataFrame, strategy: Strategy | None = None, **config: Any
+) -> mlbacktest.BacktestResult:
+    """Run ``strategy`` (a :class:`TopK` by default) over ``frame`` with its ``pred`` signal.
+
+    The configuration is 100,000 of initial cash and a 5 bp commission, with
+    ``config`` added or overriding.
+    """
+    feed = PolarsDataFeed(frame, signal_columns=["pred"])
+    cfg = BacktestConfig(**({"initial_cash": 100_000.0, "commission": 0.0005} | config))
+    return BacktestEngine(feed, strategy or TopK(), cfg).run()

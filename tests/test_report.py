@@ -11,9 +11,9 @@ import matplotlib
 import numpy as np
 import polars as pl
 import pytest
+from helpers import Idle, TopK, synthetic_frame
+from helpers import run_feed as run
 
-from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
-from mlbacktest.data.synthetic import synthetic_bars
 from mlbacktest.results.plots import PANELS, render_png, report_data
 from mlbacktest.results.report import SECTION_IDS
 
@@ -23,39 +23,8 @@ NY = "America/New_York"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class TopK(Strategy):
-    """Long the ``k`` highest predictions, short the lowest, rebalanced every ``every`` bars."""
-
-    def __init__(self, k: int = 2, every: int = 5) -> None:
-        self.k, self.every, self._step = k, every, 0
-
-    def on_slice(self, view, context):
-        step, self._step = self._step, self._step + 1
-        if step % self.every:
-            return
-        ranked = np.argsort(view.signal("pred"), kind="stable")
-        weights = np.zeros(len(view))
-        weights[ranked[-self.k :]] = 0.8 / self.k
-        weights[ranked[0]] = -0.3
-        self.rebalance(weights)
-
-
-class Idle(Strategy):
-    """Never trades."""
-
-
 def bars(n_assets=5, n_bars=120, every="1d", tz=None, start="2023-01-02"):
-    frame = synthetic_bars(n_assets, n_bars, seed=5, start=start, every=every)
-    if tz is not None:  # ``start`` is UTC
-        ts = pl.col("timestamp").dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
-        frame = frame.with_columns(ts)
-    return frame
-
-
-def run(frame, strategy=None):
-    feed = PolarsDataFeed(frame, signal_columns=["pred"])
-    config = BacktestConfig(initial_cash=100_000.0, commission=0.0005)
-    return BacktestEngine(feed, strategy or TopK(), config).run()
+    return synthetic_frame(n_assets, n_bars, seed=5, every=every, tz=tz, start=start)
 
 
 @pytest.fixture(scope="module")

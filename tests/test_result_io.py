@@ -13,15 +13,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from helpers import Idle, TopK, synthetic_frame
+from helpers import run_feed as run
 
-from mlbacktest import (
-    BacktestConfig,
-    BacktestEngine,
-    ParquetDataFeed,
-    PolarsDataFeed,
-    Strategy,
-)
-from mlbacktest.data.synthetic import synthetic_bars
+from mlbacktest import ParquetDataFeed, PolarsDataFeed
 from mlbacktest.models import SquareRootImpact, TieredCommission
 from mlbacktest.results import BacktestResult
 from mlbacktest.results.io import FORMAT_VERSION, FRAME_NAMES
@@ -31,39 +26,8 @@ INTRADAY_START = "2024-03-08 14:30"  # UTC; clocks in New York go forward on 202
 FRAMES = (*FRAME_NAMES, "returns", "exposure")
 
 
-class TopK(Strategy):
-    """Long the ``k`` highest predictions, short the lowest, rebalanced every ``every`` bars."""
-
-    def __init__(self, k: int = 2, every: int = 5) -> None:
-        self.k, self.every, self._step = k, every, 0
-
-    def on_slice(self, view, context):
-        step, self._step = self._step, self._step + 1
-        if step % self.every:
-            return
-        ranked = np.argsort(view.signal("pred"), kind="stable")
-        weights = np.zeros(len(view))
-        weights[ranked[-self.k :]] = 0.8 / self.k
-        weights[ranked[0]] = -0.3
-        self.rebalance(weights)
-
-
-class Idle(Strategy):
-    """Never trades."""
-
-
 def bars(n_assets=5, n_bars=40, every="1d", tz=None, start="2023-01-02"):
-    frame = synthetic_bars(n_assets, n_bars, seed=11, start=start, every=every)
-    if tz is not None:  # ``start`` is UTC
-        ts = pl.col("timestamp").dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
-        frame = frame.with_columns(ts)
-    return frame
-
-
-def run(frame, strategy=None, **config):
-    feed = PolarsDataFeed(frame, signal_columns=["pred"])
-    cfg = BacktestConfig(**({"initial_cash": 100_000.0, "commission": 0.0005} | config))
-    return BacktestEngine(feed, strategy or TopK(), cfg).run()
+    return synthetic_frame(n_assets, n_bars, seed=11, every=every, tz=tz, start=start)
 
 
 @pytest.fixture(scope="module")

@@ -62,16 +62,10 @@ ORDER_STATUS_NAMES: tuple[str, ...] = (
 TIF_NAMES: tuple[str, ...] = ("gtc", "day", "ioc", "fok", "gtd")
 """Time-in-force names, indexed by the engine's ``tif`` code."""
 
-ORIGIN_NAMES: tuple[str, ...] = (
-    "strategy",
-    "stop_loss",
-    "take_profit",
-    "trailing_stop",
-    "time_exit",
-    "margin_call",
-    "drawdown_halt",
-)
-"""Who placed an order, indexed by the engine's ``origin`` code."""
+ORIGIN_NAMES: tuple[str, ...] = EXIT_REASONS
+"""Who placed an order, indexed by the engine's ``origin`` code: the names of
+:data:`~mlbacktest.results.trades.EXIT_REASONS`, since an order placed by the
+broker gives the trade it closes its origin as exit reason."""
 
 _NO_TIMESTAMP: int = int(np.iinfo(np.int64).min)
 """``closed_ts`` of an order that is still open."""
