@@ -42,6 +42,13 @@ class Bracket(NamedTuple):
     take_profit: OrderEvent | None
 
 
+def _store_column(store: BarStore, field: str) -> np.ndarray:
+    """A bar field or signal column of ``store``, in row order (read-only)."""
+    if field in _BAR_FIELDS:
+        return getattr(store, field + "_array")  # type: ignore[no-any-return]
+    return store.signal_array[:, store.signal_index[field]]
+
+
 class _History:
     """Per-asset, time-ordered copies of columns, built on first use of each field."""
 
@@ -57,12 +64,7 @@ class _History:
     def column(self, field: str) -> np.ndarray:
         col = self._columns.get(field)
         if col is None:
-            store = self._store
-            if field in _BAR_FIELDS:
-                src = getattr(store, field + "_array")
-            else:
-                src = store.signal_array[:, store.signal_index[field]]
-            col = np.ascontiguousarray(src[self._order])
+            col = np.ascontiguousarray(_store_column(self._store, field)[self._order])
             col.flags.writeable = False
             self._columns[field] = col
         return col
@@ -107,11 +109,7 @@ class _TimeIndex:
         """A field in timestamp order (the store's own column with one feed)."""
         col = self._columns.get(field)
         if col is None:
-            store = self._store
-            if field in _BAR_FIELDS:
-                col = getattr(store, field + "_array")
-            else:
-                col = store.signal_array[:, store.signal_index[field]]
+            col = _store_column(self._store, field)
             if self.order is not None:
                 col = col[self.order]
                 col.flags.writeable = False
