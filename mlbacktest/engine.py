@@ -186,15 +186,8 @@ class BacktestEngine:
             self.asset_names, self.signal_names = _union_names(feeds)
         else:
             panels = [f.panel for f in feeds]
-            if len(panels) == 1:
-                p = panels[0]
-                cols: dict[str, Any] = {
-                    "ts": p.ts, "asset": p.asset, "signals": p.signals,
-                    "asset_names": p.asset_names, "signal_names": p.signal_names, "tz": p.tz,
-                    **{f: getattr(p, f) for f in BAR_FIELDS},
-                }
-            else:
-                cols = _merge_panels(panels, names)
+            cols = (_panel_columns(panels[0]) if len(panels) == 1
+                    else _merge_panels(panels, names))
             self.store = _bar_store(cols)
             self._stream_bounds = np.cumsum([0] + [len(p) for p in panels])
             self.tz = self.store.tz
@@ -360,6 +353,15 @@ def _progress_bar(progress: bool | None, total: int) -> Any:
                 mininterval=0.5, leave=False, file=sys.stderr)
 
 
+def _panel_columns(p: BarPanel) -> dict[str, Any]:
+    """One feed's panel as the columns :func:`_bar_store` takes (no copy)."""
+    return {
+        "ts": p.ts, "asset": p.asset, "signals": p.signals,
+        "asset_names": p.asset_names, "signal_names": p.signal_names, "tz": p.tz,
+        **{f: getattr(p, f) for f in BAR_FIELDS},
+    }
+
+
 def _bar_store(cols: Mapping[str, Any]) -> BarStore:
     """A BarStore of merged columns (see :func:`_merge_panels`)."""
     return BarStore(
@@ -466,11 +468,8 @@ class _Chunks:
     def _build(
         self, panels: list[BarPanel]
     ) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
-        p = panels[0]
-        if len(panels) == 1 and p.asset_names == self.asset_names:
-            cols: dict[str, Any] = {"ts": p.ts, "asset": p.asset, "signals": p.signals,
-                                    **{f: getattr(p, f) for f in BAR_FIELDS}}
-            cols.update(asset_names=self.asset_names, signal_names=p.signal_names, tz=p.tz)
+        if len(panels) == 1 and panels[0].asset_names == self.asset_names:
+            cols = _panel_columns(panels[0])
         else:
             cols = _merge_panels(panels, self.names, self.asset_names, self.signal_names)
         n_prefix = 0
