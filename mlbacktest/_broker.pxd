@@ -34,7 +34,7 @@ cdef class Broker(OrderBook):
     cdef bint has_expiring               # some DAY or GTD order was submitted
     cdef idx_t scratch_capacity          # allocated entries of cands and activated
     cdef FillC* fills                    # every fill of the run (owned, realloc'd)
-    cdef readonly idx_t n_fills          # fills stored
+    cdef readonly idx_t n_fills          # fills stored (since the last take_fills)
     cdef idx_t fill_capacity             # allocated fills
     cdef OrderLogC* log                  # status changes not yet handed to on_order (owned)
     cdef readonly idx_t n_log            # entries in log

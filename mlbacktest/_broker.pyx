@@ -1341,6 +1341,16 @@ cdef class Broker(OrderBook):
         if columns is not None and self.slippage_model.columns is not None:
             self.slippage_model.columns.rebind(columns)
 
+    def take_fills(self):
+        """Hand over the fills recorded so far (as :meth:`fill_arrays`) and forget them.
+
+        Call it only between timestamps (fills of the current one are still
+        being delivered to ``on_fill`` during a step).
+        """
+        out = self.fill_arrays()
+        self.n_fills = 0
+        return out
+
     def fill_arrays(self, idx_t start=0):
         """Copy fills ``start:`` into numpy arrays."""
         cdef idx_t i, n = max(self.n_fills - start, 0)

@@ -26,7 +26,7 @@ cdef class Portfolio:
     cdef double* rec_cash                    # cash after the timestamp
     cdef double* rec_value                   # sum of position x last close
     cdef double* rec_gross                   # sum of |position x last close|
-    cdef readonly idx_t n_records            # rows recorded
+    cdef readonly idx_t n_records            # rows recorded (since the last take_records)
     cdef idx_t rec_capacity                  # rows allocated
 
     cdef void apply_fill(self, asset_t asset, qty_t quantity, price_t price,

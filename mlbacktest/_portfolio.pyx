@@ -177,6 +177,15 @@ cdef class Portfolio:
             return 0.0
         return q * (self.last_price[asset] - self.avg_cost[asset])
 
+    def take_records(self):
+        """Hand over the equity rows recorded so far (as :meth:`record_arrays`) and forget them.
+
+        Used to write results while a run goes on; the next row is then the first.
+        """
+        out = self.record_arrays()
+        self.n_records = 0
+        return out
+
     def record_arrays(self):
         """Copy the equity record into numpy arrays."""
         cdef idx_t n = self.n_records

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -239,7 +240,13 @@ class BacktestEngine:
             return None
         return ColumnSource(_signal_columns(store), n_rows=store.n_rows)
 
-    def run(self, *, progress: bool | None = None) -> BacktestResult:
+    def run(
+        self,
+        *,
+        progress: bool | None = None,
+        out: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+    ) -> BacktestResult:
         """Run the backtest and return its :class:`~mlbacktest.results.BacktestResult`.
 
         The strategy's exceptions propagate with their original type, with a
@@ -251,8 +258,28 @@ class BacktestEngine:
             Show a progress bar (tqdm, on standard error). ``None`` (default)
             shows it when standard error is a terminal, and only once the
             run has lasted two seconds; ``False`` never shows it.
+        out : str or path-like, optional
+            Save the result to this directory, in the layout of
+            :meth:`BacktestResult.to_parquet`, writing the equity record and
+            the fills as the run goes: after every window of a streamed run,
+            so they do not pile up in memory. The orders and ``result.json``
+            are written at the end; a run that fails leaves no
+            ``result.json``. The result returned is the one saved.
+        overwrite : bool, default False
+            With `out`: allow a directory that is not empty.
+
+        Raises
+        ------
+        FileExistsError
+            `out` is a directory that is not empty and `overwrite` is False
+            (checked before the run starts).
         """
         cfg = self.config
+        writer = None
+        if out is not None:
+            from mlbacktest.results.io import ResultWriter
+
+            writer = ResultWriter(out, overwrite=overwrite)
         clock = Clock()
         chunks: _Chunks | None = None
         if self.streamed:
@@ -310,6 +337,14 @@ class BacktestEngine:
         if isinstance(cfg.position_rules, PositionRules):
             broker.set_rules(-1, *cfg.position_rules.broker_args())
         strategy = self.strategy
+
+        def save_so_far() -> None:
+            assert writer is not None
+            writer.append("equity", portfolio.take_records())
+            writer.append("fills", broker.take_fills())
+
+        if writer is not None and chunks is not None:
+            chunks.on_boundary = save_so_far
         bar = _progress_bar(progress, n_steps)
         engine = Engine(store, clock, broker, portfolio, strategy, hooks, self.context,
                         cfg.latency_ns, cfg.latency_bars, self.sources, n_bar_streams,
@@ -323,15 +358,16 @@ class BacktestEngine:
             engine.flush_order_events()
             engine.run()
             strategy.on_end()
+            if writer is not None:
+                save_so_far()
         finally:
             if bar is not None:
                 bar.close()
             if chunks is not None:
                 chunks.close()
-        return BacktestResult(
-            equity=portfolio.record_arrays(),
-            fills=broker.fill_arrays(),
-            orders=broker.to_arrays(),
+            if writer is not None:
+                writer.close()
+        fields: dict[str, Any] = dict(
             asset_names=store.asset_names,
             tz=store.tz,
             initial_cash=cfg.initial_cash,
@@ -339,6 +375,10 @@ class BacktestEngine:
             periods_per_year=cfg.periods_per_year,
             risk_free=cfg.risk_free,
         )
+        if writer is not None:
+            return writer.finish(BacktestResult, broker.to_arrays(), **fields)  # type: ignore[no-any-return]
+        return BacktestResult(equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
+                              orders=broker.to_arrays(), **fields)
 
 
 def _progress_bar(progress: bool | None, total: int) -> Any:
@@ -440,6 +480,8 @@ class _Chunks:
         self._windows = iter([(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)
                               if pos[i + 1] > pos[i]])
         self._prev: BarStore | None = None
+        #: Called at every window boundary, before the next window is swapped in.
+        self.on_boundary: Callable[[], None] | None = None
         # The next window is read by a worker thread while the engine runs this one.
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._ahead: Future[list[BarPanel]] | None = None
@@ -500,6 +542,8 @@ class _Chunks:
 
     def __call__(self) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]], Any] | None:
         """The next chunk with the slippage model's columns, or None after the last."""
+        if self.on_boundary is not None:
+            self.on_boundary()
         panels = self._next_panels()
         if panels is None:
             self._prev = None

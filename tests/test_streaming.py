@@ -322,3 +322,76 @@ def test_a_directory_of_daily_files_streams(study, tmp_path):
         assert len(feed) == frame.height
         res, _ = _run(feed, context=context)
         _assert_same(base, res)
+
+
+def test_results_are_written_as_the_run_goes(study, tmp_path):
+    from mlbacktest import BacktestResult
+
+    path, frame, context = study
+
+    class Watch(Busy):
+        """Busy, noting how many fills and equity rows the compiled buffers hold."""
+
+        def __init__(self):
+            self.held = []
+
+        def on_slice(self, view, context):
+            super().on_slice(view, context)
+            self.held.append((self._broker.n_fills, self._portfolio.n_records))
+
+    base, _ = _run(PolarsDataFeed(frame), context=context)
+    watch = Watch()
+    _run(ParquetDataFeed(path, chunk="1d"), context=context, strategy=watch)
+    saved_dir = tmp_path / "out"
+    watch2 = Watch()
+    cfg = BacktestConfig(initial_cash=50_000, commission=0.0005, slippage_bps=1.0,
+                         history_window=40)
+    saved = BacktestEngine(ParquetDataFeed(path, chunk="1d"), watch2, cfg,
+                           context=context).run(progress=False, out=saved_dir)
+    _assert_same(base, saved)
+    _assert_same(base, BacktestResult.from_parquet(saved_dir))
+    # without out=, the buffers hold everything; with it, at most one day's worth
+    # (8 timestamps a day in this study)
+    assert max(n for _, n in watch.held) == base.equity.height - 1
+    assert max(n for _, n in watch2.held) < 8
+    assert max(f for f, _ in watch2.held) < max(f for f, _ in watch.held) / 5
+
+
+def test_an_in_memory_run_saves_too_and_a_used_directory_is_refused(study, tmp_path):
+    _, frame, _ = study
+    out = tmp_path / "saved"
+    cfg = BacktestConfig(history_window=40)
+    first = BacktestEngine(PolarsDataFeed(frame), Busy(), cfg).run(progress=False, out=out)
+    assert (out / "result.json").exists() and len(first.fills) > 0
+
+    class MustNotStart(Busy):
+        def on_start(self):
+            raise AssertionError("the run started")
+
+    with pytest.raises(FileExistsError, match="not empty"):
+        BacktestEngine(PolarsDataFeed(frame), MustNotStart(), cfg).run(out=out)
+    again = BacktestEngine(PolarsDataFeed(frame), Busy(), cfg).run(
+        progress=False, out=out, overwrite=True)
+    _assert_same(first, again)
+
+
+def test_a_failed_run_leaves_no_readable_result(study, tmp_path):
+    from mlbacktest import BacktestResult
+
+    path, _, _ = study
+
+    class Fails(Busy):
+        def on_slice(self, view, context):
+            super().on_slice(view, context)
+            if view.timestamp.day == 10:
+                raise KeyError("model missing")
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyError, match="model missing"):
+        BacktestEngine(ParquetDataFeed(path, chunk="1d"), Fails(),
+                       BacktestConfig(history_window=40)).run(progress=False, out=out)
+    assert not (out / "result.json").exists()
+    with pytest.raises(FileNotFoundError, match="no saved BacktestResult"):
+        BacktestResult.from_parquet(out)
+    partial = pl.read_parquet(out / "equity.parquet")  # what was written is readable
+    assert 0 < partial.height

@@ -49,6 +49,7 @@ __all__ = [
     "FORMAT_VERSION",
     "FRAME_NAMES",
     "ResultIO",
+    "ResultWriter",
     "read_parquet",
     "returns_series",
     "to_pandas",
@@ -211,17 +212,27 @@ def to_parquet(
         and the result read back has ``config=None``. Frames and metrics do
         not depend on it.
     """
-    import mlbacktest
+    return _save(result, _prepare_root(path, overwrite, "to_parquet"))
 
+
+def _prepare_root(path: str | os.PathLike[str], overwrite: bool, who: str) -> Path:
+    """Check and create the directory a result is saved to."""
     root = Path(path)
     if root.exists() and not root.is_dir():
-        raise NotADirectoryError(f"to_parquet: {root} exists and is not a directory")
+        raise NotADirectoryError(f"{who}: {root} exists and is not a directory")
     if root.is_dir() and any(root.iterdir()) and not overwrite:
         raise FileExistsError(
-            f"to_parquet: {root} is not empty; pass overwrite=True to replace a saved result"
+            f"{who}: {root} is not empty; pass overwrite=True to replace a saved result"
         )
     root.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, int] = {}
+    return root
+
+
+def _save(result: BacktestResult, root: Path, written: Mapping[str, int] | None = None) -> Path:
+    """Write ``result`` into ``root``; the tables in ``written`` (name: rows) are there already."""
+    import mlbacktest
+
+    rows: dict[str, int] = dict(written or {})
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -238,6 +249,8 @@ def to_parquet(
     # first, write it last, so an interrupted save is never mistaken for a good one.
     (root / META_FILE).unlink(missing_ok=True)
     for table, cols in _raw_tables(result).items():
+        if table in rows:
+            continue
         frame = pl.DataFrame({k: pl.Series(k, v) for k, v in cols.items()})
         if table == "orders":
             frame = frame.with_columns(pl.Series("reason", result._reason, dtype=pl.String))
@@ -253,6 +266,72 @@ def to_parquet(
     text = json.dumps(meta, indent=2, allow_nan=False)
     _write_atomically(root / META_FILE, lambda p: p.write_text(text + "\n", encoding="utf-8"))
     return root
+
+
+class ResultWriter:
+    """Writes a run's equity record and fills while the run goes on.
+
+    ``BacktestEngine.run(out=...)`` hands over the rows recorded so far
+    after every window of a streamed run (and at the end), so they never pile
+    up in memory; :meth:`finish` then writes the orders and ``result.json``.
+    The directory has the layout of :func:`to_parquet`. Until :meth:`finish`
+    it has no ``result.json``, so an interrupted run is never read as a
+    whole result.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The directory; created if missing.
+    overwrite : bool, default False
+        Allow a directory that is not empty (the result's files are replaced).
+    """
+
+    TABLES: tuple[str, ...] = ("equity", "fills")
+
+    def __init__(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+        self.root = _prepare_root(path, overwrite, "run(out=...)")
+        (self.root / META_FILE).unlink(missing_ok=True)
+        self.rows: dict[str, int] = dict.fromkeys(self.TABLES, 0)
+        self._writers: dict[str, Any] = {}
+
+    def append(self, table: str, columns: Mapping[str, np.ndarray]) -> None:
+        """Append rows (one array per column, as the engine records them) to ``table``."""
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        data = pa.table({k: pa.array(np.asarray(v)) for k, v in columns.items()})
+        writer = self._writers.get(table)
+        if writer is None:
+            writer = pq.ParquetWriter(self.root / f"{table}.parquet", data.schema)
+            self._writers[table] = writer
+        if data.num_rows:
+            writer.write_table(data)
+            self.rows[table] += data.num_rows
+
+    def close(self) -> None:
+        """Close the parquet files (what was appended stays readable)."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def finish(self, cls: type[Any], orders: Mapping[str, Any], **fields: Any) -> Any:
+        """Write the orders and ``result.json``; return the whole result, read back.
+
+        ``fields`` are the other arguments of ``cls`` (``asset_names``,
+        ``tz``, ``initial_cash``, ...), besides ``equity`` and ``fills``.
+        """
+        self.close()
+        missing = [t for t in self.TABLES if not (self.root / f"{t}.parquet").exists()]
+        if missing:
+            raise RuntimeError(f"run(out=...): nothing was written to {missing}")
+        tables = {t: pl.read_parquet(self.root / f"{t}.parquet") for t in self.TABLES}
+        result = cls(
+            **{t: {c: f[c].to_numpy() for c in f.columns} for t, f in tables.items()},
+            orders=orders,
+            **fields,
+        )
+        _save(result, self.root, written=self.rows)
+        return result
 
 
 def _read_meta(root: Path) -> dict[str, Any]:
