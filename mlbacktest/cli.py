@@ -24,6 +24,7 @@ import importlib.util
 import inspect
 import json
 import os
+import shutil
 import re
 import sys
 import traceback
@@ -555,14 +556,6 @@ def _on_path(*dirs: str) -> Iterator[None]:
 # --------------------------------------------------------------------------- #
 # Writing
 # --------------------------------------------------------------------------- #
-def _write_results(result: BacktestResult, out: Path, *, overwrite: bool) -> None:
-    """Write the results (parquet files and ``result.json``) to ``out``."""
-    try:
-        result.to_parquet(out, overwrite=overwrite)
-    except OSError as exc:
-        raise CLIError(f"cannot write the results to {str(out)!r}: {exc}", EXIT_FAILURE) from exc
-
-
 def _read_benchmark(path: str | None) -> Any:
     """The ``--benchmark`` frame (checked to exist beforehand), or None."""
     if path is None:
@@ -666,13 +659,21 @@ def _run(args: argparse.Namespace) -> int:
             benchmark = None if args.no_report else _read_benchmark(args.benchmark)
         except DataError as exc:
             return _fail(exc, "bad benchmark", tb)
+        created = not out.exists()
         try:
-            result = engine.run(progress=args.progress)
-        except Exception as exc:
+            # the equity record and fills are written to `out` as the run goes
+            result = engine.run(progress=args.progress, out=out, overwrite=args.overwrite)
+        except BaseException as exc:
+            if created:  # a failed run leaves no directory behind
+                shutil.rmtree(out, ignore_errors=True)
+            if isinstance(exc, OSError) and not _notes(exc):
+                raise CLIError(f"cannot write the results to {str(out)!r}: {exc}",
+                               EXIT_FAILURE) from exc
+            if not isinstance(exc, Exception):
+                raise
             return _fail(exc, "the strategy raised" if _notes(exc) else "the run failed", tb)
     if not args.quiet:
         result.summary()
-    _write_results(result, out, overwrite=args.overwrite)
     print(f"results written to {out}{os.sep}")
     if not args.no_report:
         try:

@@ -561,6 +561,7 @@ def run_backtest(
     context: Any = None,
     sources: Any = None,
     progress: bool | None = None,
+    out: str | os.PathLike[str] | None = None,
     **feed_options: Any,
 ) -> BacktestResult:
     """Run a backtest in one call.
@@ -582,6 +583,9 @@ def run_backtest(
     progress : bool, optional
         Progress bar, as for :meth:`BacktestEngine.run` (default: in a
         terminal, once the run has lasted two seconds).
+    out : str or path-like, optional
+        Save the result there as the run goes, as for :meth:`BacktestEngine.run`
+        (the directory must be new or empty).
     **feed_options
         Passed to the feed built from ``data`` (``signals=``,
         ``available_at_column=``, ``signal_delay=``, ``embargo=``, ...).
@@ -601,4 +605,4 @@ def run_backtest(
     else:
         feed = PolarsDataFeed(data, signal_columns=signal_columns, **feed_options)
     return BacktestEngine(feed, strategy, config, context=context, sources=sources).run(
-        progress=progress)
+        progress=progress, out=out)

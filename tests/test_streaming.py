@@ -300,7 +300,7 @@ def test_windows_hold_exactly_the_in_memory_bars(tmp_path, variant):
     np.testing.assert_array_equal(feed.calendar(), np.unique(whole.ts))
 
 
-def test_run_backtest_passes_progress_and_chunk_through(study, capsys):
+def test_run_backtest_passes_progress_chunk_and_out_through(study, capsys, tmp_path):
     from mlbacktest import run_backtest
 
     path, frame, _ = study
@@ -309,6 +309,10 @@ def test_run_backtest_passes_progress_and_chunk_through(study, capsys):
     assert "mlbacktest" in capsys.readouterr().err
     base, _ = _run(PolarsDataFeed(frame), config=cfg)
     _assert_same(base, res)
+    saved = run_backtest(str(path), Busy(), cfg, chunk="1w", progress=False,
+                         out=tmp_path / "out")
+    _assert_same(base, saved)
+    assert (tmp_path / "out" / "result.json").exists()
 
 
 def test_a_directory_of_daily_files_streams(study, tmp_path):
