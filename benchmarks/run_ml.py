@@ -78,7 +78,7 @@ def study_path(data_dir: str, assets: int, bars: int, seed: int) -> str:
 
 
 def child(case: str, assets: int, bars: int, seed: int, stream: str | None = None,
-          path: str | None = None) -> dict:
+          path: str | None = None, save: str | None = None) -> dict:
     every, kw = ("1m", {"every": "30m"}) if case == "minute" else ("1d", {"rule": "month_end"})
     t0 = time.perf_counter()
     if stream is None:
@@ -96,7 +96,12 @@ def child(case: str, assets: int, bars: int, seed: int, stream: str | None = Non
     reset = common.reset_peak_rss()
     strategy = common.TopKLongShort(**kw)
     t0 = time.perf_counter()
-    result = common.run(feed, strategy)
+    if save is None:
+        result = common.run(feed, strategy)
+    else:  # the result is written as the run goes, then read back
+        from mlbacktest import BacktestEngine
+
+        result = BacktestEngine(feed, strategy, common.config()).run(out=save, overwrite=True)
     t_run = time.perf_counter() - t0
     run_peak = common.proc_status("VmHWM") if reset else None
     return {
@@ -135,6 +140,8 @@ def main(argv=None) -> int:
     p.add_argument("--stream", metavar="CHUNK",
                    help="case (a) from parquet with ParquetDataFeed(chunk=CHUNK), e.g. 1d")
     p.add_argument("--data-dir", default=None, help="where --stream keeps its parquet file")
+    p.add_argument("--save", metavar="DIR",
+                   help="case (a): run(out=DIR), writing the result as the run goes")
     p.add_argument("--child", choices=("minute", "daily"), help=argparse.SUPPRESS)
     p.add_argument("--write", help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)
@@ -147,7 +154,7 @@ def main(argv=None) -> int:
         return 0
     if args.child:
         print(json.dumps(child(args.child, args.assets, args.bars, args.seed, args.stream,
-                               args.path)))
+                               args.path, args.save)))
         return 0
 
     import numpy
@@ -186,6 +193,8 @@ def main(argv=None) -> int:
                 print(f"writing {path} ...", flush=True)
                 subprocess.run([*cmd[:2], "--write", path, *cmd[4:]], check=True)
             cmd += ["--stream", stream, "--path", path]
+        if args.save and case == "minute":
+            cmd += ["--save", args.save]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"\n{case}: child failed (exit {proc.returncode})\n{proc.stderr[-2000:]}")
