@@ -313,3 +313,13 @@ def test_invalid_tables_raise():
         make_result(orders=orders | {"status": np.array([3, 3, 3, 9, 1])})
     with pytest.raises(ValueError, match="reason"):
         make_result(orders=orders | {"reason": [""]})
+
+
+@pytest.mark.parametrize("name", ["ORDER_TYPE_NAMES", "ORDER_STATUS_NAMES", "TIF_NAMES",
+                                  "ORIGIN_NAMES"])
+def test_code_names_match_the_compiled_core(name):
+    # the results package decodes the engine's codes without importing it
+    import mlbacktest._events as events
+    import mlbacktest.results.result as result
+
+    assert getattr(result, name) == getattr(events, name)
