@@ -200,14 +200,10 @@ def test_duplicates_and_null_timestamps_are_found_by_the_validation_pass(tmp_pat
         ParquetDataFeed(tmp_path / "nulls.parquet", chunk="1w")
 
 
-def test_streaming_refuses_what_it_cannot_keep_point_in_time(tmp_path):
+def test_streaming_refuses_what_it_cannot_stream(tmp_path):
     frame = _frame(n_days=3)
     path = tmp_path / "bars.parquet"
     frame.write_parquet(path)
-    with pytest.raises(DataError, match="integer signal_delay"):
-        ParquetDataFeed(path, chunk="1d", signal_delay=1)
-    with pytest.raises(DataError, match="cannot delay price-frame"):
-        ParquetDataFeed(path, chunk="1d", signal_delay="1h")
     frame.with_columns(pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")).write_parquet(
         tmp_path / "text.parquet")
     with pytest.raises(DataError, match="Datetime or Date"):
@@ -399,3 +395,52 @@ def test_a_failed_run_leaves_no_readable_result(study, tmp_path):
         BacktestResult.from_parquet(out)
     partial = pl.read_parquet(out / "equity.parquet")  # what was written is readable
     assert 0 < partial.height
+
+
+@pytest.mark.parametrize("delay", [
+    {"signal_delay": "2h"},
+    {"signal_delay": 2},
+    {"embargo": "1d"},
+    {"signal_delay": 3, "embargo": "50m"},
+    {"signal_delay": "30h"},  # longer than a window: rows carried across several
+])
+def test_delayed_price_frame_signals_stream_point_in_time(study, tmp_path, delay):
+    path, frame, context = study
+    base_feed = PolarsDataFeed(frame, **delay)
+    base, _ = _run(base_feed, context=context)
+    assert np.isnan(base_feed.panel.signals[:, 0]).any()  # the delay hides early values
+    for chunk in ("1d", "5h", "all"):
+        feed = ParquetDataFeed(path, chunk=chunk, **delay)
+        parts = [feed.window(lo, hi) for lo, hi in feed.window_edges()]
+        np.testing.assert_array_equal(
+            np.concatenate([p.signals for p in parts]), base_feed.panel.signals)
+        res, _ = _run(ParquetDataFeed(path, chunk=chunk, **delay), context=context)
+        _assert_same(base, res)
+
+
+def test_bar_delays_of_a_signal_frame_stream(tmp_path):
+    frame = _frame(n_days=9)
+    prices = frame.drop("pred")
+    preds = frame.select("timestamp", "asset", "pred").filter(
+        pl.col("timestamp").dt.minute() != 15)
+    prices.write_parquet(tmp_path / "bars.parquet", row_group_size=40)
+    kw = {"signals": preds, "signal_delay": 2, "embargo": "10m"}
+    whole = PolarsDataFeed(prices, **kw)
+    feed = ParquetDataFeed(tmp_path / "bars.parquet", chunk="1d", **kw)
+    parts = [feed.window(lo, hi) for lo, hi in feed.window_edges()]
+    np.testing.assert_array_equal(np.concatenate([p.signals for p in parts]),
+                                  whole.panel.signals)
+    base, _ = _run(whole)
+    res, _ = _run(ParquetDataFeed(tmp_path / "bars.parquet", chunk="1d", **kw))
+    _assert_same(base, res)
+
+
+def test_windows_with_delayed_signals_must_be_read_in_order(study):
+    path, _, _ = study
+    feed = ParquetDataFeed(path, chunk="1d", signal_delay=1)
+    edges = feed.window_edges()
+    feed.window(*edges[0])
+    feed.window(*edges[1])
+    with pytest.raises(ValueError, match="time order"):
+        feed.window(*edges[1])
+    feed.window(*edges[0])  # starting over is fine

@@ -836,10 +836,11 @@ class ParquetDataFeed(DataFeed):
         Needs a ``Datetime`` or ``Date`` timestamp column; files sorted (or
         partitioned) by time read fastest, since each window skips the row
         groups outside it. A separate `signals` frame is held in memory.
-        Price-frame signal columns cannot take an `available_at_column`,
-        `signal_delay` or `embargo` here (their rows can become visible in a
-        later window; pass them as a `signals` frame), and an integer
-        `signal_delay` is refused. See ``docs/streaming.md``.
+        `signal_delay` and `embargo` work as in memory: the rows a delayed
+        signal still needs are carried from window to window (bounded by
+        the delay). An `available_at_column` on the price frame is refused
+        (a row could become visible any number of windows later: pass the
+        predictions as a `signals` frame). See ``docs/streaming.md``.
 
     Attributes
     ----------
@@ -1176,6 +1177,7 @@ class _Stream:
     tz: str | None
     calendar: np.ndarray  # every distinct timestamp, ascending
     n_rows: int
+    carry: _Carry | None = None  # what delayed signals need from earlier windows
 
     @classmethod
     def scan(
@@ -1202,17 +1204,6 @@ class _Stream:
             raise DataError(
                 "streaming (chunk=...) cannot take available_at_column on the price frame: a "
                 "row may become visible in a later window; pass the signals as signals=..."
-            )
-        if timing.delay_bars:
-            raise DataError(
-                "streaming (chunk=...) cannot take an integer signal_delay (a number of bars); "
-                "give a duration such as '1d'"
-            )
-        if not timing.is_identity and delayed.intersection(plan.price_columns):
-            raise DataError(
-                "streaming (chunk=...) cannot delay price-frame signal columns "
-                f"{sorted(delayed.intersection(plan.price_columns))}: pass them as signals=..., "
-                "or leave them out of delay_columns"
             )
         width = _chunk_ns(chunk)
         col = pl.col(timestamp_column)
@@ -1319,7 +1310,104 @@ class _Stream:
             tz=self.tz,
             source_row=_readonly(source_row, np.int64),
         )
-        return _attach_signals(panel, None, self.rows, self.plan, self.timing, self.delayed)
+        if self.timing.delay_bars == 0 and (
+                self.timing.is_identity or not self.delayed.intersection(self.plan.price_columns)):
+            # every delay is a duration applied per bar to the signal frame: no state
+            return _attach_signals(panel, None, self.rows, self.plan, self.timing, self.delayed)
+        if self.carry is None or lo < self.carry.hi:
+            if lo > self.calendar[0]:  # rows before lo were never seen
+                raise ValueError("the windows of a feed with delayed signals must be read in "
+                                 "time order, from the first")
+            self.carry = _Carry(len(self.asset_names))
+        return self.carry.align(panel, lo, hi, self)
+
+
+class _Carry:
+    """Delayed signals across windows: what each one needs from the windows before it.
+
+    Price-frame columns delayed by a duration ``D`` (``signal_delay`` plus
+    ``embargo``) show at a bar stamped ``t`` the asset's latest row stamped at
+    or before ``t - D``: that row is in the window, among the rows kept from
+    ``[lo - D, lo)``, or it is the asset's last row before ``lo - D``, kept per
+    asset. An integer ``signal_delay`` of ``n`` bars then shows at each bar
+    what the asset's ``n``-th earlier bar showed: the last ``n`` of those per
+    asset are kept. Everything kept is bounded by ``D`` and ``n``, not by the
+    study. Windows must come in time order (the engine reads them so).
+    """
+
+    def __init__(self, n_assets: int) -> None:
+        self.hi = np.iinfo(np.int64).min  # end of the last window read
+        self.recent_ts = np.empty(0, dtype=np.int64)  # raw delayed price rows with ts >= cut
+        self.recent_asset = np.empty(0, dtype=np.int32)
+        self.recent_values: np.ndarray | None = None
+        self.before = None if n_assets == 0 else np.full((n_assets, 0), np.nan)
+        self.has_before = np.zeros(n_assets, dtype=bool)  # an asset row older than the cut exists
+        self.tail_asset = np.empty(0, dtype=np.int32)  # last n shown rows of each asset
+        self.tail_values: np.ndarray | None = None
+
+    def align(self, panel: BarPanel, lo: int, hi: int, stream: _Stream) -> BarPanel:
+        plan, timing = stream.plan, stream.timing
+        no_bars = dataclasses.replace(timing, delay_bars=0)
+        frame_delayed = stream.delayed - set(plan.price_columns)
+        # The signal frame's duration delays and every undelayed column, per bar.
+        out_panel = _attach_signals(panel, None, stream.rows, plan, no_bars, frame_delayed)
+        out = np.array(out_panel.signals, dtype=np.float64)
+        names = out_panel.signal_names
+        price_cols = [c for c in plan.price_columns if c in stream.delayed]
+        if price_cols and not no_bars.is_identity:
+            raw = panel.signals[:, [panel.signal_names.index(c) for c in price_cols]]
+            out[:, [names.index(c) for c in price_cols]] = self._shifted_rows(
+                panel, raw, lo, no_bars)
+        if timing.delay_bars:
+            cols = [names.index(c) for c in names if c in stream.delayed]
+            out[:, cols] = self._shifted_bars(panel.asset, out[:, cols], timing.delay_bars)
+        self.hi = hi
+        return dataclasses.replace(panel, signals=_readonly(out, np.float64), signal_names=names)
+
+    def _shifted_rows(self, panel: BarPanel, raw: np.ndarray, lo: int,
+                      timing: SignalTiming) -> np.ndarray:
+        k = raw.shape[1]
+        if self.recent_values is None:
+            self.recent_values = np.empty((0, k))
+            self.before = np.full((self.has_before.size, k), np.nan)
+        assert self.before is not None
+        shift = visibility(np.zeros(1, dtype=np.int64), None, timing)[0]
+        cut = lo - int(shift) if lo > np.iinfo(np.int64).min + int(shift) else lo
+        old = self.recent_ts < cut
+        if old.any():  # rows no longer needed one by one: keep each asset's latest
+            a = self.recent_asset[old]
+            last = len(a) - 1 - np.unique(a[::-1], return_index=True)[1]
+            self.before[a[last]] = self.recent_values[old][last]
+            self.has_before[a[last]] = True
+        ts = np.concatenate((self.recent_ts[~old], panel.ts))
+        asset = np.concatenate((self.recent_asset[~old], panel.asset))
+        values = np.concatenate((self.recent_values[~old], raw))
+        marked = np.hstack((values, np.ones((values.shape[0], 1))))
+        got = align_signals(panel.ts, panel.asset, ts, visibility(ts, None, timing), asset, marked)
+        miss = np.isnan(got[:, -1])
+        res = got[:, :-1]
+        res[miss] = self.before[panel.asset[miss]]
+        self.recent_ts, self.recent_asset, self.recent_values = ts, asset, values
+        return res
+
+    def _shifted_bars(self, asset: np.ndarray, shown: np.ndarray, n: int) -> np.ndarray:
+        if self.tail_values is None:
+            self.tail_values = np.empty((0, shown.shape[1]))
+        all_asset = np.concatenate((self.tail_asset, asset))
+        all_values = np.concatenate((self.tail_values, shown))
+        src = (pl.DataFrame({"asset": all_asset, "i": np.arange(all_asset.size)})
+               .select(pl.col("i").shift(n).over("asset"))["i"]
+               .fill_null(-1).to_numpy()[self.tail_asset.size:])
+        res = np.full(shown.shape, np.nan)
+        hit = src >= 0
+        res[hit] = all_values[src[hit]]
+        # keep the last n rows of each asset
+        by_asset = np.argsort(all_asset, kind="stable")
+        ends = np.cumsum(np.bincount(all_asset, minlength=int(all_asset.max(initial=0)) + 1))
+        from_end = ends[all_asset[by_asset]] - 1 - np.arange(all_asset.size)
+        keep = np.sort(by_asset[from_end < n])
+        self.tail_asset, self.tail_values = all_asset[keep], all_values[keep]
+        return res
 
 
 def _empty_panel(signal_names: tuple[str, ...], asset_names: tuple[str, ...],
