@@ -444,3 +444,30 @@ def test_windows_with_delayed_signals_must_be_read_in_order(study):
     with pytest.raises(ValueError, match="time order"):
         feed.window(*edges[1])
     feed.window(*edges[0])  # starting over is fine
+
+
+def test_signal_sources_arrive_the_same_in_a_streamed_run(study):
+    from mlbacktest import SignalSource
+
+    path, frame, _ = study
+    preds = (frame.select("timestamp", "asset", "pred")
+             .filter(pl.col("timestamp").dt.hour() == 11)
+             .with_columns(pl.col("timestamp") + pl.duration(minutes=5)))
+
+    class OnSignal(Busy):
+        def on_signal(self, event, context):
+            hist = self.history(event.asset, "close", 3)
+            self.log.append((event.asset, event.values["pred"], float(hist.sum())))
+            if event.values["pred"] > 0.5:
+                self.order(event.asset, 1)
+
+    def go(feed):
+        strategy = OnSignal()
+        result = BacktestEngine(feed, strategy, BacktestConfig(history_window=40),
+                                sources=SignalSource(preds, latency="20m")).run(progress=False)
+        return result, strategy
+
+    base, s0 = go(PolarsDataFeed(frame))
+    res, s1 = go(ParquetDataFeed(path, chunk="1d"))
+    _assert_same(base, res)
+    assert s0.log == s1.log and sum(isinstance(x, tuple) for x in s1.log) > 20
