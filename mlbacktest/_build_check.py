@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlbacktest.errors import NotBuiltError
 
 try:
-    from mlbacktest import _broker, _clock, _costs, _engine, _events, _portfolio  # noqa: F401
+    from mlbacktest import _broker, _clock, _costs, _engine, _events, _fifo, _portfolio  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise NotBuiltError(
         "mlbacktest is not built: its compiled extension module "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlbacktest.results.trades import OPEN_LOT_FIELDS, TRADE_FIELDS, fifo_round_trips
@@ -251,3 +251,31 @@ def test_realised_plus_unrealised_equals_cash_pnl(rows, final):
     # Commission is attributed, never invented.
     assert rt.trades["commission"].sum() <= commission.sum() + 1e-9
     np.testing.assert_allclose(rt.trades["net_pnl"], rt.trades["pnl"] - rt.trades["commission"])
+
+
+@settings(max_examples=300, deadline=None)
+@example([(0, 0, 0.1, 10.0, 0.1, 0.0), (1, 0, 0.1, 11.0, 0.1, 0.0), (2, 0, 0.1, 12.0, 0.1, 0.0),
+          (3, 0, -0.3, 13.0, 0.3, 0.1)])  # float residue: the last lot is closed as dust
+@given(st.lists(
+    st.tuples(st.integers(0, 6), st.integers(0, 3),
+              st.sampled_from([0.0, 1.0, -1.0, 2.5, -2.5, 3.0, -3.0, 0.1, -0.3, 10.0, -10.0]),
+              st.floats(1.0, 200.0), st.floats(0.0, 2.0), st.floats(0.0, 1.0)),
+    max_size=60))
+def test_compiled_fifo_matches_the_reference_bit_for_bit(fills):
+    from reference_fifo import as_rows, reference_fifo
+
+    from mlbacktest.results.trades import _MATCH_DTYPES, OPEN_LOT_FIELDS, QTY_RTOL
+
+    cols = [np.array(c) for c in zip(*fills, strict=True)] if fills else [np.array([])] * 6
+    ts = cols[0].astype(np.int64)
+    asset = cols[1].astype(np.int32)
+    qty, price, comm, slip = (c.astype(np.float64) for c in cols[2:])
+    oid = np.arange(len(fills), dtype=np.int64) + 100
+    rt = fifo_round_trips(ts, asset, oid, qty, price, comm, slip)
+    matches, open_lots = reference_fifo(ts, asset, oid, qty, price, comm, slip, QTY_RTOL)
+    raw = {**{k: rt.trades[k] for k in rt.trades if k in _MATCH_DTYPES},
+           "entry_fill": rt.fill_index["entry"], "exit_fill": rt.fill_index["exit"]}
+    assert as_rows(raw, _MATCH_DTYPES) == matches
+    assert as_rows(rt.open_lots, OPEN_LOT_FIELDS) == open_lots
+    for k, dtype in _MATCH_DTYPES.items():
+        assert raw[k].dtype == dtype, k

@@ -27,11 +27,12 @@ fractional sizes such as ``0.1 + 0.2`` close ``0.3`` without leaving dust lots.
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+from mlbacktest._fifo import match_fills
 
 __all__ = [
     "EXCURSION_FIELDS",
@@ -139,31 +140,6 @@ class RoundTrips(NamedTuple):
     fill_index: dict[str, np.ndarray]
 
 
-class _Lot:
-    """An open lot: what is left of one opening fill (or of its remainder)."""
-
-    __slots__ = ("entry_ts", "order_id", "price", "quantity", "commission_per_unit",
-                 "slippage_per_unit", "fill")
-
-    def __init__(
-        self,
-        entry_ts: int,
-        order_id: int,
-        price: float,
-        quantity: float,
-        commission_per_unit: float,
-        slippage_per_unit: float,
-        fill: int,
-    ) -> None:
-        self.entry_ts = entry_ts
-        self.order_id = order_id
-        self.price = price
-        self.quantity = quantity  # signed remaining quantity: + long, - short
-        self.commission_per_unit = commission_per_unit
-        self.slippage_per_unit = slippage_per_unit
-        self.fill = fill  # position of the opening fill in the input arrays
-
-
 def fifo_round_trips(
     ts: npt.ArrayLike,
     asset: npt.ArrayLike,
@@ -230,81 +206,22 @@ def fifo_round_trips(
     if any(a.shape != (n,) for a in (asset_a, oid_a, qty_a, price_a, comm_a, slip_a)):
         raise ValueError("fifo_round_trips: all fill arrays must be 1-D and of the same length")
 
-    # Per-unit costs, and plain Python lists: the loop below reads scalars only.
+    # Per-unit costs; the compiled loop reads scalars only.
     abs_qty = np.abs(qty_a)
     per_unit = np.zeros((2, n))
     np.divide(comm_a, abs_qty, out=per_unit[0], where=abs_qty > 0.0)
     np.divide(slip_a, abs_qty, out=per_unit[1], where=abs_qty > 0.0)
-    ts_l, asset_l, oid_l = ts_a.tolist(), asset_a.tolist(), oid_a.tolist()
-    qty_l, price_l = qty_a.tolist(), price_a.tolist()
-    comm_l, slip_l = per_unit[0].tolist(), per_unit[1].tolist()
-
-    books: dict[int, deque[_Lot]] = {}
-    # one tuple per matched (lot, fill) pair, in the key order of _MATCH_DTYPES
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    rtol = QTY_RTOL
-
-    for i in np.argsort(ts_a, kind="stable").tolist():
-        fill_qty = qty_l[i]
-        if fill_qty == 0.0:
-            continue
-        a = asset_l[i]
-        book = books.get(a)
-        if book is None:
-            book = books[a] = deque()
-        remaining = fill_qty
-        # x is dust (zero) when |x| <= QTY_RTOL * |reference quantity|
-        fill_dust = rtol * abs(fill_qty)
-        # Close lots of the opposite sign, oldest first.
-        while book and book[0].quantity * remaining < 0.0:
-            lot = book[0]
-            lot_size = abs(lot.quantity)
-            size = min(lot_size, abs(remaining))
-            if abs(lot_size - abs(remaining)) <= fill_dust:
-                size = lot_size  # the fill closes exactly this lot
-            direction = 1 if lot.quantity > 0.0 else -1
-            append(
-                (
-                    a,
-                    direction,
-                    lot.entry_ts,
-                    ts_l[i],
-                    size,
-                    lot.price,
-                    price_l[i],
-                    size * (lot.commission_per_unit + comm_l[i]),
-                    lot.order_id,
-                    oid_l[i],
-                    size * (lot.slippage_per_unit + slip_l[i]),
-                    lot.fill,
-                    i,
-                )
-            )
-            lot.quantity -= direction * size
-            remaining += direction * size
-            if abs(lot.quantity) <= rtol * lot_size:
-                book.popleft()
-            if abs(remaining) <= fill_dust:
-                remaining = 0.0
-                break
-        if remaining != 0.0:
-            book.append(_Lot(ts_l[i], oid_l[i], price_l[i], remaining, comm_l[i], slip_l[i], i))
-
-    raw = _columns(rows, _MATCH_DTYPES)
+    if n and asset_a.min() < 0:
+        raise ValueError("fifo_round_trips: asset ids must be >= 0")
+    raw, open_lots = match_fills(
+        np.argsort(ts_a, kind="stable").astype(np.int64), ts_a, asset_a, oid_a, qty_a, price_a,
+        per_unit[0], per_unit[1], int(asset_a.max()) + 1 if n else 0, QTY_RTOL,
+    )
     return RoundTrips(
         trades=_trade_arrays(raw),
-        open_lots=_open_lot_arrays(books),
+        open_lots=open_lots,
         fill_index={"entry": raw["entry_fill"], "exit": raw["exit_fill"]},
     )
-
-
-def _columns(rows: list[tuple[Any, ...]], dtypes: dict[str, type]) -> dict[str, np.ndarray]:
-    """Transpose ``rows`` (tuples in ``dtypes`` key order) into typed column arrays."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(dtypes)
-    return {
-        name: np.asarray(col, dtype=dtypes[name]) for name, col in zip(dtypes, columns, strict=True)
-    }
 
 
 def _trade_arrays(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -319,23 +236,6 @@ def _trade_arrays(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "net_return_pct": np.divide(net, cost, out=np.full_like(net, np.nan), where=cost != 0.0),
     }
     return {k: raw[k] if k in raw else derived[k] for k in TRADE_FIELDS}
-
-
-def _open_lot_arrays(books: dict[int, deque[_Lot]]) -> dict[str, np.ndarray]:
-    """Flatten the remaining lots (:data:`OPEN_LOT_FIELDS`), by asset id then FIFO order."""
-    rows = [
-        (
-            a,
-            1 if lot.quantity > 0.0 else -1,
-            abs(lot.quantity),
-            lot.entry_ts,
-            lot.price,
-            lot.order_id,
-        )
-        for a in sorted(books)
-        for lot in books[a]
-    ]
-    return _columns(rows, _OPEN_LOT_DTYPES)
 
 
 # -- excursions ------------------------------------------------------------------
