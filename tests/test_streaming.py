@@ -471,3 +471,26 @@ def test_signal_sources_arrive_the_same_in_a_streamed_run(study):
     res, s1 = go(ParquetDataFeed(path, chunk="1d"))
     _assert_same(base, res)
     assert s0.log == s1.log and sum(isinstance(x, tuple) for x in s1.log) > 20
+
+
+def test_filters_push_down_into_every_window(study):
+    path, frame, _ = study
+    start, end = dt.datetime(2024, 1, 4), dt.datetime(2024, 1, 20, 12)
+    keep = ["AAA", "CCC", "DDD"]
+    subset = frame.filter(pl.col("timestamp").is_between(start, end)
+                          & pl.col("asset").is_in(keep))
+    feed = ParquetDataFeed(path, chunk="1d", start=start, end=end, assets=keep)
+    assert feed.asset_names == tuple(keep) and len(feed) == subset.height
+    whole = PolarsDataFeed(subset).panel
+    parts = [feed.window(lo, hi) for lo, hi in feed.window_edges()]
+    np.testing.assert_array_equal(np.concatenate([p.close for p in parts]), whole.close)
+    np.testing.assert_array_equal(np.concatenate([p.ts for p in parts]), whole.ts)
+
+    class Hold(Strategy):
+        def on_start(self):
+            self.buy("AAA", 5)
+
+    streamed = BacktestEngine(feed, Hold(), BacktestConfig()).run(progress=False)
+    in_memory = BacktestEngine(PolarsDataFeed(subset), Hold(), BacktestConfig()).run(
+        progress=False)
+    _assert_same(in_memory, streamed)
