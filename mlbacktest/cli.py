@@ -24,8 +24,8 @@ import importlib.util
 import inspect
 import json
 import os
-import shutil
 import re
+import shutil
 import sys
 import traceback
 import warnings

@@ -260,7 +260,8 @@ class BacktestConfig:
         object.__setattr__(self, "commission_model", cm)
         if isinstance(self.slippage_bps, SlippageModel):
             sm = self.slippage_bps
-        elif isinstance(self.slippage_bps, (int, float)) and not isinstance(self.slippage_bps, bool):
+        elif (isinstance(self.slippage_bps, (int, float))
+              and not isinstance(self.slippage_bps, bool)):
             sm = SlippageModel(float(self.slippage_bps))
         else:
             raise ConfigError(

@@ -40,7 +40,10 @@ def _overridden_hooks(strategy: Strategy) -> dict[str, Any]:
 
 
 def _local_days(ts: np.ndarray, tz: str | None) -> np.ndarray:
-    """Calendar day of each timestamp in the feed's zone, as days since the epoch (for DAY orders)."""
+    """Calendar day of each timestamp in the feed's zone, as days since the epoch.
+
+    DAY orders expire when it changes.
+    """
     if tz is None:
         return np.floor_divide(ts, 86_400_000_000_000).astype(np.int32)
     import polars as pl
@@ -166,7 +169,8 @@ class BacktestEngine:
     ) -> None:
         feeds = [feed] if isinstance(feed, DataFeed) else list(feed)
         if not feeds or not all(isinstance(f, DataFeed) for f in feeds):
-            raise TypeError("feed must be a DataFeed (PolarsDataFeed, ParquetDataFeed) or a list of them")
+            raise TypeError(
+                "feed must be a DataFeed (PolarsDataFeed, ParquetDataFeed) or a list of them")
         if not isinstance(strategy, Strategy):
             raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
         if config is None:
@@ -174,7 +178,8 @@ class BacktestEngine:
         elif isinstance(config, Mapping):
             config = BacktestConfig.from_dict(config)
         elif not isinstance(config, BacktestConfig):
-            raise ConfigError(f"config must be a BacktestConfig or a mapping, got {type(config).__name__}")
+            raise ConfigError(
+                f"config must be a BacktestConfig or a mapping, got {type(config).__name__}")
         self.feeds = feeds
         self.strategy = strategy
         self.config = config

@@ -666,7 +666,8 @@ class Strategy:
         if stop_loss is None and take_profit is None and not trailing:
             raise OrderError("a bracket needs a stop_loss, a take_profit or a trailing stop")
         if stop_loss is not None and trailing:
-            raise OrderError("give stop_loss or a trailing distance for the protective leg, not both")
+            raise OrderError(
+                "give stop_loss or a trailing distance for the protective leg, not both")
         engine = self._require_engine()
         aid = self._asset_id(asset)
         nan = math.nan

@@ -36,10 +36,10 @@ class ResultOutputs:
         self.dir = tempfile.mkdtemp(prefix="mlbacktest-asv-")
 
     def time_metrics(self):
-        _fresh(self.result).metrics
+        return _fresh(self.result).metrics
 
     def time_trades(self):
-        _fresh(self.result).trades
+        return _fresh(self.result).trades
 
     def time_to_parquet_and_back(self):
         out = os.path.join(self.dir, "saved")

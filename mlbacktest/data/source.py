@@ -115,7 +115,8 @@ class SignalSource:
             value_columns = [c for c in frame.columns if c not in (timestamp_column, asset_column)]
         missing = [c for c in value_columns if c not in frame.columns]
         if missing:
-            raise DataError(f"signal source has no column {missing[0]!r}; columns are {frame.columns}")
+            raise DataError(
+                f"signal source has no column {missing[0]!r}; columns are {frame.columns}")
         if not value_columns:
             raise DataError("a signal source needs at least one value column")
         assets = frame[asset_column].cast(pl.String)
@@ -141,7 +142,8 @@ class SignalSource:
         order = np.lexsort((names.astype(str), ts))
         ts_sorted = ts[order]
         names_sorted = names[order]
-        same = np.flatnonzero((ts_sorted[1:] == ts_sorted[:-1]) & (names_sorted[1:] == names_sorted[:-1]))
+        same = np.flatnonzero(
+            (ts_sorted[1:] == ts_sorted[:-1]) & (names_sorted[1:] == names_sorted[:-1]))
         if same.size:
             r1, r2 = int(order[same[0]]), int(order[same[0] + 1])
             raise DataError(

@@ -26,9 +26,9 @@ from mlbacktest.models.config import (
 from mlbacktest.models.slippage import (
     AlmgrenChrissImpact,
     ColumnSource,
+    FixedAmountSlippage,
     FixedBpsSlippage,
     HalfSpreadSlippage,
-    FixedAmountSlippage,
     LinearImpact,
     NoSlippage,
     SlippageModel,
