@@ -494,3 +494,20 @@ def test_filters_push_down_into_every_window(study):
     in_memory = BacktestEngine(PolarsDataFeed(subset), Hold(), BacktestConfig()).run(
         progress=False)
     _assert_same(in_memory, streamed)
+
+
+def test_two_streamed_feeds_with_different_windows_and_a_repeat_run(tmp_path):
+    frame = _frame(n_days=10)
+    half = frame.filter(pl.col("asset").is_in(["AAA", "BBB"]))
+    rest = frame.filter(~pl.col("asset").is_in(["AAA", "BBB"]))
+    half.write_parquet(tmp_path / "a.parquet", row_group_size=30)
+    rest.write_parquet(tmp_path / "b.parquet", row_group_size=30)
+    base, _ = _run([PolarsDataFeed(half), PolarsDataFeed(rest)])
+
+    def streamed():
+        return _run([ParquetDataFeed(tmp_path / "a.parquet", chunk="1d"),
+                     ParquetDataFeed(tmp_path / "b.parquet", chunk="1w")])[0]
+
+    first, second = streamed(), streamed()
+    _assert_same(base, first)
+    _assert_same(first, second)  # same inputs, same outputs (the read-ahead thread included)
