@@ -511,3 +511,22 @@ def test_two_streamed_feeds_with_different_windows_and_a_repeat_run(tmp_path):
     first, second = streamed(), streamed()
     _assert_same(base, first)
     _assert_same(first, second)  # same inputs, same outputs (the read-ahead thread included)
+
+
+def test_the_validation_pass_shows_a_bar_only_in_a_terminal(study, monkeypatch):
+    import io
+
+    import mlbacktest.data.feeds as feeds
+
+    path, frame, _ = study
+    assert feeds._validation_bar(4) is None  # pytest's stderr is not a terminal
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    bar = feeds._validation_bar(4)
+    assert bar is not None and bar.total == 4
+    bar.close()
+    assert len(ParquetDataFeed(path, chunk="1d")) == frame.height

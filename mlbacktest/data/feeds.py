@@ -1133,6 +1133,16 @@ def _warn_absent(asset_list: Sequence[str], names: Sequence[str], path: Any) -> 
         )
 
 
+def _validation_bar(total: int) -> Any:
+    """A progress bar over the validation pass, shown in a terminal once it has lasted 2 s."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    return tqdm(total=total, unit="window", desc="mlbacktest: validating", delay=2.0,
+                mininterval=0.5, leave=False, file=sys.stderr)
+
+
 def _chunk_ns(chunk: Any) -> int | None:
     """Window length of ``chunk=`` in ns; ``None`` for ``"all"`` (one window)."""
     from mlbacktest.data.signals import parse_duration
@@ -1242,6 +1252,7 @@ class _Stream:
         tz: str | None = None
         # Two windows in flight (polars releases the GIL while it reads); results are
         # taken in window order, so the first bad window is the one reported.
+        bar = _validation_bar(len(edges))
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = [pool.submit(check, k) for k in range(min(2, len(edges)))]
             for k in range(len(edges)):
@@ -1250,9 +1261,13 @@ class _Stream:
                 except BaseException:
                     for f in pending:
                         f.cancel()
+                    if bar is not None:
+                        bar.close()
                     raise
                 if k + 2 < len(edges):
                     pending.append(pool.submit(check, k + 2))
+                if bar is not None:
+                    bar.update(1)
                 if out is None:
                     continue
                 window_names, tz, n, calendar = out
@@ -1260,6 +1275,8 @@ class _Stream:
                 calendars.append(calendar)
                 windows.append(edges[k])
                 n_rows += n
+        if bar is not None:
+            bar.close()
         asset_names = tuple(sorted(names))
         rows = None
         if sig_lf is not None:
