@@ -25,8 +25,9 @@ import inspect
 import json
 import os
 import re
-import shutil
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -46,6 +47,10 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 #: Exit status when the command line does not name a runnable backtest.
 EXIT_USAGE = 2
+#: Exit status after Ctrl-C (SIGINT), as a shell reports it (128 + 2).
+EXIT_SIGINT = 130
+#: Exit status after SIGTERM, as a shell reports it (128 + 15).
+EXIT_SIGTERM = 143
 
 #: Name of the report written in an output directory.
 REPORT_NAME = "report.html"
@@ -233,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _parser().parse_args(args_list)
         except SystemExit as exc:  # --help, --version
             return exc.code if isinstance(exc.code, int) else EXIT_OK
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_interrupts():
             warnings.showwarning = _show_warning
             if args.command == "demo":
                 return _demo(args)
@@ -245,9 +250,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _error(str(exc))
         return exc.status
+    except _Terminated:
+        _error("terminated by SIGTERM; nothing was written (earlier output is left as it was)")
+        return EXIT_SIGTERM
     except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+        _error("interrupted; nothing was written (earlier output is left as it was)")
+        return EXIT_SIGINT
+    except SystemExit as exc:  # sys.exit() in the strategy's code, outside the run
+        return _exit_called(exc, "the strategy's code", show_traceback)
+    except RecursionError as exc:
+        if show_traceback:
+            traceback.print_exc()
+        _error(f"the input is nested too deeply to process ({exc})")
+        return EXIT_FAILURE
+    except Exception as exc:  # a lower layer failed in a way it does not document
+        if show_traceback:
+            traceback.print_exc()
+        _error(f"unexpected {_describe(exc)} (run again with --traceback to see where)")
+        return EXIT_FAILURE
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM was received; raised from the signal handler, unwinds like Ctrl-C."""
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` for the block (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------- #
@@ -269,6 +310,18 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+def _exit_called(exc: SystemExit, who: str, show_traceback: bool) -> int:
+    """Report ``sys.exit()`` called by the user's code; return :data:`EXIT_FAILURE`."""
+    if show_traceback:
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    code = "" if exc.code is None else repr(exc.code)
+    _error(f"{who} called sys.exit({code}); the run was stopped and nothing was written")
+    if not show_traceback:
+        for note in _notes(exc):
+            print(f"  {note}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def _notes(exc: BaseException) -> list[str]:
     notes = getattr(exc, "__notes__", None) or []
     return [str(n).removeprefix("mlbacktest: ") for n in notes]
@@ -276,6 +329,8 @@ def _notes(exc: BaseException) -> list[str]:
 
 def _fail(exc: BaseException, what: str, show_traceback: bool) -> int:
     """Report an exception raised by the user's inputs or code; return :data:`EXIT_FAILURE`."""
+    if isinstance(exc, SystemExit):
+        return _exit_called(exc, what.removesuffix(" raised"), show_traceback)
     if show_traceback:
         traceback.print_exception(type(exc), exc, exc.__traceback__)
     sep = " " if what.endswith(" raised") else ": "
@@ -332,8 +387,10 @@ def _import_file(path: str) -> Any:
         spec.loader.exec_module(module)
     except BaseException as exc:
         del sys.modules[name]
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if isinstance(exc, KeyboardInterrupt):
             raise
+        if isinstance(exc, SystemExit):
+            raise _UserCodeError(exc, f"importing {path}") from exc
         raise _UserCodeError(exc, f"importing {path} raised") from exc
     return module
 
@@ -387,6 +444,8 @@ def load_strategy_class(spec: str) -> type[Strategy]:
     try:
         return _load_strategy_class(spec)
     except _UserCodeError as exc:
+        if isinstance(exc.exc, SystemExit):
+            raise CLIError(f"{exc.what} called sys.exit({exc.exc.code!r})", EXIT_FAILURE) from None
         raise CLIError(f"{exc.what} {_describe(exc.exc)}", EXIT_FAILURE) from exc.exc
 
 
@@ -433,6 +492,8 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
             params[key] = json.loads(text)
         except ValueError:
             params[key] = text
+        except RecursionError:
+            raise CLIError(f"--param {key}: the value is nested too deeply to read") from None
     return params
 
 
@@ -451,6 +512,8 @@ def _make_strategy(cls: type[Strategy], params: dict[str, Any]) -> Strategy:
             raise CLIError(f"{cls.__name__}({takes}): {exc} (check --param)") from None
     try:
         return cls(**params)
+    except SystemExit as exc:
+        raise _UserCodeError(exc, f"the strategy's constructor {cls.__name__}()") from exc
     except Exception as exc:
         raise _UserCodeError(exc, f"the strategy's constructor {cls.__name__}() raised") from exc
 
@@ -531,13 +594,41 @@ def _read_context(path: str, timestamp_column: str) -> Any:
 
 
 def _check_out_dir(out: str, overwrite: bool) -> Path:
-    p = Path(out)
-    if p.exists() and not p.is_dir():
+    """``--out`` as a Path, once :func:`~mlbacktest.results.io.check_output_dir` accepts it."""
+    from mlbacktest.results.io import check_output_dir
+
+    if Path(out).exists() and not Path(out).is_dir() and not Path(out).is_symlink():
         raise CLIError(f"--out {out!r} is a file, not a directory")
-    if p.is_dir() and any(p.iterdir()) and not overwrite:
-        raise CLIError(f"--out directory {out!r} is not empty: choose another directory or "
-                       "pass --overwrite")
-    return p
+    try:
+        return check_output_dir(out, overwrite, "--out")
+    except OSError as exc:
+        raise CLIError(str(exc).replace("overwrite=True (--overwrite)", "--overwrite")) from None
+
+
+def _check_time_options(args: argparse.Namespace) -> None:
+    """Refuse malformed ``--start``, ``--end`` and ``--chunk`` values (usage errors)."""
+    from mlbacktest.data.signals import parse_duration
+    from mlbacktest.data.validate import bound_to_ns
+
+    for option in ("start", "end"):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        try:
+            bound_to_ns(value, None, option)
+        except Exception as exc:  # DataError, or whatever the parser raises
+            raise CLIError(f"--{option} {value!r} is not a valid time (write an ISO 8601 date "
+                           f"or time such as 2020-01-31 or 2020-01-31T09:30): "
+                           f"{_describe(exc)}") from None
+    if args.chunk is not None and args.chunk.strip().lower() != "all":
+        try:
+            ns = parse_duration(args.chunk, "--chunk")
+        except Exception as exc:
+            raise CLIError(f"--chunk {args.chunk!r} is not a duration such as '1d', '1w' or "
+                           f"'6h': {_describe(exc)}") from None
+        if ns <= 0:
+            raise CLIError(f"--chunk {args.chunk!r} must be a positive duration ('1d', '1w', "
+                           "'6h') or 'all'")
 
 
 @contextmanager
@@ -583,6 +674,8 @@ def _write_report(result: BacktestResult, path: Path, args: argparse.Namespace,
         hint = ", or pass --no-report" if args.command == "run" else ""
         raise CLIError(f"the report needs a package that is not installed ({exc}): "
                        f"pip install matplotlib{hint}", EXIT_FAILURE) from exc
+    except (FileExistsError, IsADirectoryError) as exc:  # a link, or a file it did not write
+        raise CLIError(str(exc)) from None
     except OSError as exc:
         raise CLIError(f"cannot write the report to {str(path)!r}: {exc}", EXIT_FAILURE) from exc
     except ValueError as exc:  # DataError included: a benchmark that does not fit
@@ -607,7 +700,7 @@ def _demo(args: argparse.Namespace) -> int:
     out = None if args.no_report else args.out
     try:
         run_demo(args.assets, args.bars, args.seed, out=out)
-    except FileExistsError as exc:
+    except (FileExistsError, NotADirectoryError) as exc:
         raise CLIError(str(exc)) from None
     except OSError as exc:
         raise CLIError(f"cannot write the demo's output: {exc}", EXIT_FAILURE) from exc
@@ -623,6 +716,9 @@ def _run(args: argparse.Namespace) -> int:
     # Usage errors (status 2) first, before anything slow runs.
     params = _parse_params(args.param)
     out = _check_out_dir(args.out, args.overwrite)
+    _check_time_options(args)
+    from mlbacktest.results.io import StagedDir
+
     for option in ("data", "signals", "context", "config", "benchmark"):
         if getattr(args, option) is not None:
             _check_exists(getattr(args, option), f"--{option}")
@@ -659,28 +755,40 @@ def _run(args: argparse.Namespace) -> int:
             benchmark = None if args.no_report else _read_benchmark(args.benchmark)
         except DataError as exc:
             return _fail(exc, "bad benchmark", tb)
-        created = not out.exists()
+        # Results and report go to a new sibling directory, which replaces `out` only
+        # once both are written: a failed or interrupted run leaves `out` as it was.
         try:
-            # the equity record and fills are written to `out` as the run goes
-            result = engine.run(progress=args.progress, out=out, overwrite=args.overwrite)
+            staged = StagedDir(out, args.overwrite, "--out")
+        except OSError as exc:  # the directory changed since it was checked
+            raise CLIError(str(exc)) from None
+        try:
+            # the equity record and fills are written as the run goes
+            result = engine.run(progress=args.progress, out=staged.path)
         except BaseException as exc:
-            if created:  # a failed run leaves no directory behind
-                shutil.rmtree(out, ignore_errors=True)
+            staged.abort()
+            if isinstance(exc, SystemExit):
+                return _exit_called(exc, "the strategy", tb)
             if isinstance(exc, OSError) and not _notes(exc):
                 raise CLIError(f"cannot write the results to {str(out)!r}: {exc}",
                                EXIT_FAILURE) from exc
             if not isinstance(exc, Exception):
                 raise
             return _fail(exc, "the strategy raised" if _notes(exc) else "the run failed", tb)
-    if not args.quiet:
-        result.summary()
+    try:
+        if not args.quiet:
+            result.summary()
+        if not args.no_report:
+            _write_report(result, staged.path / REPORT_NAME, args, benchmark)
+        staged.commit()
+    except _Failed:
+        return EXIT_FAILURE
+    except OSError as exc:
+        raise CLIError(f"cannot write the results to {str(out)!r}: {exc}", EXIT_FAILURE) from exc
+    finally:
+        staged.abort()  # does nothing once committed
     print(f"results written to {out}{os.sep}")
     if not args.no_report:
-        try:
-            report = _write_report(result, out / REPORT_NAME, args, benchmark)
-        except _Failed:
-            return EXIT_FAILURE
-        print(f"report written to {report}")
+        print(f"report written to {out / REPORT_NAME}")
     return EXIT_OK
 
 

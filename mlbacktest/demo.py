@@ -16,6 +16,8 @@ from mlbacktest.data.feeds import PolarsDataFeed
 from mlbacktest.data.synthetic import synthetic_bars
 from mlbacktest.engine import BacktestEngine
 from mlbacktest.results import BacktestResult
+from mlbacktest.results.io import _save as save_result
+from mlbacktest.results.io import check_output_dir, staged_output
 from mlbacktest.strategy import Strategy
 
 __all__ = ["TopBottomK", "run_demo"]
@@ -85,9 +87,10 @@ def run_demo(
         Print the summary, the timing and the paths written.
     out : str or path-like, optional
         Directory to write the results (``BacktestResult.to_parquet``) and
-        the HTML report (``report.html``) to. It is created if needed; the
-        output of an earlier demo there is replaced, but a non-empty
-        directory holding anything else is refused.
+        the HTML report (``report.html``) to. It is created if needed; an
+        earlier mlbacktest output there is replaced (only once the new one is
+        complete), but a directory holding anything else is refused, and so
+        is a symbolic link (see :func:`~mlbacktest.results.io.check_output_dir`).
 
     Returns
     -------
@@ -97,9 +100,13 @@ def run_demo(
     Raises
     ------
     FileExistsError
-        `out` is a file, or a non-empty directory without an earlier report.
+        `out` is a symbolic link or a directory holding files mlbacktest did
+        not write (checked before the run).
+    NotADirectoryError
+        `out` is a file.
     """
-    target = None if out is None else _demo_dir(Path(out))
+    who = "demo --out"
+    target = None if out is None else check_output_dir(out, True, who)
     frame = synthetic_bars(n_assets=n_assets, n_bars=n_bars, seed=seed, skill=0.08)
     feed = PolarsDataFeed(frame, signal_columns=["pred"])
     config = BacktestConfig(initial_cash=1_000_000, commission=0.0005, slippage_bps=2.0)
@@ -114,29 +121,21 @@ def run_demo(
         result.summary()
         print(f"ran {len(feed):,} asset-bars in {elapsed:.3f} s "
               f"({len(feed) / elapsed / 1e6:.2f} M asset-bars/s, {len(result.fills):,} fills)")
-    if target is not None:
-        result.to_parquet(target, overwrite=True)
-        if verbose:
-            print(f"results written to {target}{os.sep}")
+    if target is None:
+        return result
+    # Results and report go to a new directory that replaces `target` once both are written.
+    reported = True
+    with staged_output(target, True, who) as staging:
+        save_result(result, staging)
         try:
-            report = result.report(target / REPORT_NAME)
+            result.report(staging / REPORT_NAME)
         except ImportError as exc:  # the charts need matplotlib
+            reported = False
             print(f"mlbacktest: warning: the report was not written: {exc} "
                   "(pip install matplotlib)", file=sys.stderr)
-        else:
-            if verbose:
-                print(f"report written to {report}  (open it in a browser; "
-                      f"'mlbacktest report {target}' rebuilds it)")
+    if verbose:
+        print(f"results written to {target}{os.sep}")
+        if reported:
+            print(f"report written to {target / REPORT_NAME}  (open it in a browser; "
+                  f"'mlbacktest report {target}' rebuilds it)")
     return result
-
-
-def _demo_dir(out: Path) -> Path:
-    """Check that ``out`` can take the demo's output: absent, empty, or an earlier demo's."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{str(out)!r} is a file, not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / REPORT_NAME).is_file():
-        raise FileExistsError(
-            f"{str(out)!r} is not empty and holds no earlier report: choose another "
-            "directory with --out"
-        )
-    return out

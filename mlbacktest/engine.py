@@ -268,23 +268,26 @@ class BacktestEngine:
             :meth:`BacktestResult.to_parquet`, writing the equity record and
             the fills as the run goes: after every window of a streamed run,
             so they do not pile up in memory. The orders and ``result.json``
-            are written at the end; a run that fails leaves no
-            ``result.json``. The result returned is the one saved.
+            are written at the end. Everything goes to a new sibling
+            directory that replaces `out` only when the run succeeds: a run
+            that fails or is interrupted leaves `out` as it was. The result
+            returned is the one saved.
         overwrite : bool, default False
-            With `out`: allow a directory that is not empty.
+            With `out`: allow replacing an earlier mlbacktest output there.
 
         Raises
         ------
         FileExistsError
-            `out` is a directory that is not empty and `overwrite` is False
-            (checked before the run starts).
+            `out` is a symbolic link, holds files mlbacktest did not write, or
+            holds an earlier result and `overwrite` is False (checked before
+            the run starts; see :func:`mlbacktest.results.io.check_output_dir`).
         """
         cfg = self.config
         writer = None
         if out is not None:
-            from mlbacktest.results.io import ResultWriter
+            from mlbacktest.results.io import ResultWriter, check_output_dir
 
-            writer = ResultWriter(out, overwrite=overwrite)
+            check_output_dir(out, overwrite, "run(out=...)")  # before anything is loaded
         clock = Clock()
         chunks: _Chunks | None = None
         if self.streamed:
@@ -348,8 +351,6 @@ class BacktestEngine:
             writer.append("equity", portfolio.take_records())
             writer.append("fills", broker.take_fills())
 
-        if writer is not None and chunks is not None:
-            chunks.on_boundary = save_so_far
         bar = _progress_bar(progress, n_steps)
         engine = Engine(store, clock, broker, portfolio, strategy, hooks, self.context,
                         cfg.latency_ns, cfg.latency_bars, self.sources, n_bar_streams,
@@ -357,21 +358,6 @@ class BacktestEngine:
                         history_limit=cfg.history_window if self.streamed else 0,
                         progress=None if bar is None else bar.update,
                         progress_every=max(n_steps // 1000, 1))
-        try:
-            strategy._bind(engine, cfg.fractional)
-            strategy.on_start()
-            engine.flush_order_events()
-            engine.run()
-            strategy.on_end()
-            if writer is not None:
-                save_so_far()
-        finally:
-            if bar is not None:
-                bar.close()
-            if chunks is not None:
-                chunks.close()
-            if writer is not None:
-                writer.close()
         fields: dict[str, Any] = dict(
             asset_names=store.asset_names,
             tz=store.tz,
@@ -380,8 +366,32 @@ class BacktestEngine:
             periods_per_year=cfg.periods_per_year,
             risk_free=cfg.risk_free,
         )
+        if out is not None:
+            writer = ResultWriter(out, overwrite=overwrite)
+            if chunks is not None:
+                chunks.on_boundary = save_so_far
+        try:
+            strategy._bind(engine, cfg.fractional)
+            strategy.on_start()
+            engine.flush_order_events()
+            engine.run()
+            strategy.on_end()
+            if writer is not None:
+                save_so_far()
+                saved = writer.finish(BacktestResult, broker.to_arrays(), **fields)
+        except BaseException:
+            if writer is not None:  # the output directory is left as it was
+                writer.abort()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            if chunks is not None:
+                chunks.close()
+            if writer is not None:
+                writer.close()
         if writer is not None:
-            return writer.finish(BacktestResult, broker.to_arrays(), **fields)  # type: ignore[no-any-return]
+            return saved  # type: ignore[no-any-return]
         return BacktestResult(equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
                               orders=broker.to_arrays(), **fields)
 
@@ -567,6 +577,7 @@ def run_backtest(
     sources: Any = None,
     progress: bool | None = None,
     out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     **feed_options: Any,
 ) -> BacktestResult:
     """Run a backtest in one call.
@@ -590,7 +601,9 @@ def run_backtest(
         terminal, once the run has lasted two seconds).
     out : str or path-like, optional
         Save the result there as the run goes, as for :meth:`BacktestEngine.run`
-        (the directory must be new or empty).
+        (the directory must be new, empty, or an earlier output with `overwrite`).
+    overwrite : bool, default False
+        With `out`: allow replacing an earlier mlbacktest output there.
     **feed_options
         Passed to the feed built from ``data`` (``signals=``,
         ``available_at_column=``, ``signal_delay=``, ``embargo=``, ...).
@@ -610,4 +623,4 @@ def run_backtest(
     else:
         feed = PolarsDataFeed(data, signal_columns=signal_columns, **feed_options)
     return BacktestEngine(feed, strategy, config, context=context, sources=sources).run(
-        progress=progress, out=out)
+        progress=progress, out=out, overwrite=overwrite)

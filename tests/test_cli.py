@@ -298,15 +298,18 @@ def test_out_dir_must_be_empty_unless_overwrite(workdir, capsys):
     base = ["run", "strategies.py:TopK", "--data", "bars_with_pred.parquet", "-q", "--no-report"]
     (workdir / "taken").mkdir()
     (workdir / "taken" / "notes.txt").write_text("mine")
-    status, _, err = run_cli(capsys, *base, "--out", "taken")
-    assert status == EXIT_USAGE
-    assert "--out directory 'taken' is not empty" in _one_error_line(err)
-    assert sorted(os.listdir(workdir / "taken")) == ["notes.txt"]
+    for extra in ([], ["--overwrite"]):  # a file it did not write: refused either way
+        status, _, err = run_cli(capsys, *base, "--out", "taken", *extra)
+        assert status == EXIT_USAGE
+        assert ("--out: 'taken' is not empty and holds files mlbacktest did not write "
+                "(notes.txt)") in _one_error_line(err)
+        assert sorted(os.listdir(workdir / "taken")) == ["notes.txt"]
 
     status, _, err = run_cli(capsys, *base, "--out", "fresh")
     assert (status, err) == (EXIT_OK, "")
     status, _, err = run_cli(capsys, *base, "--out", "fresh")
     assert status == EXIT_USAGE
+    assert "holds an earlier result); pass --overwrite" in _one_error_line(err)
     status, _, err = run_cli(capsys, *base, "--param", "k=1", "--out", "fresh", "--overwrite")
     assert (status, err) == (EXIT_OK, "")
     expected = direct(workdir, params={"k": 1}, signals=str(workdir / "preds.parquet"))
@@ -363,9 +366,12 @@ def test_report_rebuilds_from_the_results_dir(workdir, capsys, monkeypatch):
 def test_demo_writes_report_and_replaces_its_own_output(tmp_path, capsys):
     # An earlier demo's output: a report and result files, all to be replaced.
     out_dir = tmp_path / "demo"
-    out_dir.mkdir()
-    (out_dir / "report.html").write_text("old report")
-    (out_dir / "result.json").write_text("{}")
+    status, _, err = run_cli(capsys, "demo", "--assets", "12", "--bars", "30", "--seed", "1",
+                             "--out", str(out_dir))
+    assert (status, err) == (EXIT_OK, "")
+    assert sorted(os.listdir(out_dir)) == [
+        "equity.parquet", "fills.parquet", "orders.parquet", "report.html", "result.json"]
+    assert BacktestResult.from_parquet(out_dir).equity.height == 30
     status, out, err = run_cli(capsys, "demo", "--assets", "10", "--bars", "60",
                                "--out", str(out_dir))
     assert (status, err) == (EXIT_OK, "")

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import struct
 import warnings
 
@@ -132,10 +133,15 @@ def test_refuses_to_overwrite(daily, tmp_path):
     target = tmp_path / "run"
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not empty.*overwrite=True"):
+    for overwrite in (False, True):  # a file mlbacktest did not write: refused either way
+        with pytest.raises(FileExistsError, match=r"did not write \(notes.txt\)"):
+            daily.to_parquet(target, overwrite=overwrite)
+    assert os.listdir(target) == ["notes.txt"]
+    (target / "notes.txt").unlink()
+    daily.to_parquet(target)
+    with pytest.raises(FileExistsError, match="earlier result.*overwrite=True"):
         daily.to_parquet(target)
     daily.to_parquet(target, overwrite=True)
-    assert (target / "notes.txt").read_text() == "keep me"
     assert_same_result(daily, BacktestResult.from_parquet(target))
     # Overwriting a result with one without a benchmark, fills or orders.
     idle = run(bars(), Idle())

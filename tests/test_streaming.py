@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import numpy as np
 import polars as pl
@@ -375,7 +376,7 @@ def test_an_in_memory_run_saves_too_and_a_used_directory_is_refused(study, tmp_p
     _assert_same(first, again)
 
 
-def test_a_failed_run_leaves_no_readable_result(study, tmp_path):
+def test_a_failed_run_leaves_the_previous_result_untouched(study, tmp_path):
     from mlbacktest import BacktestResult
 
     path, _, _ = study
@@ -386,15 +387,22 @@ def test_a_failed_run_leaves_no_readable_result(study, tmp_path):
             if view.timestamp.day == 10:
                 raise KeyError("model missing")
 
+    cfg = BacktestConfig(history_window=40)
     out = tmp_path / "out"
     with pytest.raises(KeyError, match="model missing"):
-        BacktestEngine(ParquetDataFeed(path, chunk="1d"), Fails(),
-                       BacktestConfig(history_window=40)).run(progress=False, out=out)
-    assert not (out / "result.json").exists()
-    with pytest.raises(FileNotFoundError, match="no saved BacktestResult"):
-        BacktestResult.from_parquet(out)
-    partial = pl.read_parquet(out / "equity.parquet")  # what was written is readable
-    assert 0 < partial.height
+        BacktestEngine(ParquetDataFeed(path, chunk="1d"), Fails(), cfg).run(
+            progress=False, out=out)
+    assert os.listdir(tmp_path) == []  # neither the directory nor a temporary one is left
+
+    good = BacktestEngine(ParquetDataFeed(path, chunk="1d"), Busy(), cfg).run(
+        progress=False, out=out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(KeyError, match="model missing"):
+        BacktestEngine(ParquetDataFeed(path, chunk="1d"), Fails(), cfg).run(
+            progress=False, out=out, overwrite=True)
+    assert os.listdir(tmp_path) == ["out"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # not a byte changed
+    _assert_same(good, BacktestResult.from_parquet(out))
 
 
 @pytest.mark.parametrize("delay", [

@@ -27,8 +27,12 @@ import datetime as dt
 import json
 import math
 import os
+import secrets
+import shutil
+import stat
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -165,31 +169,89 @@ def _decode_config(entry: Any, where: Path) -> Any:
         raise ValueError(f"{where}: the saved config cannot be rebuilt: {exc}") from exc
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp")
+# -- output directories ---------------------------------------------------------------
+#
+# A directory is written only when it is new, empty, or recognisably an earlier
+# mlbacktest output (and then only when overwriting is allowed). Everything is written
+# into a fresh sibling directory, which replaces the target only once it is complete, so
+# a failed or interrupted save leaves the previous result as it was. Files are created
+# with O_EXCL | O_NOFOLLOW, and an output path that is a symbolic link is refused: no
+# writer ever follows a link.
+
+REPORT_FILE: str = "report.html"
+"""Name of the HTML report that ``mlbacktest run`` and the demo write next to a result."""
+
+RESULT_FILES: frozenset[str] = frozenset(
+    {*(f"{t}.parquet" for t in _TABLES), f"{_BENCHMARK}.parquet", META_FILE}
+)
+"""The files a saved result consists of."""
+
+REPORT_GENERATOR: str = '<meta name="generator" content="mlbacktest'
+"""The tag every report mlbacktest writes carries near its start."""
+
+_NEW_FILE_FLAGS: int = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_STAGING_SUFFIX: str = ".partial"
+_RETIRED_SUFFIX: str = ".old"
+
+
+def _open_new(path: Path) -> Any:
+    """A binary file object of ``path``, which must not exist (never follows a link)."""
+    fd = os.open(path, _NEW_FILE_FLAGS, 0o666)
+    return os.fdopen(fd, "wb")
+
+
+def _sibling(target: Path, suffix: str, make: Any) -> Path:
+    """Create (with ``make``) a new hidden sibling of ``target`` with a random name."""
+    for _ in range(100):
+        candidate = target.with_name(f".{target.name}.{secrets.token_hex(6)}{suffix}")
+        try:
+            make(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"cannot create a temporary name next to {target}")  # pragma: no cover
+
+
+def is_own_report(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a regular file (not a link) holding a report mlbacktest wrote."""
+    p = Path(path)
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        if not stat.S_ISREG(p.lstat().st_mode):
+            return False
+        with open(p, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return REPORT_GENERATOR.encode() in head
 
 
-def to_parquet(
-    result: BacktestResult, path: str | os.PathLike[str], *, overwrite: bool = False
-) -> Path:
-    """Save ``result`` to the directory ``path`` (see the module docstring for the layout).
+def _is_saved_result(root: Path) -> bool:
+    """Whether ``root/result.json`` is a regular file naming the saved-result format."""
+    meta = root / META_FILE
+    try:
+        if not stat.S_ISREG(meta.lstat().st_mode):
+            return False
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT_NAME
+
+
+def check_output_dir(path: str | os.PathLike[str], overwrite: bool, who: str) -> Path:
+    """Check that a result may be written to the directory ``path``; return it as a Path.
 
     Parameters
     ----------
-    result : BacktestResult
-        The result to save.
     path : str or path-like
-        A directory; created (with its parents) if missing.
-    overwrite : bool, default False
-        Allow writing into a directory that is not empty. The result's files
-        are replaced; other files in the directory are left alone.
+        The output directory.
+    overwrite : bool
+        Whether an earlier mlbacktest output there may be replaced.
+    who : str
+        Names the caller in the messages (``"to_parquet"``, ``"--out"``, ...).
 
     Returns
     -------
@@ -199,7 +261,199 @@ def to_parquet(
     Raises
     ------
     FileExistsError
-        ``path`` is a directory that is not empty and ``overwrite`` is False.
+        ``path`` is a symbolic link; or a directory holding anything mlbacktest
+        did not write (any file other than a saved result's files and a report
+        it wrote, or a result without a valid ``result.json``), whatever
+        ``overwrite`` says; or an earlier mlbacktest output and ``overwrite``
+        is False.
+    NotADirectoryError
+        ``path`` exists and is not a directory.
+    """
+    root = Path(path)
+    if root.is_symlink():
+        raise FileExistsError(
+            f"{who}: {str(root)!r} is a symbolic link; mlbacktest does not write through "
+            "links: give the directory itself"
+        )
+    if not root.exists():
+        return root
+    if not root.is_dir():
+        raise NotADirectoryError(f"{who}: {str(root)!r} exists and is not a directory")
+    entries = sorted(e.name for e in os.scandir(root))
+    if not entries:
+        return root
+    foreign = [
+        name
+        for name in entries
+        if not (
+            name in RESULT_FILES
+            and stat.S_ISREG((root / name).lstat().st_mode)
+            or name == REPORT_FILE
+            and is_own_report(root / name)
+        )
+    ]
+    if foreign or not _is_saved_result(root):
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        what = f"holds files mlbacktest did not write ({shown})" if foreign else (
+            f"holds no saved result ({META_FILE} is missing or is not one mlbacktest wrote)"
+        )
+        raise FileExistsError(
+            f"{who}: {str(root)!r} is not empty and {what}; mlbacktest only replaces its own "
+            "output: choose another directory"
+        )
+    if not overwrite:
+        raise FileExistsError(
+            f"{who}: {str(root)!r} is not empty (it holds an earlier result); pass "
+            "overwrite=True (--overwrite) to replace it"
+        )
+    return root
+
+
+class StagedDir:
+    """A new sibling directory that replaces an output directory once it is complete.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output directory; checked with :func:`check_output_dir`.
+    overwrite : bool
+        Allow replacing an earlier mlbacktest output.
+    who : str
+        Names the caller in error messages.
+
+    Attributes
+    ----------
+    target : pathlib.Path
+        The output directory.
+    path : pathlib.Path
+        The directory to write into (``.NAME.<random>.partial`` next to ``target``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], overwrite: bool, who: str) -> None:
+        self.target = check_output_dir(path, overwrite, who)
+        self._overwrite = overwrite
+        self._who = who
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.path = _sibling(self.target, _STAGING_SUFFIX, os.mkdir)
+        self.done = False
+
+    def commit(self) -> Path:
+        """Move the written directory into place (replacing an earlier output); return it."""
+        if self.done:
+            raise RuntimeError(f"{self._who}: {self.target} was already written")
+        check_output_dir(self.target, self._overwrite, self._who)  # it may have changed since
+        if self.target.exists() and any(os.scandir(self.target)):
+            retired = _sibling(self.target, _RETIRED_SUFFIX, os.mkdir)
+            os.rename(self.target, retired)
+            try:
+                os.rename(self.path, self.target)
+            except BaseException:
+                os.rename(retired, self.target)
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
+        else:  # absent, or an empty directory, which rename replaces
+            os.rename(self.path, self.target)
+        self.done = True
+        return self.target
+
+    def abort(self) -> None:
+        """Remove the written directory; the output directory is left as it was."""
+        if not self.done:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.done = True
+
+
+@contextmanager
+def staged_output(path: str | os.PathLike[str], overwrite: bool, who: str) -> Iterator[Path]:
+    """Yield a directory to write an output into; it replaces ``path`` when the block succeeds.
+
+    When the block raises (or is interrupted) the directory is removed and
+    ``path`` is left untouched.
+    """
+    staged = StagedDir(path, overwrite, who)
+    try:
+        yield staged.path
+    except BaseException:
+        staged.abort()
+        raise
+    staged.commit()
+
+
+def check_report_path(path: str | os.PathLike[str], who: str) -> Path:
+    """Check that a report may be written to the file ``path``; return it as a Path.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` is a symbolic link, or an existing file that is not a report
+        mlbacktest wrote.
+    IsADirectoryError
+        ``path`` is a directory.
+    """
+    out = Path(path)
+    if out.is_symlink():
+        raise FileExistsError(
+            f"{who}: {str(out)!r} is a symbolic link; mlbacktest does not write through links"
+        )
+    if out.is_dir():
+        raise IsADirectoryError(f"{who}: {str(out)!r} is a directory")
+    if out.exists() and not is_own_report(out):
+        raise FileExistsError(
+            f"{who}: {str(out)!r} exists and is not a report mlbacktest wrote; "
+            "mlbacktest only replaces its own output: choose another file"
+        )
+    return out
+
+
+def write_file_atomically(path: str | os.PathLike[str], data: bytes, who: str) -> Path:
+    """Write ``data`` to ``path`` through a new temporary file moved over ``path`` at the end.
+
+    ``path`` is checked with :func:`check_report_path` (an existing file is
+    replaced only if it is a report mlbacktest wrote). The temporary file
+    is created with ``O_EXCL | O_NOFOLLOW`` next to ``path``, and the move
+    replaces a link planted meanwhile rather than following it.
+    """
+    out = check_report_path(path, who)
+    tmp = _sibling(out, ".tmp", lambda p: _open_new(p).close())
+    try:
+        with open(tmp, "r+b") as f:
+            f.write(data)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def to_parquet(
+    result: BacktestResult, path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Save ``result`` to the directory ``path`` (see the module docstring for the layout).
+
+    The files are written into a new sibling directory, which replaces
+    ``path`` only once complete: a save that fails or is interrupted leaves
+    ``path`` as it was.
+
+    Parameters
+    ----------
+    result : BacktestResult
+        The result to save.
+    path : str or path-like
+        A directory: new, empty, or an earlier mlbacktest output (with
+        ``overwrite``). Its parents are created if missing.
+    overwrite : bool, default False
+        Replace an earlier mlbacktest output at ``path`` (its result files and
+        report). A directory holding anything else is refused regardless.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` is a symbolic link; or a directory holding files mlbacktest
+        did not write; or an earlier output and ``overwrite`` is False.
     NotADirectoryError
         ``path`` exists and is not a directory.
 
@@ -212,24 +466,13 @@ def to_parquet(
         and the result read back has ``config=None``. Frames and metrics do
         not depend on it.
     """
-    return _save(result, _prepare_root(path, overwrite, "to_parquet"))
-
-
-def _prepare_root(path: str | os.PathLike[str], overwrite: bool, who: str) -> Path:
-    """Check and create the directory a result is saved to."""
-    root = Path(path)
-    if root.exists() and not root.is_dir():
-        raise NotADirectoryError(f"{who}: {root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"{who}: {root} is not empty; pass overwrite=True to replace a saved result"
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    with staged_output(path, overwrite, "to_parquet") as tmp:
+        _save(result, tmp)
+    return Path(path)
 
 
 def _save(result: BacktestResult, root: Path, written: Mapping[str, int] | None = None) -> Path:
-    """Write ``result`` into ``root``; the tables in ``written`` (name: rows) are there already."""
+    """Write ``result`` into the new directory ``root``; the tables in ``written`` are there."""
     import mlbacktest
 
     rows: dict[str, int] = dict(written or {})
@@ -245,9 +488,6 @@ def _save(result: BacktestResult, root: Path, written: Mapping[str, int] | None 
         "rows": rows,
         "config": _encode_config(result.config),
     }
-    # Without a metadata file the directory is not a readable result: remove it
-    # first, write it last, so an interrupted save is never mistaken for a good one.
-    (root / META_FILE).unlink(missing_ok=True)
     for table, cols in _raw_tables(result).items():
         if table in rows:
             continue
@@ -255,16 +495,18 @@ def _save(result: BacktestResult, root: Path, written: Mapping[str, int] | None 
         if table == "orders":
             frame = frame.with_columns(pl.Series("reason", result._reason, dtype=pl.String))
         rows[table] = frame.height
-        _write_atomically(root / f"{table}.parquet", frame.write_parquet)
+        with _open_new(root / f"{table}.parquet") as f:
+            frame.write_parquet(f)
     bench = _benchmark_of(result)
     if bench is not None:
         frame = pl.DataFrame({"returns": pl.Series("returns", bench, dtype=pl.Float64)})
         rows["benchmark"] = frame.height
-        _write_atomically(root / f"{_BENCHMARK}.parquet", frame.write_parquet)
-    else:
-        (root / f"{_BENCHMARK}.parquet").unlink(missing_ok=True)
+        with _open_new(root / f"{_BENCHMARK}.parquet") as f:
+            frame.write_parquet(f)
+    # Written last: a directory without it is never read as a result.
     text = json.dumps(meta, indent=2, allow_nan=False)
-    _write_atomically(root / META_FILE, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    with _open_new(root / META_FILE) as f:
+        f.write((text + "\n").encode("utf-8"))
     return root
 
 
@@ -274,25 +516,28 @@ class ResultWriter:
     ``BacktestEngine.run(out=...)`` hands over the rows recorded so far
     after every window of a streamed run (and at the end), so they never pile
     up in memory; :meth:`finish` then writes the orders and ``result.json``.
-    The directory has the layout of :func:`to_parquet`. Until :meth:`finish`
-    it has no ``result.json``, so an interrupted run is never read as a
-    whole result.
+    Everything goes to a new sibling directory of ``path``, which replaces
+    ``path`` only in :meth:`finish`; :meth:`abort` (called when the run
+    fails or is interrupted) removes it, leaving ``path`` as it was.
 
     Parameters
     ----------
     path : str or path-like
-        The directory; created if missing.
+        The directory: new, empty, or an earlier mlbacktest output (with
+        ``overwrite``); see :func:`check_output_dir`.
     overwrite : bool, default False
-        Allow a directory that is not empty (the result's files are replaced).
+        Allow replacing an earlier mlbacktest output.
     """
 
     TABLES: tuple[str, ...] = ("equity", "fills")
 
     def __init__(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-        self.root = _prepare_root(path, overwrite, "run(out=...)")
-        (self.root / META_FILE).unlink(missing_ok=True)
+        self._staged = StagedDir(path, overwrite, "run(out=...)")
+        self.target: Path = self._staged.target
+        self.root: Path = self._staged.path
         self.rows: dict[str, int] = dict.fromkeys(self.TABLES, 0)
         self._writers: dict[str, Any] = {}
+        self._files: list[Any] = []
 
     def append(self, table: str, columns: Mapping[str, np.ndarray]) -> None:
         """Append rows (one array per column, as the engine records them) to ``table``."""
@@ -302,7 +547,9 @@ class ResultWriter:
         data = pa.table({k: pa.array(np.asarray(v)) for k, v in columns.items()})
         writer = self._writers.get(table)
         if writer is None:
-            writer = pq.ParquetWriter(self.root / f"{table}.parquet", data.schema)
+            f = _open_new(self.root / f"{table}.parquet")
+            self._files.append(f)
+            writer = pq.ParquetWriter(f, data.schema)
             self._writers[table] = writer
         if data.num_rows:
             writer.write_table(data)
@@ -313,24 +560,40 @@ class ResultWriter:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+    def abort(self) -> None:
+        """Close the files and remove what was written; ``path`` is left as it was."""
+        try:
+            self.close()
+        finally:
+            self._staged.abort()
 
     def finish(self, cls: type[Any], orders: Mapping[str, Any], **fields: Any) -> Any:
-        """Write the orders and ``result.json``; return the whole result, read back.
+        """Write the orders and ``result.json``, move the directory into place; return the result.
 
         ``fields`` are the other arguments of ``cls`` (``asset_names``,
         ``tz``, ``initial_cash``, ...), besides ``equity`` and ``fills``.
+        The result returned is the one written, read back.
         """
-        self.close()
-        missing = [t for t in self.TABLES if not (self.root / f"{t}.parquet").exists()]
-        if missing:
-            raise RuntimeError(f"run(out=...): nothing was written to {missing}")
-        tables = {t: pl.read_parquet(self.root / f"{t}.parquet") for t in self.TABLES}
-        result = cls(
-            **{t: {c: f[c].to_numpy() for c in f.columns} for t, f in tables.items()},
-            orders=orders,
-            **fields,
-        )
-        _save(result, self.root, written=self.rows)
+        try:
+            self.close()
+            missing = [t for t in self.TABLES if not (self.root / f"{t}.parquet").exists()]
+            if missing:
+                raise RuntimeError(f"run(out=...): nothing was written to {missing}")
+            tables = {t: pl.read_parquet(self.root / f"{t}.parquet") for t in self.TABLES}
+            result = cls(
+                **{t: {c: f[c].to_numpy() for c in f.columns} for t, f in tables.items()},
+                orders=orders,
+                **fields,
+            )
+            _save(result, self.root, written=self.rows)
+            self._staged.commit()
+        except BaseException:
+            self.abort()
+            raise
         return result
 
 

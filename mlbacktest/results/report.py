@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from . import metrics as _metrics
-from .io import ResultIO
+from .io import REPORT_GENERATOR, ResultIO, check_report_path, write_file_atomically
 from .metrics import FORMATTERS, format_metric
 from .plots import PANELS, ReportData, panel_height, plot, render_png, report_data
 
@@ -310,7 +310,9 @@ def write_report(
     ----------
     result : BacktestResult
     path : str or path-like, default "report.html"
-        The file to write (replaced if it exists).
+        The file to write. An existing file is replaced only if it is a
+        report mlbacktest wrote; a symbolic link is refused (see
+        :func:`~mlbacktest.results.io.write_file_atomically`).
     benchmark : optional
         A benchmark to compare with (see :func:`~mlbacktest.results.plots.report_data`):
         a polars DataFrame with ``timestamp`` and one of ``returns``,
@@ -331,6 +333,7 @@ def write_report(
     """
     import mlbacktest
 
+    check_report_path(path, "report")  # before the work of drawing the charts
     data = report_data(result, benchmark, benchmark_name=benchmark_name,
                        rolling_window=rolling_window)
     title = title or "Backtest report"
@@ -370,6 +373,7 @@ def write_report(
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'{REPORT_GENERATOR} {html.escape(mlbacktest.__version__)}">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body><main>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(_subtitle(result, data))}</p>"
         "</header>"
@@ -377,9 +381,7 @@ def write_report(
         + f"<footer>mlbacktest {html.escape(mlbacktest.__version__)} \u00b7 {created}</footer>"
         "</main></body></html>\n"
     )
-    out = Path(path)
-    out.write_text(page, encoding="utf-8")
-    return out
+    return write_file_atomically(path, page.encode("utf-8"), "report")
 
 
 class ResultReport:
