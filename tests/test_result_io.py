@@ -152,6 +152,109 @@ def test_refuses_to_overwrite(daily, tmp_path):
         daily.to_parquet(tmp_path / "file", overwrite=True)
 
 
+def _snapshot(root) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir())}
+
+
+@pytest.mark.parametrize("planted", [
+    {"report.html": "<html>my own notes</html>"},          # a report mlbacktest did not write
+    {"result.json": "{}"},                                  # not a saved result
+    {"result.json": json.dumps({"format": "mlbacktest.BacktestResult"}), "x.csv": "1,2"},
+    {"equity.parquet": "not parquet at all"},               # a table without result.json
+])
+def test_refuses_a_directory_holding_what_it_did_not_write(daily, tmp_path, planted):
+    target = tmp_path / "run"
+    target.mkdir()
+    for name, text in planted.items():
+        (target / name).write_text(text)
+    before = _snapshot(target)
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="mlbacktest only replaces its own output"):
+            daily.to_parquet(target, overwrite=overwrite)
+    assert _snapshot(target) == before
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_an_earlier_output_with_its_report_is_replaced_whole(daily, tmp_path):
+    target = tmp_path / "run"
+    idle = run(bars(), Idle())
+    idle.to_parquet(target)
+    idle.report(target / "report.html")
+    daily.to_parquet(target, overwrite=True)
+    # The old report described the old result: it goes with it.
+    assert sorted(os.listdir(target)) == [
+        "equity.parquet", "fills.parquet", "orders.parquet", "result.json"]
+    assert_same_result(daily, BacktestResult.from_parquet(target))
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_a_failed_save_leaves_the_previous_result_untouched(daily, tmp_path, monkeypatch):
+    target = tmp_path / "run"
+    idle = run(bars(), Idle())
+    idle.to_parquet(target)
+    before = _snapshot(target)
+    real = pl.DataFrame.write_parquet
+    calls = []
+
+    def fails_second_time(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", fails_second_time)
+    with pytest.raises(OSError, match="No space left"):
+        daily.to_parquet(target, overwrite=True)
+    monkeypatch.undo()
+    assert len(calls) == 2
+    assert _snapshot(target) == before  # nothing removed, nothing mixed in
+    assert sorted(os.listdir(tmp_path)) == ["run"]  # no temporary directory left
+    assert_same_result(idle, BacktestResult.from_parquet(target))
+
+
+def test_writers_never_follow_symlinks(daily, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    # The directory itself a link: refused.
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    (tmp_path / "link").symlink_to(real_dir)
+    with pytest.raises(FileExistsError, match="symbolic link"):
+        daily.to_parquet(tmp_path / "link")
+    assert os.listdir(real_dir) == []
+    # Links planted at the report's name and at temporary names a writer might use.
+    target = daily.to_parquet(tmp_path / "run")
+    for name in ("report.html", ".report.html.tmp", ".equity.parquet.tmp", ".result.json.tmp"):
+        (target.parent / name).symlink_to(victim)
+    (target / "report.html").symlink_to(victim)
+    with pytest.raises(FileExistsError, match="symbolic link"):
+        daily.report(target / "report.html")
+    with pytest.raises(FileExistsError, match=r"did not write \(report.html\)"):
+        daily.to_parquet(target, overwrite=True)
+    (target / "report.html").unlink()
+    for name in (".equity.parquet.tmp", ".result.json.tmp", ".report.html.tmp"):
+        (target / name).symlink_to(victim)
+    with pytest.raises(FileExistsError, match="did not write"):
+        daily.to_parquet(target, overwrite=True)
+    for name in (".equity.parquet.tmp", ".result.json.tmp", ".report.html.tmp"):
+        (target / name).unlink()
+    daily.to_parquet(target, overwrite=True)
+    daily.report(target / "report.html")
+    daily.report(target / "report.html")  # its own report: replaced
+    assert victim.read_text() == "precious"
+    assert not (target / "report.html").is_symlink()
+    # A file that is not a report it wrote is not replaced either.
+    with pytest.raises(FileExistsError, match="not a report mlbacktest wrote"):
+        daily.report(victim)
+    assert victim.read_text() == "precious"
+    # New files are created exclusively, without following a link.
+    from mlbacktest.results.io import _open_new
+
+    with pytest.raises(FileExistsError):
+        _open_new(tmp_path / ".report.html.tmp")
+    assert victim.read_text() == "precious"
+
+
 def test_clear_errors_for_missing_or_corrupt_directories(daily, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such directory"):
         BacktestResult.from_parquet(tmp_path / "absent")
