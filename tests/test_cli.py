@@ -320,6 +320,79 @@ def test_out_dir_must_be_empty_unless_overwrite(workdir, capsys):
     assert "is a file, not a directory" in err
 
 
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir())}
+
+
+def test_demo_and_run_refuse_a_planted_report(workdir, capsys):
+    # A directory that merely holds a file named report.html is not an earlier output.
+    (workdir / "mine").mkdir()
+    (workdir / "mine" / "report.html").write_text("<html>my thesis</html>")
+    for argv in (["demo", "--assets", "10", "--bars", "30"],
+                 ["run", "strategies.py:TopK", "--data", "bars_with_pred.parquet", "-q",
+                  "--overwrite"]):
+        status, out, err = run_cli(capsys, *argv, "--out", "mine")
+        assert status == EXIT_USAGE
+        assert "did not write (report.html)" in _one_error_line(err)
+        assert "Backtest summary" not in out  # refused before the run
+        assert _snapshot(workdir / "mine") == {"report.html": b"<html>my thesis</html>"}
+
+
+def test_a_failed_overwrite_leaves_the_previous_result(workdir, capsys):
+    (workdir / "late_fail.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from mlbacktest import Strategy
+
+        class LateFail(Strategy):
+            def on_slice(self, view, context):
+                self.rebalance(np.full(len(view), 0.1))
+                if self.now.day == 20:
+                    raise RuntimeError("feature store went away")
+    '''))
+    base = ["--data", "bars_with_pred.parquet", "-q", "--out", "res"]
+    status, _, err = run_cli(capsys, "run", "strategies.py:TopK", *base)
+    assert (status, err) == (EXIT_OK, "")
+    before = _snapshot(workdir / "res")
+    assert "report.html" in before
+    for extra in (["--chunk", "2d"], []):  # streamed: old and new files must never mix
+        status, _, err = run_cli(capsys, "run", "late_fail.py:LateFail", *base, "--overwrite",
+                                 *extra)
+        assert status == EXIT_FAILURE
+        assert "the strategy raised RuntimeError: feature store went away" in err
+        assert _snapshot(workdir / "res") == before
+        assert not [p for p in os.listdir(workdir) if p.startswith(".res.")]
+    # A report that cannot be built: nothing replaced either.
+    pl.DataFrame({"timestamp": [1, 2], "level": [1.0, 2.0]}).write_parquet("bad_index.parquet")
+    status, _, err = run_cli(capsys, "run", "strategies.py:TopK", *base, "--overwrite",
+                             "--param", "k=1", "--benchmark", "bad_index.parquet")
+    assert status == EXIT_FAILURE
+    assert _snapshot(workdir / "res") == before
+    assert not [p for p in os.listdir(workdir) if p.startswith(".res.")]
+    BacktestResult.from_parquet(workdir / "res")
+
+
+def test_symlinks_are_never_written_through(workdir, capsys):
+    victim = workdir / "victim.txt"
+    victim.write_text("precious")
+    status, _, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                           "bars_with_pred.parquet", "-q", "--no-report", "--out", "res")
+    assert status == EXIT_OK
+    (workdir / "res" / "report.html").symlink_to(victim)
+    status, _, err = run_cli(capsys, "report", "res")
+    assert status == EXIT_USAGE
+    assert "res/report.html' is a symbolic link" in _one_error_line(err)
+    status, _, err = run_cli(capsys, "report", "res", "--out", "victim.txt")
+    assert status == EXIT_USAGE
+    assert "'victim.txt' exists and is not a report mlbacktest wrote" in _one_error_line(err)
+    (workdir / "linked_out").symlink_to(workdir / "res")
+    status, _, err = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                             "bars_with_pred.parquet", "-q", "--overwrite", "--out", "linked_out")
+    assert status == EXIT_USAGE
+    assert "'linked_out' is a symbolic link" in _one_error_line(err)
+    assert victim.read_text() == "precious"
+    assert (workdir / "res" / "report.html").is_symlink()
+
+
 def test_report_rebuilds_from_the_results_dir(workdir, capsys, monkeypatch):
     # The HTML itself is checked above (run) and below (demo); here: which result is
     # reported, and where the report goes.
@@ -440,3 +513,68 @@ def test_load_strategy_class_by_module_and_file(workdir):
             k: int = 3
     """))
     assert load_strategy_class("dc.py:Weighted")().k == 3
+
+
+SLOW = '''
+import time
+from pathlib import Path
+
+import numpy as np
+from mlbacktest import Strategy
+
+
+class Slow(Strategy):
+    """Trades every bar and takes its time, so a signal arrives mid-run."""
+
+    def __init__(self):
+        self.bars = 0
+
+    def on_slice(self, view, context):
+        self.bars += 1
+        Path("progress").write_text(str(self.bars))
+        self.rebalance(np.full(len(view), 0.1))
+        time.sleep(0.1)
+'''
+
+
+@pytest.mark.parametrize("previous", [True, False], ids=["overwrite", "fresh"])
+def test_sigterm_during_a_streamed_run_leaves_no_partial_output(workdir, capsys, previous):
+    import signal
+    import time
+
+    (workdir / "slow.py").write_text(SLOW)
+    before = None
+    if previous:
+        status, _, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                               "bars_with_pred.parquet", "-q", "--out", "res")
+        assert status == EXIT_OK
+        before = _snapshot(workdir / "res")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(mlbacktest.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlbacktest", "run", "slow.py:Slow", "--data",
+         "bars_with_pred.parquet", "--chunk", "3d", "--out", "res", "--overwrite", "-q",
+         "--no-report", "--no-progress"],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    progress = workdir / "progress"
+    while time.monotonic() < deadline:  # past a few windows, so files were flushed
+        if progress.exists() and int(progress.read_text().strip() or 0) >= 9:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err == ("mlbacktest: error: terminated by SIGTERM; nothing was written (earlier "
+                   "output is left as it was)\n")
+    assert out == ""
+    assert int(progress.read_text()) < 40  # it was stopped mid-run
+    if previous:
+        assert _snapshot(workdir / "res") == before
+        BacktestResult.from_parquet(workdir / "res")
+    else:
+        assert not (workdir / "res").exists()
+    assert not [p for p in os.listdir(workdir) if p.startswith(".res.")]
