@@ -10,7 +10,14 @@ from mlbacktest.config import BacktestConfig
 from mlbacktest.data import ContextFrame, DataFeed, ParquetDataFeed, PolarsDataFeed
 from mlbacktest.data.source import SignalEvent, SignalSource
 from mlbacktest.engine import BacktestEngine, run_backtest
-from mlbacktest.errors import ConfigError, DataError, LookAheadWarning, NotBuiltError, OrderError
+from mlbacktest.errors import (
+    ConfigError,
+    DataError,
+    LookAheadWarning,
+    NotBuiltError,
+    OrderError,
+    ResultFileError,
+)
 from mlbacktest.models import (
     CommissionModel,
     FixedBpsSlippage,
@@ -50,6 +57,7 @@ __all__ = [
     "DataError",
     "OrderError",
     "ConfigError",
+    "ResultFileError",
     "NotBuiltError",
     "LookAheadWarning",
     "__version__",

@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "OrderError",
     "ConfigError",
+    "ResultFileError",
     "NotBuiltError",
     "LookAheadWarning",
 ]
@@ -39,6 +40,29 @@ class OrderError(MlBacktestError, ValueError):
 
 class ConfigError(MlBacktestError, ValueError):
     """A configuration value or key is invalid; raised before the run starts."""
+
+
+class ResultFileError(MlBacktestError, ValueError):
+    """A saved result (``result.json`` or one of its parquet files) is corrupt or tampered with.
+
+    Raised by :meth:`BacktestResult.from_parquet` (and ``mlbacktest report``)
+    before anything is computed from the files. The message names the file
+    and the field, and for a bad value its first row.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    path : str, optional
+        The file.
+    field : str, optional
+        The ``result.json`` entry or parquet column.
+    """
+
+    def __init__(self, message: str, path: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.field = field
 
 
 class NotBuiltError(MlBacktestError, ImportError):

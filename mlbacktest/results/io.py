@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 import polars as pl
 
+from mlbacktest.errors import ResultFileError
+
 from .metrics import simple_returns
 
 if TYPE_CHECKING:
@@ -159,14 +161,16 @@ def _decode_config(entry: Any, where: Path) -> Any:
     if kind in ("none", "unsaved"):
         return None
     if kind != "BacktestConfig" or not isinstance(entry.get("knobs"), dict):
-        raise ValueError(f"{where}: unreadable 'config' entry {entry!r}")
+        raise ResultFileError(f"{where}: unreadable 'config' entry {entry!r}", str(where),
+                              "config")
     try:
         with warnings.catch_warnings():
             # The run that was saved already warned about look-ahead-prone settings.
             warnings.simplefilter("ignore", LookAheadWarning)
             return BacktestConfig.from_dict(_from_json_value(entry["knobs"]))
     except ValueError as exc:
-        raise ValueError(f"{where}: the saved config cannot be rebuilt: {exc}") from exc
+        raise ResultFileError(f"{where}: field 'config': the saved config cannot be rebuilt: "
+                              f"{exc}", str(where), "config") from exc
 
 
 # -- output directories ---------------------------------------------------------------
@@ -597,6 +601,21 @@ class ResultWriter:
         return result
 
 
+def _bad(path: Path, field: str | None, problem: str) -> ResultFileError:
+    """The :class:`ResultFileError` of ``problem`` in ``field`` of the file ``path``."""
+    where = f"{path}" if field is None else f"{path}: field {field!r}"
+    return ResultFileError(f"from_parquet: {where} {problem}", str(path), field)
+
+
+def _is_real(value: Any) -> bool:
+    """A JSON number: int or float, not bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# One period per nanosecond is the finest a timestamp can resolve.
+_MAX_PERIODS_PER_YEAR: float = 366 * _NS_PER_DAY
+
+
 def _read_meta(root: Path) -> dict[str, Any]:
     if not root.exists():
         raise FileNotFoundError(f"from_parquet: no saved result at {root} (no such directory)")
@@ -609,15 +628,16 @@ def _read_meta(root: Path) -> dict[str, Any]:
         )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"from_parquet: {meta_path} is corrupt: {exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _bad(meta_path, None, f"is corrupt: {exc}") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"from_parquet: {meta_path} does not describe a saved BacktestResult")
+        raise _bad(meta_path, None, "does not describe a saved BacktestResult")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise ValueError(
-            f"from_parquet: {meta_path} has format version {version!r}; this version of "
-            f"mlbacktest reads versions 1 to {FORMAT_VERSION}"
+    if type(version) is not int or version > FORMAT_VERSION or version < 1:
+        raise _bad(
+            meta_path, "format_version",
+            f"is {version!r}: this version of mlbacktest reads the format versions 1 to "
+            f"{FORMAT_VERSION} (an integer)",
         )
     missing = [
         k
@@ -625,28 +645,154 @@ def _read_meta(root: Path) -> dict[str, Any]:
         if k not in meta
     ]
     if missing:
-        raise ValueError(f"from_parquet: {meta_path} lacks the entries {missing}")
+        raise _bad(meta_path, missing[0], f"is missing (the entries {missing} are)")
+    names = meta["asset_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _bad(meta_path, "asset_names", f"must be a list of strings, got {names!r:.200}")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise _bad(meta_path, "asset_names", f"names assets twice: {twice[:5]}")
+    if meta["tz"] is not None and not isinstance(meta["tz"], str):
+        raise _bad(meta_path, "tz", f"must be a time zone name or null, got {meta['tz']!r}")
+    cash = meta["initial_cash"]
+    if not _is_real(cash) or not math.isfinite(cash) or cash <= 0:
+        raise _bad(meta_path, "initial_cash", f"must be a finite number > 0, got {cash!r}")
+    ppy = meta["periods_per_year"]
+    if ppy is not None and (not _is_real(ppy) or not 0 < ppy <= _MAX_PERIODS_PER_YEAR):
+        raise _bad(
+            meta_path, "periods_per_year",
+            f"must be null or a number > 0 and at most {_MAX_PERIODS_PER_YEAR:.4g} (one "
+            f"period per nanosecond), got {ppy!r}",
+        )
+    rf = meta["risk_free"]
+    if not _is_real(rf) or not math.isfinite(rf):
+        raise _bad(meta_path, "risk_free", f"must be a finite number, got {rf!r}")
+    rows = meta["rows"]
+    if not isinstance(rows, dict) or not all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in rows.items()
+    ):
+        raise _bad(meta_path, "rows", f"must map table names to row counts, got {rows!r:.200}")
     return meta
 
 
-def _read_table(root: Path, table: str, rows: Any) -> pl.DataFrame:
+def _read_table(root: Path, table: str, rows: Mapping[str, int]) -> pl.DataFrame:
     path = root / f"{table}.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"from_parquet: {path} is missing")
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for unreadable files
-        raise ValueError(f"from_parquet: cannot read {path}: {exc}") from exc
-    expected = rows.get(table) if isinstance(rows, dict) else None
+        raise _bad(path, None, f"cannot be read: {exc}") from exc
+    expected = rows.get(table)
     if frame.height != expected:
-        raise ValueError(
-            f"from_parquet: {path} has {frame.height} rows, {META_FILE} says {expected}"
-        )
+        raise _bad(path, None, f"has {frame.height} rows, {META_FILE} says {expected}")
     return frame
 
 
+# The columns of each table as the engine writes them; the first group must be there.
+_SCHEMAS: dict[str, tuple[dict[str, pl.DataType], dict[str, pl.DataType]]] = {}
+
+
+def _schemas() -> dict[str, tuple[dict[str, pl.DataType], dict[str, pl.DataType]]]:
+    if not _SCHEMAS:
+        from .result import _EQUITY_DTYPES, _FILL_DTYPES, _OPTIONAL_ORDER_DTYPES, _ORDER_DTYPES
+
+        def pl_types(dtypes: Mapping[str, Any]) -> dict[str, pl.DataType]:
+            return {k: _PL_OF[np.dtype(v)] for k, v in dtypes.items()}
+
+        _SCHEMAS["equity"] = (pl_types(_EQUITY_DTYPES), {})
+        _SCHEMAS["fills"] = (
+            pl_types(_FILL_DTYPES), {"held_high": pl.Float64(), "held_low": pl.Float64()}
+        )
+        _SCHEMAS["orders"] = (
+            {**pl_types(_ORDER_DTYPES), "reason": pl.String()}, pl_types(_OPTIONAL_ORDER_DTYPES)
+        )
+        _SCHEMAS[_BENCHMARK] = ({"returns": pl.Float64()}, {})
+    return _SCHEMAS
+
+
+_PL_OF: dict[np.dtype, pl.DataType] = {
+    np.dtype(np.int64): pl.Int64(),
+    np.dtype(np.int32): pl.Int32(),
+    np.dtype(np.int8): pl.Int8(),
+    np.dtype(np.float64): pl.Float64(),
+}
+
+
+def _first(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def _check_table(path: Path, table: str, frame: pl.DataFrame, n_assets: int) -> None:
+    """Raise :class:`ResultFileError` unless ``frame`` is a table the engine could have written."""
+    required, optional = _schemas()[table]
+    for name, dtype in {**required, **optional}.items():
+        if name not in frame.columns:
+            if name in required:
+                raise _bad(path, name, "is missing")
+            continue
+        if frame.schema[name] != dtype:
+            raise _bad(path, name, f"has type {frame.schema[name]}, expected {dtype}")
+        nulls = frame[name].null_count()
+        if nulls and name != "reason":
+            row = _first(frame[name].is_null().to_numpy())
+            raise _bad(path, name, f"has {nulls} null values; first at row {row}")
+    extra = [c for c in frame.columns if c not in required and c not in optional]
+    if extra:
+        raise _bad(path, extra[0], "is not a column of a saved result")
+
+    def col(name: str) -> np.ndarray:
+        return frame[name].to_numpy()
+
+    def finite(*names: str) -> None:
+        for name in names:
+            values = col(name)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row = _first(bad)
+                raise _bad(path, name, f"has {int(bad.sum())} non-finite values; first at row "
+                                       f"{row} ({values[row]!r})")
+
+    def ordered(name: str, strict: bool) -> None:
+        ts = col(name)
+        bad = ts[1:] <= ts[:-1] if strict else ts[1:] < ts[:-1]
+        if bad.any():
+            row = _first(bad) + 1
+            raise _bad(path, name, f"is not {'strictly ' if strict else ''}increasing: row "
+                                   f"{row} ({ts[row]}) follows {ts[row - 1]}")
+
+    if table == "equity":
+        ordered("ts", strict=True)
+        finite("cash", "positions_value", "equity", "gross_exposure", "net_exposure")
+        equity, cash, value = col("equity"), col("cash"), col("positions_value")
+        scale = np.maximum(np.maximum(np.abs(equity), np.abs(cash)), np.abs(value))
+        bad = np.abs(equity - (cash + value)) > 1e-9 * np.maximum(scale, 1.0)
+        if bad.any():
+            row = _first(bad)
+            raise _bad(path, "equity", f"is not cash + positions_value in {int(bad.sum())} rows;"
+                                       f" first at row {row}: {equity[row]!r} != "
+                                       f"{cash[row]!r} + {value[row]!r}")
+    elif table == "fills":
+        ordered("ts", strict=False)
+        finite("quantity", "price", "commission", "slippage")
+        for name, ok, what in (("price", col("price") >= 0, "negative"),
+                               ("asset", (col("asset") >= 0) & (col("asset") < n_assets),
+                                f"not an asset id (0 to {n_assets - 1})")):
+            bad = ~ok
+            if bad.any():
+                row = _first(bad)
+                raise _bad(path, name, f"has {int(bad.sum())} values {what}; first at row "
+                                       f"{row} ({col(name)[row]!r})")
+    elif table == "orders":
+        finite("quantity", "filled_quantity")
+
+
 def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> Any:
-    """Read a result saved by :func:`to_parquet`.
+    """Read a result saved by :func:`to_parquet`, checking it on the way.
+
+    Every entry of ``result.json`` and every table is checked before the
+    result is built: types, schema, nulls, finiteness, ordering of the
+    timestamps, and that the equity is cash plus the positions' value.
 
     Parameters
     ----------
@@ -666,9 +812,15 @@ def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> 
         The directory, its ``result.json`` or one of its parquet files is missing.
     NotADirectoryError
         ``path`` is not a directory.
-    ValueError
-        A file is corrupt, the format version is newer than this mlbacktest
-        reads, the row counts disagree, or the recorded values are invalid.
+    ResultFileError
+        A file is corrupt or was altered: unreadable, a format version that is
+        not an integer or newer than this mlbacktest reads, row counts that
+        disagree, a missing or mistyped column, a null, NaN or infinite value,
+        timestamps out of order, a negative fill price, an equity that is not
+        cash plus positions value, a non-positive initial cash, asset names
+        that are not a list of strings, or recorded codes out of range. The
+        message names the file and the field (``ResultFileError`` is a
+        ``ValueError``).
     """
     if cls is None:
         from .result import BacktestResult
@@ -676,14 +828,24 @@ def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> 
         cls = BacktestResult
     root = Path(path)
     meta = _read_meta(root)
-    frames = {t: _read_table(root, t, meta["rows"]) for t in _TABLES}
+    rows = meta["rows"]
+    n_assets = len(meta["asset_names"])
+    frames = {t: _read_table(root, t, rows) for t in _TABLES}
+    for table, frame in frames.items():
+        _check_table(root / f"{table}.parquet", table, frame, n_assets)
     orders: dict[str, Any] = {c: frames["orders"][c].to_numpy() for c in frames["orders"].columns}
     if "reason" in orders:
         orders["reason"] = frames["orders"]["reason"].fill_null("").to_list()
     extra: dict[str, Any] = {}
-    if _BENCHMARK in meta["rows"]:
+    if _BENCHMARK in rows:
         # One return per equity period: taken as is, so alpha and beta are unchanged.
-        extra["benchmark"] = _read_table(root, _BENCHMARK, meta["rows"])["returns"].to_numpy()
+        bench = _read_table(root, _BENCHMARK, rows)
+        _check_table(root / f"{_BENCHMARK}.parquet", _BENCHMARK, bench, n_assets)
+        if bench.height != frames["equity"].height:
+            raise _bad(root / f"{_BENCHMARK}.parquet", None,
+                       f"has {bench.height} rows, the equity {frames['equity'].height}")
+        extra["benchmark"] = bench["returns"].to_numpy()
+    config = _decode_config(meta.get("config"), root / META_FILE)
     try:
         return cls(
             equity={c: frames["equity"][c].to_numpy() for c in frames["equity"].columns},
@@ -692,13 +854,15 @@ def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> 
             asset_names=meta["asset_names"],
             tz=meta["tz"],
             initial_cash=meta["initial_cash"],
-            config=_decode_config(meta.get("config"), root / META_FILE),
+            config=config,
             periods_per_year=meta["periods_per_year"],
             risk_free=meta["risk_free"],
             **extra,
         )
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"from_parquet: {root} holds an invalid result: {exc}") from exc
+        raise ResultFileError(
+            f"from_parquet: {root} holds an invalid result: {exc}", str(root)
+        ) from exc
 
 
 # -- returns and pandas exports -----------------------------------------------------
