@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 import struct
 import warnings
 
@@ -308,6 +309,100 @@ def test_clear_errors_for_missing_or_corrupt_directories(daily, tmp_path):
     )
     with pytest.raises(ValueError, match="invalid result.*order status 99"):
         BacktestResult.from_parquet(bad)
+
+
+def _edit_table(name: str, change):
+    def edit(root):
+        path = root / f"{name}.parquet"
+        change(pl.read_parquet(path)).write_parquet(path)
+    return edit
+
+
+def _edit_meta(**entries):
+    def edit(root):
+        meta = json.loads((root / "result.json").read_text())
+        (root / "result.json").write_text(json.dumps(meta | entries))
+    return edit
+
+
+def _set(column: str, row: int, value, dtype=pl.Float64):
+    def change(frame):
+        values = frame[column].to_list()
+        values[row] = value
+        return frame.with_columns(pl.Series(column, values, dtype=dtype))
+    return change
+
+
+# Every kind of tampering from_parquet refuses: (edit, file, field, message).
+TAMPERING = {
+    "nan equity": (_edit_table("equity", _set("equity", 7, float("nan"))),
+                   "equity.parquet", "equity", "has 1 non-finite values; first at row 7 (nan)"),
+    "rescaled equity": (_edit_table("equity", lambda f: f.with_columns(pl.col("equity") * 2)),
+                        "equity.parquet", "equity", "is not cash + positions_value"),
+    "infinite cash": (_edit_table("equity", _set("cash", 3, float("inf"))),
+                      "equity.parquet", "cash", "non-finite values; first at row 3"),
+    "reversed timestamps": (_edit_table("equity", lambda f: f.reverse()),
+                            "equity.parquet", "ts", "is not strictly increasing: row 1"),
+    "null timestamp": (_edit_table("equity", _set("ts", 4, None, pl.Int64)),
+                       "equity.parquet", "ts", "has 1 null values; first at row 4"),
+    "timestamps as strings": (
+        _edit_table("equity", lambda f: f.with_columns(pl.col("ts").cast(pl.String))),
+        "equity.parquet", "ts", "has type String, expected Int64"),
+    "missing column": (_edit_table("equity", lambda f: f.drop("cash")),
+                       "equity.parquet", "cash", "is missing"),
+    "unsorted fills": (_edit_table("fills", lambda f: f.reverse()),
+                       "fills.parquet", "ts", "is not increasing"),
+    "nan quantity": (_edit_table("fills", _set("quantity", 2, float("nan"))),
+                     "fills.parquet", "quantity", "non-finite values; first at row 2"),
+    "negative fill price": (_edit_table("fills", _set("price", 5, -12.5)),
+                            "fills.parquet", "price",
+                            "is negative in 1 rows; first at row 5 (-12.5)"),
+    "unknown asset id": (_edit_table("fills", _set("asset", 0, 9, pl.Int32)),
+                         "fills.parquet", "asset",
+                         "is not an asset id (0 to 4) in 1 rows; first at row 0 (9)"),
+    "nan order quantity": (_edit_table("orders", _set("quantity", 1, float("nan"))),
+                           "orders.parquet", "quantity", "non-finite values; first at row 1"),
+    "zero initial cash": (_edit_meta(initial_cash=0), "result.json", "initial_cash",
+                          "must be a finite number > 0, got 0"),
+    "negative initial cash": (_edit_meta(initial_cash=-1e6), "result.json", "initial_cash",
+                              "must be a finite number > 0"),
+    "initial cash as text": (_edit_meta(initial_cash="1e6"), "result.json", "initial_cash",
+                             "got '1e6'"),
+    "asset names as a string": (_edit_meta(asset_names="A000,A001"), "result.json",
+                                "asset_names", "must be a list of strings, got 'A000,A001'"),
+    "integer asset names": (_edit_meta(asset_names=[0, 1, 2, 3, 4]), "result.json",
+                            "asset_names", "must be a list of strings"),
+    "duplicate asset names": (_edit_meta(asset_names=["A", "A", "B", "C", "D"]), "result.json",
+                              "asset_names", "names assets twice: ['A']"),
+    "float format version": (_edit_meta(format_version=1.0), "result.json", "format_version",
+                             "is 1.0"),
+    "string format version": (_edit_meta(format_version="1"), "result.json", "format_version",
+                              "is '1'"),
+    "boolean format version": (_edit_meta(format_version=True), "result.json",
+                               "format_version", "is True"),
+    "huge periods per year": (_edit_meta(periods_per_year=1e308), "result.json",
+                              "periods_per_year", "one period per nanosecond), got 1e+308"),
+    "risk-free as text": (_edit_meta(risk_free="0.02"), "result.json", "risk_free",
+                          "must be a finite number"),
+    "time zone as a number": (_edit_meta(tz=5), "result.json", "tz", "must be a time zone name"),
+    "negative row count": (_edit_meta(rows={"equity": -1, "fills": 0, "orders": 0}),
+                           "result.json", "rows", "must map table names to row counts"),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERING), ids=list(TAMPERING))
+def test_tampered_results_are_refused_naming_file_and_field(daily, tmp_path, case):
+    from mlbacktest import ResultFileError
+
+    edit, file, field, message = TAMPERING[case]
+    root = daily.to_parquet(tmp_path / "run")
+    assert BacktestResult.from_parquet(root).fills.height > 5  # untouched, it loads
+    edit(root)
+    with pytest.raises(ResultFileError, match=re.escape(message)) as info:
+        BacktestResult.from_parquet(root)
+    assert isinstance(info.value, ValueError)
+    assert (info.value.path, info.value.field) == (str(root / file), field)
+    assert f"{root / file}: field {field!r}" in str(info.value)
 
 
 def test_a_config_that_is_not_data_is_kept_as_text(daily, tmp_path):

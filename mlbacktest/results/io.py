@@ -751,7 +751,7 @@ def _check_table(path: Path, table: str, frame: pl.DataFrame, n_assets: int) -> 
             if bad.any():
                 row = _first(bad)
                 raise _bad(path, name, f"has {int(bad.sum())} non-finite values; first at row "
-                                       f"{row} ({values[row]!r})")
+                                       f"{row} ({values[row].item()!r})")
 
     def ordered(name: str, strict: bool) -> None:
         ts = col(name)
@@ -759,7 +759,7 @@ def _check_table(path: Path, table: str, frame: pl.DataFrame, n_assets: int) -> 
         if bad.any():
             row = _first(bad) + 1
             raise _bad(path, name, f"is not {'strictly ' if strict else ''}increasing: row "
-                                   f"{row} ({ts[row]}) follows {ts[row - 1]}")
+                                   f"{row} ({ts[row].item()}) follows {ts[row - 1].item()}")
 
     if table == "equity":
         ordered("ts", strict=True)
@@ -770,19 +770,19 @@ def _check_table(path: Path, table: str, frame: pl.DataFrame, n_assets: int) -> 
         if bad.any():
             row = _first(bad)
             raise _bad(path, "equity", f"is not cash + positions_value in {int(bad.sum())} rows;"
-                                       f" first at row {row}: {equity[row]!r} != "
-                                       f"{cash[row]!r} + {value[row]!r}")
+                                       f" first at row {row}: {equity[row].item()!r} != "
+                                       f"{cash[row].item()!r} + {value[row].item()!r}")
     elif table == "fills":
         ordered("ts", strict=False)
         finite("quantity", "price", "commission", "slippage")
-        for name, ok, what in (("price", col("price") >= 0, "negative"),
+        for name, ok, what in (("price", col("price") >= 0, "is negative"),
                                ("asset", (col("asset") >= 0) & (col("asset") < n_assets),
-                                f"not an asset id (0 to {n_assets - 1})")):
+                                f"is not an asset id (0 to {n_assets - 1})")):
             bad = ~ok
             if bad.any():
                 row = _first(bad)
-                raise _bad(path, name, f"has {int(bad.sum())} values {what}; first at row "
-                                       f"{row} ({col(name)[row]!r})")
+                raise _bad(path, name, f"{what} in {int(bad.sum())} rows; first at row "
+                                       f"{row} ({col(name)[row].item()!r})")
     elif table == "orders":
         finite("quantity", "filled_quantity")
 
