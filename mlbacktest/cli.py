@@ -685,6 +685,13 @@ def _write_report(result: BacktestResult, path: Path, args: argparse.Namespace,
     return Path(written) if written is not None else path
 
 
+def _metrics_error(exc: ArithmeticError, result: BacktestResult) -> CLIError:
+    """The one-line error of metrics that overflow (an extreme ``periods_per_year``, say)."""
+    return CLIError(f"cannot compute the metrics of the result (periods_per_year="
+                    f"{result.periods_per_year:g}, initial_cash={result.initial_cash:g}): "
+                    f"{_describe(exc)}", EXIT_FAILURE)
+
+
 class _Failed(Exception):
     """The failure was reported already; exit with :data:`EXIT_FAILURE`."""
 
@@ -782,6 +789,8 @@ def _run(args: argparse.Namespace) -> int:
         staged.commit()
     except _Failed:
         return EXIT_FAILURE
+    except ArithmeticError as exc:
+        raise _metrics_error(exc, result) from exc
     except OSError as exc:
         raise CLIError(f"cannot write the results to {str(out)!r}: {exc}", EXIT_FAILURE) from exc
     finally:
@@ -819,6 +828,8 @@ def _report(args: argparse.Namespace) -> int:
         path = _write_report(result, target, args, benchmark)
     except _Failed:
         return EXIT_FAILURE
+    except ArithmeticError as exc:
+        raise _metrics_error(exc, result) from exc
     print(f"report written to {path}")
     return EXIT_OK
 

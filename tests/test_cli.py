@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -578,3 +579,115 @@ def test_sigterm_during_a_streamed_run_leaves_no_partial_output(workdir, capsys,
     else:
         assert not (workdir / "res").exists()
     assert not [p for p in os.listdir(workdir) if p.startswith(".res.")]
+
+
+# -- inputs that once crashed the CLI: each is one line and a documented status -------------
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["--start", "2020-13-45"], EXIT_USAGE, "--start '2020-13-45' is not a valid time"),
+        (["--end", "2020-02-30"], EXIT_USAGE, "--end '2020-02-30' is not a valid time"),
+        (["--chunk", "0d"], EXIT_USAGE, "--chunk '0d' must be a positive duration"),
+        (["--chunk", "soon"], EXIT_USAGE, "--chunk 'soon' is not a duration"),
+        (["--param", "k=" + "[" * 50_000 + "]" * 50_000], EXIT_USAGE,
+         "--param k: the value is nested too deeply to read"),
+    ],
+    ids=["bad-start", "bad-end", "zero-chunk", "word-chunk", "deep-param"],
+)
+def test_malformed_options_are_one_line(workdir, capsys, argv, status, message):
+    got, out, err = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                            "bars_with_pred.parquet", *argv, "--out", "out")
+    assert got == status
+    assert message in _one_error_line(err)
+    assert out == ""
+    assert not (workdir / "out").exists()
+
+
+def test_extreme_periods_per_year_is_one_line(workdir, capsys):
+    (workdir / "huge.toml").write_text("[backtest]\nperiods_per_year = 1e308\n")
+    status, _, err = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                             "bars_with_pred.parquet", "--config", "huge.toml", "--out", "out")
+    assert status == EXIT_FAILURE
+    assert "periods_per_year" in _one_error_line(err)
+    assert not (workdir / "out").exists()
+    # Saved with an extreme value, a result is refused on load.
+    status, _, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                           "bars_with_pred.parquet", "-q", "--no-report", "--out", "res")
+    assert status == EXIT_OK
+    meta = json.loads((workdir / "res" / "result.json").read_text())
+    (workdir / "res" / "result.json").write_text(json.dumps(meta | {"periods_per_year": 1e308}))
+    status, _, err = run_cli(capsys, "report", "res")
+    assert status == EXIT_FAILURE
+    assert "ResultFileError" in _one_error_line(err) and "'periods_per_year'" in err
+
+
+def test_report_on_tampered_asset_names_is_one_line(workdir, capsys):
+    status, _, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                           "bars_with_pred.parquet", "-q", "--no-report", "--out", "res")
+    assert status == EXIT_OK
+    meta = json.loads((workdir / "res" / "result.json").read_text())
+    (workdir / "res" / "result.json").write_text(json.dumps(meta | {"asset_names": [0, 1, 2,
+                                                                                      3, 4]}))
+    status, _, err = run_cli(capsys, "report", "res")
+    assert status == EXIT_FAILURE
+    line = _one_error_line(err)
+    assert "cannot read the results in res: ResultFileError:" in line
+    assert "result.json: field 'asset_names' must be a list of strings" in line
+    assert not (workdir / "res" / "report.html").exists()
+
+
+EXITS = '''
+import sys
+from mlbacktest import Strategy
+
+class ExitsInRun(Strategy):
+    def on_slice(self, view, context):
+        if self.now.day == 5:
+            sys.exit(7)
+
+class ExitsInInit(Strategy):
+    def __init__(self):
+        sys.exit("no licence")
+'''
+
+
+def test_sys_exit_in_the_strategy_is_reported(workdir, capsys):
+    (workdir / "exits.py").write_text(EXITS)
+    (workdir / "exits_on_import.py").write_text("import sys\nsys.exit(3)\n")
+    status, _, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                           "bars_with_pred.parquet", "-q", "--no-report", "--out", "res")
+    before = _snapshot(workdir / "res")
+    for spec, message in [
+        ("exits.py:ExitsInRun", "the strategy called sys.exit(7)"),
+        ("exits.py:ExitsInInit", "the strategy's constructor ExitsInInit() called "
+                                 "sys.exit('no licence')"),
+        ("exits_on_import.py:X", "importing exits_on_import.py called sys.exit(3)"),
+    ]:
+        status, _, err = run_cli(capsys, "run", spec, "--data", "bars_with_pred.parquet",
+                                 "--overwrite", "--out", "res")
+        assert status == EXIT_FAILURE, err
+        assert message in _one_error_line(err)
+        assert _snapshot(workdir / "res") == before
+    with pytest.raises(Exception, match=r"importing exits_on_import.py called sys.exit\(3\)"):
+        load_strategy_class("exits_on_import.py:X")
+
+
+def test_unexpected_lower_layer_errors_are_one_line(workdir, capsys, monkeypatch):
+    import polars.exceptions
+
+    from mlbacktest.data import feeds
+
+    def broken(*args, **kwargs):
+        raise polars.exceptions.ComputeError("unexpected schema in row group 3")
+
+    monkeypatch.setattr(feeds.ParquetDataFeed, "__init__", broken)
+    argv = ["run", "strategies.py:TopK", "--data", "bars_with_pred.parquet", "--out", "out"]
+    status, _, err = run_cli(capsys, *argv)
+    assert status == EXIT_FAILURE
+    assert ("unexpected ComputeError: unexpected schema in row group 3 (run again with "
+            "--traceback") in _one_error_line(err)
+    status, _, err = run_cli(capsys, *argv, "--traceback")  # a genuine bug stays findable
+    assert status == EXIT_FAILURE
+    assert "Traceback (most recent call last)" in err and "def broken" not in err
+    assert 'raise polars.exceptions.ComputeError("unexpected schema' in err
+    assert not (workdir / "out").exists()
