@@ -10,9 +10,15 @@ status instead of exiting, so it can be called in-process.
 Exit status: 0 on success; 2 when the command line does not name a runnable
 backtest (an unknown option, a path that does not exist, a strategy that
 cannot be found or is not a :class:`~mlbacktest.Strategy` subclass, an
-output directory that is not empty); 1 when the inputs it names are invalid
-or the run fails (a ``DataError``, a ``ConfigError``, an exception raised by
-the strategy's code).
+output directory holding anything mlbacktest did not write, or an earlier
+output without ``--overwrite``); 1 when the inputs it names are invalid or the
+run fails (a ``DataError``, a ``ConfigError``, a ``ResultFileError``, an
+exception raised by the strategy's code, ``sys.exit()`` called by it);
+130 after Ctrl-C and 143 after SIGTERM.
+
+Output is written into a new sibling directory that replaces ``--out`` only
+once the results and the report are complete, so a run that fails or is
+interrupted leaves an earlier result untouched (see docs/guide/cli.md).
 """
 
 from __future__ import annotations
@@ -61,9 +67,12 @@ _EPILOG = """\
 exit status:
   0  success
   1  the inputs are invalid or the run failed: bad data (DataError), bad
-     config (ConfigError), an exception raised by the strategy's code
+     config (ConfigError), an exception raised by the strategy's code or
+     sys.exit() called by it, altered results (ResultFileError)
   2  usage error: bad options, a missing file, a strategy that cannot be found
-     or is not a Strategy subclass, an output directory that is not empty
+     or is not a Strategy subclass, an output directory holding files
+     mlbacktest did not write (or an earlier output without --overwrite)
+  130, 143  interrupted by Ctrl-C or SIGTERM; nothing was written
 
 Errors are printed as one line starting 'mlbacktest: error:'; add --traceback
 to see the full Python traceback.
@@ -138,8 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--bars", type=int, default=756, help="daily bars per asset (default 756)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
     demo.add_argument("--out", default=DEMO_OUT, metavar="DIR",
-                      help=f"output directory (default ./{DEMO_OUT}); the output of an earlier "
-                           "demo there is replaced")
+                      help=f"output directory (default ./{DEMO_OUT}); an earlier mlbacktest "
+                           "output there is replaced, a directory holding anything else is "
+                           "refused")
     demo.add_argument("--no-report", action="store_true",
                       help="only print the summary; write nothing")
 
@@ -170,9 +180,10 @@ def _parser() -> argparse.ArgumentParser:
                           "JSON (10, 0.5, true, [1,2], \"text\") and otherwise as a string; "
                           "repeat for several")
     run.add_argument("--out", required=True, metavar="DIR",
-                     help="output directory; must not exist or be empty (see --overwrite)")
+                     help="output directory; must be new or empty (see --overwrite)")
     run.add_argument("--overwrite", action="store_true",
-                     help="write into --out even if it is not empty (replacing earlier output)")
+                     help="replace an earlier mlbacktest output in --out (a directory holding "
+                          "anything else is refused even so)")
     feed = run.add_argument_group("data options")
     feed.add_argument("--signal-columns", metavar="A,B",
                       help="comma-separated signal columns (default: every numeric column "
