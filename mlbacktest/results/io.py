@@ -1182,10 +1182,12 @@ class ResultIO:
         Parameters
         ----------
         path : str or path-like
-            A directory, created if missing.
+            A directory: new, empty, or an earlier mlbacktest output (with
+            ``overwrite``). It is replaced only once the new result is
+            complete, so a failed save leaves it as it was.
         overwrite : bool, default False
-            Allow writing into a non-empty directory (the result's files are
-            replaced, others are left alone).
+            Replace an earlier mlbacktest output at ``path``; a directory
+            holding anything else is refused regardless.
 
         Returns
         -------
@@ -1195,7 +1197,8 @@ class ResultIO:
         Raises
         ------
         FileExistsError
-            ``path`` is not empty and ``overwrite`` is False.
+            ``path`` is a symbolic link, holds files mlbacktest did not write,
+            or holds an earlier result and ``overwrite`` is False.
         NotADirectoryError
             ``path`` is a file.
 
@@ -1226,8 +1229,11 @@ class ResultIO:
         ------
         FileNotFoundError
             The directory or one of its files is missing.
-        ValueError
-            A file is corrupt or written by a newer format version.
+        mlbacktest.ResultFileError
+            A file is corrupt, altered (NaN or rescaled equity, timestamps out
+            of order, a negative fill price, ...) or written by a newer format
+            version; the message names the file and the field. A
+            ``ValueError``.
         """
         return read_parquet(path, cls)
 
