@@ -598,3 +598,72 @@ def test_volume_above_bound():
     assert "column 'volume' is above the largest accepted value 1e+18" in msg
     assert_points_at(msg)
     PolarsDataFeed(with_value("volume", 1e18))
+
+
+# ------------------------------------------------- parquet files with different time zones
+def _write_parts(directory, zones) -> list:
+    """One file per zone (a day each, the same wall-clock times); returns their names."""
+    names = []
+    for i, tz in enumerate(zones):
+        cols = {k: v[3 * i:3 * i + 3] for k, v in base_columns().items()}
+        frame = pl.DataFrame(cols).with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+        if tz is not None:
+            frame = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(tz))
+        name = f"part-{i}.parquet"
+        frame.write_parquet(directory / name)
+        names.append(name)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("zones", "labels"),
+    [
+        (["UTC", None], ("'UTC'", "naive (no time zone)")),
+        ([None, "UTC"], ("naive (no time zone)", "'UTC'")),
+        (["UTC", "America/New_York"], ("'UTC'", "'America/New_York'")),
+        (["America/New_York", "America/New_York", "Europe/Paris"],
+         ("'America/New_York'", "'Europe/Paris'")),
+    ],
+    ids=["utc-naive", "naive-utc", "utc-new-york", "new-york-paris"],
+)
+@pytest.mark.parametrize("form", ["glob", "directory", "list"])
+def test_parquet_files_with_different_time_zones(tmp_path, zones, labels, form):
+    names = _write_parts(tmp_path, zones)
+    source = {
+        "glob": str(tmp_path / "*.parquet"),
+        "directory": tmp_path,
+        "list": [tmp_path / n for n in names],
+    }[form]
+    for chunk in (None, "1d"):
+        with pytest.raises(DataError) as info:
+            ParquetDataFeed(source, chunk=chunk)
+        msg = str(info.value)
+        assert "column 'timestamp' has different time zones" in msg
+        assert f"{names[0]}' is {labels[0]}" in msg and f"{names[-1]}' is {labels[1]}" in msg
+
+
+def test_parquet_files_with_one_time_zone_are_read(tmp_path):
+    _write_parts(tmp_path, ["America/New_York"] * 3)
+    assert ParquetDataFeed(tmp_path).tz == "America/New_York"
+
+
+def test_parquet_signal_files_with_different_time_zones(tmp_path):
+    bars = tmp_path / "bars"
+    bars.mkdir()
+    _write_parts(bars, ["UTC"] * 3)
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    for i, tz in enumerate(["UTC", None]):
+        pl.DataFrame({"timestamp": [DAYS[i]], "asset": ["AAA"], "pred": [0.1]}).with_columns(
+            pl.col("timestamp").cast(pl.Datetime("us", tz))
+        ).write_parquet(preds / f"p{i}.parquet")
+    with pytest.raises(DataError, match=r"signal frame: column 'timestamp' has different time "
+                       r"zones .*p0.parquet' is 'UTC' but .*p1.parquet' is naive"):
+        ParquetDataFeed(bars, signal_columns=[], signals=preds)
+
+
+def test_parquet_file_that_is_not_parquet_is_named(tmp_path):
+    _write_parts(tmp_path, ["UTC"])
+    (tmp_path / "notes.parquet").write_text("not a parquet file")
+    with pytest.raises(DataError, match="cannot read parquet file .*notes.parquet"):
+        ParquetDataFeed(tmp_path)
