@@ -858,7 +858,11 @@ class ParquetDataFeed(DataFeed):
     FileNotFoundError
         `path` does not exist or matches no file.
     DataError
-        The data fails validation, or no row is left after filtering.
+        The data fails validation, or no row is left after filtering; a
+        file is not Parquet; the files' timestamp columns differ in time
+        zone (the message names two such files). While a streamed feed is
+        read, a file changed, added or deleted since validation, or a read
+        that fails in polars (see :mod:`mlbacktest.data.files`).
 
     Notes
     -----
