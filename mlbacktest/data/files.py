@@ -90,14 +90,10 @@ class FileStamp:
         size, mtime = _stat(file)
         if size == 0:  # an empty marker file (``_SUCCESS``): polars skips it
             return cls(size, mtime, 0, ())
-        import pyarrow.parquet as pq
-
-        try:
+        try:  # both read the footer only
             schema = pl.read_parquet_schema(file)
-            rows = int(pq.read_metadata(file).num_rows)
+            rows = int(pl.scan_parquet(file).select(pl.len()).collect().item())
         except READ_ERRORS as exc:
-            raise DataError(f"cannot read parquet file {file!r}: {exc}") from exc
-        except Exception as exc:  # pyarrow's ArrowInvalid on a file that is not Parquet
             raise DataError(f"cannot read parquet file {file!r}: {exc}") from exc
         return cls(size, mtime, rows, tuple(schema.items()))
 
