@@ -7,7 +7,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["to_ns"]
+from mlbacktest.errors import DataError
+
+__all__ = ["TS_MAX", "TS_MIN", "TS_RANGE_TEXT", "to_ns"]
+
+#: Latest timestamp the engine accepts, in ns since the epoch (2116-02-20 23:53:38.427387903).
+#: The compiled broker orders matching passes by the int64 key ``2 * timestamp + phase``
+#: (phase 0 or 1), which must neither overflow nor reach the ``INT64_MIN`` "never" marker.
+TS_MAX: int = 2**62 - 1
+#: Earliest timestamp the engine accepts, in ns since the epoch (1823-11-12 00:06:21.572612097).
+TS_MIN: int = -(2**62 - 1)
+#: The accepted range, as printed in error messages.
+TS_RANGE_TEXT = (
+    "[1823-11-12 00:06:21.572612097, 2116-02-20 23:53:38.427387903] "
+    "(|ns since the epoch| <= 2**62 - 1; the engine keys events by 2 * timestamp + phase "
+    "in int64)"
+)
 
 _EPOCH = _dt.datetime(1970, 1, 1)
 _EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -36,7 +51,19 @@ def to_ns(value: Any, tz: str | None) -> int:
     -------
     int
         Nanoseconds since the epoch (UTC instants when ``tz`` is set).
+
+    Raises
+    ------
+    DataError
+        The timestamp is outside ``[TS_MIN, TS_MAX]``.
     """
+    ns = _to_ns(value, tz)
+    if not TS_MIN <= ns <= TS_MAX:
+        raise DataError(f"timestamp {value!r} is outside the supported time range {TS_RANGE_TEXT}")
+    return ns
+
+
+def _to_ns(value: Any, tz: str | None) -> int:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, np.datetime64):

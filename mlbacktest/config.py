@@ -22,6 +22,25 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+#: Largest value of a knob held in a C ``int`` / ``int32`` by the compiled core
+#: (``latency_bars``, ``history_window``, ``max_open_positions``, ``max_bars``).
+INT32_MAX = 2**31 - 1
+#: Largest ``latency`` in ns: added to a timestamp (at most ``2**62 - 1`` ns, see
+#: ``mlbacktest._time.TS_MAX``) it must stay inside int64. About 146 years.
+MAX_LATENCY_NS = 2**62
+#: Largest ``periods_per_year``: one bar per millisecond of a 366-day year.
+MAX_PERIODS_PER_YEAR = 366 * 86_400 * 1_000
+
+
+def _check_int32(value: Any, name: str, low: int) -> None:
+    """Refuse anything but a whole number in ``[low, INT32_MAX]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= INT32_MAX:
+        raise ConfigError(
+            f"{name} must be a whole number in [{low}, {INT32_MAX}] (the compiled core holds "
+            f"it in a 32-bit int), got {value!r}"
+        )
+
+
 @dataclass(frozen=True)
 class PositionRules:
     """Exit rules attached to a position, evaluated every bar by the compiled loop.
@@ -58,9 +77,8 @@ class PositionRules:
         v = self.take_profit
         if v is not None and not (_number(v) and 0 < v < math.inf):
             raise ConfigError(f"position rule take_profit must be a number > 0, got {v!r}")
-        v = self.max_bars
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(f"position rule max_bars must be a whole number >= 1, got {v!r}")
+        if self.max_bars is not None:
+            _check_int32(self.max_bars, "position rule max_bars", 1)
 
     def broker_args(self) -> tuple[float, float, float, int]:
         """(stop_loss, take_profit, trailing, max_bars) with NaN / 0 for rules that are off."""
@@ -104,6 +122,11 @@ def _duration_ns(value: Any, name: str) -> int:
         raise ConfigError(f"{name} must be int ns, a timedelta or a string, got {value!r}")
     if out < 0:
         raise ConfigError(f"{name} must be >= 0, got {value!r}")
+    if out > MAX_LATENCY_NS:
+        raise ConfigError(
+            f"{name} must be at most 2**62 ns (about 146 years; a timestamp plus the {name} "
+            f"must fit in int64 nanoseconds), got {value!r}"
+        )
     return out
 
 
@@ -244,9 +267,7 @@ class BacktestConfig:
             raise ConfigError(f"initial_cash must be a finite number, got {cash!r}")
         if cash <= 0:
             raise ConfigError(f"initial_cash must be > 0, got {cash!r}")
-        hw = self.history_window
-        if isinstance(hw, bool) or not isinstance(hw, int) or hw < 1:
-            raise ConfigError(f"history_window must be a whole number >= 1, got {hw!r}")
+        _check_int32(self.history_window, "history_window", 1)
         object.__setattr__(self, "initial_cash", float(cash))
         if isinstance(self.commission, CommissionModel):
             cm = self.commission
@@ -283,8 +304,7 @@ class BacktestConfig:
                 f"max_volume_participation must be a fraction in (0, 1] or None, got {mvp!r}"
             )
         lb = self.latency_bars
-        if isinstance(lb, bool) or not isinstance(lb, int) or lb < 0:
-            raise ConfigError(f"latency_bars must be a whole number >= 0, got {lb!r}")
+        _check_int32(lb, "latency_bars", 0)
         object.__setattr__(self, "latency_ns", _duration_ns(self.latency, "latency"))
         if mvp is not None and self.fill_at == "close":
             raise ConfigError(
@@ -302,10 +322,11 @@ class BacktestConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         ppy = self.periods_per_year
-        if ppy is not None and (
-            isinstance(ppy, bool) or not isinstance(ppy, (int, float)) or not ppy > 0
-        ):
-            raise ConfigError(f"periods_per_year must be a number > 0 or None, got {ppy!r}")
+        if ppy is not None and not (_number(ppy) and 0 < ppy <= MAX_PERIODS_PER_YEAR):
+            raise ConfigError(
+                f"periods_per_year must be a number in (0, {MAX_PERIODS_PER_YEAR}] (at most "
+                f"one bar per millisecond of a year) or None, got {ppy!r}"
+            )
         rf = self.risk_free
         if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not math.isfinite(rf):
             raise ConfigError(f"risk_free must be a finite number, got {rf!r}")
@@ -338,9 +359,8 @@ class BacktestConfig:
         for key, v in items:
             if not isinstance(key, str) or not (_number(v) and 0 <= v < math.inf):
                 raise ConfigError(f"borrow_rate for {key!r} must be a number >= 0, got {v!r}")
-        n = self.max_open_positions
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ConfigError(f"max_open_positions must be a whole number >= 1 or None, got {n!r}")
+        if self.max_open_positions is not None:
+            _check_int32(self.max_open_positions, "max_open_positions", 1)
         lev = self.max_gross_leverage
         if lev is not None and not (_number(lev) and 0 < lev < math.inf):
             raise ConfigError(f"max_gross_leverage must be a number > 0 or None, got {lev!r}")
@@ -436,7 +456,10 @@ class BacktestConfig:
         except ModuleNotFoundError:  # pragma: no cover - depends on the environment
             raise ConfigError("reading YAML configs needs PyYAML: pip install pyyaml") from None
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            try:
+                data = yaml.load(fh, Loader=_unique_key_loader(yaml)) or {}
+            except _DuplicateKey as exc:
+                raise ConfigError(f"{path}: {exc}") from None
         if isinstance(data, Mapping) and set(data) == {"backtest"}:
             data = data["backtest"]
         return cls.from_dict(data)
@@ -453,7 +476,11 @@ class BacktestConfig:
             import json
 
             with open(path, encoding="utf-8") as fh:
-                return cls.from_dict(json.load(fh))
+                try:
+                    data = json.load(fh, object_pairs_hook=_unique_keys)
+                except _DuplicateKey as exc:
+                    raise ConfigError(f"{path}: {exc}") from None
+            return cls.from_dict(data)
         raise ConfigError(f"unknown config file type {suffix!r}: use .toml, .yaml or .json")
 
     @classmethod
@@ -464,7 +491,11 @@ class BacktestConfig:
         except ModuleNotFoundError:  # Python 3.10
             import tomli as tomllib  # type: ignore[no-redef,import-not-found]
         with open(path, "rb") as fh:
-            data: Mapping[str, Any] = tomllib.load(fh)
+            try:  # a repeated key is an error of the TOML format itself
+                data: Mapping[str, Any] = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                _toml_duplicate(path, exc)
+                raise
         if set(data) == {"backtest"} and isinstance(data["backtest"], Mapping):
             data = data["backtest"]
         return cls.from_dict(data)
@@ -482,6 +513,64 @@ class BacktestConfig:
     def replace(self, **changes: Any) -> BacktestConfig:
         """A copy with some knobs changed."""
         return dataclasses.replace(self, **changes)
+
+
+class _DuplicateKey(Exception):
+    """A key repeated within one mapping of a config file."""
+
+
+def _toml_duplicate(path: str | Path, exc: Exception) -> None:
+    """Raise ConfigError if `exc` is tomllib's error for a key set twice (naming the line)."""
+    import re
+
+    text = str(exc)
+    m = re.search(r"at line (\d+)", text)
+    if m is None or not text.startswith(("Cannot overwrite a value", "Cannot declare")):
+        return
+    line_no = int(m.group(1))
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    line = lines[line_no - 1].strip() if 0 < line_no <= len(lines) else ""
+    raise ConfigError(
+        f"{path}: a key is given more than once (again at line {line_no}: {line!r}); a config "
+        "file must set each key once"
+    ) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for :func:`json.load` that refuses a repeated key."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(
+                f"key {key!r} is given more than once; a config file must set each key once"
+            )
+        out[key] = value
+    return out
+
+
+def _unique_key_loader(yaml: Any) -> Any:
+    """A safe YAML loader that refuses a key repeated within one mapping."""
+
+    class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
+        pass
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(
+                    f"key {key!r} is given more than once (again at line "
+                    f"{key_node.start_mark.line + 1}); a config file must set each key once"
+                )
+            seen.add(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    UniqueKeyLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
+    )
+    return UniqueKeyLoader
 
 
 #: Named presets for :meth:`BacktestConfig.preset` (knob name -> value).

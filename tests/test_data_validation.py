@@ -376,3 +376,294 @@ def test_pandas_object_column_mixing_time_zones():
     msg = raises_data_error(pd.DataFrame(cols))
     assert "mixes time zones" in msg and "naive" in msg
     assert_points_at(msg)
+
+
+# ------------------------------------------------- ISO-looking but invalid timestamps
+@pytest.mark.parametrize(
+    "text", ["2020-13-45", "2020-02-30T25:00", "2024-01-04T10:61", "2024-01-04T10:00:00+25:00"]
+)
+def test_timestamp_string_iso_looking_but_invalid(text):
+    cols = base_columns()
+    cols["timestamp"] = [d.isoformat() for d in cols["timestamp"]]
+    if text.endswith(":00") and "+" in text:
+        cols["timestamp"] = [d.isoformat() + "+00:00" for d in DAYS for _ in ASSETS]
+    cols["timestamp"][BAD_ROW] = text
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "not valid dates" in msg
+    assert_points_at(msg, ts=text)
+
+
+@pytest.mark.parametrize("text", ["2020-13-45", "2020-02-30T25:00"])
+def test_timestamp_strings_all_invalid(text):
+    """A column where no value is a valid date is refused, not left to polars' format guess."""
+    cols = base_columns()
+    cols["timestamp"] = [text] * 12
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "not valid dates in 12 rows; first at row 0" in msg and repr(text) in msg
+
+
+def test_timestamp_strings_of_several_iso_layouts_are_read_alike():
+    cols = base_columns()
+    layouts = ["{d}", "{d}T00:00", "{d} 00:00:00", "{d}T00:00:00.000"]
+    cols["timestamp"] = [
+        layouts[i % 4].format(d=d.date().isoformat()) for i, d in enumerate(cols["timestamp"])
+    ]
+    feed = PolarsDataFeed(pl.DataFrame(cols))
+    assert feed.calendar().tolist() == [
+        int((d - datetime(1970, 1, 1)).total_seconds()) * 10**9 for d in DAYS
+    ]
+
+
+@pytest.mark.parametrize("bound", ["start", "end"])
+@pytest.mark.parametrize("text", ["2020-13-45", "2020-02-30T25:00"])
+def test_parquet_bound_iso_looking_but_invalid(tmp_path, bound, text):
+    pl.DataFrame(base_columns()).write_parquet(tmp_path / "bars.parquet")
+    with pytest.raises(DataError, match=f"{bound}='{text}' is not a valid date and time"):
+        ParquetDataFeed(tmp_path / "bars.parquet", **{bound: text})
+
+
+def test_bound_iso_looking_but_invalid():
+    from mlbacktest.data.validate import bound_to_ns
+
+    with pytest.raises(DataError, match="end='2024-02-30' is not a valid date"):
+        bound_to_ns("2024-02-30", None, "end")
+
+
+# ------------------------------------------------------- signal column collisions
+@pytest.mark.parametrize("column", ["open", "high", "low", "close", "volume"])
+def test_signal_column_that_is_a_bar_field(column):
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns=[column])
+    assert f"column {column!r} is a bar field" in msg
+    assert "plan" not in msg.lower()
+
+
+def test_signal_column_that_is_a_bar_field_given_as_a_string():
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns="close")
+    assert "column 'close' is a bar field" in msg
+
+
+def test_signal_column_bar_field_with_a_signal_frame():
+    sig = pl.DataFrame({"timestamp": DAYS[:1], "asset": ["AAA"], "pred": [0.1]})
+    msg = raises_data_error(
+        pl.DataFrame(base_columns()), signals=sig, signal_columns=["pred", "close"]
+    )
+    assert "column 'close' is a bar field" in msg
+
+
+@pytest.mark.parametrize("column", ["timestamp", "asset"])
+def test_signal_column_that_is_a_key(column):
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns=["signal", column])
+    assert f"column {column!r} is the timestamp or asset column" in msg
+
+
+def test_signal_column_requested_twice():
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns=["signal", "signal"])
+    assert "signal column 'signal' is requested more than once" in msg
+
+
+def test_signal_column_missing_lists_available_columns():
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns=["pred"])
+    assert "'pred' not found" in msg and "'signal'" in msg and "'close'" in msg
+
+
+def test_parquet_signal_column_that_is_a_bar_field(tmp_path):
+    pl.DataFrame(base_columns()).write_parquet(tmp_path / "bars.parquet")
+    with pytest.raises(DataError, match="column 'close' is a bar field"):
+        ParquetDataFeed(tmp_path / "bars.parquet", signal_columns=["close"])
+
+
+# ------------------------------------------------------------ timestamp range
+TS_TOO_LATE = datetime(2116, 2, 21)
+TS_TOO_EARLY = datetime(1823, 11, 11)
+
+
+@pytest.mark.parametrize("value", [TS_TOO_LATE, TS_TOO_EARLY], ids=["late", "early"])
+def test_timestamp_outside_engine_range(value):
+    msg = raises_data_error(with_value("timestamp", value))
+    assert "outside the supported time range" in msg and "2116-02-20 23:53:38" in msg
+    assert f"row {BAD_ROW} (asset 'BBB'" in msg
+
+
+def test_timestamp_range_limits_are_exact():
+    from mlbacktest.data.validate import TS_MAX, TS_MIN
+
+    assert TS_MAX == 2**62 - 1 and TS_MIN == -TS_MAX
+    # 2 * ts + phase (phase 0 or 1) stays inside int64 and above the INT64_MIN marker
+    assert 2 * TS_MAX + 1 == np.iinfo(np.int64).max
+    assert 2 * TS_MIN > np.iinfo(np.int64).min
+    cols = base_columns()
+    ns = pl.Series([TS_MAX - 1, TS_MAX, TS_MAX + 1, TS_MIN]).cast(pl.Datetime("ns"))
+    frame = pl.DataFrame({k: v[:4] for k, v in cols.items()}).with_columns(timestamp=ns)
+    msg = raises_data_error(frame)
+    assert "in 1 row; first at row 2" in msg
+    PolarsDataFeed(frame.slice(0, 2))  # the bound itself is accepted
+    PolarsDataFeed(frame.slice(3, 1))
+
+
+def test_timestamp_string_outside_engine_range():
+    cols = base_columns()
+    cols["timestamp"] = [d.isoformat() for d in cols["timestamp"]]
+    cols["timestamp"][BAD_ROW] = "2200-01-01"
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "outside the supported time range" in msg
+    assert_points_at(msg, ts="2200-01-01")
+
+
+def test_date_timestamp_outside_engine_range():
+    from datetime import date
+
+    cols = base_columns()
+    cols["timestamp"] = [d.date() for d in cols["timestamp"]]
+    cols["timestamp"][BAD_ROW] = date(2200, 1, 1)
+    msg = raises_data_error(pl.DataFrame(cols))
+    assert "outside the supported time range" in msg and f"row {BAD_ROW}" in msg
+
+
+def test_signal_frame_timestamp_outside_engine_range():
+    sig = pl.DataFrame({"timestamp": [DAYS[0], TS_TOO_LATE], "asset": ["AAA", "AAA"],
+                        "pred": [0.1, 0.2]})
+    cols = base_columns()
+    del cols["signal"]
+    msg = raises_data_error(pl.DataFrame(cols), signals=sig)
+    assert "outside the supported time range" in msg and "row 1" in msg
+
+
+def test_available_at_outside_engine_range():
+    sig = pl.DataFrame({"timestamp": [DAYS[0]], "asset": ["AAA"], "pred": [0.1],
+                        "available_at": [TS_TOO_LATE]})
+    cols = base_columns()
+    del cols["signal"]
+    msg = raises_data_error(pl.DataFrame(cols), signals=sig, available_at_column="available_at")
+    assert "'available_at' is outside the supported time range" in msg
+
+
+def test_context_timestamp_outside_engine_range():
+    with pytest.raises(DataError, match="outside the supported time range"):
+        ContextFrame(pl.DataFrame({"timestamp": [DAYS[0], TS_TOO_LATE], "vix": [1.0, 2.0]}))
+
+
+def test_signal_source_arrival_outside_engine_range():
+    from mlbacktest.data.source import SignalSource
+
+    frame = pl.DataFrame({"timestamp": [DAYS[0], TS_TOO_LATE], "asset": ["A", "A"],
+                          "p": [1.0, 2.0]})
+    with pytest.raises(DataError, match="outside the supported time range"):
+        SignalSource(frame)
+    late = pl.DataFrame({"timestamp": [datetime(2116, 2, 20, 23)], "asset": ["A"], "p": [1.0]})
+    SignalSource(late)
+    with pytest.raises(DataError, match="arrival time .* row 0"):
+        SignalSource(late, latency="2h")
+
+
+@pytest.mark.parametrize("bound", ["start", "end"])
+@pytest.mark.parametrize("value", ["2200-01-01", TS_TOO_EARLY], ids=["late", "early"])
+def test_parquet_bound_outside_engine_range(tmp_path, bound, value):
+    pl.DataFrame(base_columns()).write_parquet(tmp_path / "bars.parquet")
+    with pytest.raises(DataError, match=f"{bound}=.* outside the supported time range"):
+        ParquetDataFeed(tmp_path / "bars.parquet", **{bound: value})
+
+
+def test_to_ns_outside_engine_range():
+    from mlbacktest._time import to_ns
+
+    assert to_ns(datetime(2116, 2, 20), None) > 0
+    with pytest.raises(DataError, match="outside the supported time range"):
+        to_ns(TS_TOO_LATE, "UTC")
+    with pytest.raises(DataError, match="outside the supported time range"):
+        to_ns(2**62, None)
+
+
+# ------------------------------------------------------- price and volume magnitude
+@pytest.mark.parametrize("column", ["open", "high", "low", "close"])
+def test_price_above_bound(column):
+    """1e308 passes the finite check but gives inf once multiplied by a position."""
+    from mlbacktest.data.validate import MAX_PRICE
+
+    msg = raises_data_error(with_value(column, 1e308))
+    assert f"column {column!r} is above the largest accepted value 1e+15" in msg
+    assert f"{column}=1e+308" in msg
+    assert_points_at(msg)
+    assert MAX_PRICE == 1e15
+
+
+def test_price_at_bound_is_accepted():
+    cols = base_columns()
+    for c in ("open", "high", "low", "close"):
+        cols[c][BAD_ROW] = 1e15
+    PolarsDataFeed(pl.DataFrame(cols))
+
+
+def test_volume_above_bound():
+    msg = raises_data_error(with_value("volume", 1e300))
+    assert "column 'volume' is above the largest accepted value 1e+18" in msg
+    assert_points_at(msg)
+    PolarsDataFeed(with_value("volume", 1e18))
+
+
+# ------------------------------------------------- parquet files with different time zones
+def _write_parts(directory, zones) -> list:
+    """One file per zone (a day each, the same wall-clock times); returns their names."""
+    names = []
+    for i, tz in enumerate(zones):
+        cols = {k: v[3 * i:3 * i + 3] for k, v in base_columns().items()}
+        frame = pl.DataFrame(cols).with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+        if tz is not None:
+            frame = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(tz))
+        name = f"part-{i}.parquet"
+        frame.write_parquet(directory / name)
+        names.append(name)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("zones", "labels"),
+    [
+        (["UTC", None], ("'UTC'", "naive (no time zone)")),
+        ([None, "UTC"], ("naive (no time zone)", "'UTC'")),
+        (["UTC", "America/New_York"], ("'UTC'", "'America/New_York'")),
+        (["America/New_York", "America/New_York", "Europe/Paris"],
+         ("'America/New_York'", "'Europe/Paris'")),
+    ],
+    ids=["utc-naive", "naive-utc", "utc-new-york", "new-york-paris"],
+)
+@pytest.mark.parametrize("form", ["glob", "directory", "list"])
+def test_parquet_files_with_different_time_zones(tmp_path, zones, labels, form):
+    names = _write_parts(tmp_path, zones)
+    source = {
+        "glob": str(tmp_path / "*.parquet"),
+        "directory": tmp_path,
+        "list": [tmp_path / n for n in names],
+    }[form]
+    for chunk in (None, "1d"):
+        with pytest.raises(DataError) as info:
+            ParquetDataFeed(source, chunk=chunk)
+        msg = str(info.value)
+        assert "column 'timestamp' has different time zones" in msg
+        assert f"{names[0]}' is {labels[0]}" in msg and f"{names[-1]}' is {labels[1]}" in msg
+
+
+def test_parquet_files_with_one_time_zone_are_read(tmp_path):
+    _write_parts(tmp_path, ["America/New_York"] * 3)
+    assert ParquetDataFeed(tmp_path).tz == "America/New_York"
+
+
+def test_parquet_signal_files_with_different_time_zones(tmp_path):
+    bars = tmp_path / "bars"
+    bars.mkdir()
+    _write_parts(bars, ["UTC"] * 3)
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    for i, tz in enumerate(["UTC", None]):
+        pl.DataFrame({"timestamp": [DAYS[i]], "asset": ["AAA"], "pred": [0.1]}).with_columns(
+            pl.col("timestamp").cast(pl.Datetime("us", tz))
+        ).write_parquet(preds / f"p{i}.parquet")
+    with pytest.raises(DataError, match=r"signal frame: column 'timestamp' has different time "
+                       r"zones .*p0.parquet' is 'UTC' but .*p1.parquet' is naive"):
+        ParquetDataFeed(bars, signal_columns=[], signals=preds)
+
+
+def test_parquet_file_that_is_not_parquet_is_named(tmp_path):
+    _write_parts(tmp_path, ["UTC"])
+    (tmp_path / "notes.parquet").write_text("not a parquet file")
+    with pytest.raises(DataError, match="cannot read parquet file .*notes.parquet"):
+        ParquetDataFeed(tmp_path)

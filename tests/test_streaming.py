@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 
@@ -538,3 +539,123 @@ def test_the_validation_pass_shows_a_bar_only_in_a_terminal(study, monkeypatch):
     assert bar is not None and bar.total == 4
     bar.close()
     assert len(ParquetDataFeed(path, chunk="1d")) == frame.height
+
+
+# ------------------------------------------------- files changed after validation
+def _daily_files(frame: pl.DataFrame, directory, **write) -> list:
+    """One file per day of `frame` in `directory`; returns their paths in order."""
+    days = frame.with_columns(pl.col("timestamp").dt.date().alias("day"))
+    paths = []
+    for (day,), part in days.group_by("day", maintain_order=True):
+        path = directory / f"bars-{day}.parquet"
+        part.drop("day").write_parquet(path, **write)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def daily(tmp_path):
+    frame = _frame(n_days=10)
+    paths = _daily_files(frame, tmp_path, compression="uncompressed", statistics=False)
+    return tmp_path, frame, paths
+
+
+def _read_all(feed):
+    for lo, hi in feed.window_edges():
+        feed.window(lo, hi)
+
+
+def test_a_file_rewritten_with_the_same_size_is_refused(daily):
+    directory, frame, paths = daily
+    feed = ParquetDataFeed(directory, chunk="1w")
+    target = paths[6]
+    part = pl.read_parquet(target)
+    negative = part.with_columns(-pl.col("open"), -pl.col("high"), -pl.col("low"),
+                                 -pl.col("close"))
+    size = target.stat().st_size
+    negative.write_parquet(target, compression="uncompressed", statistics=False)
+    assert target.stat().st_size == size  # same size, negative prices
+    with pytest.raises(DataError, match=f"{target.name}' changed after the feed was validated"):
+        _run(feed)
+
+
+def test_a_file_rewritten_with_another_size_is_refused_not_a_panic(daily):
+    directory, frame, paths = daily
+    feed = ParquetDataFeed(directory, chunk="1w")
+    target = paths[7]
+    pl.concat([pl.read_parquet(target)] * 3).write_parquet(target)
+    with pytest.raises(DataError, match=f"{target.name}' changed .*size"):
+        _read_all(feed)
+
+
+def test_a_deleted_file_is_refused(daily):
+    directory, frame, paths = daily
+    feed = ParquetDataFeed(str(directory / "*.parquet"), chunk="1w")
+    paths[3].unlink()
+    with pytest.raises(DataError, match=f"{paths[3].name}' was deleted"):
+        _read_all(feed)
+
+
+def test_a_file_with_a_changed_schema_is_refused(daily):
+    directory, frame, paths = daily
+    feed = ParquetDataFeed(directory, chunk="1w")
+    target = paths[2]
+    pl.read_parquet(target).with_columns(pl.col("volume").cast(pl.Int64)).write_parquet(target)
+    with pytest.raises(DataError, match=f"{target.name}' changed"):
+        _read_all(feed)
+
+
+def test_same_size_and_time_but_other_rows_or_schema_is_found_at_the_first_window(daily):
+    """``cp -p`` keeps size and time: the footer is compared again at the first window."""
+    directory, frame, paths = daily
+    feed = ParquetDataFeed(directory, chunk="1w")
+    files = feed._stream.files
+    k = files.files.index(str(paths[4]))
+    stamp = files.stamps[k]
+    files.stamps[k] = dataclasses.replace(stamp, rows=stamp.rows + 1)
+    lo, hi = feed.window_edges()[-1]
+    feed.window(lo, hi)  # a later window compares size and time only
+    lo, hi = feed.window_edges()[0]
+    with pytest.raises(DataError, match=f"{paths[4].name}' changed .* rows"):
+        feed.window(lo, hi)
+    files.stamps[k] = dataclasses.replace(stamp, schema=stamp.schema[:-1])
+    with pytest.raises(DataError, match=f"{paths[4].name}' changed .*schema"):
+        feed.window(lo, hi)
+    files.stamps[k] = stamp
+    feed.window(lo, hi)
+
+
+def test_a_file_added_to_the_directory_or_glob_is_refused(daily):
+    directory, frame, paths = daily
+    by_dir = ParquetDataFeed(directory, chunk="1w")
+    by_glob = ParquetDataFeed(str(directory / "bars-*.parquet"), chunk="1w")
+    extra = directory / "bars-2030-01-01.parquet"
+    pl.read_parquet(paths[0]).write_parquet(extra)
+    for feed in (by_dir, by_glob):
+        with pytest.raises(DataError, match="bars-2030-01-01.parquet' appeared"):
+            _read_all(feed)
+
+
+def test_a_polars_panic_while_reading_is_a_data_error_naming_the_path(daily, monkeypatch):
+    directory, frame, paths = daily
+    feed = ParquetDataFeed(directory, chunk="1w")
+
+    class Panicking:
+        def filter(self, *_):
+            return self
+
+        def collect(self):
+            raise pl.exceptions.PanicException("range end index 4096 out of range")
+
+    monkeypatch.setattr(feed._stream, "lf", Panicking())
+    lo, hi = feed.window_edges()[1]
+    with pytest.raises(DataError, match=f"cannot read {str(directory)!r}: range end"):
+        feed.window(lo, hi)
+
+
+def test_unchanged_files_read_as_validated(daily):
+    directory, frame, paths = daily
+    feed = ParquetDataFeed(directory, chunk="1w")
+    base, _ = _run(PolarsDataFeed(frame))
+    res, _ = _run(feed)
+    _assert_same(base, res)

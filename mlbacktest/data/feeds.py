@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlbacktest.data.files import READ_ERRORS, FileSet
 from mlbacktest.data.panel import BAR_FIELDS, BarPanel
 from mlbacktest.data.signals import (
     SignalRows,
@@ -277,7 +278,7 @@ def as_lazyframe(
 def _collect(lf: pl.LazyFrame, where: str = "") -> pl.DataFrame:
     try:
         return lf.collect()
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         raise DataError(f"{where}cannot read the input: {exc}") from exc
 
 
@@ -857,7 +858,11 @@ class ParquetDataFeed(DataFeed):
     FileNotFoundError
         `path` does not exist or matches no file.
     DataError
-        The data fails validation, or no row is left after filtering.
+        The data fails validation, or no row is left after filtering; a
+        file is not Parquet; the files' timestamp columns differ in time
+        zone (the message names two such files). While a streamed feed is
+        read, a file changed, added or deleted since validation, or a read
+        that fails in polars (see :mod:`mlbacktest.data.files`).
 
     Notes
     -----
@@ -886,6 +891,9 @@ class ParquetDataFeed(DataFeed):
         avail = (available_at_column,) if available_at_column is not None else ()
         self._stream: _Stream | None = None
         self.path = _resolve_path(path)
+        files = FileSet(self.path)
+        files.check_timezones([timestamp_column, available_at_column if signals is None else None])
+        sig_files: FileSet | None = None
         lf = pl.scan_parquet(self.path, row_index_name=_ROW)
         schema = pl.Schema([(k, v) for k, v in _schema(lf).items() if k != _ROW])
         sig_lf: pl.LazyFrame | None = None
@@ -896,7 +904,10 @@ class ParquetDataFeed(DataFeed):
                 and signals
                 and all(isinstance(x, (str, os.PathLike)) for x in signals)
             ):
-                sig_lf = pl.scan_parquet(_resolve_path(signals), row_index_name=_ROW)
+                sig_path = _resolve_path(signals)
+                sig_files = FileSet(sig_path, "signal frame: ")
+                sig_files.check_timezones([timestamp_column, available_at_column])
+                sig_lf = pl.scan_parquet(sig_path, row_index_name=_ROW)
             else:
                 sig_lf = as_lazyframe(signals, timestamp_column, asset_column, avail)
                 sig_schema = _schema(sig_lf)  # a column named like _ROW is refused below
@@ -953,8 +964,10 @@ class ParquetDataFeed(DataFeed):
             self.signal_timing = timing
             self._stream = _Stream.scan(
                 lf, sig_lf, schema[timestamp_column], chunk, timestamp_column, asset_column,
-                plan, timing, delayed, available_at_column, empty,
+                plan, timing, delayed, available_at_column, empty, files,
             )
+            if sig_files is not None:
+                sig_files.verify()
             if asset_list is not None:
                 _warn_absent(asset_list, self._stream.asset_names, self.path)
             return
@@ -977,6 +990,9 @@ class ParquetDataFeed(DataFeed):
                 plan,
                 available_at_column,
             )
+        for fs in (files, sig_files):  # the data read is the data validated
+            if fs is not None:
+                fs.verify()
         self.signal_timing = timing
         super().__init__(_attach_signals(panel, avail_ns, rows, plan, timing, delayed))
 
@@ -1187,6 +1203,7 @@ class _Stream:
     tz: str | None
     calendar: np.ndarray  # every distinct timestamp, ascending
     n_rows: int
+    files: FileSet  # the files validated, with their fingerprints
     carry: _Carry | None = None  # what delayed signals need from earlier windows
 
     @classmethod
@@ -1203,6 +1220,7 @@ class _Stream:
         delayed: frozenset[str],
         available_at_column: str | None,
         empty: str,
+        files: FileSet,
     ) -> _Stream:
         """Check that the bars can be streamed, then validate every window once."""
         if not isinstance(dtype, (pl.Datetime, pl.Date)):
@@ -1290,16 +1308,27 @@ class _Stream:
                 asset_names=asset_names,
                 tz=tz,
             )
+        files.verify()  # no file changed while it was validated window by window
         return cls(lf, dtype, timestamp_column, asset_column, plan, timing, delayed, rows,
-                   windows, asset_names, tz, np.concatenate(calendars), n_rows)
+                   windows, asset_names, tz, np.concatenate(calendars), n_rows, files)
 
     def read(self, lo: int, hi: int) -> BarPanel:
         """The bars of ``[lo, hi)`` with study-wide asset ids.
 
         The window was validated by :meth:`scan`, so this only converts:
         the same conversions as :func:`_build_panel`, without its checks.
+        The files are checked against their fingerprints before the read
+        (fully at the first window) and after it: a file changed, added or
+        deleted since validation is a ``DataError`` naming it.
         """
-        df = _collect(self.lf.filter(_window_predicate(self.dtype, self.timestamp_column, lo, hi)))
+        self.files.verify(full=bool(self.windows) and lo <= self.windows[0][0])
+        try:
+            df = self.lf.filter(_window_predicate(self.dtype, self.timestamp_column, lo, hi)
+                                ).collect()
+        except READ_ERRORS as exc:
+            self.files.verify(full=True)  # names the file that changed, if one did
+            raise DataError(f"cannot read {self.files.path!r}: {exc}") from exc
+        self.files.verify()
         if df.height == 0:
             return _empty_panel(self.plan.names, self.asset_names, self.tz)
         ts = df[self.timestamp_column].dt.epoch("ns").to_numpy()

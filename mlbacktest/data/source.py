@@ -103,7 +103,12 @@ class SignalSource:
         latency: Any = 0,
     ) -> None:
         from mlbacktest.config import _duration_ns
-        from mlbacktest.data.validate import RowLocator, timestamps_to_ns
+        from mlbacktest.data.validate import (
+            TS_MAX,
+            RowLocator,
+            format_timestamp,
+            timestamps_to_ns,
+        )
 
         frame = data.collect() if isinstance(data, pl.LazyFrame) else pl.DataFrame(data)
         for col in (timestamp_column, asset_column):
@@ -138,6 +143,13 @@ class SignalSource:
                 raise DataError(f"signal source column {name!r} is {series.dtype}, not numeric")
             values.append(series.cast(pl.Float64).fill_null(np.nan).to_numpy())
         latency_ns = _duration_ns(latency, "latency")
+        late = ts > TS_MAX - latency_ns
+        if late.any():
+            raise rows.error(
+                late,
+                f"signal source arrival time (timestamp + latency of {latency_ns} ns) is after "
+                f"the latest supported timestamp {format_timestamp(TS_MAX, None)} (2**62 - 1 ns)",
+            )
         names = assets.to_numpy().astype(object)
         order = np.lexsort((names.astype(str), ts))
         ts_sorted = ts[order]

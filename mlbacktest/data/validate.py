@@ -32,12 +32,17 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlbacktest._time import TS_MAX, TS_MIN, TS_RANGE_TEXT
 from mlbacktest.data.panel import BAR_FIELDS, PRICE_FIELDS
 from mlbacktest.errors import DataError
 
 __all__ = [
+    "MAX_PRICE",
+    "MAX_VOLUME",
     "REQUIRED_COLUMNS",
     "RowLocator",
+    "TS_MAX",
+    "TS_MIN",
     "TimestampText",
     "asset_strings",
     "bar_fields",
@@ -47,6 +52,7 @@ __all__ = [
     "check_not_null",
     "check_python_datetimes",
     "check_same_timezone",
+    "check_ts_range",
     "check_unique_keys",
     "format_timestamp",
     "signal_matrix",
@@ -60,6 +66,14 @@ _NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _INT64_MAX = np.iinfo(np.int64).max
 
+#: Largest magnitude accepted for a price (open, high, low, close). Any quantity up to
+#: 1e290 can then be multiplied by a price without overflowing float64, and cash sums
+#: keep a resolution far below a cent.
+MAX_PRICE: float = 1e15
+#: Largest volume accepted for a bar.
+MAX_VOLUME: float = 1e18
+
+
 # An ISO-8601 date, optionally followed by a time and, after a time, a UTC offset.
 _ISO_RE = (
     r"^\d{4}-\d{2}-\d{2}"
@@ -68,6 +82,15 @@ _ISO_RE = (
 )
 # Matches only strings whose time part carries an offset or ``Z``.
 _OFFSET_RE = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+# The parts of an ISO-8601 string: date, hour, minute, second, fraction, offset.
+_ISO_PARTS_RE = (
+    r"^(\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+# Every accepted ISO-8601 layout is rewritten to this one before parsing, so the
+# format is never inferred (inference fails on a whole column of invalid dates).
+_CANONICAL_FMT = "%Y-%m-%dT%H:%M:%S%.9f"
 
 
 # --------------------------------------------------------------------------- #
@@ -246,7 +269,7 @@ def check_columns(
     DataError
         A required or requested column is missing (the message lists the
         available columns), or a signal column is requested twice or is also
-        the timestamp or asset column.
+        the timestamp or asset column or a bar field.
     """
     names = list(available)
     have = set(names)
@@ -279,6 +302,12 @@ def check_columns(
             raise DataError(f"signal column {c!r} is requested more than once")
         if c in key_cols:
             raise DataError(f"column {c!r} is the timestamp or asset column, not a signal")
+        if c in BAR_FIELDS:
+            raise DataError(
+                f"column {c!r} is a bar field ({', '.join(BAR_FIELDS)}) and cannot also be a "
+                "signal column; the strategy reads it as a bar field already (copy it under "
+                "another name to use it as a signal)"
+            )
         seen.add(c)
     return signals
 
@@ -443,8 +472,9 @@ def timestamps_to_ns(
     Raises
     ------
     DataError
-        Another dtype; strings that are not ISO-8601 or mix offset-bearing
-        and naive values; nulls; values outside the nanosecond range.
+        Another dtype; strings that are not ISO-8601, are not valid dates
+        or times (``"2020-13-45"``) or mix offset-bearing and naive values;
+        nulls; values outside ``[TS_MIN, TS_MAX]``.
     """
     dt: pl.DataType = col.dtype
     if isinstance(dt, (pl.Categorical, pl.Enum)):
@@ -469,7 +499,71 @@ def timestamps_to_ns(
             "or ISO-8601 strings"
         )
     ts = np.ascontiguousarray(out.cast(pl.Int64).to_numpy(), dtype=np.int64)
+    bad = (ts > TS_MAX) | (ts < TS_MIN)
+    if bad.any():
+        raise rows.error(
+            bad,
+            f"column {column!r} is outside the supported time range {TS_RANGE_TEXT}",
+            {column: TimestampText(ts, tz)},
+        )
     return ts, tz
+
+
+def check_ts_range(ns: int, what: str) -> int:
+    """Refuse a timestamp (int64 ns) outside ``[TS_MIN, TS_MAX]``.
+
+    Parameters
+    ----------
+    ns : int
+        Nanoseconds since the epoch.
+    what : str
+        What the timestamp is, for the message (``"start='2200-01-01'"``).
+
+    Returns
+    -------
+    int
+        `ns`, unchanged.
+
+    Raises
+    ------
+    DataError
+        `ns` is outside the range; the message gives the range.
+    """
+    if not TS_MIN <= ns <= TS_MAX:
+        raise DataError(f"{what} is outside the supported time range {TS_RANGE_TEXT}")
+    return ns
+
+
+def _iso_to_datetime(text: pl.Series, with_offset: bool) -> pl.Series:
+    """Parse stripped ISO-8601 strings (already matched by ``_ISO_RE``) to ``Datetime("ns")``.
+
+    Each string is rewritten to one canonical layout and parsed with an explicit
+    format, so every string is read the same way whatever the others look like.
+    Strings that look like ISO-8601 but are not valid dates or times
+    (``"2020-13-45"``, ``"2020-02-30T25:00"``) become null. With `with_offset`,
+    every string carries an offset and the result is in UTC.
+    """
+    name = text.name
+    parts = text.rename("s").to_frame().select(
+        pl.col("s").str.extract_groups(_ISO_PARTS_RE).struct.unnest()
+    )
+    g = [pl.col(str(i)) for i in range(1, 7)]
+    canonical = pl.concat_str(
+        g[0], pl.lit("T"), g[1].fill_null("00"), pl.lit(":"), g[2].fill_null("00"),
+        pl.lit(":"), g[3].fill_null("00"), pl.lit("."), g[4].fill_null("").str.pad_end(9, "0"),
+    )
+    fmt = _CANONICAL_FMT
+    if with_offset:
+        off = g[5].str.to_uppercase().str.replace("Z", "+00:00", literal=True)
+        off = off.str.replace(r"^([+-]\d{2})$", "${1}:00").str.replace(
+            r"^([+-]\d{2})(\d{2})$", "${1}:${2}"
+        )
+        canonical = pl.concat_str(canonical, off)
+        fmt += "%:z"
+    out = parts.select(canonical.alias("c"))["c"].str.to_datetime(
+        fmt, time_unit="ns", time_zone="UTC" if with_offset else None, strict=False
+    )
+    return out.rename(name)
 
 
 def _parse_iso(col: pl.Series, column: str, rows: RowLocator) -> tuple[pl.Series, str | None]:
@@ -484,9 +578,9 @@ def _parse_iso(col: pl.Series, column: str, rows: RowLocator) -> tuple[pl.Series
         )
     has_offset = text.str.contains(_OFFSET_RE).to_numpy()
     if has_offset.all():
-        parsed, tz = text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=False), "UTC"
+        parsed, tz = _iso_to_datetime(text, True), "UTC"
     elif not has_offset.any():
-        parsed, tz = text.str.to_datetime(time_unit="ns", strict=False), None
+        parsed, tz = _iso_to_datetime(text, False), None
     else:
         differs = has_offset != has_offset[0]
         kind = "without" if has_offset[0] else "with"
@@ -527,8 +621,8 @@ def bound_to_ns(value: Any, tz: str | None, name: str) -> int:
     Raises
     ------
     DataError
-        The bound is time-zone aware but the data is naive, or it cannot be
-        read as a timestamp.
+        The bound is time-zone aware but the data is naive, it cannot be
+        read as a timestamp, or it is outside ``[TS_MIN, TS_MAX]``.
     """
     if isinstance(value, np.datetime64):  # naive, like a naive datetime
         if np.isnat(value):
@@ -542,9 +636,13 @@ def bound_to_ns(value: Any, tz: str | None, name: str) -> int:
     elif isinstance(value, str):
         if not re.match(_ISO_RE, value.strip()):
             raise DataError(f"{name}={value!r} is not an ISO-8601 timestamp")
-        s = pl.Series([value.strip()]).str.to_datetime(time_unit="ns", strict=False)
+        text = pl.Series([value.strip()])
+        s = _iso_to_datetime(text, bool(text.str.contains(_OFFSET_RE).item()))
         if s.null_count():
-            raise DataError(f"{name}={value!r} is not a valid timestamp")
+            raise DataError(
+                f"{name}={value!r} is not a valid date and time (a month, day, hour, minute "
+                "or second out of range)"
+            )
     else:
         raise DataError(
             f"{name} must be a datetime, date, ISO-8601 string or numpy.datetime64, "
@@ -562,7 +660,7 @@ def bound_to_ns(value: Any, tz: str | None, name: str) -> int:
         )
         if s.null_count():
             raise DataError(f"{name}={value!r} does not exist in time zone {tz!r}")
-    return int(s.to_physical().item())
+    return check_ts_range(int(s.to_physical().item()), f"{name}={value!r}")
 
 
 def check_available_at(
@@ -680,9 +778,10 @@ def bar_fields(frame: pl.DataFrame, rows: RowLocator) -> dict[str, np.ndarray]:
     Raises
     ------
     DataError
-        A non-numeric column; a null, NaN, infinite, zero or negative price;
-        ``high < low``; ``open`` or ``close`` outside ``[low, high]``; a null,
-        NaN, infinite or negative volume.
+        A non-numeric column; a null, NaN, infinite, zero or negative price,
+        or one above :data:`MAX_PRICE`; ``high < low``; ``open`` or ``close``
+        outside ``[low, high]``; a null, NaN, infinite or negative volume, or
+        one above :data:`MAX_VOLUME`.
     """
     out: dict[str, np.ndarray] = {}
     for name in BAR_FIELDS:
@@ -696,10 +795,18 @@ def bar_fields(frame: pl.DataFrame, rows: RowLocator) -> dict[str, np.ndarray]:
             bad = arr <= 0.0
             if bad.any():
                 raise rows.error(bad, f"column {name!r} is zero or negative", {name: arr})
+            bound = MAX_PRICE
         else:
             bad = arr < 0.0
             if bad.any():
                 raise rows.error(bad, f"column {name!r} is negative", {name: arr})
+            bound = MAX_VOLUME
+        bad = arr > bound
+        if bad.any():
+            raise rows.error(
+                bad, f"column {name!r} is above the largest accepted value {bound:g}", {name: arr},
+                tail=" (larger values overflow or lose precision once multiplied by a position)",
+            )
         out[name] = arr
     o, h, lo, c = out["open"], out["high"], out["low"], out["close"]
     bad = lo > h

@@ -1,0 +1,148 @@
+"""Every kind of bad configuration is refused by BacktestConfig, before any run.
+
+Knobs that end up in a compiled C type are refused outside the range of that
+type; file loaders refuse keys given twice and name the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+from helpers import Scripted, bars, run
+
+from mlbacktest import BacktestConfig, ConfigError
+from mlbacktest.config import INT32_MAX, MAX_LATENCY_NS, MAX_PERIODS_PER_YEAR, PositionRules
+
+# ------------------------------------------------------------ compiled ranges
+INT32_KNOBS = [("latency_bars", 0), ("history_window", 1), ("max_open_positions", 1)]
+
+
+@pytest.mark.parametrize(("knob", "low"), INT32_KNOBS)
+@pytest.mark.parametrize("excess", [1, 2**32, 2**63, 2**64 + 5])
+def test_int32_knob_beyond_its_compiled_range(knob, low, excess):
+    with pytest.raises(ConfigError, match=f"{knob} must be a whole number in \\[{low}, "
+                       f"{INT32_MAX}\\]") as info:
+        BacktestConfig(**{knob: INT32_MAX + excess})
+    assert str(INT32_MAX + excess) in str(info.value)
+
+
+@pytest.mark.parametrize(("knob", "low"), INT32_KNOBS)
+def test_int32_knob_below_its_range(knob, low):
+    with pytest.raises(ConfigError, match=knob):
+        BacktestConfig(**{knob: low - 1})
+    with pytest.raises(ConfigError, match=knob):
+        BacktestConfig(**{knob: -(2**40)})
+
+
+@pytest.mark.parametrize(("knob", "low"), INT32_KNOBS)
+def test_int32_knob_at_its_bounds_is_accepted(knob, low):
+    assert getattr(BacktestConfig(**{knob: INT32_MAX}), knob) == INT32_MAX
+    assert getattr(BacktestConfig(**{knob: low}), knob) == low
+
+
+def test_position_rule_max_bars_beyond_int32():
+    with pytest.raises(ConfigError, match="max_bars must be a whole number in"):
+        PositionRules(max_bars=INT32_MAX + 1)
+    with pytest.raises(ConfigError, match="max_bars"):
+        BacktestConfig(position_rules={"max_bars": 2**40})
+    assert PositionRules(max_bars=INT32_MAX).broker_args()[3] == INT32_MAX
+
+
+@pytest.mark.parametrize(
+    "latency",
+    [2**63 - 1, 2**63 - 10, MAX_LATENCY_NS + 1, dt.timedelta(days=200 * 366), "60000d",
+     "9999999999999999999ns"],
+)
+def test_latency_beyond_int64_headroom(latency):
+    with pytest.raises(ConfigError, match=r"latency must be at most 2\*\*62 ns"):
+        BacktestConfig(latency=latency)
+
+
+def test_latency_at_the_bound_never_wraps_around():
+    """An order placed in on_start with the largest latency never reaches the broker."""
+    cfg = BacktestConfig(latency=MAX_LATENCY_NS)
+    assert cfg.latency_ns == MAX_LATENCY_NS
+    data = bars({"A": [(10, 11, 9, 10)] * 5})
+    strategy = Scripted(start=lambda s: s.order("A", 1.0))
+    result = run(data, strategy, cfg)
+    assert result.fills.height == 0
+
+
+def test_negative_latency_is_refused():
+    with pytest.raises(ConfigError, match="latency must be >= 0"):
+        BacktestConfig(latency=-1)
+
+
+# ------------------------------------------------------------ floats
+@pytest.mark.parametrize(
+    "value", [math.inf, -math.inf, math.nan, 0, -1.0, MAX_PERIODS_PER_YEAR * 2, 1e300, True]
+)
+def test_periods_per_year_non_finite_or_implausible(value):
+    with pytest.raises(ConfigError, match="periods_per_year must be a number in"):
+        BacktestConfig(periods_per_year=value)
+
+
+def test_periods_per_year_plausible_values_are_accepted():
+    for value in (1, 12, 252, 252 * 390, 365 * 86_400, MAX_PERIODS_PER_YEAR):
+        assert BacktestConfig(periods_per_year=value).periods_per_year == value
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("knob", ["commission", "slippage_bps"])
+def test_cost_numbers_must_be_finite(knob, value):
+    with pytest.raises(ConfigError, match="finite"):
+        BacktestConfig(**{knob: value})
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_cost_tables_must_be_finite(value):
+    with pytest.raises(ConfigError, match="finite"):
+        BacktestConfig.from_dict({"commission": {"model": "per_share", "per_share": value}})
+
+
+# ------------------------------------------------------------ files
+TWICE = "is given more than once"
+DUPLICATES = [
+    ("json", '{"latency": 1, "initial_cash": 5e4, "latency": 2}', f"'latency' {TWICE}"),
+    ("json", '{"commission": {"model": "per_share", "per_share": 0.1, "per_share": 0.2}}',
+     f"'per_share' {TWICE}"),
+    ("yaml", "latency: 1\ninitial_cash: 50000\nlatency: 2\n",
+     f"'latency' {TWICE} .again at line 3"),
+    ("yml", "backtest:\n  commission:\n    model: per_share\n    per_share: 1\n"
+     "    per_share: 2\n", f"'per_share' {TWICE} .again at line 5"),
+]
+
+
+@pytest.mark.parametrize(("ext", "text", "key"), DUPLICATES)
+def test_duplicate_keys_in_a_config_file(tmp_path, ext, text, key):
+    path = tmp_path / f"config.{ext}"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"config.{ext}: key {key}"):
+        BacktestConfig.from_file(path)
+
+
+@pytest.mark.parametrize(
+    "text", ["latency = 1\ninitial_cash = 50000\nlatency = 2\n",
+             "[backtest]\nlatency = 1\n[backtest]\nlatency = 2\n"]
+)
+def test_duplicate_keys_in_a_toml_file(tmp_path, text):
+    """tomllib refuses a repeated key or table itself; the error names the file and line."""
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="config.toml: a key is given more than once "
+                       r"\(again at line 3: '(latency = 2|\[backtest\])'\)"):
+        BacktestConfig.from_file(path)
+
+
+def test_config_files_without_duplicates_still_load(tmp_path):
+    for ext, text in [("json", '{"latency": "1s", "commission": {"model": "per_share", '
+                       '"per_share": 0.01}}'),
+                      ("yaml", "latency: 1s\ncommission:\n  model: per_share\n  per_share: 0.01\n"),
+                      ("toml", 'latency = "1s"\n[commission]\nmodel = "per_share"\n'
+                       "per_share = 0.01\n")]:
+        path = tmp_path / f"config.{ext}"
+        path.write_text(text)
+        cfg = BacktestConfig.from_file(path)
+        assert cfg.latency_ns == 1_000_000_000
