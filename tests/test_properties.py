@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import HOUR_NS, Panel, bar_panels
+from conftest import HOUR_NS, Panel, bar_panels, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -272,7 +272,7 @@ def ns(series: pl.Series) -> list[int | None]:
     return series.cast(pl.Int64).to_list()
 
 
-SETTINGS = settings(max_examples=500, deadline=None,
+SETTINGS = settings(max_examples=examples(500), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -561,7 +561,7 @@ def test_run_invariants(r: dict[str, Any]) -> None:
         assert near(fin["equity"], eq["equity"][-1], RTOL, scale)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_runs_are_deterministic(r: dict[str, Any]) -> None:
     first, _ = run(r)
