@@ -326,7 +326,7 @@ def partial_parent_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     script: dict[Any, list] = defaultdict(list)
     n_handles = 0
     # Handles count in time order: the brackets are written in time order.
-    times = sorted((rnd.choice([-1, 0, 0, 1]) for _ in range(draw(st.integers(1, 3)))))
+    times = sorted(rnd.choice([-1, 0, 0, 1]) for _ in range(draw(st.integers(1, 3))))
     for at in (START if t < 0 else t for t in times):
         asset = rnd.randrange(panel.n_assets)
         ref = panel.last_close(at, asset) if at != START else None
