@@ -38,7 +38,7 @@ settings.load_profile("explore" if os.environ.get("MLBT_RANDOM") else "reproduci
 def examples(default: int) -> int:
     """Examples a property test draws: ``default``, or ``MLBT_EXAMPLES`` when it is set.
 
-    Every ``@settings(max_examples=...)`` of the suite goes through this
+    Every hypothesis example count of the suite goes through this
     function (tests/test_properties.py checks it), so one variable scales
     every property test.
 

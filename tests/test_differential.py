@@ -14,8 +14,9 @@ must agree. (OTO children are always on their parent's asset: the
 documentation does not say where on its own bar a child of another asset
 starts.)
 
-``MLBT_EXAMPLES=5000 python -m pytest tests/test_differential.py`` runs the
-random test with more examples (to hunt for engine bugs).
+``MLBT_RANDOM=1 MLBT_EXAMPLES=5000 python -m pytest tests/test_differential.py``
+runs the random tests on fresh examples, more of them (to hunt for engine
+bugs; docs/architecture.md, "Testing").
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from mlbacktest import (
 
 PRICE_RTOL = 1e-12
 CASH_RTOL = 1e-9
-N_EXAMPLES = examples(800)
 _NO_TS = -(2**63)
 
 
@@ -659,7 +659,7 @@ def check(sc: dict[str, Any]) -> RefResult:
 
 
 # --------------------------------------------------------------------------- tests
-@settings(max_examples=N_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(800), deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_engine_matches_reference(sc: dict[str, Any]) -> None:
     check(sc)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -919,3 +921,37 @@ def test_risk_layer_invariants_with_rounding_dust(r: dict[str, Any]) -> None:
 @given(risk_runs(flow="huge"))
 def test_risk_layer_invariants_with_huge_quantities(r: dict[str, Any]) -> None:
     check_risk_run(r)
+
+
+# --------------------------------------------------------------------------- the corpus
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_property_test_takes_its_example_count_from_mlbt_examples() -> None:
+    # A hard-coded max_examples would ignore MLBT_EXAMPLES (the exploration
+    # command of docs/architecture.md would silently run fewer examples).
+    offenders = []
+    for path in sorted(TESTS.glob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if "max_examples=" in line and "max_examples=examples(" not in line:
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert not offenders, offenders
+
+
+def test_examples_reads_mlbt_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLBT_EXAMPLES", raising=False)
+    assert examples(123) == 123
+    monkeypatch.setenv("MLBT_EXAMPLES", "7")
+    assert examples(123) == 7
+    for bad in ("many", "0", "-3", "2.5"):
+        monkeypatch.setenv("MLBT_EXAMPLES", bad)
+        with pytest.raises(ValueError, match=f"MLBT_EXAMPLES must be a whole number >= 1, "
+                                             f"got '{re.escape(bad)}'"):
+            examples(123)
+
+
+def test_the_exploration_command_is_documented() -> None:
+    cmd = "MLBT_RANDOM=1 MLBT_EXAMPLES="
+    for doc in ("README.md", "docs/architecture.md"):
+        text = (TESTS.parent / doc).read_text()
+        assert cmd in text and "tests/test_properties.py" in text, doc
