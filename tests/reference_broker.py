@@ -529,8 +529,11 @@ def reference_run(
             o.status = "partially_filled"
             event(o)
         # OCO: a complete fill cancels the others; a partial fill shrinks them.
+        # Undocumented: the others are visited in id order. It shows when a
+        # member is also the waiting child of another member: cancelling the
+        # parent first cancels the child with the parent's reason.
         if o.oco_group is not None:
-            for sid in oco_groups[o.oco_group]:
+            for sid in sorted(oco_groups[o.oco_group]):
                 sib = orders[sid]
                 if sid == o.order_id or not sib.working:
                     continue
