@@ -15,21 +15,58 @@ bars per calendar day, which exercises DAY orders).
 from __future__ import annotations
 
 import math
+import os
 import random
 from dataclasses import dataclass
 
 import polars as pl
-import os
-
 from hypothesis import settings
 from hypothesis import strategies as st
 
 # The suite is reproducible: every hypothesis test draws the same examples on
-# every machine (derandomize). Exploratory runs draw fresh ones:
-#   MLBT_RANDOM=1 MLBT_EXAMPLES=5000 python -m pytest tests/test_differential.py
+# every machine (derandomize), so CI replays a fixed corpus. Exploratory runs
+# draw fresh ones, as many per property test as MLBT_EXAMPLES says:
+#   MLBT_RANDOM=1 MLBT_EXAMPLES=2000 python -m pytest tests/test_properties.py \
+#       tests/test_differential.py
+# (docs/architecture.md, "Testing"). MLBT_EXAMPLES alone replays a larger
+# fixed corpus.
 settings.register_profile("reproducible", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile("explore" if os.environ.get("MLBT_RANDOM") else "reproducible")
+
+
+def examples(default: int) -> int:
+    """Examples a property test draws: ``default``, or ``MLBT_EXAMPLES`` when it is set.
+
+    Every hypothesis example count of the suite goes through this
+    function (tests/test_properties.py checks it), so one variable scales
+    every property test.
+
+    Parameters
+    ----------
+    default : int
+        The test's own count, used by the reproducible CI corpus.
+
+    Returns
+    -------
+    int
+        ``int(MLBT_EXAMPLES)`` if the variable is set (a whole number >= 1), else ``default``.
+
+    Raises
+    ------
+    ValueError
+        If ``MLBT_EXAMPLES`` is set but is not a whole number >= 1.
+    """
+    raw = os.environ.get("MLBT_EXAMPLES")
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"MLBT_EXAMPLES must be a whole number >= 1, got {raw!r}") from None
+    if n < 1:
+        raise ValueError(f"MLBT_EXAMPLES must be a whole number >= 1, got {raw!r}")
+    return n
 
 #: Timestamp of bar index 0 (2024-01-01 00:00, naive, in ns) and the daily bar spacing.
 BASE_NS = 1_704_067_200_000_000_000

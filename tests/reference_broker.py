@@ -47,9 +47,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
-__all__ = ["START", "DAY_NS", "RefFill", "RefOrder", "RefResult", "reference_run", "REASONS"]
+__all__ = ["START", "DAY_NS", "RefFill", "RefOrder", "RefResult", "filled_part", "reference_run",
+           "REASONS"]
 
 #: Script key of the actions taken in ``on_start``.
 START = "start"
@@ -176,6 +178,18 @@ def first_reach(path: list[float], start: tuple[int, float], holds) -> tuple[int
     return None
 
 
+def filled_part(child: float, filled: float, parent: float, fractional: bool) -> float:
+    """A waiting child's quantity once its parent ended having filled ``filled`` of ``parent``.
+
+    ``child * filled / parent`` in exact rational arithmetic, then rounded
+    once: to the nearest float, or toward zero to whole shares when
+    ``fractional`` is off. A child as large as its parent (a bracket leg)
+    thus becomes exactly the filled quantity, with the child's sign.
+    """
+    exact = Fraction(child) * Fraction(filled) / Fraction(parent)
+    return float(exact) if fractional else float(math.trunc(exact))
+
+
 def reference_run(
     timestamps: list[int],
     bars: list[list[tuple[int, float, float, float, float, float]]],
@@ -255,11 +269,14 @@ def reference_run(
         if status == "filled":
             return
         # The parent ended early: its children cover the part that filled,
-        # or are cancelled when nothing did. Undocumented: "the part that
-        # filled" scales a child by the parent's filled fraction; the child
-        # works from that moment on (from the open of this timestamp's bars
-        # when the parent expired before they were matched, else from its
-        # asset's next bar).
+        # or are cancelled when nothing did (docs/semantics.md, "Linked
+        # orders"): a child becomes ``child * filled / parent`` computed
+        # exactly (so a bracket leg, as large as its entry, becomes exactly
+        # the filled quantity), rounded toward zero to whole shares with
+        # fractional=False; a child left at zero is cancelled.
+        # Undocumented: the child works from that moment on (from the open
+        # of this timestamp's bars when the parent expired before they were
+        # matched, else from its asset's next bar).
         for cid in o.children:
             child = orders[cid]
             if not child.working or child.released:
@@ -268,9 +285,8 @@ def reference_run(
                 end(child, "cancelled", f"cancelled: its parent order {o.order_id} ended "
                     "without filling", ts)
                 continue
-            child.quantity = child.quantity * (o.filled_quantity / o.quantity)
-            if not fractional:
-                child.quantity = float(math.trunc(child.quantity))
+            child.quantity = filled_part(child.quantity, o.filled_quantity, o.quantity,
+                                         fractional)
             if child.quantity == 0.0:
                 end(child, "cancelled", f"cancelled: its parent order {o.order_id} ended "
                     "without filling", ts)
@@ -513,8 +529,11 @@ def reference_run(
             o.status = "partially_filled"
             event(o)
         # OCO: a complete fill cancels the others; a partial fill shrinks them.
+        # Undocumented: the others are visited in id order. It shows when a
+        # member is also the waiting child of another member: cancelling the
+        # parent first cancels the child with the parent's reason.
         if o.oco_group is not None:
-            for sid in oco_groups[o.oco_group]:
+            for sid in sorted(oco_groups[o.oco_group]):
                 sib = orders[sid]
                 if sid == o.order_id or not sib.working:
                     continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +52,7 @@ def test_rejects_unsorted_stream():
         raise AssertionError("unsorted stream accepted")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     timers=st.lists(st.tuples(st.integers(-1000, 1000), st.integers(0, 3)), max_size=60),
     streams=st.lists(st.sets(st.integers(-1000, 1000), max_size=20), max_size=4),

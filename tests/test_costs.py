@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import examples
 from helpers import Scripted, bars, day, fill_rows, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -120,7 +121,7 @@ def test_fixed_commission():
     assert m.amount == m.fixed == 2.5
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     rate=st.sampled_from([0.0, 0.0005, 0.001, 0.01]),
     per_share=st.sampled_from([0.0, 0.005, 0.013]),
@@ -138,7 +139,7 @@ def test_linear_commission_is_bit_identical_to_the_original_formula(
 
 
 # ---------------------------------------------------------------- months and tiers
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.integers(-(2**62), 2**62))
 def test_month_index_matches_numpy(ts):
     months_since_1970 = int(np.datetime64(ts, "ns").astype("datetime64[M]").astype(np.int64))
@@ -206,7 +207,7 @@ def test_fixed_bps_slippage_matches_the_original_formula():
     assert price(SlippageModel(), 5, 42.0) == 42.0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     bps=st.sampled_from([0.0, 2.0, 30.0, 7.5]),
     raw=st.floats(0.01, 1e5),

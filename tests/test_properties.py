@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from conftest import HOUR_NS, Panel, bar_panels
+from conftest import BASE_NS, HOUR_NS, Panel, bar_panels, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -272,7 +274,7 @@ def ns(series: pl.Series) -> list[int | None]:
     return series.cast(pl.Int64).to_list()
 
 
-SETTINGS = settings(max_examples=500, deadline=None,
+SETTINGS = settings(max_examples=examples(500), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -561,7 +563,7 @@ def test_run_invariants(r: dict[str, Any]) -> None:
         assert near(fin["equity"], eq["equity"][-1], RTOL, scale)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_runs_are_deterministic(r: dict[str, Any]) -> None:
     first, _ = run(r)
@@ -570,3 +572,386 @@ def test_runs_are_deterministic(r: dict[str, Any]) -> None:
     assert first.orders.equals(second.orders)
     assert first.equity.equals(second.equity)
     assert first.trades.equals(second.trades)
+
+
+# --------------------------------------------------------------------------- the risk layer
+#: Known engine bugs the risk tests below catch (their markers go once they are fixed).
+NON_FINITE = ("a cash account lets the strategy short 1e20 or 1e307 shares: cash becomes inf and "
+              "equity NaN (no fill may make a ledger value non-finite)")
+DUST = ("rounding dust: buy 0.1, buy 0.2, sell 0.3 leaves a position of 5.55e-17 that counts "
+        "as open and blocks a buy under max_open_positions")
+STALE_EXIT = ("an exit the broker places itself (position rule, time exit) is sized against "
+              "the position when placed: after a strategy fill reduces it first on the same "
+              "bar, the exit overshoots and opens the opposite position")
+YEAR_NS = 365 * DAY_NS
+HALT_REASONS = ("trading halted", "cancelled: trading halted")
+BROKER_ORIGINS = ("stop_loss", "take_profit", "trailing_stop", "time_exit", "margin_call",
+                  "drawdown_halt")
+
+
+class RiskTrader(Strategy):
+    """Random order flow against the risk layer, reproducibly (``random.Random(seed)``).
+
+    ``flow`` picks the sizes: ``"plain"`` (fractions of equity, targets
+    from -500 % to 300 %), ``"dust"`` (adds buys of 0.1 and 0.2 and a sale
+    of 0.3 placed together, whose fills leave ``0.1 + 0.2 - 0.3`` of a
+    share) or ``"huge"`` (adds 1e20 and 1e307 shares either way). Records
+    every order it placed and the OrderErrors it was refused with.
+    """
+
+    def __init__(self, seed: int, activity: float, fractional: bool, flow: str) -> None:
+        self.rng = random.Random(seed)
+        self.activity = activity
+        self.fractional = fractional
+        self.flow = flow
+        self.placed: dict[int, int] = {}  # order id -> ts it was placed at
+        self.refused: list[str] = []
+
+    def _keep(self, order) -> None:
+        if order is not None:
+            self.placed[order.order_id] = self._engine.current_ts
+
+    def _try(self, call, *args, **kw) -> None:
+        try:
+            out = call(*args, **kw)
+        except OrderError as exc:
+            self.refused.append(str(exc))
+            return
+        for o in out if isinstance(out, tuple) else (out,):
+            self._keep(o)
+
+    def on_slice(self, view, context) -> None:
+        rng = self.rng
+        for asset, close in zip(view.assets, view.close, strict=True):
+            if rng.random() >= self.activity:
+                continue
+            asset, close = str(asset), float(close)
+            what = rng.random()
+            equity = max(self.get_equity(), 1.0) if math.isfinite(self.get_equity()) else 1.0
+            side = 1 if rng.random() < 0.55 else -1
+            q = side * rng.choice([0.05, 0.3, 1.0, 3.0]) * equity / close
+            if not self.fractional:
+                q = float(math.trunc(q))
+            if what < 0.1:
+                for o in self.open_orders():
+                    if rng.random() < 0.5:
+                        self.cancel(o)
+            elif what < 0.2:
+                self._try(self.order_target_percent, asset,
+                          rng.choice([-5.0, -0.5, 0.0, 0.3, 0.9, 3.0]))
+            elif what < 0.25:
+                self._try(self.close_position, asset)
+            elif what < 0.32 and q != 0:
+                self._try(self.bracket, asset, q, stop_loss=close * (1 - side * 0.02),
+                          take_profit=close * (1 + side * 0.03))
+            elif what < 0.4 and q != 0:
+                kw = ({"limit_price": close * (1 - side * 0.01)} if rng.random() < 0.5
+                      else {"stop_price": close * (1 + side * 0.01)})
+                self._try(self.order, asset, q, **kw)
+            elif what < 0.45:
+                rules = {k: v for k, v in (("stop_loss", rng.choice([None, 0.02, 0.1])),
+                                           ("take_profit", rng.choice([None, 0.03, 0.2])),
+                                           ("trailing_stop", rng.choice([None, 0.05])),
+                                           ("max_bars", rng.choice([None, 1, 3])))}
+                self.set_position_rules(asset if rng.random() < 0.7 else None, **rules)
+            elif self.flow == "dust" and what < 0.65:
+                for dq in (0.1, 0.2, -0.3) if side > 0 else (-0.1, -0.2, 0.3):
+                    self._try(self.order, asset, dq)
+            elif self.flow == "huge" and what < 0.6:
+                self._try(self.order, asset, rng.choice([1e20, -1e20, 1e307, -1e307]))
+            elif q != 0:
+                self._try(self.order, asset, q)
+
+
+@st.composite
+def risk_runs(draw: st.DrawFn, flow: str = "plain") -> dict[str, Any]:
+    account = draw(st.sampled_from(["cash", "margin"]))
+    initial_margin = draw(st.sampled_from([0.5, 0.3, 1.0]))
+    rules = draw(st.sampled_from([None, None, {"stop_loss": 0.03}, {"take_profit": 0.02},
+                                  {"trailing_stop": 0.04, "max_bars": 3},
+                                  {"stop_loss": 0.05, "take_profit": 0.05, "max_bars": 2}]))
+    panel = draw(bar_panels(volumes=True, intraday=True))
+    borrow = draw(st.sampled_from([0.0, 0.03, 2.0, "per_asset"]))
+    if borrow == "per_asset":
+        borrow = {name: 0.5 * a for a, name in enumerate(panel.asset_names)}
+    return {
+        "panel": panel,
+        "seed": draw(st.integers(0, 2**32 - 1)),
+        "activity": draw(st.sampled_from([0.3, 0.7])),
+        "flow": flow,
+        "initial_cash": draw(st.sampled_from([2_000.0, 100_000.0])),
+        "commission": CommissionModel(draw(st.sampled_from([0.0, 0.001])), 0.0,
+                                      draw(st.sampled_from([0.0, 1.0])), 0.0, math.inf),
+        "slippage_bps": draw(st.sampled_from([0.0, 5.0])),
+        "fill_at": draw(st.sampled_from(["next_open", "next_open", "next_close"])),
+        "allow_short": draw(st.booleans()),
+        "fractional": draw(st.booleans()) if flow != "dust" else True,
+        "intrabar_path": draw(st.sampled_from(["adaptive", "ohlc", "olhc"])),
+        "max_volume_participation": draw(st.sampled_from([None, None, 0.5])),
+        "account": account,
+        "initial_margin": initial_margin,
+        "maintenance_margin": draw(st.sampled_from([0.1, 0.25])) * initial_margin / 0.5 / 2,
+        "margin_rate": draw(st.sampled_from([0.0, 0.05, 3.0])),
+        "borrow_rate": borrow,
+        "position_rules": rules,
+        "max_open_positions": draw(st.sampled_from([None, 1, 2])),
+        "max_gross_leverage": draw(st.sampled_from([None, None, 0.5, 1.5, 4.0])),
+        "max_drawdown": draw(st.sampled_from([None, None, 0.03, 0.2])),
+    }
+
+
+RISK_KNOBS = ("initial_cash", "commission", "slippage_bps", "fill_at", "allow_short",
+              "fractional", "intrabar_path", "max_volume_participation", "account",
+              "initial_margin", "maintenance_margin", "margin_rate", "borrow_rate",
+              "position_rules", "max_open_positions", "max_gross_leverage", "max_drawdown")
+
+
+def run_risk(r: dict[str, Any]) -> tuple[Any, RiskTrader]:
+    cfg = BacktestConfig(**{k: r[k] for k in RISK_KNOBS})
+    panel: Panel = r["panel"]
+    strategy = RiskTrader(r["seed"], r["activity"], r["fractional"], r["flow"])
+    feed = PolarsDataFeed(panel.frame(), signal_columns=["pred"])
+    return BacktestEngine(feed, strategy, cfg).run(), strategy
+
+
+def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
+    """Every invariant of the risk layer over one run, recomputed from the bars and the fills.
+
+    The ledger is replayed fill by fill (financing accrued at the start of
+    each timestamp on the previous one's short values and debit balance):
+    every fill must pass the rules in force when it was made (cash, margin,
+    leverage, short selling, the halt), every recorded value must be finite
+    and equal the replay, margin calls and the halt must come exactly when
+    the equity record says they are due, and every refusal for
+    ``max_open_positions`` must have met that many open positions. With
+    ``exits_only_reduce``, every fill of an order the broker placed itself
+    (position rules, time exits, margin calls, the halt) must reduce its
+    position, never reverse it.
+    """
+    panel: Panel = r["panel"]
+    result, strat = run_risk(r)
+    names = panel.asset_names
+    aid = {a: i for i, a in enumerate(names)}
+    index_of = {t: k for k, t in enumerate(panel.timestamps)}
+    margin = r["account"] == "margin"
+    im, mm = r["initial_margin"], r["maintenance_margin"]
+    lev = r["max_gross_leverage"]
+    limit_n = r["max_open_positions"]
+    dd = r["max_drawdown"]
+    rates = r["borrow_rate"]
+    rates = [rates.get(n, 0.0) for n in names] if isinstance(rates, dict) else [rates] * len(names)
+
+    fills = result.fills
+    f_k = [index_of[t] for t in ns(fills["timestamp"])]
+    f_a = [aid[a] for a in fills["asset"].to_list()]
+    f_oid = fills["order_id"].to_list()
+    f_q, f_p, f_c = (fills[c].to_list() for c in ("quantity", "price", "commission"))
+    o_rows = result.orders.to_dicts()
+    o_created = [index_of.get(t) for t in ns(result.orders["timestamp"])]
+    o_closed = [None if t is None else index_of.get(t)
+                for t in ns(result.orders["closed_timestamp"])]
+    eq = result.equity
+    rec = list(zip(eq["cash"].to_list(), eq["positions_value"].to_list(),
+                   eq["equity"].to_list(), eq["gross_exposure"].to_list(), strict=True))
+
+    # No non-finite ledger value, ever.
+    for row in rec:
+        assert all(math.isfinite(x) for x in row), row
+    for j in range(len(f_q)):
+        assert all(math.isfinite(x) for x in (f_q[j], f_p[j], f_c[j])), (j, f_q[j], f_p[j])
+    for row in o_rows:
+        assert math.isfinite(row["filled_quantity"]), row
+    assert set(strat.placed) <= {row["order_id"] for row in o_rows}
+    for row in o_rows:  # every order not placed by the strategy says who placed it
+        assert (row["order_id"] in strat.placed) == (row["origin"] == "strategy") or \
+            row["parent_id"] is not None, row
+        if row["origin"] != "strategy":
+            assert row["origin"] in BROKER_ORIGINS, row
+
+    # The equity record: one row per timestamp.
+    assert [index_of[t] for t in ns(eq["timestamp"])] == list(range(panel.n_ts))
+    halt_k = None  # timestamp at whose end trading halted
+    peak = r["initial_cash"]
+    for k, (_, _, equity, gross) in enumerate(rec):
+        if margin and gross > 0 and equity < mm * gross:
+            calls = [i for i, row in enumerate(o_rows)
+                     if row["origin"] == "margin_call" and o_created[i] == k]
+            assert calls, ("no margin call", k, equity, gross)
+        if dd is not None and halt_k is None:
+            peak = max(peak, equity)
+            if equity <= peak * (1 - dd):
+                halt_k = k
+    for i, row in enumerate(o_rows):
+        if row["origin"] == "margin_call":
+            _, _, equity, gross = rec[o_created[i]]
+            assert margin and equity < mm * gross, ("margin call not due", row)
+        if row["origin"] == "drawdown_halt" or "trading halted" in (row["reason"] or ""):
+            assert halt_k is not None and (o_closed[i] or o_created[i]) >= halt_k, row
+        if row["reason"] == "cancelled: trading halted (max_drawdown reached)":
+            assert o_closed[i] == halt_k, row
+
+    # Replay the ledger, fill by fill.
+    cash = r["initial_cash"]
+    pos = [0.0] * len(names)
+    last = [math.nan] * len(names)
+    scale_q = [0.0] * len(names)  # largest quantity traded per asset (what counts as dust)
+    counts: dict[int, list[int]] = defaultdict(list)  # k -> open-position counts during k
+    j = 0
+    prev_ts = None
+    for k in range(panel.n_ts):
+        ts = panel.timestamps[k]
+        if prev_ts is not None:  # financing over the calendar time since the last timestamp
+            years = (ts - prev_ts) / YEAR_NS
+            fee = 0.0
+            for a in range(len(names)):
+                if pos[a] < 0.0:
+                    fee -= pos[a] * last[a] * rates[a] * years
+            interest = -cash * r["margin_rate"] * years if cash < 0.0 else 0.0
+            cash -= fee + interest
+        prev_ts = ts
+
+        def n_open() -> int:
+            return sum(1 for a in range(len(names)) if abs(pos[a]) > 1e-9 * scale_q[a])
+
+        counts[k].append(n_open())
+        while j < len(f_k) and f_k[j] == k:
+            a, q, p, c = f_a[j], f_q[j], f_p[j], f_c[j]
+            row = o_rows[f_oid[j]]
+            old, new = pos[a], pos[a] + q
+            reducing = abs(new) <= abs(old) and new * old >= 0.0
+            where = (k, j, row, old, q, p, cash)
+            if not r["allow_short"]:
+                assert new >= 0.0, where
+            if halt_k is not None and k > halt_k:
+                assert reducing, ("a halted run added exposure", where)
+            if exits_only_reduce and row["origin"] in BROKER_ORIGINS:
+                assert reducing, ("the broker's own order added exposure", where)
+            cash_after = cash - q * p - c
+            if not margin:
+                assert cash_after >= -1e-9 * max(abs(cash), abs(q * p)), where
+            if not reducing and (margin or lev is not None):
+                value = gross = 0.0
+                for b in range(len(names)):
+                    mv = new * p if b == a else pos[b] * last[b] if pos[b] else 0.0
+                    value += mv
+                    gross += abs(mv)
+                equity_after = cash_after + value
+                tol = 1e-9 * max(gross, abs(cash_after), 1.0)
+                if margin:
+                    assert im * gross <= equity_after + tol, ("margin broken", where)
+                if lev is not None:
+                    assert gross <= lev * equity_after + tol, ("leverage broken", where)
+            cash = cash_after
+            pos[a] = new
+            scale_q[a] = max(scale_q[a], abs(q))
+            if limit_n is not None:
+                assert sum(1 for x in pos if x != 0.0) <= limit_n, where
+            counts[k].append(n_open())
+            j += 1
+        for a, _o, _h, _lo, cl, _v in panel.bars[k]:
+            last[a] = cl
+        # equity = cash + positions value, at every step, and both as replayed
+        e_cash, e_value, e_equity, e_gross = rec[k]
+        value = sum(pos[a] * last[a] for a in range(len(names)) if pos[a])
+        gross = sum(abs(pos[a] * last[a]) for a in range(len(names)) if pos[a])
+        tol = 1e-9 * max(abs(cash), gross, 1.0)
+        assert abs(e_cash - cash) <= tol, (k, e_cash, cash)
+        assert abs(e_value - value) <= tol, (k, e_value, value)
+        assert abs(e_gross - gross) <= tol, (k, e_gross, gross)
+        assert e_equity == e_cash + e_value, (k, e_equity, e_cash, e_value)
+    assert j == len(f_k)
+
+    # A refusal for max_open_positions met that many open (non-dust) positions.
+    for i, row in enumerate(o_rows):
+        if (row["reason"] or "").startswith("max_open_positions"):
+            assert max(counts[o_closed[i]]) >= limit_n, (row, counts[o_closed[i]])
+
+
+RISK_SETTINGS = settings(max_examples=examples(250), deadline=None,
+                         suppress_health_check=[HealthCheck.too_slow])
+
+
+@RISK_SETTINGS
+@given(risk_runs())
+def test_risk_layer_invariants(r: dict[str, Any]) -> None:
+    check_risk_run(r)
+
+
+@pytest.mark.xfail(reason=STALE_EXIT, strict=True)
+@RISK_SETTINGS
+@given(risk_runs())
+def test_broker_exits_never_reverse_a_position(r: dict[str, Any]) -> None:
+    check_risk_run(r, exits_only_reduce=True)
+
+
+@pytest.mark.xfail(reason=STALE_EXIT, strict=True)
+def test_a_rule_exit_after_a_strategy_sale_on_its_bar_sells_only_what_is_held() -> None:
+    # Long 10; the strategy sells 3 at bar 3's open, whose low then crosses
+    # the 5 % stop-loss rule: the rule must sell the 7 left, not 10 (which
+    # opens a short of 3).
+    frame = pl.DataFrame({
+        "timestamp": [BASE_NS + k * DAY_NS for k in range(5)], "asset": ["A"] * 5,
+        "open": [100.0] * 5, "high": [100.0] * 5, "low": [100.0, 100.0, 100.0, 90.0, 92.0],
+        "close": [100.0, 100.0, 100.0, 92.0, 92.0], "volume": [1e6] * 5,
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+
+    class Trader(Strategy):
+        def on_slice(self, view, context) -> None:
+            k = (view.ts - BASE_NS) // DAY_NS
+            if k == 0:
+                self.buy("A", 10)
+            elif k == 2:
+                self.sell("A", 3)
+
+    cfg = BacktestConfig(initial_cash=10_000.0, position_rules={"stop_loss": 0.05})
+    result = BacktestEngine(PolarsDataFeed(frame), Trader(), cfg).run()
+    assert result.fills["quantity"].to_list() == [10.0, -3.0, -7.0]
+    assert result.fills["price"].to_list() == [100.0, 100.0, 95.0]
+
+
+@pytest.mark.xfail(reason=DUST, strict=True)
+@RISK_SETTINGS
+@given(risk_runs(flow="dust"))
+def test_risk_layer_invariants_with_rounding_dust(r: dict[str, Any]) -> None:
+    check_risk_run(r)
+
+
+@pytest.mark.xfail(reason=NON_FINITE, strict=True)
+@RISK_SETTINGS
+@given(risk_runs(flow="huge"))
+def test_risk_layer_invariants_with_huge_quantities(r: dict[str, Any]) -> None:
+    check_risk_run(r)
+
+
+# --------------------------------------------------------------------------- the corpus
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_property_test_takes_its_example_count_from_mlbt_examples() -> None:
+    # A hard-coded max_examples would ignore MLBT_EXAMPLES (the exploration
+    # command of docs/architecture.md would silently run fewer examples).
+    offenders = []
+    for path in sorted(TESTS.glob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if "max_examples=" in line and "max_examples=examples(" not in line:
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert not offenders, offenders
+
+
+def test_examples_reads_mlbt_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLBT_EXAMPLES", raising=False)
+    assert examples(123) == 123
+    monkeypatch.setenv("MLBT_EXAMPLES", "7")
+    assert examples(123) == 7
+    for bad in ("many", "0", "-3", "2.5"):
+        monkeypatch.setenv("MLBT_EXAMPLES", bad)
+        with pytest.raises(ValueError, match=f"MLBT_EXAMPLES must be a whole number >= 1, "
+                                             f"got '{re.escape(bad)}'"):
+            examples(123)
+
+
+def test_the_exploration_command_is_documented() -> None:
+    cmd = "MLBT_RANDOM=1 MLBT_EXAMPLES="
+    for doc in ("README.md", "docs/architecture.md"):
+        text = (TESTS.parent / doc).read_text()
+        assert cmd in text and "tests/test_properties.py" in text, doc

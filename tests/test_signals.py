@@ -14,6 +14,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,7 +124,7 @@ def panels(draw):
     return bar_keys, sig_keys, with_avail, lags, values, delay, embargo
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(panels())
 def test_separate_frame_matches_brute_force(case):
     bar_keys, sig_keys, with_avail, lags, values, delay, embargo = case
@@ -166,7 +167,7 @@ def test_separate_frame_matches_brute_force(case):
     assert p.signal_names == ("pred",)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 15), st.sampled_from("ABC")), min_size=1, max_size=25, unique=True

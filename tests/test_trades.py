@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -223,7 +224,7 @@ fill_rows = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(rows=fill_rows, final=st.tuples(*[st.integers(100, 20_000).map(lambda c: c / 100)] * 3))
 def test_realised_plus_unrealised_equals_cash_pnl(rows, final):
     n = len(rows)
@@ -253,7 +254,7 @@ def test_realised_plus_unrealised_equals_cash_pnl(rows, final):
     np.testing.assert_allclose(rt.trades["net_pnl"], rt.trades["pnl"] - rt.trades["commission"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @example([(0, 0, 0.1, 10.0, 0.1, 0.0), (1, 0, 0.1, 11.0, 0.1, 0.0), (2, 0, 0.1, 12.0, 0.1, 0.0),
           (3, 0, -0.3, 13.0, 0.3, 0.1)])  # float residue: the last lot is closed as dust
 @given(st.lists(
