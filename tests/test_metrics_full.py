@@ -655,3 +655,18 @@ def test_summary_prints_sections_and_conventions():
     custom = res.summary(file=io.StringIO(), metrics=res.compute_metrics(ddof=0))
     ddof_line = next(line for line in custom.splitlines() if line.startswith("ddof"))
     assert ddof_line.split() == ["ddof", "0"]
+
+
+def test_summary_says_whether_periods_per_year_were_given_or_inferred():
+    def line(text: str) -> str:
+        return next(row for row in text.splitlines() if row.startswith("annualisation"))
+
+    inferred = BacktestResult(**result_args())  # Mon 1 to Fri 5 January 2024
+    assert line(inferred.summary(file=io.StringIO())).split(None, 1)[1] == (
+        "inferred, 252 a year: daily bars, weekdays only"
+    )
+    # metrics under another convention: not what was inferred
+    other = inferred.summary(file=io.StringIO(), metrics=inferred.compute_metrics(12.0))
+    assert line(other).split() == ["annualisation", "given"]
+    given = BacktestResult(**result_args(), periods_per_year=365.0)
+    assert line(given.summary(file=io.StringIO())).split() == ["annualisation", "given"]
