@@ -38,7 +38,8 @@ def _how_to_build(package_dir: str) -> str:
     if os.path.isfile(os.path.join(root, "pyproject.toml")):
         return (f"build it with `pip install -e .` run in {root} (a C compiler and the "
                 "Python headers are needed)")
-    return "reinstall it with `pip install --force-reinstall mlbacktest`"
+    return ("build it with `pip install -e .` run in its source checkout, or reinstall it "
+            "with `pip install --force-reinstall mlbacktest`")
 
 
 def check_build(package_dir: str = _PACKAGE_DIR) -> None:

@@ -68,7 +68,17 @@ def test_an_unbuilt_copy_names_the_missing_module(tmp_path):
         f"mlbacktest is not built: its compiled extension module mlbacktest._broker is "
         f"missing from {copy}; "
     )
-    assert "pip install" in message
+    assert "`pip install -e .` run in its source checkout" in message
+
+
+def test_an_unbuilt_checkout_says_where_to_build(tmp_path):
+    copy = _copy_sources(tmp_path / "checkout")
+    (tmp_path / "checkout" / "pyproject.toml").write_text("[project]\nname = 'mlbacktest'\n")
+    _, message = _import(copy)
+    assert message.endswith(
+        f"build it with `pip install -e .` run in {tmp_path / 'checkout'} (a C compiler and "
+        "the Python headers are needed)."
+    )
 
 
 def test_a_partial_build_names_the_one_module_missing(tmp_path):
