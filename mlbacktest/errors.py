@@ -66,7 +66,14 @@ class ResultFileError(MlBacktestError, ValueError):
 
 
 class NotBuiltError(MlBacktestError, ImportError):
-    """The compiled extension modules of mlbacktest are missing."""
+    """The compiled extension modules of mlbacktest are missing or belong to another copy.
+
+    Raised at ``import mlbacktest``. The message names the extension module
+    (also in :attr:`name`) and the directory it was expected in or found in
+    (:attr:`path`): a copy of the sources that was never built, imported
+    beside another installed copy, would otherwise run on the other copy's
+    compiled modules.
+    """
 
 
 class LookAheadWarning(UserWarning):

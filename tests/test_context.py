@@ -21,7 +21,8 @@ class Recorder(Strategy):
 
 
 def _feed(n_bars=6):
-    return PolarsDataFeed(synthetic_bars(n_assets=2, n_bars=n_bars, seed=3), signal_columns=["pred"])
+    bars = synthetic_bars(n_assets=2, n_bars=n_bars, seed=3, weekends=True)  # calendar days
+    return PolarsDataFeed(bars, signal_columns=["pred"])
 
 
 def test_context_is_as_of_backward():

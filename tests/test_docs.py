@@ -65,3 +65,45 @@ def test_relative_links_resolve(path):
             if anchor not in {_anchor(h) for h in headings}:
                 broken.append(f"{target} (no such heading)")
     assert not broken, f"{path.name}: broken links {broken}"
+
+
+def _unused_imports(code: str) -> list[str]:
+    """Names a code block imports and never uses."""
+    import ast
+
+    tree = ast.parse(code)
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                imported[name] = node.lineno
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return sorted(name for name in imported if name not in used)
+
+
+def test_readme_code_imports_nothing_unused():
+    text = (ROOT / "README.md").read_text()
+    assert _unused_imports("import numpy as np\nx = 1\n") == ["np"]  # the check itself
+    unused = {i: _unused_imports(m.group(1)) for i, m in enumerate(BLOCK.finditer(text))}
+    assert not any(unused.values()), f"README.md: unused imports by block {unused}"
+
+
+def test_readme_setup_names_the_checkout_and_the_build_tools():
+    setup = (ROOT / "README.md").read_text().split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    assert "\ncd " in setup  # run from the checkout
+    assert "build-essential" in setup and "python3-dev" in setup
+    assert "pip install -e . && python -m mlbacktest demo" in setup
+
+
+def test_the_demo_output_directory_is_not_version_controlled():
+    import subprocess
+
+    from mlbacktest.cli import DEMO_OUT
+
+    for name in ("report.html", "equity.parquet", "meta.json"):
+        check = subprocess.run(
+            ["git", "check-ignore", "--no-index", "-q", f"{DEMO_OUT}/{name}"],
+            cwd=ROOT, check=False,
+        )
+        assert check.returncode == 0, f"{DEMO_OUT}/{name} is not ignored by .gitignore"

@@ -13,6 +13,7 @@ from mlbacktest.results.metrics import (
     cagr,
     compute_metrics,
     drawdown,
+    explain_periods_per_year,
     infer_periods_per_year,
     max_drawdown,
     max_drawdown_duration,
@@ -70,22 +71,44 @@ def test_total_return():
     assert math.isnan(total_return([1.0], initial=0.0))
 
 
-def test_cagr_uses_number_of_returns_over_periods_per_year():
+def test_cagr_uses_elapsed_calendar_time():
     eq = equity_from_returns(100.0, R)
     growth = eq[-1] / 100.0
-    assert cagr(eq, PPY, initial=100.0) == pytest.approx(growth ** (PPY / N) - 1)
-    # Without an initial value the first point is the base: N - 1 returns.
-    assert cagr(eq, PPY) == pytest.approx((eq[-1] / eq[0]) ** (PPY / (N - 1)) - 1)
-    # 252 daily periods that double the capital -> exactly +100 % a year.
-    assert cagr([200.0] * 252, 252.0, initial=100.0) == pytest.approx(1.0)
+    ts = business_days(datetime(2024, 1, 1), N)  # Mon 1 to Wed 10 January: 9 days
+    assert cagr(eq, ts, initial=100.0) == pytest.approx(growth ** (365.25 / 9) - 1)
+    # Without an initial value the first point is the base.
+    assert cagr(eq, ts) == pytest.approx((eq[-1] / eq[0]) ** (365.25 / 9) - 1)
+    # Doubling the capital over 2020 (a leap year, 366 days): the rate per 365.25 days.
+    two = [ns(datetime(2020, 1, 1)), ns(datetime(2021, 1, 1))]
+    assert cagr([100.0, 200.0], two, initial=100.0) == pytest.approx(2.0 ** (365.25 / 366) - 1)
+    # The bar spacing does not matter, only the first and last timestamps: the same
+    # +16.4 % from Wed 1 January 2020 to Fri 31 December 2021 (730 days), on calendar-day
+    # bars or on business-day bars.
+    start, end = datetime(2020, 1, 1), datetime(2021, 12, 31)
+    every_day = [ns(start + timedelta(days=i)) for i in range((end - start).days + 1)]
+    weekdays = [t for t in every_day if datetime.fromtimestamp(t // 10**9, timezone.utc)
+                .weekday() < 5]
+    for stamps in (every_day, weekdays):
+        eq = np.linspace(100.0, 116.4, len(stamps))
+        assert cagr(eq, stamps, initial=100.0) == pytest.approx(
+            1.164 ** (365.25 / 730) - 1, rel=1e-12
+        )
+    # 7.9 % a year, where 731 calendar-day bars counted as 252 a year gave 5.2 %.
+    assert len(every_day) == 731 and len(weekdays) == 523
+    assert round(cagr(np.linspace(100.0, 116.4, len(every_day)), every_day), 3) == 0.079
 
 
 def test_cagr_degenerate():
-    assert math.isnan(cagr([], PPY, initial=100.0))
-    assert math.isnan(cagr([100.0], PPY))  # no return at all
-    assert cagr([100.0, 0.0], PPY, initial=100.0) == -1.0
-    assert cagr([100.0, -20.0], PPY, initial=100.0) == -1.0
-    assert cagr([100.0, 100.0], PPY, initial=100.0) == 0.0
+    assert math.isnan(cagr([], [], initial=100.0))
+    assert math.isnan(cagr([100.0], [0]))  # no time elapsed
+    assert math.isnan(cagr([100.0, 120.0], [DAY_NS, DAY_NS], initial=100.0))
+    assert cagr([100.0, 0.0], [0, DAY_NS], initial=100.0) == -1.0
+    assert cagr([100.0, -20.0], [0, DAY_NS], initial=100.0) == -1.0
+    assert cagr([100.0, 100.0], [0, DAY_NS], initial=100.0) == 0.0
+    with pytest.raises(ValueError, match="one timestamp per equity value; got 1 timestamps"):
+        cagr([100.0, 110.0], [0], initial=100.0)
+    with pytest.raises(ValueError, match="ts_ns"):
+        cagr([100.0, 110.0], 252.0, initial=100.0)  # the former (equity, periods_per_year)
 
 
 # -- volatility, Sharpe, Sortino ---------------------------------------------
@@ -206,6 +229,27 @@ def test_infer_hourly_counts_days_in_time_zone():
     assert infer_periods_per_year(ts) == 252.0 * 5
 
 
+def test_infer_from_the_calendar_weekends_or_not():
+    start = datetime(2024, 1, 1)
+    every_day = [ns(start + timedelta(days=i)) for i in range(60)]
+    assert infer_periods_per_year(every_day) == 365.0  # crypto-like: trades every day
+    assert explain_periods_per_year(every_day) == "365 a year: daily bars, weekends included"
+    weekdays = business_days(start, 60)
+    assert infer_periods_per_year(weekdays) == 252.0
+    assert explain_periods_per_year(weekdays) == "252 a year: daily bars, weekdays only"
+    # A Sunday-to-Thursday week is five sessions too (one weekend day in seven).
+    sun_thu = [t for t in every_day
+               if datetime.fromtimestamp(t // 10**9, timezone.utc).weekday() not in (4, 5)]
+    assert infer_periods_per_year(sun_thu) == 252.0
+    # Hourly bars around the clock, every day: 365 days of 24 bars.
+    hourly = [ns(start + timedelta(hours=h)) for h in range(24 * 21)]
+    assert infer_periods_per_year(hourly) == 365.0 * 24
+    assert explain_periods_per_year(hourly) == "8,760 a year: 24 bars a day, weekends included"
+    weekly = [ns(datetime(2024, 1, 5) + timedelta(weeks=i)) for i in range(20)]
+    assert explain_periods_per_year(weekly) == "52 a year: weekly bars"
+    assert explain_periods_per_year([]) == "252 a year: fewer than two timestamps, the default"
+
+
 def test_infer_fallback_and_duplicates():
     assert infer_periods_per_year([]) == 252.0
     assert infer_periods_per_year([5, 5, 5]) == 252.0
@@ -233,7 +277,8 @@ def test_compute_metrics_matches_individual_functions():
     assert m["periods_per_year"] == 252.0
     assert m["final_equity"] == pytest.approx(eq[-1])
     assert m["total_return"] == pytest.approx(eq[-1] / 1000.0 - 1)
-    assert m["cagr"] == pytest.approx((eq[-1] / 1000.0) ** (252 / N) - 1)
+    assert m["cagr"] == pytest.approx(cagr(eq, ts, 1000.0))
+    assert m["cagr"] == pytest.approx((eq[-1] / 1000.0) ** (365.25 / 9) - 1)
     assert m["annual_volatility"] == pytest.approx(SAMPLE_STD * math.sqrt(252))
     rf_period = 1.02 ** (1 / 252) - 1
     assert m["sharpe"] == pytest.approx((MEAN - rf_period) / SAMPLE_STD * math.sqrt(252))

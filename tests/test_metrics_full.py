@@ -86,12 +86,19 @@ def population() -> dict:
 
 def test_return_and_risk_metrics_match_empyrical(metrics):
     m = metrics
-    assert m["cagr"] == pytest.approx(empyrical.annual_return(R, annualization=252))
+    # CAGR on elapsed calendar time, 365.25-day years (TS: 300 calendar days).
+    years = (pd.Timestamp(TS[-1]) - pd.Timestamp(TS[0])) / pd.Timedelta(days=365.25)
+    growth = 1.0 + empyrical.cum_returns_final(R)
+    assert m["cagr"] == pytest.approx(growth ** (1.0 / years) - 1.0)
+    # empyrical counts len(R) / ppy years instead: the same growth, another clock.
+    assert empyrical.annual_return(R, annualization=252) == pytest.approx(
+        growth ** (252 / R.size) - 1.0
+    )
     assert m["annual_volatility"] == pytest.approx(
         empyrical.annual_volatility(R, annualization=252)
     )
     assert m["max_drawdown"] == pytest.approx(empyrical.max_drawdown(R))
-    assert m["calmar"] == pytest.approx(empyrical.calmar_ratio(R, annualization=252))
+    assert m["calmar"] == pytest.approx(m["cagr"] / -empyrical.max_drawdown(R))
     assert m["tail_ratio"] == pytest.approx(empyrical.tail_ratio(R))
     assert m["stability"] == pytest.approx(empyrical.stability_of_timeseries(R))
     assert m["var"] == pytest.approx(empyrical.value_at_risk(R, cutoff=0.05))
@@ -590,7 +597,8 @@ def test_result_metrics_conventions_and_recomputation():
     r = res.returns["returns"].to_numpy()
     x = r - (1.02 ** (1 / 12) - 1)
     assert other["sharpe"] == pytest.approx(x.mean() / x.std() * math.sqrt(12))
-    assert other["cagr"] == pytest.approx(1.1 ** (12 / 5) - 1)
+    # CAGR does not depend on periods_per_year: 4 calendar days from the first to the last bar.
+    assert other["cagr"] == m["cagr"] == pytest.approx(1.1 ** (365.25 / 4) - 1)
     assert m["time_in_market"] == 0.4
     assert m["turnover"] == pytest.approx(2_100 / 1_050 * 252 / 5)
     assert m["avg_holding_periods"] == 2.0 and m["avg_holding_days"] == 2.0
@@ -647,3 +655,18 @@ def test_summary_prints_sections_and_conventions():
     custom = res.summary(file=io.StringIO(), metrics=res.compute_metrics(ddof=0))
     ddof_line = next(line for line in custom.splitlines() if line.startswith("ddof"))
     assert ddof_line.split() == ["ddof", "0"]
+
+
+def test_summary_says_whether_periods_per_year_were_given_or_inferred():
+    def line(text: str) -> str:
+        return next(row for row in text.splitlines() if row.startswith("annualisation"))
+
+    inferred = BacktestResult(**result_args())  # Mon 1 to Fri 5 January 2024
+    assert line(inferred.summary(file=io.StringIO())).split(None, 1)[1] == (
+        "inferred, 252 a year: daily bars, weekdays only"
+    )
+    # metrics under another convention: not what was inferred
+    other = inferred.summary(file=io.StringIO(), metrics=inferred.compute_metrics(12.0))
+    assert line(other).split() == ["annualisation", "given"]
+    given = BacktestResult(**result_args(), periods_per_year=365.0)
+    assert line(given.summary(file=io.StringIO())).split() == ["annualisation", "given"]

@@ -148,3 +148,101 @@ def test_matplotlib_is_not_imported_with_the_package():
     code = "import sys, mlbacktest; print('matplotlib' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# -- readable panels on hard cases ---------------------------------------------------
+
+
+def _drawn(draw, data):
+    """The Axes of one panel drawn alone (and laid out, so tick labels exist)."""
+    from matplotlib.figure import Figure
+
+    from mlbacktest.results.plots import style
+
+    with style():
+        fig = Figure(figsize=(10, 3))
+        ax = fig.add_subplot()
+        draw(ax, data)
+        fig.canvas.draw()
+    return ax
+
+
+def _notes(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_trade_pnl_histogram_clips_outliers_with_a_note(daily):
+    import dataclasses
+
+    from mlbacktest.results.plots import draw_trade_pnl
+
+    rng = np.random.default_rng(3)
+    pnl = rng.normal(50.0, 400.0, 7_634)
+    pnl[:5] = [250_000.0, 180_000.0, -120_000.0, 90_000.0, 300_000.0]
+    ax = _drawn(draw_trade_pnl, dataclasses.replace(report_data(daily), trade_pnl=pnl))
+    p1, p99 = np.percentile(pnl, [1, 99])
+    lo, hi = ax.get_xlim()
+    # the axis spans the 1st..99th percentiles (plus half a bin), not the outliers
+    assert p1 - 100 < lo < p1 and p99 < hi < p99 + 100
+    assert sum(len(c.patches) for c in ax.containers) >= 40  # many bars, not four
+    note = next(t for t in _notes(ax) if t.startswith("Axis clipped"))
+    below, above = int((pnl < p1).sum()), int((pnl > p99).sum())
+    assert f"{below:,d} below" in note and "(lowest -120k)" in note
+    assert f"{above:,d} above" in note and "(highest 300k)" in note
+    assert "7,634 trades" in _notes(ax)[0]  # the statistics still cover every trade
+    # without outliers nothing is clipped
+    calm = _drawn(draw_trade_pnl, dataclasses.replace(report_data(daily), trade_pnl=pnl[5:]))
+    assert not any(t.startswith("Axis clipped") for t in _notes(calm))
+    assert calm.get_xlim()[0] < pnl[5:].min() and calm.get_xlim()[1] > pnl[5:].max()
+
+
+def test_exposure_draws_gross_and_net_visibly_when_they_coincide(daily):
+    import dataclasses
+
+    from mlbacktest.results.plots import draw_exposure
+
+    n = report_data(daily).dates.size
+    lev = 0.9 + 0.05 * np.sin(np.arange(n) / 20.0)
+    long_only = dataclasses.replace(report_data(daily), gross_leverage=lev, net_leverage=lev)
+    ax = _drawn(draw_exposure, long_only)
+    gross, net = (next(ln for ln in ax.lines if ln.get_label() == k) for k in ("Gross", "Net"))
+    np.testing.assert_array_equal(gross.get_ydata(), net.get_ydata())
+    # net on top, thinner and dashed: the wide gross line shows on both sides of it
+    assert net.get_zorder() > gross.get_zorder()
+    assert gross.get_linewidth() > 2 * net.get_linewidth()
+    assert gross.get_linestyle() == "-" and net.get_linestyle() != "-"
+    assert "Net equals gross: a long-only book" in _notes(ax)
+    assert "Net equals gross: a long-only book" not in _notes(_drawn(draw_exposure,
+                                                                      report_data(daily)))
+
+
+def test_equity_axis_is_logarithmic_for_a_large_range(daily):
+    import dataclasses
+
+    from mlbacktest.results.plots import draw_equity
+
+    data = report_data(daily)
+    n = data.dates.size
+    grown = data.initial_cash * np.geomspace(1.0, 8.67, n)  # +767 %
+    ax = _drawn(draw_equity, dataclasses.replace(data, equity=grown))
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "Equity (log scale)"
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 2 and all(label[-1] in "kM" for label in labels)  # money, not 10^x
+    modest = data.initial_cash * np.linspace(1.0, 1.164, n)  # +16.4 %
+    assert _drawn(draw_equity, dataclasses.replace(data, equity=modest)).get_yscale() == "linear"
+    lost = data.initial_cash * np.linspace(1.0, -0.5, n)  # below zero: no log axis
+    assert _drawn(draw_equity, dataclasses.replace(data, equity=lost)).get_yscale() == "linear"
+
+
+def test_time_panels_share_the_range_and_show_the_first_and_last_year():
+    from mlbacktest.results.plots import draw_drawdown, draw_equity, draw_rolling_sharpe
+
+    # business days from Thu 2 January 2020 to Fri 30 December 2022
+    result = run(bars(n_bars=782, start="2020-01-02"), TopK(every=5))
+    data = report_data(result)
+    assert str(data.dates[-1])[:10] == "2022-12-30"
+    sharpe_ax = _drawn(draw_rolling_sharpe, data)
+    for draw in (draw_equity, draw_drawdown):
+        assert _drawn(draw, data).get_xlim() == sharpe_ax.get_xlim()
+    labels = [t.get_text() for t in sharpe_ax.get_xticklabels()]
+    assert "2020" in labels and "2023" in labels, labels

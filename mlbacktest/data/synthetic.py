@@ -18,6 +18,7 @@ def synthetic_bars(
     skill: float = 0.05,
     persistence: float = 0.9,
     late_start: bool = False,
+    weekends: bool = False,
 ) -> pl.DataFrame:
     """A long frame of random-walk bars with a prediction column ``pred``.
 
@@ -28,8 +29,11 @@ def synthetic_bars(
     seed : int
         Seed of the generator: the same arguments give the same frame.
     start, every : str
-        First timestamp and bar spacing (a polars duration such as ``"1d"``
-        or ``"1m"``). Daily bars skip nothing (calendar days).
+        First timestamp and bar spacing (``"<n><unit>"`` with unit ``s``,
+        ``m``, ``h``, ``d`` or ``w``, such as ``"1d"`` or ``"1m"``). A
+        spacing in days counts business days, Monday to Friday, as an exchange
+        calendar without holidays; a ``start`` on a weekend moves to the next
+        Monday. Other spacings are continuous.
     skill : float
         Correlation of ``pred`` with the next bar's return: ``pred`` stamped
         *t* is a noisy forecast of the return from *t*'s close to *t+1*'s,
@@ -39,6 +43,9 @@ def synthetic_bars(
         several bars as real predictions do.
     late_start : bool
         When True, asset *i* starts ``i * 3`` bars late (for ragged panels).
+    weekends : bool
+        When True, a spacing in days counts calendar days, weekends included
+        (a market that trades every day).
 
     Returns
     -------
@@ -47,12 +54,7 @@ def synthetic_bars(
         sorted by (timestamp, asset); prices are positive and consistent
         (``low <= open, close <= high``).
     """
-    step = _duration_ns(every).astype(np.int64)
-    t0 = int(np.datetime64(start, "ns").astype(np.int64))
-    if n_bars > 1 and (np.iinfo(np.int64).max - t0) // int(step) < n_bars - 1:
-        raise ValueError(
-            f"{n_bars:,d} bars of {every} from {start} run past 2262-04-11, the last "
-            "timestamp of datetime64[ns]; use fewer bars or a shorter spacing")
+    ts = _timestamps(n_bars, start, every, weekends)
     rng = np.random.default_rng(seed)
     vol = rng.uniform(0.01, 0.03, n_assets)
     rets = rng.standard_normal((n_bars, n_assets)) * vol
@@ -71,13 +73,9 @@ def synthetic_bars(
         noise[t] = persistence * noise[t - 1] + shocks[t]
     nxt = np.vstack([rets[1:] / vol, np.zeros((1, n_assets))])
     pred = skill * nxt + np.sqrt(1 - skill**2) * noise
-    ts = pl.Series(
-        "timestamp",
-        np.datetime64(start, "ns") + np.arange(n_bars) * _duration_ns(every),
-    ).cast(pl.Datetime("ns"))
     frame = pl.DataFrame(
         {
-            "timestamp": np.repeat(ts.to_numpy(), n_assets),
+            "timestamp": np.repeat(ts, n_assets),
             "asset": np.tile(np.array([f"A{i:03d}" for i in range(n_assets)]), n_bars),
             "open": open_.ravel(),
             "high": high.ravel(),
@@ -92,6 +90,34 @@ def synthetic_bars(
         first = np.tile(np.arange(n_assets) * 3, n_bars)
         frame = frame.filter(pl.Series(bar >= first))
     return frame
+
+
+def _timestamps(n_bars: int, start: str, every: str, weekends: bool) -> np.ndarray:
+    """``n_bars`` datetime64[ns] bar times from ``start``, ``every`` apart."""
+    step = _duration_ns(every)
+    first = np.datetime64(start, "ns")
+    if every[-1] == "d" and not weekends:
+        day = first.astype("M8[D]")
+        time_of_day = first - day.astype("M8[ns]")
+        step_days = int(step // np.timedelta64(1, "D"))
+        days = np.busday_offset(day, np.arange(n_bars, dtype=np.int64) * step_days,
+                                roll="forward")
+        last = days[-1] if n_bars else day
+        if last > _LAST_NS_DAY:
+            raise ValueError(_past_ns_range(n_bars, every, start, "business days"))
+        return days.astype("M8[ns]") + time_of_day
+    t0 = int(first.astype(np.int64))
+    if n_bars > 1 and (np.iinfo(np.int64).max - t0) // int(step.astype(np.int64)) < n_bars - 1:
+        raise ValueError(_past_ns_range(n_bars, every, start, "bars"))
+    return first + np.arange(n_bars) * step
+
+
+_LAST_NS_DAY = np.datetime64(np.iinfo(np.int64).max, "ns").astype("M8[D]") - np.timedelta64(1, "D")
+
+
+def _past_ns_range(n_bars: int, every: str, start: str, what: str) -> str:
+    return (f"{n_bars:,d} {what} of {every} from {start} run past 2262-04-11, the last "
+            "timestamp of datetime64[ns]; use fewer bars or a shorter spacing")
 
 
 def _duration_ns(every: str) -> np.timedelta64:

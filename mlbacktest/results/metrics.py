@@ -6,10 +6,13 @@ Conventions shared by every function here
   period is measured against the initial capital, so ``T`` equity points give
   ``T`` returns and ``prod(1 + r) = E_{T-1} / initial``
   (see :func:`simple_returns`).
-- *Annualisation* uses a number of periods per year ``ppy``: volatility scales by
-  ``sqrt(ppy)``, and the length of a backtest in years is ``len(returns) / ppy``
-  (not elapsed calendar time), so CAGR, volatility and Sharpe ratio all rest on
-  the same clock. :func:`infer_periods_per_year` guesses ``ppy`` from timestamps.
+- *Annualisation* of per-period statistics uses a number of periods per year
+  ``ppy``: volatility scales by ``sqrt(ppy)``, the Sharpe ratio by its square
+  root too. :func:`infer_periods_per_year` guesses ``ppy`` from the calendar of
+  the timestamps (252 sessions a year on weekdays, 365 when weekends trade).
+- *CAGR* rests on elapsed calendar time instead: the run lasts
+  ``(ts[-1] - ts[0]) / 365.25 days`` years, whatever the bar spacing (see
+  :func:`cagr`).
 - The *annual* risk-free rate ``rf`` becomes a per-period rate by compounding,
   ``(1 + rf) ** (1 / ppy) - 1``.
 - ``ddof`` (delta degrees of freedom) chooses between sample (``ddof=1``, the
@@ -43,6 +46,7 @@ __all__ = [
     "compute_metrics",
     "conditional_value_at_risk",
     "drawdown",
+    "explain_periods_per_year",
     "exposure_statistics",
     "infer_periods_per_year",
     "kurtosis",
@@ -71,14 +75,24 @@ ORDER_STATUS_REJECTED: int = 6
 
 _NS_PER_DAY: int = 86_400 * 1_000_000_000
 
+DAYS_PER_YEAR: float = 365.25
+"""Length of a calendar year in days, the unit of elapsed time in :func:`cagr`."""
+
+_NS_PER_YEAR: float = DAYS_PER_YEAR * _NS_PER_DAY
+
+# A calendar with more than this share of its days on a Saturday or a Sunday trades
+# every day (a weekday calendar has none; a seven-day one has 2/7; a Sunday-to-Thursday
+# week has 1/7 and is still a five-session week).
+_WEEKEND_SHARE_OF_SEVEN_DAY_WEEK: float = 0.2
+
 # (upper bound on the median bar spacing in days, periods per year), checked in order.
-_SPACING_RULES: tuple[tuple[float, float], ...] = (
-    (4.0, 252.0),  # daily bars (weekend gaps are 3 days)
-    (10.0, 52.0),  # weekly
-    (45.0, 12.0),  # monthly
-    (135.0, 4.0),  # quarterly
-    (math.inf, 1.0),  # yearly or sparser
+_SPACING_RULES: tuple[tuple[float, float, str], ...] = (
+    (10.0, 52.0, "weekly"),
+    (45.0, 12.0, "monthly"),
+    (135.0, 4.0, "quarterly"),
+    (math.inf, 1.0, "yearly or sparser"),
 )
+_DAILY_MAX_SPACING_DAYS: float = 4.0  # weekend gaps of daily bars are 3 days
 _INTRADAY_MAX_SPACING_DAYS: float = 0.75
 
 
@@ -208,47 +222,102 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def infer_periods_per_year(ts_ns: npt.ArrayLike, tz: str | None = None) -> float:
-    """Guess how many bars make a year from the spacing of timestamps.
+    """Guess how many bars make a year from the calendar of the timestamps.
 
     Parameters
     ----------
     ts_ns : array_like of int64
         Timestamps in ns since the epoch (duplicates and order do not matter).
     tz : str, optional
-        Time zone in which calendar days are counted for intraday data; the
-        timestamps are then UTC instants. ``None`` counts days on the naive
-        wall-clock values.
+        Time zone in which calendar days are counted; the timestamps are then
+        UTC instants. ``None`` counts days on the naive wall-clock values.
 
     Returns
     -------
     float
-        From the median spacing ``d`` between distinct timestamps:
+        From the median spacing ``d`` between distinct timestamps and the
+        sessions a year ``s`` of the calendar (252 when bars fall on weekdays
+        only, 365 when more than a fifth of the days with bars are Saturdays
+        or Sundays, i.e. the market trades every day):
 
-        - ``d < 0.75`` day (intraday): ``252 * m`` where ``m`` is the median
+        - ``d < 0.75`` day (intraday): ``s * m`` where ``m`` is the median
           number of distinct timestamps per calendar day;
-        - ``d < 4`` days: 252 (daily); ``d < 10``: 52 (weekly);
-          ``d < 45``: 12 (monthly); ``d < 135``: 4 (quarterly); else 1;
+        - ``d < 4`` days (daily): ``s``;
+        - ``d < 10``: 52 (weekly); ``d < 45``: 12 (monthly);
+          ``d < 135``: 4 (quarterly); else 1;
         - fewer than two distinct timestamps: 252.
+
+    See Also
+    --------
+    explain_periods_per_year : the same inference, in words.
 
     Notes
     -----
-    The rules assume an exchange calendar of 252 sessions a year. For markets
-    that trade every day (crypto: 365) pass ``periods_per_year`` explicitly.
+    Exchange holidays are not needed: 252 is the usual count of sessions of
+    an exchange year. Pass ``periods_per_year`` explicitly for any other
+    convention.
 
     Examples
     --------
     >>> day = 86_400 * 10**9
     >>> infer_periods_per_year([0, 7 * day, 14 * day])
     52.0
+    >>> infer_periods_per_year([k * day for k in range(14)])  # every day of two weeks
+    365.0
     """
+    return _infer_periods_per_year(ts_ns, tz)[0]
+
+
+def explain_periods_per_year(ts_ns: npt.ArrayLike, tz: str | None = None) -> str:
+    """Say how :func:`infer_periods_per_year` reads the calendar of timestamps.
+
+    Parameters
+    ----------
+    ts_ns : array_like of int64
+        Timestamps in ns since the epoch.
+    tz : str, optional
+        Time zone in which calendar days are counted (as in
+        :func:`infer_periods_per_year`).
+
+    Returns
+    -------
+    str
+        For example ``"252 a year: daily bars, weekdays only"``.
+
+    Examples
+    --------
+    >>> day = 86_400 * 10**9
+    >>> explain_periods_per_year([k * day for k in range(14)])
+    '365 a year: daily bars, weekends included'
+    """
+    ppy, basis = _infer_periods_per_year(ts_ns, tz)
+    return f"{ppy:,.6g} a year: {basis}"
+
+
+def _infer_periods_per_year(ts_ns: npt.ArrayLike, tz: str | None) -> tuple[float, str]:
+    """Periods per year of timestamps and the words that justify it."""
     ts = np.unique(np.asarray(ts_ns, dtype=np.int64))
     if ts.size < 2:
-        return DEFAULT_PERIODS_PER_YEAR
+        return DEFAULT_PERIODS_PER_YEAR, "fewer than two timestamps, the default"
     spacing_days = float(np.median(np.diff(ts))) / _NS_PER_DAY
     if spacing_days < _INTRADAY_MAX_SPACING_DAYS:
-        _, bars_per_day = np.unique(_calendar_days(ts, tz), return_counts=True)
-        return DEFAULT_PERIODS_PER_YEAR * float(np.median(bars_per_day))
-    return next(ppy for bound, ppy in _SPACING_RULES if spacing_days < bound)
+        days, bars_per_day = np.unique(_calendar_days(ts, tz), return_counts=True)
+        sessions, week = _sessions_per_year(days)
+        per_day = float(np.median(bars_per_day))
+        return sessions * per_day, f"{per_day:,.6g} bars a day, {week}"
+    if spacing_days < _DAILY_MAX_SPACING_DAYS:
+        sessions, week = _sessions_per_year(_calendar_days(ts, tz))
+        return sessions, f"daily bars, {week}"
+    return next((ppy, f"{name} bars") for bound, ppy, name in _SPACING_RULES
+                if spacing_days < bound)
+
+
+def _sessions_per_year(days: np.ndarray) -> tuple[float, str]:
+    """Sessions a year of the calendar of ``days`` (day numbers since 1970-01-01)."""
+    weekday = (np.unique(days) + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    if float(np.mean(weekday >= 5)) > _WEEKEND_SHARE_OF_SEVEN_DAY_WEEK:
+        return 365.0, "weekends included"
+    return DEFAULT_PERIODS_PER_YEAR, "weekdays only"
 
 
 def _calendar_days(ts: np.ndarray, tz: str | None) -> np.ndarray:
@@ -313,18 +382,17 @@ def total_return(equity: npt.ArrayLike, initial: float | None = None) -> float:
     return final / initial - 1.0 if initial > 0.0 else math.nan
 
 
-def cagr(equity: npt.ArrayLike, periods_per_year: float, initial: float | None = None) -> float:
-    """Compound annual growth rate.
+def cagr(equity: npt.ArrayLike, ts_ns: npt.ArrayLike, initial: float | None = None) -> float:
+    """Compound annual growth rate over elapsed calendar time.
 
     Parameters
     ----------
     equity : array_like of float, shape (T,)
         Equity at the end of each period.
-    periods_per_year : float
-        Periods per year; the backtest lasts ``n / periods_per_year`` years,
-        where ``n`` is the number of returns (``T`` with ``initial``, else
-        ``T - 1``). This is the clock used by every annualised metric here,
-        rather than elapsed calendar time.
+    ts_ns : array_like of int64, shape (T,)
+        Timestamp (ns since the epoch) of each equity value. The run lasts
+        ``years = (ts_ns[-1] - ts_ns[0]) / 365.25 days``, whatever the
+        spacing of the bars (weekends and holidays count).
     initial : float, optional
         Equity before the first period; defaults to ``equity[0]``.
 
@@ -332,17 +400,35 @@ def cagr(equity: npt.ArrayLike, periods_per_year: float, initial: float | None =
     -------
     float
         ``(1 + total_return) ** (1 / years) - 1``; -1 when the final equity is
-        zero or negative (everything was lost); NaN when there are no returns
-        or the starting equity is not positive.
+        zero or negative (everything was lost); NaN when no time elapsed
+        (fewer than two timestamps) or the starting equity is not positive.
+
+    Raises
+    ------
+    ValueError
+        If ``ts_ns`` does not hold one timestamp per equity value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ts = np.array(["2021-01-01", "2023-01-01"], dtype="datetime64[ns]").astype(np.int64)
+    >>> round(cagr([100.0, 121.0], ts, initial=100.0), 3)  # 21 % over two years
+    0.1
     """
     eq = _as_float_array(equity)
-    n_returns = eq.size if initial is not None else eq.size - 1
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    if ts.shape != eq.shape:
+        raise ValueError(
+            f"cagr: ts_ns must hold one timestamp per equity value; got {ts.size} timestamps "
+            f"of shape {ts.shape} for {eq.size} equity values"
+        )
     growth = 1.0 + total_return(eq, initial)
-    if n_returns <= 0 or math.isnan(growth):
+    years = float(ts[-1] - ts[0]) / _NS_PER_YEAR if ts.size else 0.0
+    if not years > 0.0 or math.isnan(growth):
         return math.nan
     if growth <= 0.0:
         return -1.0
-    return float(growth ** (periods_per_year / n_returns)) - 1.0
+    return float(growth ** (1.0 / years)) - 1.0
 
 
 def annual_volatility(returns: npt.ArrayLike, periods_per_year: float, ddof: int = 1) -> float:
@@ -1269,7 +1355,7 @@ def compute_metrics(
     returns = simple_returns(eq, initial_cash)
     commission = _as_float_array(fill_commission)
     status = np.asarray(order_status, dtype=np.int8)
-    growth_rate = cagr(eq, ppy, initial_cash)
+    growth_rate = cagr(eq, ts, initial_cash)
     mdd = max_drawdown(eq, initial_cash)
     if benchmark_returns is None:
         alpha, beta = math.nan, math.nan

@@ -45,6 +45,18 @@ __all__ = [
 _NS_PER_DAY = 86_400 * 1_000_000_000
 MIN_ROLLING_WINDOW: int = 5
 """Fewest periods a rolling Sharpe ratio is computed over."""
+LOG_SCALE_RATIO: float = 5.0
+"""The equity axis is logarithmic when the highest value shown is at least this
+many times the lowest (a +400 % run), so early and late moves of the same size
+look alike."""
+CLIP_PERCENTILES: tuple[float, float] = (1.0, 99.0)
+"""Percentiles of trade P&L the histogram is clipped to when outliers stretch it."""
+CLIP_STRETCH: float = 3.0
+"""The histogram is clipped when the full P&L range is more than this many times
+the range between :data:`CLIP_PERCENTILES`."""
+_NOTE_BOX: dict[str, Any] = {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5}
+X_MARGIN: float = 0.01
+"""Padding of the time axis on each side, as a fraction of the run's span."""
 
 # Colours (colour-blind-safe pairs where two series meet).
 EQUITY_COLOR = "#1f4e79"
@@ -325,7 +337,14 @@ def _amount(x: float) -> str:
 
 
 def _date_axis(ax: Axes, data: ReportData) -> None:
+    """Date ticks over the run's span plus :data:`X_MARGIN`: the same range in every panel,
+    so the first and last year ticks every time panel shows are the same."""
     import matplotlib.dates as mdates
+
+    first, last = data.dates[0], data.dates[-1]
+    pad = np.timedelta64(max(int(X_MARGIN * float((last - first).astype(np.int64))),
+                             _NS_PER_DAY // 2), "ns")
+    ax.set_xlim(first - pad, last + pad)
 
     locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
     ax.xaxis.set_major_locator(locator)
@@ -379,10 +398,20 @@ def draw_equity(ax: Axes, data: ReportData) -> None:
                 label=data.benchmark_name)
     ax.axhline(data.initial_cash, color=MUTED_COLOR, lw=0.9, ls=":", label="Initial cash",
                zorder=1)
+    shown = np.concatenate([data.equity, [data.initial_cash],
+                            data.benchmark if data.benchmark is not None else []])
+    shown = shown[np.isfinite(shown)]
+    if shown.min() > 0.0 and shown.max() >= LOG_SCALE_RATIO * shown.min():
+        from matplotlib.ticker import LogLocator, NullFormatter
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel("Equity (log scale)")
+    else:
+        ax.set_ylabel("Equity")
     ax.yaxis.set_major_formatter(FuncFormatter(money))
-    ax.set_ylabel("Equity")
     _legend(ax)
-    ax.margins(x=0.01)
     _date_axis(ax, data)
 
 
@@ -407,7 +436,6 @@ def draw_drawdown(ax: Axes, data: ReportData) -> None:
     ax.set_ylim(low * 1.15 if low < 0 else -0.01, 0.0)
     ax.set_ylabel("Drawdown")
     _percent_axis(ax, None)
-    ax.margins(x=0.01)
     _date_axis(ax, data)
 
 
@@ -474,7 +502,6 @@ def draw_rolling_sharpe(ax: Axes, data: ReportData) -> None:
     if not np.isfinite(data.rolling_sharpe).any():
         ax.text(0.5, 0.5, "Undefined: the returns do not vary within any window",
                 transform=ax.transAxes, ha="center", va="center", fontsize=10, color=MUTED_COLOR)
-    ax.set_xlim(data.period_dates[0], data.period_dates[-1])
     _date_axis(ax, data)
 
 
@@ -486,8 +513,18 @@ def draw_exposure(ax: Axes, data: ReportData) -> None:
     from matplotlib.ticker import FuncFormatter
 
     ax.axhline(0.0, color=MUTED_COLOR, lw=0.8)
-    ax.plot(data.dates, data.gross_leverage, color=GROSS_COLOR, label="Gross")
-    ax.plot(data.dates, data.net_leverage, color=NET_COLOR, label="Net")
+    # Gross wide and pale underneath, net thin and dashed on top: both stay visible
+    # where they coincide (a long-only book).
+    ax.plot(data.dates, data.gross_leverage, color=GROSS_COLOR, lw=3.2, alpha=0.45,
+            solid_capstyle="butt", zorder=2, label="Gross")
+    ax.plot(data.dates, data.net_leverage, color=NET_COLOR, lw=1.3, ls=(0, (4, 2)), zorder=3,
+            label="Net")
+    both = np.isfinite(data.gross_leverage) & np.isfinite(data.net_leverage)
+    gross, net = data.gross_leverage[both], data.net_leverage[both]
+    if gross.size and gross.max() > 0.0 and np.array_equal(gross, net):
+        # Bottom left: a long-only book's lines are above zero, away from it.
+        ax.text(0.01, 0.05, "Net equals gross: a long-only book", transform=ax.transAxes,
+                ha="left", va="bottom", fontsize=8, color=MUTED_COLOR, bbox=_NOTE_BOX)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _p: f"{x:.2g}\u00d7"))
     ax.set_ylabel("Exposure / equity")
     finite = np.concatenate([data.gross_leverage, data.net_leverage])
@@ -497,34 +534,56 @@ def draw_exposure(ax: Axes, data: ReportData) -> None:
         pad = 0.08 * (hi - lo) if hi > lo else 0.1
         ax.set_ylim(lo - pad, hi + pad)
     _legend(ax)
-    ax.margins(x=0.01)
     _date_axis(ax, data)
 
 
+def _clip_range(pnl: np.ndarray) -> tuple[float, float] | None:
+    """P&L range the histogram shows when a few outliers would squeeze it, else None.
+
+    The range between :data:`CLIP_PERCENTILES` (widened to take in 0), when the
+    full range is more than :data:`CLIP_STRETCH` times as wide.
+    """
+    lo, hi = float(pnl.min()), float(pnl.max())
+    p_lo, p_hi = (float(v) for v in np.percentile(pnl, CLIP_PERCENTILES))
+    p_lo, p_hi = min(p_lo, 0.0) if lo < 0.0 else p_lo, max(p_hi, 0.0) if hi > 0.0 else p_hi
+    if p_hi > p_lo and hi - lo > CLIP_STRETCH * (p_hi - p_lo):
+        return p_lo, p_hi
+    return None
+
+
 def draw_trade_pnl(ax: Axes, data: ReportData) -> None:
-    """Histogram of the net P&L of closed trades; losses red, gains green."""
+    """Histogram of the net P&L of closed trades; losses red, gains green.
+
+    When a few outliers would squeeze the bulk of the trades into a few bars,
+    the axis is clipped to the 1st to 99th percentile and a note says how many
+    trades lie beyond it on each side and how far.
+    """
     pnl = data.trade_pnl[np.isfinite(data.trade_pnl)]
     if pnl.size == 0:
         _no_data(ax, "No closed trades")
         return
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    lo, hi = float(pnl.min()), float(pnl.max())
+    clip = _clip_range(pnl)
+    shown = pnl if clip is None else pnl[(pnl >= clip[0]) & (pnl <= clip[1])]
+    lo, hi = float(shown.min()), float(shown.max())
     if lo == hi:
         lo, hi = lo - 0.5 * max(abs(lo), 1.0), hi + 0.5 * max(abs(hi), 1.0)
-    n_bins = int(min(60, max(10, round(math.sqrt(pnl.size) * 1.5))))
+    n_bins = int(min(60, max(10, round(math.sqrt(shown.size) * 1.5))))
     # Bin edges that put 0 on an edge, so no bin mixes gains and losses.
     width = (hi - lo) / n_bins
     start = math.floor(lo / width) * width if lo < 0 < hi else lo
     edges = start + width * np.arange(int(math.ceil((hi - start) / width)) + 1)
     if edges[-1] < hi:
         edges = np.append(edges, edges[-1] + width)
-    losing, _, _ = ax.hist(pnl[pnl <= 0], bins=edges.tolist(), color=LOSS_COLOR, alpha=0.85,
-                           edgecolor="white", linewidth=0.6, label="Losing")
-    winning, _, _ = ax.hist(pnl[pnl > 0], bins=edges.tolist(), color=GAIN_COLOR, alpha=0.85,
-                            edgecolor="white", linewidth=0.6, label="Winning")
-    # Headroom for the statistics line above the tallest bar.
-    ax.set_ylim(0, 1.18 * max(float(np.max(losing)), float(np.max(winning)), 1.0))
+    losing, _, _ = ax.hist(shown[shown <= 0], bins=edges.tolist(), color=LOSS_COLOR,
+                           alpha=0.85, edgecolor="white", linewidth=0.6, label="Losing")
+    winning, _, _ = ax.hist(shown[shown > 0], bins=edges.tolist(), color=GAIN_COLOR,
+                            alpha=0.85, edgecolor="white", linewidth=0.6, label="Winning")
+    # Headroom for the statistics lines above the tallest bar.
+    top = max(float(np.max(losing)), float(np.max(winning)), 1.0)
+    ax.set_ylim(0, (1.18 if clip is None else 1.32) * top)
+    ax.set_xlim(float(edges[0]) - 0.5 * width, float(edges[-1]) + 0.5 * width)
     mean = float(pnl.mean())
     ax.axvline(0.0, color="#333333", lw=0.8)
     ax.axvline(mean, color=EQUITY_COLOR, lw=1.2, ls="--", label=f"Mean {_amount(mean)}")
@@ -539,7 +598,23 @@ def draw_trade_pnl(ax: Axes, data: ReportData) -> None:
         f"{pnl.size:,d} trades \u00b7 {wins:.0%} winning \u00b7 median {median}",
         transform=ax.transAxes, ha="left", va="top", fontsize=8.5, color=MUTED_COLOR,
     )
+    if clip is not None:
+        ax.text(0.01, 0.86, _clip_note(pnl, clip), transform=ax.transAxes, ha="left", va="top",
+                fontsize=8, color=MUTED_COLOR, bbox=_NOTE_BOX)
     _legend(ax)
+
+
+def _clip_note(pnl: np.ndarray, clip: tuple[float, float]) -> str:
+    """What the clipped histogram leaves out: trades below and above the range shown."""
+    below, above = pnl[pnl < clip[0]], pnl[pnl > clip[1]]
+    parts = []
+    if below.size:
+        parts.append(f"{below.size:,d} below {_amount(clip[0])} (lowest {_amount(below.min())})")
+    if above.size:
+        parts.append(f"{above.size:,d} above {_amount(clip[1])} (highest {_amount(above.max())})")
+    lo_pct, hi_pct = CLIP_PERCENTILES
+    return (f"Axis clipped to P&L percentiles {lo_pct:g} to {hi_pct:g}; not shown: "
+            + ", ".join(parts))
 
 
 Drawer = Callable[["Axes", ReportData], None]

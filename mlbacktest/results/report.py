@@ -170,7 +170,7 @@ def _benchmark_metrics(result: BacktestResult, data: ReportData) -> dict[str, fl
     ppy = result.periods_per_year
     rets = _metrics.simple_returns(levels, data.initial_cash)
     mdd = _metrics.max_drawdown(levels, data.initial_cash)
-    growth = _metrics.cagr(levels, ppy, data.initial_cash)
+    growth = _metrics.cagr(levels, result._equity["ts"], data.initial_cash)
     out: dict[str, float | int] = {
         "final_equity": float(levels[-1]) if levels.size else data.initial_cash,
         "total_return": _metrics.total_return(levels, data.initial_cash),

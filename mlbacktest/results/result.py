@@ -18,6 +18,7 @@ from .metrics import (
     align_benchmark,
     compute_metrics,
     drawdown,
+    explain_periods_per_year,
     format_metric,
     infer_periods_per_year,
     rolling_sharpe,
@@ -681,7 +682,8 @@ class BacktestResult(ResultOutputs):
         The metrics are grouped in sections (returns and risk, trades,
         exposure, costs and orders, conventions); the conventions section
         states the periods per year, ``ddof``, risk-free rate and VaR level
-        the figures were computed with.
+        the figures were computed with, and the header says whether the
+        periods per year were given or inferred (and from what calendar).
 
         Parameters
         ----------
@@ -705,6 +707,7 @@ class BacktestResult(ResultOutputs):
             ("bars", f"{len(wall_clock):,d}"),
             ("assets", f"{len(self.asset_names):,d}"),
             ("initial_cash", FORMATTERS["money"].format(self.initial_cash)),
+            ("annualisation", self._annualisation(values.get("periods_per_year"))),
         ]
         show = format_metric
 
@@ -727,6 +730,12 @@ class BacktestResult(ResultOutputs):
         text = "\n".join(lines)
         print(text, file=file if file is not None else sys.stdout)
         return text
+
+    def _annualisation(self, used: Any) -> str:
+        """How the periods per year of printed metrics were chosen: given, or inferred from what."""
+        if self._periods_per_year is None and used == self.periods_per_year:
+            return "inferred, " + explain_periods_per_year(self._equity["ts"], self.tz)
+        return "given"
 
     def __repr__(self) -> str:
         change = total_return(self._equity["equity"], self.initial_cash)
