@@ -283,7 +283,7 @@ def check_output_dir(path: str | os.PathLike[str], overwrite: bool, who: str) ->
         return root
     if not root.is_dir():
         raise NotADirectoryError(f"{who}: {str(root)!r} exists and is not a directory")
-    entries = sorted(e.name for e in os.scandir(root))
+    entries = sorted(os.listdir(root))
     if not entries:
         return root
     foreign = [
@@ -346,7 +346,7 @@ class StagedDir:
         if self.done:
             raise RuntimeError(f"{self._who}: {self.target} was already written")
         check_output_dir(self.target, self._overwrite, self._who)  # it may have changed since
-        if self.target.exists() and any(os.scandir(self.target)):
+        if self.target.exists() and os.listdir(self.target):
             retired = _sibling(self.target, _RETIRED_SUFFIX, os.mkdir)
             os.rename(self.target, retired)
             try:
