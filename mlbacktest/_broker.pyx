@@ -23,7 +23,7 @@ Fill rules (docs/semantics.md states them in full):
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from libc.math cimport INFINITY, NAN, fabs, floor, fmax, fmin, isfinite, isnan, trunc
+from libc.math cimport INFINITY, NAN, fabs, floor, fmax, fmin, isfinite, isnan
 from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.stdlib cimport qsort
 
@@ -39,6 +39,7 @@ from mlbacktest._events cimport (
     STATUS_SUBMITTED, TIF_DAY, TIF_FOK, TIF_GTC, TIF_GTD, TIF_IOC,
 )
 from mlbacktest._costs cimport commission_for, slipped_price
+from mlbacktest._portfolio cimport MLB_QTY_RTOL, is_flat, whole_units
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
@@ -48,8 +49,6 @@ from mlbacktest.errors import OrderError
 #: Names of the intrabar path modes, indexed by code.
 INTRABAR_PATHS = ("ohlc", "olhc", "adaptive", "submission")
 
-# Quantities closer to zero than this (relative to the order) count as filled.
-cdef double QTY_EPS = 1e-9
 
 
 cdef inline bint working(const OrderC* o) noexcept nogil:
@@ -156,6 +155,17 @@ cdef int compare_ids(const void* a, const void* b) noexcept nogil:
     cdef const CandC* x = <const CandC*> a
     cdef const CandC* y = <const CandC*> b
     return (x.id > y.id) - (x.id < y.id)
+
+
+cdef inline void start_trail(OrderC* o, double price) noexcept nogil:
+    """Make a trailing stop trail from ``price`` (its level is set from it)."""
+    o.trail_extreme = price
+    if o.quantity < 0:
+        o.stop_price = (price - o.trail_amount if isnan(o.trail_percent)
+                        else price * (1.0 - o.trail_percent))
+    else:
+        o.stop_price = (price + o.trail_amount if isnan(o.trail_percent)
+                        else price * (1.0 + o.trail_percent))
 
 
 cdef class Broker(OrderBook):
@@ -501,13 +511,8 @@ cdef class Broker(OrderBook):
         o.reject_need = NAN
         o.reject_have = NAN
         if o.type == ORDER_TRAILING_STOP:
-            o.trail_extreme = reference_price
-            if o.quantity < 0:
-                o.stop_price = (reference_price - o.trail_amount if isnan(o.trail_percent)
-                                else reference_price * (1.0 - o.trail_percent))
-            else:
-                o.stop_price = (reference_price + o.trail_amount if isnan(o.trail_percent)
-                                else reference_price * (1.0 + o.trail_percent))
+            # a child re-starts from its parent's fill price when it is released
+            start_trail(o, reference_price)
         oid = self.append(o)
         o = &self.orders[oid]
         if o.parent >= 0:
@@ -555,7 +560,7 @@ cdef class Broker(OrderBook):
         """Take a working order out of play; cascade to the orders it would have activated."""
         cdef int64_t k
         cdef OrderC* child
-        cdef double scale, rem_before
+        cdef double rem_before
         if not working(o):
             return 0
         if o.type == ORDER_MARKET:
@@ -574,20 +579,27 @@ cdef class Broker(OrderBook):
             k = child.next_sibling
             if not working(child) or child.status != STATUS_SUBMITTED:
                 continue
-            if fabs(o.filled) <= QTY_EPS * fabs(o.quantity):
+            if is_flat(o.filled, o.quantity):
                 self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
                 continue
-            scale = o.filled / o.quantity
             rem_before = child.quantity
-            child.quantity = child.quantity * scale
-            if not self.fractional:
-                child.quantity = trunc(child.quantity)
+            if child.quantity == -o.quantity:
+                # a protective leg (bracket) covers exactly what filled
+                child.quantity = -o.filled
+            else:
+                # scaled in proportion; the product first, so 49 x 1 / 49 is 1 exactly
+                child.quantity = child.quantity * o.filled / o.quantity
+                if not self.fractional:
+                    child.quantity = whole_units(child.quantity)
             if child.type == ORDER_MARKET:
                 self.pending_market[child.asset] += child.quantity - rem_before
             if child.quantity == 0.0:
                 self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
             else:
                 child.released = True
+                if child.type == ORDER_TRAILING_STOP:
+                    start_trail(child, o.avg_price if child.asset == o.asset
+                                else self.portfolio.last_price[child.asset])
                 if child.skip_bars == 0 and ts >= child.active_ts and child.skipped_ts != ts:
                     self.activate(child, ts)
                 if self.in_match:
@@ -740,7 +752,7 @@ cdef class Broker(OrderBook):
                     return 0
                 q = avail if q > 0 else -avail
                 if not self.fractional:
-                    q = trunc(q)
+                    q = whole_units(q)
                 if q == 0.0:
                     return 0
         vol = store.volume[row]
@@ -797,7 +809,7 @@ cdef class Broker(OrderBook):
         cdef int64_t k, best, last
         cdef OrderC* other
         cdef double left
-        cdef bint complete = fabs(o.quantity - o.filled) <= QTY_EPS * fabs(o.quantity)
+        cdef bint complete = is_flat(o.quantity - o.filled, o.quantity)
         if complete:
             o.filled = o.quantity
             self.end_order(o, STATUS_FILLED, REASON_NONE, ts)
@@ -825,7 +837,7 @@ cdef class Broker(OrderBook):
                     self.end_order(other, STATUS_CANCELLED, REASON_OCO, ts)
                     continue
                 left = fabs(other.quantity - other.filled) - fabs(q)
-                if left <= QTY_EPS * fabs(other.quantity):
+                if left <= MLB_QTY_RTOL * fabs(other.quantity):
                     self.end_order(other, STATUS_CANCELLED, REASON_OCO, ts)
                 else:
                     if other.type == ORDER_MARKET:
@@ -841,6 +853,10 @@ cdef class Broker(OrderBook):
                 if other.status != STATUS_SUBMITTED:
                     continue
                 other.released = True
+                if other.type == ORDER_TRAILING_STOP:
+                    # a protective leg trails from the moment its position exists
+                    start_trail(other, o.avg_price if other.asset == o.asset
+                                else self.portfolio.last_price[other.asset])
                 if other.skip_bars > 0 or ts < other.active_ts or other.skipped_ts == ts:
                     continue  # still in transit: it reaches the broker later
                 self.activate(other, ts)
@@ -1073,7 +1089,7 @@ cdef class Broker(OrderBook):
                     continue
                 keep = pos * scale
                 if not self.fractional:
-                    keep = trunc(keep)
+                    keep = whole_units(keep)
                 q = keep - pos
                 if q != 0.0:
                     self.internal_order(a, q, ORDER_MARKET_ON_OPEN, NAN, NAN, ORIGIN_MARGIN_CALL, ts)
@@ -1293,8 +1309,8 @@ cdef class Broker(OrderBook):
         if has_trailing and phase == PHASE_OPEN:
             for k in range(self.n_open):
                 o = &self.orders[self.open_ids[k]]
-                if o.type != ORDER_TRAILING_STOP or not working(o):
-                    continue
+                if o.type != ORDER_TRAILING_STOP or not working(o) or not o.released:
+                    continue  # a leg waiting for its parent does not trail yet
                 row = self.row_of_asset[o.asset]
                 if row < 0:
                     continue

@@ -1,7 +1,36 @@
 # cython: language_level=3
 """Cash, positions and the per-timestamp equity record of one account."""
 
+from libc.math cimport fabs, fmax, round, trunc
+
 from mlbacktest._typedefs cimport asset_t, idx_t, price_t, qty_t, ts_t
+
+# The one quantity tolerance of the run (docs/semantics.md, "Flat positions and
+# whole units"): a residue at most MLB_QTY_RTOL times the quantities it came
+# from is zero, and a size within MLB_QTY_RTOL (relative) of a whole number is
+# that whole number.
+cdef extern from *:
+    """
+    #define MLB_QTY_RTOL 1e-9
+    """
+    const double MLB_QTY_RTOL
+
+
+cdef inline bint is_flat(double residue, double scale) noexcept nogil:
+    """Whether ``residue`` is zero at the scale of the quantities ``scale`` it came from."""
+    return fabs(residue) <= MLB_QTY_RTOL * fabs(scale)
+
+
+cdef inline double whole_units(double q) noexcept nogil:
+    """``q`` in whole units toward zero, except that float residue never loses a unit.
+
+    A size within MLB_QTY_RTOL (relative, at least of 1 unit) of a whole number
+    is that number (48.99999999999999 is 49); any other size is truncated.
+    """
+    cdef double r = round(q)
+    if fabs(q - r) <= MLB_QTY_RTOL * fmax(fabs(q), 1.0):
+        return r
+    return trunc(q)
 
 cdef class Portfolio:
     """One cash account shared by every asset, with netted positions."""

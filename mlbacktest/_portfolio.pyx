@@ -5,6 +5,11 @@ Positions are netted per asset (a sell against a long reduces it, past zero
 it becomes a short) and carried at average cost. Realized P&L is booked
 against that average cost, before commissions; commissions and slippage are
 tracked separately. Equity is ``cash + sum(position * last close)``.
+
+A position whose residue after a fill is within :data:`QTY_RTOL` of the
+quantities involved is snapped to exactly 0.0, so "flat" is ``position ==
+0.0`` everywhere afterwards (docs/semantics.md, "Flat positions and whole
+units").
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
@@ -13,6 +18,41 @@ from libc.math cimport INFINITY, fabs, fmax, fmin
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
+
+#: Relative quantity tolerance of the run: a position residue at most this
+#: fraction of the quantities it came from is flat (snapped to 0.0), and a
+#: size this close (relative) to a whole number is that number.
+QTY_RTOL = MLB_QTY_RTOL
+
+
+def round_whole(double quantity):
+    """``quantity`` in whole units toward zero, without losing a unit to float residue.
+
+    Parameters
+    ----------
+    quantity : float
+        A signed size.
+
+    Returns
+    -------
+    float
+        The whole number within :data:`QTY_RTOL` (relative) of ``quantity``
+        if there is one (``48.99999999999999`` gives 49.0), else
+        ``quantity`` truncated toward zero.
+    """
+    return whole_units(quantity)
+
+
+def round_whole_array(quantities):
+    """:func:`round_whole` of every element of a 1-d float64 array (a new array)."""
+    out = np.array(quantities, dtype=np.float64, copy=True)
+    if out.ndim != 1:
+        raise ValueError(f"expected a 1-d array of quantities, got shape {out.shape}")
+    cdef double[::1] v = out
+    cdef Py_ssize_t i
+    for i in range(v.shape[0]):
+        v[i] = whole_units(v[i])
+    return out
 
 
 cdef class Portfolio:
@@ -92,6 +132,8 @@ cdef class Portfolio:
         cdef double pos = self.position[asset]
         cdef double new_pos = pos + quantity
         cdef double closed
+        if new_pos != 0.0 and is_flat(new_pos, fmax(fabs(pos), fabs(quantity))):
+            new_pos = 0.0  # float residue of a close (0.1 + 0.2 - 0.3): flat, exactly
         self.cash -= quantity * price + commission
         self.total_commission += commission
         self.total_slippage += slippage

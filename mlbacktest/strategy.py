@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from mlbacktest._portfolio import round_whole, round_whole_array
 from mlbacktest._time import to_ns
 from mlbacktest.errors import OrderError
 
@@ -741,7 +742,8 @@ class Strategy:
         return self.order(asset, -q, **prices)
 
     def _round(self, quantity: float) -> float:
-        return quantity if self._fractional else float(math.trunc(quantity))
+        """A helper's order size: whole units toward zero unless fractional (see round_whole)."""
+        return quantity if self._fractional else float(round_whole(quantity))
 
     def order_target_quantity(self, asset: str | int, target: float) -> OrderEvent | None:
         """Trade toward a signed target quantity with a market order.
@@ -987,11 +989,13 @@ class Strategy:
             raise OrderError(f"asset {a!r} has no price yet: it cannot be given a non-zero weight")
         target_q = np.zeros(cand.size)
         np.divide(tw * equity, px, out=target_q, where=sized)
-        # Quantities are kept to 1e-9 of a unit, which removes float noise
-        # (579.9999999999999 is 580); whole shares then truncate toward zero.
-        delta = np.round(target_q - cur, 9)
-        if not self._fractional:
-            delta = np.trunc(delta)
+        # Fractional quantities are kept to 1e-9 of a unit, which removes float
+        # noise; whole shares go toward zero without losing a unit to float
+        # residue (579.9999999999999 is 580), like every sizing helper.
+        if self._fractional:
+            delta = np.round(target_q - cur, 9)
+        else:
+            delta = round_whole_array(target_q - cur)
         delta = np.where(sized, delta, -cur)  # a zero target closes exactly, leaving no dust
         scale = np.maximum(np.maximum(np.abs(target_q), np.abs(cur)), 1.0)
         keep = np.abs(delta) > 1e-12 * scale
