@@ -471,6 +471,8 @@ cdef class Broker(OrderBook):
             raise OrderError("only GTD orders take an expiry timestamp")
         if not TIF_GTC <= o.tif <= TIF_GTD:
             raise OrderError(f"unknown time in force code {o.tif}")
+        if o.parent < -1:
+            raise OrderError(f"parent must be an order id >= 0 (or -1 for none), got {o.parent}")
         if o.parent >= 0:
             if o.parent >= self.n_orders:
                 raise OrderError(f"no parent order with id {o.parent}")
