@@ -102,6 +102,8 @@ cdef class Broker(OrderBook):
     cdef int after_fill(self, OrderC* order, qty_t quantity, const CandC* cand,
                         ts_t ts) except -1
     cdef int add_fill(self, const FillC* fill) except -1
+    cdef int note_model_error(self, object exc, object model, str method, ts_t ts,
+                              asset_t asset) except -1
     cdef int reserve_scratch(self, idx_t n) except -1
     cdef int64_t link_pair(self, int64_t a, int64_t b) noexcept
     cdef int check_risk(self, OrderC* order, qty_t quantity, price_t price, double commission) except -1

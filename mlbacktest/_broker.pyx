@@ -44,6 +44,7 @@ from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
 
+from mlbacktest._events import annotate
 from mlbacktest.errors import OrderError
 
 #: Names of the intrabar path modes, indexed by code.
@@ -155,6 +156,11 @@ cdef int compare_ids(const void* a, const void* b) noexcept nogil:
     cdef const CandC* x = <const CandC*> a
     cdef const CandC* y = <const CandC*> b
     return (x.id > y.id) - (x.id < y.id)
+
+
+cdef str model_hook(object model, str method, str kind):
+    """How a note names a cost model's method: ``MyModel.compute() (commission model)``."""
+    return f"{type(model).__name__}.{method}() ({kind} model)"
 
 
 cdef inline void start_trail(OrderC* o, double price) noexcept nogil:
@@ -287,8 +293,16 @@ cdef class Broker(OrderBook):
             self.stopped_ts[i] = MLB_NO_TS
         self.commission_model = CommissionModel() if commission is None else commission
         self.slippage_model = SlippageModel() if slippage is None else slippage
-        self.commission_model.reset(self.n_assets)
-        self.slippage_model.reset(self.n_assets, columns)
+        try:
+            self.commission_model.reset(self.n_assets)
+        except BaseException as exc:
+            annotate(exc, model_hook(self.commission_model, "reset", "commission"), None, None)
+            raise
+        try:
+            self.slippage_model.reset(self.n_assets, columns)
+        except BaseException as exc:
+            annotate(exc, model_hook(self.slippage_model, "reset", "slippage"), None, None)
+            raise
         self.fractional = fractional
         self.allow_short = allow_short
         self.market_at_close = market_at_close
@@ -720,6 +734,14 @@ cdef class Broker(OrderBook):
         self.next_oco_group += 1
         return g
 
+    cdef int note_model_error(self, object exc, object model, str method, ts_t ts,
+                              asset_t asset) except -1:
+        """Add a note naming the cost model's method, the timestamp and the asset to ``exc``."""
+        kind = "commission" if isinstance(model, CommissionModel) else "slippage"
+        annotate(exc, model_hook(model, method, kind), self.store.to_datetime(ts),
+                 self.store.asset_names[asset])
+        return 0
+
     # ------------------------------------------------------------ fills
     cdef int add_fill(self, const FillC* fill) except -1:
         cdef idx_t cap
@@ -758,12 +780,20 @@ cdef class Broker(OrderBook):
                 if q == 0.0:
                     return 0
         vol = store.volume[row]
-        price = slipped_price(self.slippage_model, o.asset, q, raw, vol, ts, row)
+        try:
+            price = slipped_price(self.slippage_model, o.asset, q, raw, vol, ts, row)
+        except BaseException as exc:
+            self.note_model_error(exc, self.slippage_model, "fill_price", ts, o.asset)
+            raise
         if isnan(price):
             return 0  # the model cannot fill it on this bar: it stays working
         if o.type == ORDER_LIMIT or o.type == ORDER_STOP_LIMIT:
             price = fmin(price, o.limit_price) if q > 0 else fmax(price, o.limit_price)
-        comm = commission_for(self.commission_model, o.asset, q, price, ts)
+        try:
+            comm = commission_for(self.commission_model, o.asset, q, price, ts)
+        except BaseException as exc:
+            self.note_model_error(exc, self.commission_model, "compute", ts, o.asset)
+            raise
         reason = self.check_risk(o, q, price, comm)
         if reason != REASON_NONE:
             self.end_order(o, STATUS_REJECTED, <code_t> reason, ts)
@@ -784,8 +814,16 @@ cdef class Broker(OrderBook):
             # a position opened (or reversed): position rules start from here
             self.rule_peak[o.asset] = price
             self.rule_bars[o.asset] = 0
-        self.commission_model.record_fill(o.asset, q, price, ts)
-        self.slippage_model.record_fill(o.asset, q, price, vol, ts, row)
+        try:
+            self.commission_model.record_fill(o.asset, q, price, ts)
+        except BaseException as exc:
+            self.note_model_error(exc, self.commission_model, "record_fill", ts, o.asset)
+            raise
+        try:
+            self.slippage_model.record_fill(o.asset, q, price, vol, ts, row)
+        except BaseException as exc:
+            self.note_model_error(exc, self.slippage_model, "record_fill", ts, o.asset)
+            raise
         f.ts = ts
         f.asset = o.asset
         f.order_id = o.id

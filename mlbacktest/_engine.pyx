@@ -35,6 +35,8 @@ from mlbacktest._typedefs cimport MLB_NO_TS, asset_t, code_t, idx_t, ts_t
 
 import numpy as np
 
+from mlbacktest._events import annotate  # noqa: F401  (also part of this module's API)
+
 #: Priority of bar events among events of one timestamp (lower first).
 BAR_PRIORITY = 0
 #: Priority of timers: after every stream's bars at the same timestamp.
@@ -260,7 +262,7 @@ cdef class Engine:
                     for i in range(self.starts[r], self.stops[r]):
                         row = i
                         hook(make_market_event(store, i), ctx)
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, "on_market_data", store.to_datetime(ts),
                          store.asset_names[store.asset[row]])
                 raise
@@ -276,7 +278,7 @@ cdef class Engine:
                 view = make_slice_view(store, ts, 0, 0, rows, self.portfolio)
             try:
                 self.hook_slice(view, ctx)
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, "on_slice", store.to_datetime(ts), None)
                 raise
         if self.hook_order is not None and broker.n_log > 0:
@@ -289,7 +291,7 @@ cdef class Engine:
             callback = self.timers[ident]
             try:
                 callback(ctx)
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, getattr(callback, "__name__", "timer"), self.store.to_datetime(ts), None)
                 raise
         return 0
@@ -309,7 +311,7 @@ cdef class Engine:
         for j in range(first_fill, broker.n_fills):
             try:
                 self.hook_fill(make_fill_event(self.store, &broker.fills[j]))
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, "on_fill", self.store.to_datetime(broker.fills[j].ts),
                          self.store.asset_names[broker.fills[j].asset])
                 raise
@@ -327,7 +329,7 @@ cdef class Engine:
                 event = SignalEvent(source, row, self.store, int(ids[row]))
                 try:
                     self.hook_signal(event, ctx)
-                except Exception as exc:
+                except BaseException as exc:
                     annotate(exc, "on_signal", self.store.to_datetime(ts), event.asset)
                     raise
         if self.hook_order is not None and self.broker.n_log > 0:
@@ -341,7 +343,7 @@ cdef class Engine:
             for oid, status, ts in broker.take_log():
                 try:
                     self.hook_order(broker.status_event(oid, status))
-                except Exception as exc:
+                except BaseException as exc:
                     annotate(exc, "on_order", self.store.to_datetime(ts),
                              self.store.asset_names[broker.orders[oid].asset])
                     raise
@@ -541,14 +543,3 @@ cdef class Engine:
         self.timers.append(callback)
         self.clock.add_timer(ts, TIMER_PRIORITY, ident)
         return ident
-
-
-def annotate(exc, hook, timestamp, asset):
-    """Add a note naming the hook, timestamp and asset to a strategy's exception."""
-    where = f"mlbacktest: raised in {hook}() at timestamp {timestamp}"
-    if asset is not None:
-        where += f", asset {asset!r}"
-    if hasattr(exc, "add_note"):
-        exc.add_note(where)
-    else:  # Python 3.10
-        exc.__notes__ = [*getattr(exc, "__notes__", []), where]

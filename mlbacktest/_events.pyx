@@ -739,3 +739,29 @@ cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop,
     v.rows = rows
     v.portfolio = portfolio
     return v
+
+
+def annotate(exc, hook, timestamp, asset):
+    """Add a note naming where a user's exception was raised, keeping its type.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception (a strategy hook's, a timer's or a cost model's).
+    hook : str
+        The hook or callback that raised (``"on_slice"``, ``"MyModel.compute() (commission
+        model)"``); ``()`` is added when it does not end with a call already.
+    timestamp : datetime.datetime or None
+        When (None for ``on_start``, ``on_end`` and model set-up).
+    asset : str or None
+        The asset concerned, if any.
+    """
+    where = f"mlbacktest: raised in {hook}" if ")" in hook else f"mlbacktest: raised in {hook}()"
+    if timestamp is not None:
+        where += f" at timestamp {timestamp}"
+    if asset is not None:
+        where += f", asset {asset!r}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(where)
+    else:  # Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", []), where]

@@ -5,6 +5,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+QTY_RTOL: float
+
+def round_whole(quantity: float) -> float: ...
+def round_whole_array(quantities: npt.ArrayLike) -> npt.NDArray[np.float64]: ...
+
 class Portfolio:
     cash: float
     initial_cash: float
