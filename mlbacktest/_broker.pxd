@@ -91,6 +91,7 @@ cdef class Broker(OrderBook):
     cdef bint cancel(self, int64_t order_id, ts_t ts, code_t reason) except -1
     cdef int end_order(self, OrderC* order, code_t status, code_t reason, ts_t ts) except -1
     cdef int activate(self, OrderC* order, ts_t ts) except -1
+    cdef int accept_arrived(self, int64_t order_id, ts_t ts) except -1
     cdef int log_status(self, const OrderC* order, ts_t ts) except -1
     cdef idx_t match(self, BarStore store, const idx_t* starts, const idx_t* stops,
                      int n_ranges, ts_t ts, int phase) except -1

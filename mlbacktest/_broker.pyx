@@ -277,6 +277,9 @@ cdef class Broker(OrderBook):
                  double max_drawdown=NAN):
         cdef idx_t i
         cdef idx_t n = max(portfolio.n_assets, 1)
+        if store.n_assets != portfolio.n_assets:
+            raise ValueError(f"the store has {store.n_assets} assets but the portfolio "
+                             f"{portfolio.n_assets}")
         self.store = store
         self.portfolio = portfolio
         self.n_assets = portfolio.n_assets
@@ -565,12 +568,15 @@ cdef class Broker(OrderBook):
             self.log_status(o, ts)
         return 0
 
-    def accept_arrived(self, int64_t order_id, ts_t ts):
+    cdef int accept_arrived(self, int64_t order_id, ts_t ts) except -1:
         """Latency elapsed: ``order_id`` reaches the broker at ``ts`` (if still waiting)."""
+        if not 0 <= order_id < self.n_orders:
+            raise IndexError(f"an order arrival for unknown order id {order_id}")
         cdef OrderC* o = &self.orders[order_id]
         if (o.status == STATUS_SUBMITTED and o.released and o.skip_bars == 0
                 and o.skipped_ts != ts):
             self.activate(o, ts)
+        return 0
 
     cdef int end_order(self, OrderC* o, code_t status, code_t reason, ts_t ts) except -1:
         """Take a working order out of play; cascade to the orders it would have activated."""
@@ -1000,6 +1006,8 @@ cdef class Broker(OrderBook):
                   int max_bars):
         """Attach position rules to ``asset`` (-1: every asset); NaN / 0 turn a rule off."""
         cdef int a
+        if not -1 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: {self.n_assets} assets (-1: all)")
         for a in range(self.n_assets):
             if asset >= 0 and a != asset:
                 continue
@@ -1374,6 +1382,8 @@ cdef class Broker(OrderBook):
     def open_order_ids(self, int asset=-1):
         """Ids of working orders, for one asset or (``asset=-1``) all."""
         cdef idx_t k
+        if not -1 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: {self.n_assets} assets (-1: all)")
         cdef OrderC* o
         out = []
         for k in range(self.n_open):
@@ -1393,6 +1403,9 @@ cdef class Broker(OrderBook):
             The slippage model's bar columns for the new rows (see
             :meth:`ColumnSource.rebind`), when it reads any.
         """
+        if store.n_assets != self.n_assets:
+            raise ValueError(f"the new store has {store.n_assets} assets, the run "
+                             f"{self.n_assets}")
         self.store = store
         if columns is not None and self.slippage_model.columns is not None:
             self.slippage_model.columns.rebind(columns)
@@ -1409,7 +1422,9 @@ cdef class Broker(OrderBook):
 
     def fill_arrays(self, idx_t start=0):
         """Copy fills ``start:`` into numpy arrays."""
-        cdef idx_t i, n = max(self.n_fills - start, 0)
+        if not 0 <= start <= self.n_fills:
+            raise IndexError(f"fill start {start} out of range: {self.n_fills} fills")
+        cdef idx_t i, n = self.n_fills - start
         out = {
             "ts": np.empty(n, dtype=np.int64),
             "asset": np.empty(n, dtype=np.int32),

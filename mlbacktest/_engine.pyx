@@ -150,6 +150,9 @@ cdef class Engine:
         self.progress = progress
         self.progress_every = max(progress_every, 1)
         self.progress_count = 0
+        if store.n_assets != portfolio.n_assets or broker.portfolio is not portfolio:
+            raise ValueError("the broker, the portfolio and the store must be of one run")
+        self.check_streams(store)
         cdef ts_t first
         if clock.peek_ts(&first):
             self.first_ts = first
@@ -231,7 +234,20 @@ cdef class Engine:
         self.broker.set_store(store, columns)
         for k, (times, offsets) in enumerate(streams):
             self.clock.refill_stream(k, times, offsets)
+        self.check_streams(store)
         self.strategy._set_store(store)
+        return 0
+
+    cdef int check_streams(self, BarStore store) except -1:
+        """Every bar stream's rows lie in the store (the loop reads them unchecked)."""
+        cdef int k
+        cdef Clock clock = self.clock
+        for k in range(self.n_bar_streams):
+            if clock.stream_len[k] > clock.stream_pos[k] and \
+                    clock.stream_offsets[k][clock.stream_len[k]] > store.n_rows:
+                raise IndexError(
+                    f"bar stream {k} reaches row {clock.stream_offsets[k][clock.stream_len[k]]}"
+                    f" but the store has {store.n_rows} rows")
         return 0
 
     cdef int step(self, ts_t ts) except -1:
@@ -481,6 +497,10 @@ cdef class Engine:
         cdef ts_t ts = self.current_ts if self.started else self.first_ts
         if ids.shape[0] != qty.shape[0]:
             raise ValueError("asset_ids and quantities must have the same length")
+        for i in range(ids.shape[0]):
+            if not 0 <= ids[i] < self.store.n_assets:
+                from mlbacktest.errors import OrderError
+                raise OrderError(f"unknown asset id {ids[i]} at position {i}")
         if self.finished:
             from mlbacktest.errors import OrderError
             raise OrderError("the run has finished: orders placed in on_end can never fill")

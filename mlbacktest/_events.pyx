@@ -75,6 +75,12 @@ cdef class BarStore:
             if getattr(self, name + "_array").shape[0] != n:
                 raise ValueError(f"column {name!r} has a different length from 'ts'")
         self.asset_names = tuple(str(a) for a in asset_names)
+        if n and (self.asset_array.min() < 0 or self.asset_array.max() >= len(self.asset_names)):
+            bad = np.flatnonzero((self.asset_array < 0)
+                                 | (self.asset_array >= len(self.asset_names)))
+            raise ValueError(
+                f"asset id {self.asset_array[bad[0]]} at row {bad[0]} is out of range: "
+                f"{len(self.asset_names)} asset names ({bad.size} such rows)")
         self.signal_names = tuple(str(s) for s in signal_names)
         if self.signal_array.shape[1] != len(self.signal_names):
             raise ValueError("signals has a different number of columns from signal_names")
@@ -375,6 +381,8 @@ cdef class OrderBook:
 
     def status_event(self, int64_t order_id, int status):
         """An :class:`OrderEvent` whose ``status`` is frozen at ``status`` (for on_order)."""
+        if not 0 <= status < len(ORDER_STATUS_NAMES):
+            raise ValueError(f"unknown order status code {status}")
         ev = self.view(order_id)
         (<OrderEvent> ev).status_snapshot = status
         return ev

@@ -13,7 +13,7 @@ units").
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from libc.math cimport INFINITY, fabs, fmax, fmin
+from libc.math cimport INFINITY, fabs, fmax, fmin, isfinite
 
 from mlbacktest._typedefs cimport MLB_NO_TS
 
@@ -78,6 +78,10 @@ cdef class Portfolio:
         self.rec_capacity = 0
 
     def __init__(self, int n_assets, double initial_cash, Py_ssize_t n_steps_hint=0):
+        if n_assets < 0:
+            raise ValueError(f"n_assets must be >= 0, got {n_assets}")
+        if not isfinite(initial_cash):
+            raise ValueError(f"initial_cash must be a finite number, got {initial_cash}")
         self.n_assets = n_assets
         self.cash = initial_cash
         self.initial_cash = initial_cash
@@ -214,6 +218,9 @@ cdef class Portfolio:
 
     def unrealized_pnl(self, int asset):
         """Unrealized P&L of one asset against its average cost (0.0 when flat)."""
+        if not 0 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: the portfolio has "
+                             f"{self.n_assets} assets")
         cdef double q = self.position[asset]
         if q == 0.0:
             return 0.0
