@@ -32,6 +32,7 @@ from mlbacktest._events cimport (
     ORDER_STOP_LIMIT, ORDER_TRAILING_STOP, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY,
     REASON_DAY_END, REASON_FOK, REASON_GTD, REASON_INSUFFICIENT_CASH, REASON_IOC, REASON_NONE,
     REASON_HALT_CANCEL, REASON_HALTED, REASON_LEVERAGE, REASON_MARGIN, REASON_MAX_POSITIONS,
+    REASON_NON_FINITE,
     REASON_OCO, REASON_PARENT_CLOSED, REASON_REPLACED, REASON_SHORT_NOT_ALLOWED,
     ORIGIN_DRAWDOWN_HALT, ORIGIN_MARGIN_CALL, ORIGIN_STOP_LOSS, ORIGIN_STRATEGY,
     ORIGIN_TAKE_PROFIT, ORIGIN_TIME_EXIT, ORIGIN_TRAILING_STOP, STATUS_ACCEPTED,
@@ -929,8 +930,18 @@ cdef class Broker(OrderBook):
         cdef double pos = pf.position[a]
         cdef double new_pos = pos + q
         cdef double cash_after = pf.cash - q * price - comm
+        cdef double lp = pf.last_price[a]
         cdef double value, gross, value_after, gross_after, equity_after
         cdef bint reducing = fabs(new_pos) <= fabs(pos) and new_pos * pos >= 0.0
+        if isnan(lp):
+            lp = price  # no close seen yet: the ledger values the position at the fill
+        # In every configuration, cash, the position's value and equity stay finite.
+        value_after = new_pos * price
+        if not (isfinite(cash_after) and isfinite(value_after)
+                and isfinite(cash_after + (pf.net_value - pos * lp) + value_after)):
+            o.reject_need = cash_after
+            o.reject_have = value_after
+            return REASON_NON_FINITE
         if not self.allow_short and new_pos < 0.0:
             return REASON_SHORT_NOT_ALLOWED
         if self.halted and not reducing:
@@ -943,10 +954,12 @@ cdef class Broker(OrderBook):
             return REASON_INSUFFICIENT_CASH
         if reducing or not (self.margin_account or self.max_leverage < INFINITY):
             return REASON_NONE
-        pf.exposures(&value, &gross)
+        # running totals: O(1) per fill instead of a pass over every asset
+        value = pf.net_value
+        gross = pf.gross_value
         if pos != 0.0:
-            value -= pos * pf.last_price[a]
-            gross -= fabs(pos * pf.last_price[a])
+            value -= pos * lp
+            gross -= fabs(pos * lp)
         value_after = value + new_pos * price
         gross_after = gross + fabs(new_pos * price)
         equity_after = cash_after + value_after
@@ -1121,7 +1134,9 @@ cdef class Broker(OrderBook):
                             a, -pos, ORDER_MARKET_ON_OPEN, NAN, NAN, ORIGIN_TIME_EXIT, ts)
         if not (self.margin_account or not isnan(self.max_drawdown)):
             return 0
-        pf.exposures(&value, &gross)
+        pf.sync_exposures()
+        value = pf.net_value
+        gross = pf.gross_value
         equity = pf.cash + value
         if self.margin_account and gross > 0.0 and equity < self.maintenance_margin * gross:
             # Margin call: cut every position back so the initial requirement holds again.

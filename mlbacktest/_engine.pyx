@@ -18,7 +18,7 @@ called. Orders placed in a hook can only fill on a later bar (or, with
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport NAN, floor, isfinite, isnan
+from libc.math cimport INFINITY, NAN, floor, isfinite, isnan
 
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent, Clock
@@ -314,6 +314,9 @@ cdef class Engine:
 
     cdef int close_phase(self, ts_t ts) except -1:
         cdef idx_t first_fill = self.broker.n_fills
+        if self.broker.margin_account or self.broker.max_leverage < INFINITY:
+            # the closes moved the last prices: the risk checks need fresh totals
+            self.portfolio.sync_exposures()
         self.broker.match(self.store, self.starts, self.stops, self.n_ranges, ts, PHASE_CLOSE)
         if self.hook_order is not None and self.broker.n_log > 0:
             self.deliver_orders()

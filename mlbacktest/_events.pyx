@@ -480,6 +480,10 @@ cdef str reason_text(const OrderC* o):
         return "trading halted (max_drawdown reached): only exits are accepted"
     if o.reason == REASON_HALT_CANCEL:
         return "cancelled: trading halted (max_drawdown reached)"
+    if o.reason == REASON_NON_FINITE:
+        return (f"not representable: the fill would make cash {o.reject_need:.6g} and the "
+                f"position's value {o.reject_have:.6g} (cash, position values and equity must "
+                "stay finite numbers)")
     return f"code {o.reason}"
 
 

@@ -50,6 +50,10 @@ cdef class Portfolio:
     cdef ts_t[::1] last_fill_ts              # per asset: timestamp of its last fill (MLB_NO_TS: none)
     cdef readonly double total_commission    # commission paid so far
     cdef readonly double total_slippage      # slippage cost paid so far
+    # Running totals of the positions at their last prices: set by a full
+    # recomputation (sync_exposures) and moved by each fill (apply_fill).
+    cdef readonly double net_value           # sum of position x last price
+    cdef readonly double gross_value         # sum of |position x last price|
     # The equity record: one row per timestamp with bars (owned, realloc'd).
     cdef ts_t* rec_ts                        # timestamp of each row
     cdef double* rec_cash                    # cash after the timestamp
@@ -65,5 +69,6 @@ cdef class Portfolio:
                    idx_t start, idx_t stop, ts_t ts) noexcept nogil
     cdef void close_segment(self, asset_t asset, ts_t ts, double* high, double* low) noexcept nogil
     cdef void exposures(self, double* value, double* gross) noexcept nogil
+    cdef void sync_exposures(self) noexcept nogil
     cdef int record(self, ts_t ts) except -1
     cdef int reserve(self, idx_t n) except -1

@@ -13,7 +13,7 @@ units").
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from libc.math cimport INFINITY, fabs, fmax, fmin, isfinite
+from libc.math cimport INFINITY, fabs, fmax, fmin, isfinite, isnan
 
 from mlbacktest._typedefs cimport MLB_NO_TS
 
@@ -98,6 +98,8 @@ cdef class Portfolio:
         self.last_fill_ts = np.full(n_assets, MLB_NO_TS, dtype=np.int64)
         self.total_commission = 0.0
         self.total_slippage = 0.0
+        self.net_value = 0.0
+        self.gross_value = 0.0
         self.reserve(max(n_steps_hint, 16))
 
     def __dealloc__(self):
@@ -132,12 +134,21 @@ cdef class Portfolio:
 
     cdef void apply_fill(self, asset_t asset, qty_t quantity, price_t price,
                          double commission, double slippage) noexcept nogil:
-        """Book a fill: move cash, update the position, its average cost and realized P&L."""
+        """Book a fill: move cash, update the position, its average cost and realized P&L.
+
+        The running exposure totals move by the position's change valued at
+        the asset's last price (the fill price before the asset's first close).
+        """
         cdef double pos = self.position[asset]
         cdef double new_pos = pos + quantity
-        cdef double closed
+        cdef double closed, lp
         if new_pos != 0.0 and is_flat(new_pos, fmax(fabs(pos), fabs(quantity))):
             new_pos = 0.0  # float residue of a close (0.1 + 0.2 - 0.3): flat, exactly
+        if isnan(self.last_price[asset]):
+            self.last_price[asset] = price  # no close seen yet: the fill is the last trade
+        lp = self.last_price[asset]
+        self.net_value += new_pos * lp - pos * lp
+        self.gross_value += fabs(new_pos * lp) - fabs(pos * lp)
         self.cash -= quantity * price + commission
         self.total_commission += commission
         self.total_slippage += slippage
@@ -195,17 +206,20 @@ cdef class Portfolio:
         value[0] = v
         gross[0] = g
 
+    cdef void sync_exposures(self) noexcept nogil:
+        """Set the running totals to a full recomputation (after the last prices moved)."""
+        self.exposures(&self.net_value, &self.gross_value)
+
     cdef int record(self, ts_t ts) except -1:
-        """Append one equity row for timestamp ``ts``."""
-        cdef double value, gross
+        """Append one equity row for timestamp ``ts`` (and resynchronise the running totals)."""
         cdef idx_t i = self.n_records
         if i == self.rec_capacity:
             self.reserve(2 * self.rec_capacity)
-        self.exposures(&value, &gross)
+        self.sync_exposures()
         self.rec_ts[i] = ts
         self.rec_cash[i] = self.cash
-        self.rec_value[i] = value
-        self.rec_gross[i] = gross
+        self.rec_value[i] = self.net_value
+        self.rec_gross[i] = self.gross_value
         self.n_records = i + 1
         return 0
 
@@ -215,6 +229,16 @@ cdef class Portfolio:
         cdef double value, gross
         self.exposures(&value, &gross)
         return self.cash + value
+
+    def exposures_now(self):
+        """``(net, gross)`` market value of the positions, recomputed over every asset.
+
+        :attr:`net_value` and :attr:`gross_value` are the running totals the
+        broker's risk checks read; they equal this after every equity record.
+        """
+        cdef double value, gross
+        self.exposures(&value, &gross)
+        return value, gross
 
     def unrealized_pnl(self, int asset):
         """Unrealized P&L of one asset against its average cost (0.0 when flat)."""
