@@ -337,7 +337,7 @@ class BacktestEngine:
             slippage=cfg.slippage_model,
             columns=self._columns(store),
             fractional=cfg.fractional,
-            allow_short=cfg.allow_short,
+            allow_short=cfg.shorting_allowed,
             market_at_close=cfg.fill_at == "close",
             market_next_close=cfg.fill_at == "next_close",
             intrabar_path=cfg.intrabar_path,

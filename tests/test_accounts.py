@@ -90,7 +90,8 @@ def test_borrow_fee_accrues_on_short_value_over_calendar_time():
         s.sell("A", 100)
 
     data = bars({"A": [FLAT, FLAT, (100, 100, 90, 90), FLAT]})
-    res = run(data, Scripted({0: d0}), initial_cash=10_000, borrow_rate={"A": 0.0365})
+    res = run(data, Scripted({0: d0}), allow_short=True, initial_cash=10_000,
+              borrow_rate={"A": 0.0365})
     cash = res.equity["cash"].to_list()
     # short 100 @ 100 at day 1: cash 20,000; fee per day = 100 x last close x 0.0365 / 365
     assert cash[1] == 20_000.0
