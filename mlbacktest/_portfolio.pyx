@@ -240,6 +240,36 @@ cdef class Portfolio:
         self.exposures(&value, &gross)
         return value, gross
 
+    def recompute_exposures(self):
+        """Set :attr:`net_value` and :attr:`gross_value` to :meth:`exposures_now`."""
+        self.sync_exposures()
+
+    def book(self, int asset, double quantity, double price, double commission=0.0):
+        """Book one fill into the ledger, as the broker does (for tools and tests).
+
+        A run books its fills through the broker, which checks them first;
+        this only checks that the values can be booked.
+
+        Parameters
+        ----------
+        asset : int
+            Asset id in ``[0, n_assets)``.
+        quantity : float
+            Signed, finite, non-zero quantity.
+        price, commission : float
+            Finite fill price (> 0) and commission (>= 0).
+        """
+        if not 0 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: the portfolio has "
+                             f"{self.n_assets} assets")
+        if not (isfinite(quantity) and quantity != 0.0):
+            raise ValueError(f"quantity must be a finite non-zero number, got {quantity}")
+        if not (isfinite(price) and price > 0.0):
+            raise ValueError(f"price must be a finite number > 0, got {price}")
+        if not (isfinite(commission) and commission >= 0.0):
+            raise ValueError(f"commission must be a finite number >= 0, got {commission}")
+        self.apply_fill(asset, quantity, price, commission, 0.0)
+
     def unrealized_pnl(self, int asset):
         """Unrealized P&L of one asset against its average cost (0.0 when flat)."""
         if not 0 <= asset < self.n_assets:
