@@ -207,3 +207,81 @@ def test_waiting_trailing_leg_starts_from_its_parents_fill() -> None:
     # not trailing the rally to 120 while waiting; from the fill at 95 (close 95): 90
     assert levels[1] == 90.0
     assert legs["b"].stop_loss.status == "accepted"
+
+
+# ---------------------------------------------------------------- OCO groups
+def _oco_run(steps: dict[int, Any], data: Any, **knobs: Any) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+
+    def wrap(fn: Any) -> Any:
+        return lambda s, v: fn(s, kept)
+
+    run(data, Scripted({k: wrap(f) for k, f in steps.items()}), **knobs)
+    return kept
+
+
+def test_oco_member_cancelled_by_the_strategy_leaves_the_others_working() -> None:
+    data = bars({"A": [(100, 100, 100, 100)] * 2 + [(90, 90, 79, 85)]})
+
+    def place(s: Scripted, k: dict[str, Any]) -> None:
+        k["a"], k["b"] = s.buy("A", 1, limit_price=90.0), s.buy("A", 1, limit_price=80.0)
+        s.oco(k["a"], k["b"])
+
+    kept = _oco_run({0: place, 1: lambda s, k: s.cancel(k["a"])}, data)
+    assert kept["a"].status == "cancelled" and kept["a"].reason == "cancelled by the strategy"
+    assert kept["b"].status == "filled" and kept["b"].avg_fill_price == 80.0
+
+
+def test_oco_member_rejected_leaves_the_others_working() -> None:
+    data = bars({"A": [(100, 100, 100, 100), (100, 100, 89, 95)]})
+
+    def place(s: Scripted, k: dict[str, Any]) -> None:
+        k["a"] = s.buy("A", 1_000, limit_price=95.0)  # cash cannot pay: rejected at the fill
+        k["b"] = s.buy("A", 1, limit_price=90.0)
+        s.oco(k["a"], k["b"])
+
+    kept = _oco_run({0: place}, data, initial_cash=1_000)
+    assert kept["a"].status == "rejected" and "insufficient cash" in kept["a"].reason
+    assert kept["b"].status == "filled" and kept["b"].avg_fill_price == 90.0
+
+
+def test_oco_member_expired_leaves_the_others_working() -> None:
+    data = bars({"A": [(100, 100, 100, 100)] * 3 + [(90, 90, 84, 86)]})
+
+    def place(s: Scripted, k: dict[str, Any]) -> None:
+        k["a"] = s.buy("A", 1, limit_price=80.0, time_in_force="day")
+        k["b"] = s.buy("A", 1, limit_price=85.0)
+        s.oco(k["a"], k["b"])
+
+    kept = _oco_run({0: place}, data)
+    assert kept["a"].status == "expired"
+    assert kept["b"].status == "filled" and kept["b"].avg_fill_price == 85.0
+
+
+def test_oco_partial_fill_shrinks_the_others_and_a_complete_fill_cancels_them() -> None:
+    data = bars({"A": [(100, 101, 99, 100)] * 4}, volume=50.0)  # 5 units per bar at 10 %
+    seen: list[tuple[float, str]] = []
+
+    def place(s: Scripted, k: dict[str, Any]) -> None:
+        k["a"], k["b"] = s.buy("A", 10, limit_price=100.0), s.buy("A", 10, limit_price=100.0)
+        s.oco(k["a"], k["b"])
+
+    def look(s: Scripted, k: dict[str, Any]) -> None:
+        seen.append((k["b"].quantity, k["b"].status))
+
+    kept = _oco_run({0: place, 1: look, 2: look}, data, max_volume_participation=0.1)
+    assert kept["a"].status == "filled" and kept["a"].filled_quantity == 10.0
+    # after a's first 5: b shrank by 5; after a's last 5: b cancelled
+    assert seen == [(5.0, "accepted"), (5.0, "cancelled")]
+    assert kept["b"].reason == "cancelled: another order of its OCO group filled"
+
+
+def test_bracket_leg_cancelled_by_the_strategy_leaves_the_other_leg_working() -> None:
+    data = bars({"A": [(100, 100, 100, 100)] * 3 + [(100, 111, 100, 110)]})
+
+    def place(s: Scripted, k: dict[str, Any]) -> None:
+        k["b"] = s.bracket("A", 1, stop_loss=90.0, take_profit=110.0)
+
+    kept = _oco_run({0: place, 2: lambda s, k: s.cancel(k["b"].stop_loss)}, data)
+    assert kept["b"].stop_loss.status == "cancelled"
+    assert kept["b"].take_profit.status == "filled"
