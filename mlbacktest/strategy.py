@@ -1174,17 +1174,27 @@ class Strategy:
         return out
 
 
+_F64 = np.float64
+
+
 def _is_number(value: Any) -> bool:
     """A real number: int, float, numpy integer or float (a bool or a string is not)."""
     if isinstance(value, (bool, np.bool_)):
         return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return True
     if isinstance(value, numbers.Real):
         return True
     return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
 
 
 def _as_float(value: Any, name: str) -> float:
-    if not _is_number(value):
+    kind = type(value)
+    if kind is float or kind is _F64:  # the common cases first: no ABC checks
+        if not math.isfinite(value):
+            raise OrderError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+    if kind is not int and not _is_number(value):
         raise OrderError(f"{name} must be a number (int or float), "
                          f"got {type(value).__name__} {value!r}")
     try:
