@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> BacktestResult:
         slippage_bps=2.0,     # 2 bps against every fill
         fractional=False,     # whole shares
         borrow_rate=0.01,     # 1 % a year on short positions
+        account="margin",     # shorting needs a margin account (a cash account cannot short)
     )
     strategy = LongShortTopK(k=args.k, gross=args.gross, tolerance=args.tolerance)
     t0 = time.perf_counter()

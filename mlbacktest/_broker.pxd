@@ -91,6 +91,7 @@ cdef class Broker(OrderBook):
     cdef bint cancel(self, int64_t order_id, ts_t ts, code_t reason) except -1
     cdef int end_order(self, OrderC* order, code_t status, code_t reason, ts_t ts) except -1
     cdef int activate(self, OrderC* order, ts_t ts) except -1
+    cdef int accept_arrived(self, int64_t order_id, ts_t ts) except -1
     cdef int log_status(self, const OrderC* order, ts_t ts) except -1
     cdef idx_t match(self, BarStore store, const idx_t* starts, const idx_t* stops,
                      int n_ranges, ts_t ts, int phase) except -1
@@ -102,6 +103,8 @@ cdef class Broker(OrderBook):
     cdef int after_fill(self, OrderC* order, qty_t quantity, const CandC* cand,
                         ts_t ts) except -1
     cdef int add_fill(self, const FillC* fill) except -1
+    cdef int note_model_error(self, object exc, object model, str method, ts_t ts,
+                              asset_t asset) except -1
     cdef int reserve_scratch(self, idx_t n) except -1
     cdef int64_t link_pair(self, int64_t a, int64_t b) noexcept
     cdef int check_risk(self, OrderC* order, qty_t quantity, price_t price, double commission) except -1

@@ -23,7 +23,7 @@ Fill rules (docs/semantics.md states them in full):
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from libc.math cimport INFINITY, NAN, fabs, floor, fmax, fmin, isfinite, isnan, trunc
+from libc.math cimport INFINITY, NAN, fabs, floor, fmax, fmin, isfinite, isnan
 from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.stdlib cimport qsort
 
@@ -32,6 +32,7 @@ from mlbacktest._events cimport (
     ORDER_STOP_LIMIT, ORDER_TRAILING_STOP, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY,
     REASON_DAY_END, REASON_FOK, REASON_GTD, REASON_INSUFFICIENT_CASH, REASON_IOC, REASON_NONE,
     REASON_HALT_CANCEL, REASON_HALTED, REASON_LEVERAGE, REASON_MARGIN, REASON_MAX_POSITIONS,
+    REASON_NON_FINITE,
     REASON_OCO, REASON_PARENT_CLOSED, REASON_REPLACED, REASON_SHORT_NOT_ALLOWED,
     ORIGIN_DRAWDOWN_HALT, ORIGIN_MARGIN_CALL, ORIGIN_STOP_LOSS, ORIGIN_STRATEGY,
     ORIGIN_TAKE_PROFIT, ORIGIN_TIME_EXIT, ORIGIN_TRAILING_STOP, STATUS_ACCEPTED,
@@ -39,17 +40,17 @@ from mlbacktest._events cimport (
     STATUS_SUBMITTED, TIF_DAY, TIF_FOK, TIF_GTC, TIF_GTD, TIF_IOC,
 )
 from mlbacktest._costs cimport commission_for, slipped_price
+from mlbacktest._portfolio cimport MLB_QTY_RTOL, is_flat, whole_units
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
 
+from mlbacktest._events import annotate
 from mlbacktest.errors import OrderError
 
 #: Names of the intrabar path modes, indexed by code.
 INTRABAR_PATHS = ("ohlc", "olhc", "adaptive", "submission")
 
-# Quantities closer to zero than this (relative to the order) count as filled.
-cdef double QTY_EPS = 1e-9
 
 
 cdef inline bint working(const OrderC* o) noexcept nogil:
@@ -158,6 +159,22 @@ cdef int compare_ids(const void* a, const void* b) noexcept nogil:
     return (x.id > y.id) - (x.id < y.id)
 
 
+cdef str model_hook(object model, str method, str kind):
+    """How a note names a cost model's method: ``MyModel.compute() (commission model)``."""
+    return f"{type(model).__name__}.{method}() ({kind} model)"
+
+
+cdef inline void start_trail(OrderC* o, double price) noexcept nogil:
+    """Make a trailing stop trail from ``price`` (its level is set from it)."""
+    o.trail_extreme = price
+    if o.quantity < 0:
+        o.stop_price = (price - o.trail_amount if isnan(o.trail_percent)
+                        else price * (1.0 - o.trail_percent))
+    else:
+        o.stop_price = (price + o.trail_amount if isnan(o.trail_percent)
+                        else price * (1.0 + o.trail_percent))
+
+
 cdef class Broker(OrderBook):
     """Simulated broker for one run.
 
@@ -261,6 +278,9 @@ cdef class Broker(OrderBook):
                  double max_drawdown=NAN):
         cdef idx_t i
         cdef idx_t n = max(portfolio.n_assets, 1)
+        if store.n_assets != portfolio.n_assets:
+            raise ValueError(f"the store has {store.n_assets} assets but the portfolio "
+                             f"{portfolio.n_assets}")
         self.store = store
         self.portfolio = portfolio
         self.n_assets = portfolio.n_assets
@@ -277,8 +297,16 @@ cdef class Broker(OrderBook):
             self.stopped_ts[i] = MLB_NO_TS
         self.commission_model = CommissionModel() if commission is None else commission
         self.slippage_model = SlippageModel() if slippage is None else slippage
-        self.commission_model.reset(self.n_assets)
-        self.slippage_model.reset(self.n_assets, columns)
+        try:
+            self.commission_model.reset(self.n_assets)
+        except BaseException as exc:
+            annotate(exc, model_hook(self.commission_model, "reset", "commission"), None, None)
+            raise
+        try:
+            self.slippage_model.reset(self.n_assets, columns)
+        except BaseException as exc:
+            annotate(exc, model_hook(self.slippage_model, "reset", "slippage"), None, None)
+            raise
         self.fractional = fractional
         self.allow_short = allow_short
         self.market_at_close = market_at_close
@@ -461,6 +489,8 @@ cdef class Broker(OrderBook):
             raise OrderError("only GTD orders take an expiry timestamp")
         if not TIF_GTC <= o.tif <= TIF_GTD:
             raise OrderError(f"unknown time in force code {o.tif}")
+        if o.parent < -1:
+            raise OrderError(f"parent must be an order id >= 0 (or -1 for none), got {o.parent}")
         if o.parent >= 0:
             if o.parent >= self.n_orders:
                 raise OrderError(f"no parent order with id {o.parent}")
@@ -501,13 +531,8 @@ cdef class Broker(OrderBook):
         o.reject_need = NAN
         o.reject_have = NAN
         if o.type == ORDER_TRAILING_STOP:
-            o.trail_extreme = reference_price
-            if o.quantity < 0:
-                o.stop_price = (reference_price - o.trail_amount if isnan(o.trail_percent)
-                                else reference_price * (1.0 - o.trail_percent))
-            else:
-                o.stop_price = (reference_price + o.trail_amount if isnan(o.trail_percent)
-                                else reference_price * (1.0 + o.trail_percent))
+            # a child re-starts from its parent's fill price when it is released
+            start_trail(o, reference_price)
         oid = self.append(o)
         o = &self.orders[oid]
         if o.parent >= 0:
@@ -544,18 +569,21 @@ cdef class Broker(OrderBook):
             self.log_status(o, ts)
         return 0
 
-    def accept_arrived(self, int64_t order_id, ts_t ts):
+    cdef int accept_arrived(self, int64_t order_id, ts_t ts) except -1:
         """Latency elapsed: ``order_id`` reaches the broker at ``ts`` (if still waiting)."""
+        if not 0 <= order_id < self.n_orders:
+            raise IndexError(f"an order arrival for unknown order id {order_id}")
         cdef OrderC* o = &self.orders[order_id]
         if (o.status == STATUS_SUBMITTED and o.released and o.skip_bars == 0
                 and o.skipped_ts != ts):
             self.activate(o, ts)
+        return 0
 
     cdef int end_order(self, OrderC* o, code_t status, code_t reason, ts_t ts) except -1:
         """Take a working order out of play; cascade to the orders it would have activated."""
         cdef int64_t k
         cdef OrderC* child
-        cdef double scale, rem_before
+        cdef double rem_before
         if not working(o):
             return 0
         if o.type == ORDER_MARKET:
@@ -574,20 +602,27 @@ cdef class Broker(OrderBook):
             k = child.next_sibling
             if not working(child) or child.status != STATUS_SUBMITTED:
                 continue
-            if fabs(o.filled) <= QTY_EPS * fabs(o.quantity):
+            if is_flat(o.filled, o.quantity):
                 self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
                 continue
-            scale = o.filled / o.quantity
             rem_before = child.quantity
-            child.quantity = child.quantity * scale
-            if not self.fractional:
-                child.quantity = trunc(child.quantity)
+            if child.quantity == -o.quantity:
+                # a protective leg (bracket) covers exactly what filled
+                child.quantity = -o.filled
+            else:
+                # scaled in proportion; the product first, so 49 x 1 / 49 is 1 exactly
+                child.quantity = child.quantity * o.filled / o.quantity
+                if not self.fractional:
+                    child.quantity = whole_units(child.quantity)
             if child.type == ORDER_MARKET:
                 self.pending_market[child.asset] += child.quantity - rem_before
             if child.quantity == 0.0:
                 self.end_order(child, STATUS_CANCELLED, REASON_PARENT_CLOSED, ts)
             else:
                 child.released = True
+                if child.type == ORDER_TRAILING_STOP:
+                    start_trail(child, o.avg_price if child.asset == o.asset
+                                else self.portfolio.last_price[child.asset])
                 if child.skip_bars == 0 and ts >= child.active_ts and child.skipped_ts != ts:
                     self.activate(child, ts)
                 if self.in_match:
@@ -706,6 +741,14 @@ cdef class Broker(OrderBook):
         self.next_oco_group += 1
         return g
 
+    cdef int note_model_error(self, object exc, object model, str method, ts_t ts,
+                              asset_t asset) except -1:
+        """Add a note naming the cost model's method, the timestamp and the asset to ``exc``."""
+        kind = "commission" if isinstance(model, CommissionModel) else "slippage"
+        annotate(exc, model_hook(model, method, kind), self.store.to_datetime(ts),
+                 self.store.asset_names[asset])
+        return 0
+
     # ------------------------------------------------------------ fills
     cdef int add_fill(self, const FillC* fill) except -1:
         cdef idx_t cap
@@ -740,16 +783,24 @@ cdef class Broker(OrderBook):
                     return 0
                 q = avail if q > 0 else -avail
                 if not self.fractional:
-                    q = trunc(q)
+                    q = whole_units(q)
                 if q == 0.0:
                     return 0
         vol = store.volume[row]
-        price = slipped_price(self.slippage_model, o.asset, q, raw, vol, ts, row)
+        try:
+            price = slipped_price(self.slippage_model, o.asset, q, raw, vol, ts, row)
+        except BaseException as exc:
+            self.note_model_error(exc, self.slippage_model, "fill_price", ts, o.asset)
+            raise
         if isnan(price):
             return 0  # the model cannot fill it on this bar: it stays working
         if o.type == ORDER_LIMIT or o.type == ORDER_STOP_LIMIT:
             price = fmin(price, o.limit_price) if q > 0 else fmax(price, o.limit_price)
-        comm = commission_for(self.commission_model, o.asset, q, price, ts)
+        try:
+            comm = commission_for(self.commission_model, o.asset, q, price, ts)
+        except BaseException as exc:
+            self.note_model_error(exc, self.commission_model, "compute", ts, o.asset)
+            raise
         reason = self.check_risk(o, q, price, comm)
         if reason != REASON_NONE:
             self.end_order(o, STATUS_REJECTED, <code_t> reason, ts)
@@ -770,8 +821,16 @@ cdef class Broker(OrderBook):
             # a position opened (or reversed): position rules start from here
             self.rule_peak[o.asset] = price
             self.rule_bars[o.asset] = 0
-        self.commission_model.record_fill(o.asset, q, price, ts)
-        self.slippage_model.record_fill(o.asset, q, price, vol, ts, row)
+        try:
+            self.commission_model.record_fill(o.asset, q, price, ts)
+        except BaseException as exc:
+            self.note_model_error(exc, self.commission_model, "record_fill", ts, o.asset)
+            raise
+        try:
+            self.slippage_model.record_fill(o.asset, q, price, vol, ts, row)
+        except BaseException as exc:
+            self.note_model_error(exc, self.slippage_model, "record_fill", ts, o.asset)
+            raise
         f.ts = ts
         f.asset = o.asset
         f.order_id = o.id
@@ -797,7 +856,7 @@ cdef class Broker(OrderBook):
         cdef int64_t k, best, last
         cdef OrderC* other
         cdef double left
-        cdef bint complete = fabs(o.quantity - o.filled) <= QTY_EPS * fabs(o.quantity)
+        cdef bint complete = is_flat(o.quantity - o.filled, o.quantity)
         if complete:
             o.filled = o.quantity
             self.end_order(o, STATUS_FILLED, REASON_NONE, ts)
@@ -825,7 +884,7 @@ cdef class Broker(OrderBook):
                     self.end_order(other, STATUS_CANCELLED, REASON_OCO, ts)
                     continue
                 left = fabs(other.quantity - other.filled) - fabs(q)
-                if left <= QTY_EPS * fabs(other.quantity):
+                if left <= MLB_QTY_RTOL * fabs(other.quantity):
                     self.end_order(other, STATUS_CANCELLED, REASON_OCO, ts)
                 else:
                     if other.type == ORDER_MARKET:
@@ -841,6 +900,10 @@ cdef class Broker(OrderBook):
                 if other.status != STATUS_SUBMITTED:
                     continue
                 other.released = True
+                if other.type == ORDER_TRAILING_STOP:
+                    # a protective leg trails from the moment its position exists
+                    start_trail(other, o.avg_price if other.asset == o.asset
+                                else self.portfolio.last_price[other.asset])
                 if other.skip_bars > 0 or ts < other.active_ts or other.skipped_ts == ts:
                     continue  # still in transit: it reaches the broker later
                 self.activate(other, ts)
@@ -867,8 +930,18 @@ cdef class Broker(OrderBook):
         cdef double pos = pf.position[a]
         cdef double new_pos = pos + q
         cdef double cash_after = pf.cash - q * price - comm
+        cdef double lp = pf.last_price[a]
         cdef double value, gross, value_after, gross_after, equity_after
         cdef bint reducing = fabs(new_pos) <= fabs(pos) and new_pos * pos >= 0.0
+        if isnan(lp):
+            lp = price  # no close seen yet: the ledger values the position at the fill
+        # In every configuration, cash, the position's value and equity stay finite.
+        value_after = new_pos * price
+        if not (isfinite(cash_after) and isfinite(value_after)
+                and isfinite(cash_after + (pf.net_value - pos * lp) + value_after)):
+            o.reject_need = cash_after
+            o.reject_have = value_after
+            return REASON_NON_FINITE
         if not self.allow_short and new_pos < 0.0:
             return REASON_SHORT_NOT_ALLOWED
         if self.halted and not reducing:
@@ -881,10 +954,12 @@ cdef class Broker(OrderBook):
             return REASON_INSUFFICIENT_CASH
         if reducing or not (self.margin_account or self.max_leverage < INFINITY):
             return REASON_NONE
-        pf.exposures(&value, &gross)
+        # running totals: O(1) per fill instead of a pass over every asset
+        value = pf.net_value
+        gross = pf.gross_value
         if pos != 0.0:
-            value -= pos * pf.last_price[a]
-            gross -= fabs(pos * pf.last_price[a])
+            value -= pos * lp
+            gross -= fabs(pos * lp)
         value_after = value + new_pos * price
         gross_after = gross + fabs(new_pos * price)
         equity_after = cash_after + value_after
@@ -944,6 +1019,8 @@ cdef class Broker(OrderBook):
                   int max_bars):
         """Attach position rules to ``asset`` (-1: every asset); NaN / 0 turn a rule off."""
         cdef int a
+        if not -1 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: {self.n_assets} assets (-1: all)")
         for a in range(self.n_assets):
             if asset >= 0 and a != asset:
                 continue
@@ -1057,7 +1134,9 @@ cdef class Broker(OrderBook):
                             a, -pos, ORDER_MARKET_ON_OPEN, NAN, NAN, ORIGIN_TIME_EXIT, ts)
         if not (self.margin_account or not isnan(self.max_drawdown)):
             return 0
-        pf.exposures(&value, &gross)
+        pf.sync_exposures()
+        value = pf.net_value
+        gross = pf.gross_value
         equity = pf.cash + value
         if self.margin_account and gross > 0.0 and equity < self.maintenance_margin * gross:
             # Margin call: cut every position back so the initial requirement holds again.
@@ -1073,7 +1152,7 @@ cdef class Broker(OrderBook):
                     continue
                 keep = pos * scale
                 if not self.fractional:
-                    keep = trunc(keep)
+                    keep = whole_units(keep)
                 q = keep - pos
                 if q != 0.0:
                     self.internal_order(a, q, ORDER_MARKET_ON_OPEN, NAN, NAN, ORIGIN_MARGIN_CALL, ts)
@@ -1293,8 +1372,8 @@ cdef class Broker(OrderBook):
         if has_trailing and phase == PHASE_OPEN:
             for k in range(self.n_open):
                 o = &self.orders[self.open_ids[k]]
-                if o.type != ORDER_TRAILING_STOP or not working(o):
-                    continue
+                if o.type != ORDER_TRAILING_STOP or not working(o) or not o.released:
+                    continue  # a leg waiting for its parent does not trail yet
                 row = self.row_of_asset[o.asset]
                 if row < 0:
                     continue
@@ -1318,6 +1397,8 @@ cdef class Broker(OrderBook):
     def open_order_ids(self, int asset=-1):
         """Ids of working orders, for one asset or (``asset=-1``) all."""
         cdef idx_t k
+        if not -1 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: {self.n_assets} assets (-1: all)")
         cdef OrderC* o
         out = []
         for k in range(self.n_open):
@@ -1337,6 +1418,9 @@ cdef class Broker(OrderBook):
             The slippage model's bar columns for the new rows (see
             :meth:`ColumnSource.rebind`), when it reads any.
         """
+        if store.n_assets != self.n_assets:
+            raise ValueError(f"the new store has {store.n_assets} assets, the run "
+                             f"{self.n_assets}")
         self.store = store
         if columns is not None and self.slippage_model.columns is not None:
             self.slippage_model.columns.rebind(columns)
@@ -1353,7 +1437,9 @@ cdef class Broker(OrderBook):
 
     def fill_arrays(self, idx_t start=0):
         """Copy fills ``start:`` into numpy arrays."""
-        cdef idx_t i, n = max(self.n_fills - start, 0)
+        if not 0 <= start <= self.n_fills:
+            raise IndexError(f"fill start {start} out of range: {self.n_fills} fills")
+        cdef idx_t i, n = self.n_fills - start
         out = {
             "ts": np.empty(n, dtype=np.int64),
             "asset": np.empty(n, dtype=np.int32),

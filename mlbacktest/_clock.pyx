@@ -34,6 +34,8 @@ def _stream_arrays(timestamps, offsets):
         raise ValueError("stream timestamps must be strictly increasing")
     if o.shape[0] > 1 and not bool(np.all(o[1:] >= o[:-1])):
         raise ValueError("stream offsets must be non-decreasing")
+    if o.shape[0] > 0 and o[0] < 0:
+        raise ValueError(f"stream offsets are row numbers >= 0, got {o[0]}")
     return t, o
 
 

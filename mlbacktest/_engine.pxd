@@ -49,6 +49,7 @@ cdef class Engine:
     cdef idx_t progress_every            # timestamps between two progress calls
     cdef idx_t progress_count            # timestamps done since the last progress call
 
+    cdef int check_streams(self, BarStore store) except -1
     cdef int step(self, ts_t ts) except -1
     cdef int load_next(self) except -1
     cdef object context_at(self, ts_t ts)

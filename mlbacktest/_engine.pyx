@@ -18,7 +18,7 @@ called. Orders placed in a hook can only fill on a later bar (or, with
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport NAN, floor, isfinite, isnan
+from libc.math cimport INFINITY, NAN, floor, isfinite, isnan
 
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent, Clock
@@ -34,6 +34,8 @@ from libc.stdint cimport int64_t
 from mlbacktest._typedefs cimport MLB_NO_TS, asset_t, code_t, idx_t, ts_t
 
 import numpy as np
+
+from mlbacktest._events import annotate  # noqa: F401  (also part of this module's API)
 
 #: Priority of bar events among events of one timestamp (lower first).
 BAR_PRIORITY = 0
@@ -148,6 +150,9 @@ cdef class Engine:
         self.progress = progress
         self.progress_every = max(progress_every, 1)
         self.progress_count = 0
+        if store.n_assets != portfolio.n_assets or broker.portfolio is not portfolio:
+            raise ValueError("the broker, the portfolio and the store must be of one run")
+        self.check_streams(store)
         cdef ts_t first
         if clock.peek_ts(&first):
             self.first_ts = first
@@ -229,7 +234,20 @@ cdef class Engine:
         self.broker.set_store(store, columns)
         for k, (times, offsets) in enumerate(streams):
             self.clock.refill_stream(k, times, offsets)
+        self.check_streams(store)
         self.strategy._set_store(store)
+        return 0
+
+    cdef int check_streams(self, BarStore store) except -1:
+        """Every bar stream's rows lie in the store (the loop reads them unchecked)."""
+        cdef int k
+        cdef Clock clock = self.clock
+        for k in range(self.n_bar_streams):
+            if clock.stream_len[k] > clock.stream_pos[k] and \
+                    clock.stream_offsets[k][clock.stream_len[k]] > store.n_rows:
+                raise IndexError(
+                    f"bar stream {k} reaches row {clock.stream_offsets[k][clock.stream_len[k]]}"
+                    f" but the store has {store.n_rows} rows")
         return 0
 
     cdef int step(self, ts_t ts) except -1:
@@ -260,7 +278,7 @@ cdef class Engine:
                     for i in range(self.starts[r], self.stops[r]):
                         row = i
                         hook(make_market_event(store, i), ctx)
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, "on_market_data", store.to_datetime(ts),
                          store.asset_names[store.asset[row]])
                 raise
@@ -276,7 +294,7 @@ cdef class Engine:
                 view = make_slice_view(store, ts, 0, 0, rows, self.portfolio)
             try:
                 self.hook_slice(view, ctx)
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, "on_slice", store.to_datetime(ts), None)
                 raise
         if self.hook_order is not None and broker.n_log > 0:
@@ -289,13 +307,16 @@ cdef class Engine:
             callback = self.timers[ident]
             try:
                 callback(ctx)
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, getattr(callback, "__name__", "timer"), self.store.to_datetime(ts), None)
                 raise
         return 0
 
     cdef int close_phase(self, ts_t ts) except -1:
         cdef idx_t first_fill = self.broker.n_fills
+        if self.broker.margin_account or self.broker.max_leverage < INFINITY:
+            # the closes moved the last prices: the risk checks need fresh totals
+            self.portfolio.sync_exposures()
         self.broker.match(self.store, self.starts, self.stops, self.n_ranges, ts, PHASE_CLOSE)
         if self.hook_order is not None and self.broker.n_log > 0:
             self.deliver_orders()
@@ -309,7 +330,7 @@ cdef class Engine:
         for j in range(first_fill, broker.n_fills):
             try:
                 self.hook_fill(make_fill_event(self.store, &broker.fills[j]))
-            except Exception as exc:
+            except BaseException as exc:
                 annotate(exc, "on_fill", self.store.to_datetime(broker.fills[j].ts),
                          self.store.asset_names[broker.fills[j].asset])
                 raise
@@ -327,7 +348,7 @@ cdef class Engine:
                 event = SignalEvent(source, row, self.store, int(ids[row]))
                 try:
                     self.hook_signal(event, ctx)
-                except Exception as exc:
+                except BaseException as exc:
                     annotate(exc, "on_signal", self.store.to_datetime(ts), event.asset)
                     raise
         if self.hook_order is not None and self.broker.n_log > 0:
@@ -341,7 +362,7 @@ cdef class Engine:
             for oid, status, ts in broker.take_log():
                 try:
                     self.hook_order(broker.status_event(oid, status))
-                except Exception as exc:
+                except BaseException as exc:
                     annotate(exc, "on_order", self.store.to_datetime(ts),
                              self.store.asset_names[broker.orders[oid].asset])
                     raise
@@ -479,6 +500,10 @@ cdef class Engine:
         cdef ts_t ts = self.current_ts if self.started else self.first_ts
         if ids.shape[0] != qty.shape[0]:
             raise ValueError("asset_ids and quantities must have the same length")
+        for i in range(ids.shape[0]):
+            if not 0 <= ids[i] < self.store.n_assets:
+                from mlbacktest.errors import OrderError
+                raise OrderError(f"unknown asset id {ids[i]} at position {i}")
         if self.finished:
             from mlbacktest.errors import OrderError
             raise OrderError("the run has finished: orders placed in on_end can never fill")
@@ -541,14 +566,3 @@ cdef class Engine:
         self.timers.append(callback)
         self.clock.add_timer(ts, TIMER_PRIORITY, ident)
         return ident
-
-
-def annotate(exc, hook, timestamp, asset):
-    """Add a note naming the hook, timestamp and asset to a strategy's exception."""
-    where = f"mlbacktest: raised in {hook}() at timestamp {timestamp}"
-    if asset is not None:
-        where += f", asset {asset!r}"
-    if hasattr(exc, "add_note"):
-        exc.add_note(where)
-    else:  # Python 3.10
-        exc.__notes__ = [*getattr(exc, "__notes__", []), where]

@@ -47,6 +47,7 @@ cdef enum RejectReason:
     REASON_MAX_POSITIONS = 13   # the fill would have opened more than max_open_positions
     REASON_HALTED = 14          # trading is halted (max drawdown reached): only exits fill
     REASON_HALT_CANCEL = 15     # cancelled when trading was halted
+    REASON_NON_FINITE = 16      # the fill would have made cash, the position's value or equity inf/NaN
 
 cdef enum OrderOrigin:
     ORIGIN_STRATEGY = 0         # placed by the strategy

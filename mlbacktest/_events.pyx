@@ -75,6 +75,12 @@ cdef class BarStore:
             if getattr(self, name + "_array").shape[0] != n:
                 raise ValueError(f"column {name!r} has a different length from 'ts'")
         self.asset_names = tuple(str(a) for a in asset_names)
+        if n and (self.asset_array.min() < 0 or self.asset_array.max() >= len(self.asset_names)):
+            bad = np.flatnonzero((self.asset_array < 0)
+                                 | (self.asset_array >= len(self.asset_names)))
+            raise ValueError(
+                f"asset id {self.asset_array[bad[0]]} at row {bad[0]} is out of range: "
+                f"{len(self.asset_names)} asset names ({bad.size} such rows)")
         self.signal_names = tuple(str(s) for s in signal_names)
         if self.signal_array.shape[1] != len(self.signal_names):
             raise ValueError("signals has a different number of columns from signal_names")
@@ -375,6 +381,8 @@ cdef class OrderBook:
 
     def status_event(self, int64_t order_id, int status):
         """An :class:`OrderEvent` whose ``status`` is frozen at ``status`` (for on_order)."""
+        if not 0 <= status < len(ORDER_STATUS_NAMES):
+            raise ValueError(f"unknown order status code {status}")
         ev = self.view(order_id)
         (<OrderEvent> ev).status_snapshot = status
         return ev
@@ -472,6 +480,10 @@ cdef str reason_text(const OrderC* o):
         return "trading halted (max_drawdown reached): only exits are accepted"
     if o.reason == REASON_HALT_CANCEL:
         return "cancelled: trading halted (max_drawdown reached)"
+    if o.reason == REASON_NON_FINITE:
+        return (f"not representable: the fill would make cash {o.reject_need:.6g} and the "
+                f"position's value {o.reject_have:.6g} (cash, position values and equity must "
+                "stay finite numbers)")
     return f"code {o.reason}"
 
 
@@ -739,3 +751,29 @@ cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop,
     v.rows = rows
     v.portfolio = portfolio
     return v
+
+
+def annotate(exc, hook, timestamp, asset):
+    """Add a note naming where a user's exception was raised, keeping its type.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception (a strategy hook's, a timer's or a cost model's).
+    hook : str
+        The hook or callback that raised (``"on_slice"``, ``"MyModel.compute() (commission
+        model)"``); ``()`` is added when it does not end with a call already.
+    timestamp : datetime.datetime or None
+        When (None for ``on_start``, ``on_end`` and model set-up).
+    asset : str or None
+        The asset concerned, if any.
+    """
+    where = f"mlbacktest: raised in {hook}" if ")" in hook else f"mlbacktest: raised in {hook}()"
+    if timestamp is not None:
+        where += f" at timestamp {timestamp}"
+    if asset is not None:
+        where += f", asset {asset!r}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(where)
+    else:  # Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", []), where]

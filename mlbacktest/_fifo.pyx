@@ -88,7 +88,19 @@ def match_fills(const int64_t[::1] order, const int64_t[::1] ts, const int32_t[:
     cdef int direction
     cdef LotC* lot
     cdef MatchC* row
+    cdef Py_ssize_t n_fills = ts.shape[0]
+    if n_assets < 0:
+        raise ValueError(f"n_assets must be >= 0, got {n_assets}")
+    for name, arr in (("asset", asset), ("order_id", order_id), ("quantity", quantity),
+                      ("price", price), ("commission_per_unit", commission_per_unit),
+                      ("slippage_per_unit", slippage_per_unit)):
+        if arr.shape[0] != n_fills:
+            raise ValueError(f"{name} has {arr.shape[0]} entries but ts has {n_fills}")
+    if n > n_fills:
+        raise ValueError(f"order has {n} entries for {n_fills} fills")
     for k in range(n):
+        if not 0 <= order[k] < n_fills:
+            raise IndexError(f"order[{k}] = {order[k]} is not a fill position in [0, {n_fills})")
         if not 0 <= asset[order[k]] < n_assets:
             raise ValueError(f"asset id {asset[order[k]]} outside [0, {n_assets})")
     cdef _Buffers buf = _Buffers(n_assets, n)

@@ -1,7 +1,36 @@
 # cython: language_level=3
 """Cash, positions and the per-timestamp equity record of one account."""
 
+from libc.math cimport fabs, fmax, round, trunc
+
 from mlbacktest._typedefs cimport asset_t, idx_t, price_t, qty_t, ts_t
+
+# The one quantity tolerance of the run (docs/semantics.md, "Flat positions and
+# whole units"): a residue at most MLB_QTY_RTOL times the quantities it came
+# from is zero, and a size within MLB_QTY_RTOL (relative) of a whole number is
+# that whole number.
+cdef extern from *:
+    """
+    #define MLB_QTY_RTOL 1e-9
+    """
+    const double MLB_QTY_RTOL
+
+
+cdef inline bint is_flat(double residue, double scale) noexcept nogil:
+    """Whether ``residue`` is zero at the scale of the quantities ``scale`` it came from."""
+    return fabs(residue) <= MLB_QTY_RTOL * fabs(scale)
+
+
+cdef inline double whole_units(double q) noexcept nogil:
+    """``q`` in whole units toward zero, except that float residue never loses a unit.
+
+    A size within MLB_QTY_RTOL (relative, at least of 1 unit) of a whole number
+    is that number (48.99999999999999 is 49); any other size is truncated.
+    """
+    cdef double r = round(q)
+    if fabs(q - r) <= MLB_QTY_RTOL * fmax(fabs(q), 1.0):
+        return r
+    return trunc(q)
 
 cdef class Portfolio:
     """One cash account shared by every asset, with netted positions."""
@@ -21,6 +50,10 @@ cdef class Portfolio:
     cdef ts_t[::1] last_fill_ts              # per asset: timestamp of its last fill (MLB_NO_TS: none)
     cdef readonly double total_commission    # commission paid so far
     cdef readonly double total_slippage      # slippage cost paid so far
+    # Running totals of the positions at their last prices: set by a full
+    # recomputation (sync_exposures) and moved by each fill (apply_fill).
+    cdef readonly double net_value           # sum of position x last price
+    cdef readonly double gross_value         # sum of |position x last price|
     # The equity record: one row per timestamp with bars (owned, realloc'd).
     cdef ts_t* rec_ts                        # timestamp of each row
     cdef double* rec_cash                    # cash after the timestamp
@@ -36,5 +69,6 @@ cdef class Portfolio:
                    idx_t start, idx_t stop, ts_t ts) noexcept nogil
     cdef void close_segment(self, asset_t asset, ts_t ts, double* high, double* low) noexcept nogil
     cdef void exposures(self, double* value, double* gross) noexcept nogil
+    cdef void sync_exposures(self) noexcept nogil
     cdef int record(self, ts_t ts) except -1
     cdef int reserve(self, idx_t n) except -1

@@ -5,14 +5,54 @@ Positions are netted per asset (a sell against a long reduces it, past zero
 it becomes a short) and carried at average cost. Realized P&L is booked
 against that average cost, before commissions; commissions and slippage are
 tracked separately. Equity is ``cash + sum(position * last close)``.
+
+A position whose residue after a fill is within :data:`QTY_RTOL` of the
+quantities involved is snapped to exactly 0.0, so "flat" is ``position ==
+0.0`` everywhere afterwards (docs/semantics.md, "Flat positions and whole
+units").
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from libc.math cimport INFINITY, fabs, fmax, fmin
+from libc.math cimport INFINITY, fabs, fmax, fmin, isfinite, isnan
 
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
+
+#: Relative quantity tolerance of the run: a position residue at most this
+#: fraction of the quantities it came from is flat (snapped to 0.0), and a
+#: size this close (relative) to a whole number is that number.
+QTY_RTOL = MLB_QTY_RTOL
+
+
+def round_whole(double quantity):
+    """``quantity`` in whole units toward zero, without losing a unit to float residue.
+
+    Parameters
+    ----------
+    quantity : float
+        A signed size.
+
+    Returns
+    -------
+    float
+        The whole number within :data:`QTY_RTOL` (relative) of ``quantity``
+        if there is one (``48.99999999999999`` gives 49.0), else
+        ``quantity`` truncated toward zero.
+    """
+    return whole_units(quantity)
+
+
+def round_whole_array(quantities):
+    """:func:`round_whole` of every element of a 1-d float64 array (a new array)."""
+    out = np.array(quantities, dtype=np.float64, copy=True)
+    if out.ndim != 1:
+        raise ValueError(f"expected a 1-d array of quantities, got shape {out.shape}")
+    cdef double[::1] v = out
+    cdef Py_ssize_t i
+    for i in range(v.shape[0]):
+        v[i] = whole_units(v[i])
+    return out
 
 
 cdef class Portfolio:
@@ -38,6 +78,10 @@ cdef class Portfolio:
         self.rec_capacity = 0
 
     def __init__(self, int n_assets, double initial_cash, Py_ssize_t n_steps_hint=0):
+        if n_assets < 0:
+            raise ValueError(f"n_assets must be >= 0, got {n_assets}")
+        if not isfinite(initial_cash):
+            raise ValueError(f"initial_cash must be a finite number, got {initial_cash}")
         self.n_assets = n_assets
         self.cash = initial_cash
         self.initial_cash = initial_cash
@@ -54,6 +98,8 @@ cdef class Portfolio:
         self.last_fill_ts = np.full(n_assets, MLB_NO_TS, dtype=np.int64)
         self.total_commission = 0.0
         self.total_slippage = 0.0
+        self.net_value = 0.0
+        self.gross_value = 0.0
         self.reserve(max(n_steps_hint, 16))
 
     def __dealloc__(self):
@@ -88,10 +134,21 @@ cdef class Portfolio:
 
     cdef void apply_fill(self, asset_t asset, qty_t quantity, price_t price,
                          double commission, double slippage) noexcept nogil:
-        """Book a fill: move cash, update the position, its average cost and realized P&L."""
+        """Book a fill: move cash, update the position, its average cost and realized P&L.
+
+        The running exposure totals move by the position's change valued at
+        the asset's last price (the fill price before the asset's first close).
+        """
         cdef double pos = self.position[asset]
         cdef double new_pos = pos + quantity
-        cdef double closed
+        cdef double closed, lp
+        if new_pos != 0.0 and is_flat(new_pos, fmax(fabs(pos), fabs(quantity))):
+            new_pos = 0.0  # float residue of a close (0.1 + 0.2 - 0.3): flat, exactly
+        if isnan(self.last_price[asset]):
+            self.last_price[asset] = price  # no close seen yet: the fill is the last trade
+        lp = self.last_price[asset]
+        self.net_value += new_pos * lp - pos * lp
+        self.gross_value += fabs(new_pos * lp) - fabs(pos * lp)
         self.cash -= quantity * price + commission
         self.total_commission += commission
         self.total_slippage += slippage
@@ -149,17 +206,20 @@ cdef class Portfolio:
         value[0] = v
         gross[0] = g
 
+    cdef void sync_exposures(self) noexcept nogil:
+        """Set the running totals to a full recomputation (after the last prices moved)."""
+        self.exposures(&self.net_value, &self.gross_value)
+
     cdef int record(self, ts_t ts) except -1:
-        """Append one equity row for timestamp ``ts``."""
-        cdef double value, gross
+        """Append one equity row for timestamp ``ts`` (and resynchronise the running totals)."""
         cdef idx_t i = self.n_records
         if i == self.rec_capacity:
             self.reserve(2 * self.rec_capacity)
-        self.exposures(&value, &gross)
+        self.sync_exposures()
         self.rec_ts[i] = ts
         self.rec_cash[i] = self.cash
-        self.rec_value[i] = value
-        self.rec_gross[i] = gross
+        self.rec_value[i] = self.net_value
+        self.rec_gross[i] = self.gross_value
         self.n_records = i + 1
         return 0
 
@@ -170,8 +230,51 @@ cdef class Portfolio:
         self.exposures(&value, &gross)
         return self.cash + value
 
+    def exposures_now(self):
+        """``(net, gross)`` market value of the positions, recomputed over every asset.
+
+        :attr:`net_value` and :attr:`gross_value` are the running totals the
+        broker's risk checks read; they equal this after every equity record.
+        """
+        cdef double value, gross
+        self.exposures(&value, &gross)
+        return value, gross
+
+    def recompute_exposures(self):
+        """Set :attr:`net_value` and :attr:`gross_value` to :meth:`exposures_now`."""
+        self.sync_exposures()
+
+    def book(self, int asset, double quantity, double price, double commission=0.0):
+        """Book one fill into the ledger, as the broker does (for tools and tests).
+
+        A run books its fills through the broker, which checks them first;
+        this only checks that the values can be booked.
+
+        Parameters
+        ----------
+        asset : int
+            Asset id in ``[0, n_assets)``.
+        quantity : float
+            Signed, finite, non-zero quantity.
+        price, commission : float
+            Finite fill price (> 0) and commission (>= 0).
+        """
+        if not 0 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: the portfolio has "
+                             f"{self.n_assets} assets")
+        if not (isfinite(quantity) and quantity != 0.0):
+            raise ValueError(f"quantity must be a finite non-zero number, got {quantity}")
+        if not (isfinite(price) and price > 0.0):
+            raise ValueError(f"price must be a finite number > 0, got {price}")
+        if not (isfinite(commission) and commission >= 0.0):
+            raise ValueError(f"commission must be a finite number >= 0, got {commission}")
+        self.apply_fill(asset, quantity, price, commission, 0.0)
+
     def unrealized_pnl(self, int asset):
         """Unrealized P&L of one asset against its average cost (0.0 when flat)."""
+        if not 0 <= asset < self.n_assets:
+            raise IndexError(f"asset id {asset} out of range: the portfolio has "
+                             f"{self.n_assets} assets")
         cdef double q = self.position[asset]
         if q == 0.0:
             return 0.0

@@ -156,8 +156,12 @@ class BacktestConfig:
         Allow fractional quantities (default). With ``False``, order helpers
         round quantities toward zero to whole units and explicit fractional
         orders raise :class:`~mlbacktest.errors.OrderError`.
-    allow_short : bool
-        Allow fills that open or extend short positions.
+    allow_short : bool or None
+        Allow fills that open or extend short positions. ``None`` (default):
+        the account decides, a cash account cannot short (``False``) and a
+        margin account can (``True``), within its margin requirement. The
+        presets set what their engine does (backtrader, vectorbt and zipline
+        let a cash account short).
     intrabar_path : {"adaptive", "ohlc", "olhc"}
         The order in which a bar's extremes are assumed to trade, used when
         several orders of an asset could fill on one bar (a stop-loss and a
@@ -238,7 +242,7 @@ class BacktestConfig:
     slippage_bps: float | SlippageModel = 0.0
     fill_at: Literal["next_open", "next_close", "close"] = "next_open"
     fractional: bool = True
-    allow_short: bool = True
+    allow_short: bool | None = None
     intrabar_path: Literal["adaptive", "ohlc", "olhc", "submission"] = "adaptive"
     max_volume_participation: float | None = None
     same_bar_reentry: bool = False
@@ -318,9 +322,12 @@ class BacktestConfig:
                 "bar to sit out before the close): use latency=<duration> or fill_at='next_open'"
             )
         self._check_accounts()
-        for name in ("fractional", "allow_short", "same_bar_reentry"):
+        for name in ("fractional", "same_bar_reentry"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.allow_short is not None and not isinstance(self.allow_short, bool):
+            raise ConfigError(
+                f"allow_short must be True, False or None, got {self.allow_short!r}")
         ppy = self.periods_per_year
         if ppy is not None and not (_number(ppy) and 0 < ppy <= MAX_PERIODS_PER_YEAR):
             raise ConfigError(
@@ -510,6 +517,13 @@ class BacktestConfig:
             out[name] = model_to_config(value)
         return out
 
+    @property
+    def shorting_allowed(self) -> bool:
+        """Whether fills may open or extend a short: ``allow_short``, or the account's rule."""
+        if self.allow_short is None:
+            return self.account == "margin"
+        return self.allow_short
+
     def replace(self, **changes: Any) -> BacktestConfig:
         """A copy with some knobs changed."""
         return dataclasses.replace(self, **changes)
@@ -578,6 +592,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "backtrader": {
         "fill_at": "next_open",
         "fractional": False,
+        "allow_short": True,
         "intrabar_path": "submission",
         "linked_orders_same_bar": False,
         "same_bar_reentry": True,
@@ -585,12 +600,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "vectorbt": {
         "fill_at": "close",
         "fractional": True,
+        "allow_short": True,
         "intrabar_path": "ohlc",
         "same_bar_reentry": False,
     },
     "zipline": {
         "fill_at": "next_close",
         "fractional": False,
+        "allow_short": True,
         "max_volume_participation": 0.025,
         "commission": {"model": "per_share", "per_share": 0.001},
     },

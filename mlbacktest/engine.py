@@ -13,7 +13,7 @@ from mlbacktest._broker import Broker
 from mlbacktest._clock import Clock
 from mlbacktest._costs import ColumnSource, FixedBpsSlippage, SlippageModel
 from mlbacktest._engine import BAR_PRIORITY, Engine
-from mlbacktest._events import BarStore
+from mlbacktest._events import BarStore, annotate
 from mlbacktest._portfolio import Portfolio
 from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.feeds import DataFeed
@@ -201,6 +201,7 @@ class BacktestEngine:
         self._asset_index = {a: i for i, a in enumerate(self.asset_names)}
         self.context = self._context(context)
         self.sources = self._sources(sources)
+        self._ran = False
 
     def _sources(self, sources: Any) -> list[tuple[Any, np.ndarray]]:
         from mlbacktest.data.source import SignalSource
@@ -277,11 +278,27 @@ class BacktestEngine:
 
         Raises
         ------
+        RuntimeError
+            This engine has already run, or its strategy instance has already
+            been run by an engine: a run changes the strategy's state, so a
+            second run would not reproduce the first. Build a new
+            BacktestEngine with a new strategy instance instead.
         FileExistsError
             `out` is a symbolic link, holds files mlbacktest did not write, or
             holds an earlier result and `overwrite` is False (checked before
             the run starts; see :func:`mlbacktest.results.io.check_output_dir`).
         """
+        if self._ran:
+            raise RuntimeError(
+                "this BacktestEngine has already run: a run changes its strategy's state, so a "
+                "second run would not reproduce the first; build a new BacktestEngine with a "
+                "new strategy instance to run again")
+        if self.strategy._engine is not None:
+            raise RuntimeError(
+                f"this {type(self.strategy).__name__} instance has already been run by an "
+                "engine and keeps that run's state; give each BacktestEngine a new strategy "
+                "instance")
+        self._ran = True
         cfg = self.config
         writer = None
         if out is not None:
@@ -323,7 +340,7 @@ class BacktestEngine:
             slippage=cfg.slippage_model,
             columns=self._columns(store),
             fractional=cfg.fractional,
-            allow_short=cfg.allow_short,
+            allow_short=cfg.shorting_allowed,
             market_at_close=cfg.fill_at == "close",
             market_next_close=cfg.fill_at == "next_close",
             intrabar_path=cfg.intrabar_path,
@@ -372,10 +389,18 @@ class BacktestEngine:
                 chunks.on_boundary = save_so_far
         try:
             strategy._bind(engine, cfg.fractional)
-            strategy.on_start()
+            try:
+                strategy.on_start()
+            except BaseException as exc:
+                annotate(exc, "on_start", None, None)
+                raise
             engine.flush_order_events()
             engine.run()
-            strategy.on_end()
+            try:
+                strategy.on_end()
+            except BaseException as exc:
+                annotate(exc, "on_end", None, None)
+                raise
             if writer is not None:
                 save_so_far()
                 saved = writer.finish(BacktestResult, broker.to_arrays(), **fields)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from mlbacktest._events import OrderEvent
+from mlbacktest._portfolio import round_whole, round_whole_array
 from mlbacktest._time import to_ns
 from mlbacktest.errors import OrderError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbacktest._engine import Engine
-    from mlbacktest._events import BarStore, FillEvent, MarketEvent, OrderEvent, SliceView
+    from mlbacktest._events import BarStore, FillEvent, MarketEvent, SliceView
 
 __all__ = ["Strategy", "Bracket", "ORDER_TYPES", "TIME_IN_FORCE"]
 
@@ -252,6 +255,21 @@ class Strategy:
                 return aid
             raise OrderError(f"unknown asset id {aid} (ids run from 0 to {self._n_assets - 1})")
         raise OrderError(f"an asset is a name (str) or an id (int), got {asset!r}")
+
+    def _order_id(self, order: Any, what: str = "order") -> int:
+        """The id of an order given as an OrderEvent or an int id of an order of this run."""
+        if isinstance(order, OrderEvent):
+            return int(order.order_id)
+        if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
+            raise OrderError(f"{what} must be an OrderEvent or an order id (int), "
+                             f"got {type(order).__name__} {order!r}")
+        oid = int(order)
+        n = len(self._broker)
+        if not 0 <= oid < n:
+            which = "no order" if what == "order" else f"no {what} order"
+            raise OrderError(f"{which} with id {oid} (the run has {n} orders so far)"
+                             if oid >= 0 else f"{what} id must be >= 0, got {oid}")
+        return oid
 
     # ------------------------------------------------------------ state
     @property
@@ -620,7 +638,7 @@ class Strategy:
                 raise OrderError(f"bad expire_at {expire_at!r}: {exc}") from None
         parent_id = -1
         if parent is not None:
-            parent_id = int(parent if isinstance(parent, (int, np.integer)) else parent.order_id)
+            parent_id = self._order_id(parent, "parent")
         return engine.submit(
             aid, q, ORDER_TYPES[order_type], lim, stp, t_amt, t_pct,
             TIME_IN_FORCE[time_in_force], expire_ts, parent_id,
@@ -700,7 +718,7 @@ class Strategy:
         Returns the group id.
         """
         engine = self._require_engine()
-        ids = [int(o if isinstance(o, (int, np.integer)) else o.order_id) for o in orders]
+        ids = [self._order_id(o) for o in orders]
         return int(engine.link_oco(ids))
 
     def replace(
@@ -717,7 +735,7 @@ class Strategy:
         and OCO group. Returns the new order.
         """
         engine = self._require_engine()
-        oid = int(order if isinstance(order, (int, np.integer)) else order.order_id)
+        oid = self._order_id(order)
         nan = math.nan
         return engine.replace(
             oid,
@@ -741,7 +759,8 @@ class Strategy:
         return self.order(asset, -q, **prices)
 
     def _round(self, quantity: float) -> float:
-        return quantity if self._fractional else float(math.trunc(quantity))
+        """A helper's order size: whole units toward zero unless fractional (see round_whole)."""
+        return quantity if self._fractional else float(round_whole(quantity))
 
     def order_target_quantity(self, asset: str | int, target: float) -> OrderEvent | None:
         """Trade toward a signed target quantity with a market order.
@@ -808,17 +827,31 @@ class Strategy:
         strategies.
         """
         engine = self._require_engine()
-        ids = np.asarray(assets)
-        if ids.dtype.kind in "US" or ids.dtype == object:
-            ids = np.array([self._asset_id(a) for a in ids], dtype=np.int32)
+        raw = np.asarray(assets)
+        if raw.ndim != 1:
+            raise OrderError(f"assets must be one-dimensional (one id or name per order), "
+                             f"got shape {raw.shape}")
+        if raw.size == 0:
+            ids = np.zeros(0, dtype=np.int32)
+        elif raw.dtype.kind in "US" or raw.dtype == object:
+            # names: the caller's own objects, not numpy's string form of them
+            items = raw if isinstance(assets, np.ndarray) else list(assets)  # type: ignore[arg-type]
+            ids = np.array([self._asset_id(a) for a in items], dtype=np.int32)
+        elif raw.dtype.kind in "iu":
+            # the range is checked on the values as given, before any cast
+            bad = (raw < 0) | (raw >= self._n_assets)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise OrderError(f"unknown asset id {raw[i]} at position {i} "
+                                 f"(ids run from 0 to {self._n_assets - 1})")
+            ids = raw.astype(np.int32)
         else:
-            ids = ids.astype(np.int32, copy=False)
-            if ids.size and (ids.min() < 0 or ids.max() >= self._n_assets):
-                bad = ids[(ids < 0) | (ids >= self._n_assets)][0]
-                raise OrderError(f"unknown asset id {bad}")
-        qty = np.asarray(quantities, dtype=np.float64)
+            raise OrderError(f"assets must be integer ids or names, got an array of dtype "
+                             f"{raw.dtype} (a float or bool id is refused, not rounded)")
+        qty = _as_float_array(quantities, "quantities")
         if qty.shape != ids.shape:
-            raise OrderError("assets and quantities must have the same length")
+            raise OrderError(f"assets and quantities must have the same length, got "
+                             f"{ids.shape[0]} assets and quantities of shape {qty.shape}")
         return engine.submit_many(ids, qty)
 
     def _aligned(self, values: Any, assets: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -987,11 +1020,13 @@ class Strategy:
             raise OrderError(f"asset {a!r} has no price yet: it cannot be given a non-zero weight")
         target_q = np.zeros(cand.size)
         np.divide(tw * equity, px, out=target_q, where=sized)
-        # Quantities are kept to 1e-9 of a unit, which removes float noise
-        # (579.9999999999999 is 580); whole shares then truncate toward zero.
-        delta = np.round(target_q - cur, 9)
-        if not self._fractional:
-            delta = np.trunc(delta)
+        # Fractional quantities are kept to 1e-9 of a unit, which removes float
+        # noise; whole shares go toward zero without losing a unit to float
+        # residue (579.9999999999999 is 580), like every sizing helper.
+        if self._fractional:
+            delta = np.round(target_q - cur, 9)
+        else:
+            delta = round_whole_array(target_q - cur)
         delta = np.where(sized, delta, -cur)  # a zero target closes exactly, leaving no dust
         scale = np.maximum(np.maximum(np.abs(target_q), np.abs(cur)), 1.0)
         keep = np.abs(delta) > 1e-12 * scale
@@ -1010,8 +1045,7 @@ class Strategy:
     def cancel(self, order: OrderEvent | int) -> bool:
         """Cancel an open order (an OrderEvent or an id); False if it was not open."""
         engine = self._require_engine()
-        oid = order if isinstance(order, (int, np.integer)) else order.order_id
-        return bool(engine.cancel(int(oid)))
+        return bool(engine.cancel(self._order_id(order)))
 
     def open_orders(self, asset: str | int | None = None) -> list[OrderEvent]:
         """Open orders, of one asset or of all, in submission order."""
@@ -1022,7 +1056,7 @@ class Strategy:
     def get_order(self, order_id: int) -> OrderEvent:
         """The order with this id."""
         self._require_engine()
-        return self._broker.view(int(order_id))
+        return self._broker.view(self._order_id(order_id))
 
     def set_position_rules(
         self,
@@ -1140,11 +1174,52 @@ class Strategy:
         return out
 
 
+_F64 = np.float64
+
+
+def _is_number(value: Any) -> bool:
+    """A real number: int, float, numpy integer or float (a bool or a string is not)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    if isinstance(value, numbers.Real):
+        return True
+    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+
+
 def _as_float(value: Any, name: str) -> float:
+    kind = type(value)
+    if kind is float or kind is _F64:  # the common cases first: no ABC checks
+        if not math.isfinite(value):
+            raise OrderError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+    if kind is not int and not _is_number(value):
+        raise OrderError(f"{name} must be a number (int or float), "
+                         f"got {type(value).__name__} {value!r}")
     try:
         out = float(value)
-    except (TypeError, ValueError):
-        raise OrderError(f"{name} must be a number, got {value!r}") from None
+    except OverflowError:
+        raise OrderError(f"{name} must be a finite number, got {value!r} "
+                         "(too large for a float)") from None
     if not math.isfinite(out):
         raise OrderError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
+def _as_float_array(values: Any, name: str) -> np.ndarray:
+    """A 1-d float64 array of real numbers (bools, strings and non-finite values refused)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise OrderError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype == object:
+        return np.array([_as_float(v, f"{name}[{i}]") for i, v in enumerate(arr)],
+                        dtype=np.float64)
+    if arr.dtype.kind not in "iuf":
+        raise OrderError(f"{name} must be numbers, got an array of dtype {arr.dtype}")
+    out = arr.astype(np.float64)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise OrderError(f"{name} must be finite numbers, got {arr[i]} at position {i}")
     return out

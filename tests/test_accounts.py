@@ -4,6 +4,7 @@ fees, position rules, portfolio limits, drawdown halt, presets and config files.
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 from helpers import Scripted, bars, day, run
@@ -90,7 +91,8 @@ def test_borrow_fee_accrues_on_short_value_over_calendar_time():
         s.sell("A", 100)
 
     data = bars({"A": [FLAT, FLAT, (100, 100, 90, 90), FLAT]})
-    res = run(data, Scripted({0: d0}), initial_cash=10_000, borrow_rate={"A": 0.0365})
+    res = run(data, Scripted({0: d0}), allow_short=True, initial_cash=10_000,
+              borrow_rate={"A": 0.0365})
     cash = res.equity["cash"].to_list()
     # short 100 @ 100 at day 1: cash 20,000; fee per day = 100 x last close x 0.0365 / 365
     assert cash[1] == 20_000.0
@@ -279,3 +281,127 @@ def test_config_files_round_trip(tmp_path):
     bad.write_text("initial_cash: 1000\nslipage_bps: 3\n")
     with pytest.raises(ConfigError, match="slipage_bps"):
         BacktestConfig.from_file(bad)
+
+
+# ---------------------------------------------------------------- shorting and finiteness
+def _short_attempts(calls, **knobs):
+    """Run ``calls(s)`` at step 0 over flat bars; the orders it placed and the result."""
+    placed = {}
+
+    def step(s, v):
+        placed.update(calls(s))
+
+    res = run(bars({"A": [FLAT] * 4}), Scripted({0: step}), initial_cash=100_000, **knobs)
+    return placed, res
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s.sell("A", 1e20),
+    lambda s: s.order_target_percent("A", -5),
+    lambda s: s.sell("A", 1),
+])
+def test_a_cash_account_cannot_short_by_default(call):
+    placed, res = _short_attempts(lambda s: {"o": call(s)})
+    assert placed["o"].status == "rejected"
+    assert "short selling is not allowed" in placed["o"].reason
+    assert res.fills.height == 0
+    assert res.final_equity == 100_000
+
+
+def test_allow_short_follows_the_account_and_the_presets():
+    assert BacktestConfig().allow_short is None
+    assert not BacktestConfig().shorting_allowed
+    assert BacktestConfig(account="margin").shorting_allowed
+    assert not BacktestConfig(account="margin", allow_short=False).shorting_allowed
+    assert BacktestConfig(allow_short=True).shorting_allowed
+    for name in PRESETS:  # backtrader, vectorbt and zipline let a cash account short
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LookAheadWarning)  # the vectorbt preset warns
+            assert BacktestConfig.preset(name).shorting_allowed, name
+    with pytest.raises(ConfigError, match="allow_short must be True, False or None"):
+        BacktestConfig(allow_short="no")
+
+
+def test_a_margin_account_shorts_within_its_margin():
+    placed, res = _short_attempts(lambda s: {
+        "ok": s.sell("A", 100), "huge": s.sell("A", 1e20)}, account="margin")
+    assert placed["ok"].status == "filled"
+    assert placed["huge"].status == "rejected"
+    assert "insufficient margin" in placed["huge"].reason
+
+
+@pytest.mark.parametrize("knobs", [
+    {"allow_short": True},  # a cash account that shorts (backtrader's convention)
+    {"account": "margin"},
+    {"account": "margin", "initial_margin": 1e-300, "maintenance_margin": 1e-300},
+    {"allow_short": True, "max_gross_leverage": 1e300},
+])
+def test_no_fill_makes_cash_or_equity_non_finite(knobs):
+    import math
+
+    placed, res = _short_attempts(lambda s: {
+        "short": s.sell("A", 1e307), "long": s.buy("A", 1e307)}, **knobs)
+    for order in placed.values():
+        assert order.status == "rejected", knobs
+        assert order.reason.startswith("not representable"), order.reason
+    eq = res.equity
+    for col in ("cash", "equity", "positions_value"):
+        assert all(math.isfinite(x) for x in eq[col].to_list()), col
+    assert res.final_equity == 100_000
+
+
+def test_the_non_finite_reason_names_the_amounts():
+    placed, _ = _short_attempts(lambda s: {"o": s.sell("A", 1e307)}, allow_short=True)
+    assert "cash inf" in placed["o"].reason
+
+
+# ---------------------------------------------------------------- running exposure totals
+def test_running_exposure_totals_match_a_full_recomputation():
+    import numpy as np
+
+    from mlbacktest._portfolio import Portfolio
+
+    rng = np.random.default_rng(7)
+    pf = Portfolio(3_000, 1e9)
+    for _ in range(20_000):
+        a = int(rng.integers(3_000))
+        q = float(np.round(rng.normal(0, 50), 3)) or 1.0
+        pf.book(a, q, float(rng.uniform(1, 500)))
+        if rng.random() < 0.01:
+            net, gross = pf.exposures_now()
+            assert pf.net_value == pytest.approx(net, rel=1e-9, abs=1e-3)
+            assert pf.gross_value == pytest.approx(gross, rel=1e-9, abs=1e-3)
+    net, gross = pf.exposures_now()
+    assert pf.net_value == pytest.approx(net, rel=1e-9, abs=1e-3)
+    pf.recompute_exposures()
+    assert (pf.net_value, pf.gross_value) == (net, gross)  # exactly, after a resync
+
+
+def test_running_totals_are_resynchronised_at_every_equity_record():
+    from mlbacktest import BacktestEngine, PolarsDataFeed
+    from mlbacktest.data.synthetic import synthetic_bars
+
+    class Churn(Scripted):
+        def on_slice(self, view, context):
+            w = view.signal("pred")
+            self.rebalance(np.clip(w, -0.2, 0.2) / max(len(w), 1))
+            net, gross = self._portfolio.exposures_now()
+            self.gaps.append(abs(self._portfolio.net_value - net))
+
+    import numpy as np
+
+    frame = synthetic_bars(n_assets=20, n_bars=40, seed=3)
+    cfg = BacktestConfig(account="margin", max_gross_leverage=1.5, commission=0.001)
+    results = []
+    for _ in range(2):
+        strat = Churn()
+        strat.gaps = []
+        engine = BacktestEngine(PolarsDataFeed(frame, signal_columns=["pred"]), strat, cfg)
+        results.append(engine.run(progress=False))
+        pf = engine.strategy._portfolio
+        assert (pf.net_value, pf.gross_value) == pf.exposures_now()
+    # bit for bit the same on a repeat
+    assert results[0].equity.equals(results[1].equity)
+    assert results[0].fills.equals(results[1].fills)
+    eq = results[0].equity
+    assert eq["gross_exposure"].to_list() == results[1].equity["gross_exposure"].to_list()

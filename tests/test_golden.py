@@ -125,7 +125,7 @@ def test_short_round_trip_profits_when_price_falls():
         1: lambda s, v: seen.update(pos=s.get_position("A"), upnl=s.get_unrealized_pnl("A")),
         2: lambda s, v: s.buy("A", 10),
     })
-    res = run(data, strat, initial_cash=10_000)
+    res = run(data, strat, allow_short=True, initial_cash=10_000)
 
     assert fill_rows(res) == [
         (day(1), "A", 0, -10.0, 100.0, 0.0),
@@ -466,7 +466,7 @@ def test_whole_shares_truncate_order_target_value():
             s.buy("A", 1.5)
         seen["placed"] = True
 
-    res = run(data, Scripted({0: place}), initial_cash=10_000, fractional=False)
+    res = run(data, Scripted({0: place}), allow_short=True, initial_cash=10_000, fractional=False)
     assert seen == {"placed": True}
     # both orders open a position from flat (no exit): matched in order-id order
     assert fill_rows(res) == [
@@ -517,7 +517,7 @@ def test_reversal_through_zero_average_cost_and_fifo_trades():
                                     unrealized=s.get_unrealized_pnl("A"),
                                     pos=s.get_position("A")),
     })
-    res = run(data, strat, initial_cash=10_000)
+    res = run(data, strat, allow_short=True, initial_cash=10_000)
     avg = (10 * 100 + 10 * 110) / 20  # 105
     assert seen == {
         "realized": 20 * (120 - avg),  # 300, against the average cost
@@ -539,7 +539,7 @@ def test_reversal_through_zero_average_cost_and_fifo_trades():
 def test_cover_that_cash_cannot_pay_for_is_rejected():
     data = bars({"A": [FLAT, FLAT, (201, 202, 200, 201)]})
     strat = Scripted({0: lambda s, v: s.sell("A", 10), 1: lambda s, v: s.buy("A", 10)})
-    res = run(data, strat, initial_cash=1_000)
+    res = run(data, strat, allow_short=True, initial_cash=1_000)
     # the short credits 10 * 100: cash 2000; covering at 201 needs 2010
     assert fill_rows(res) == [(day(1), "A", 0, -10.0, 100.0, 0.0)]
     assert statuses(res) == ["filled", "rejected"]

@@ -199,7 +199,7 @@ def test_trailing_stop_by_amount_on_a_short():
         1: lambda s, v: levels.append(seen["o"].stop_price),
         2: lambda s, v: levels.append(seen["o"].stop_price),
     }, start=lambda s: s.sell("A", 10))
-    res = run(data, strat, initial_cash=10_000)
+    res = run(data, strat, allow_short=True, initial_cash=10_000)
 
     assert levels == [96 + 5, 96 + 5]
     assert fill_rows(res) == [
@@ -222,7 +222,7 @@ def test_trailing_stop_by_percent_on_a_short_gapped_fills_at_the_open():
         0: lambda s, v: seen.update(o=s.buy("A", 10, trail_percent=0.1)),
         1: lambda s, v: seen.update(level=seen["o"].stop_price),
     }, start=lambda s: s.sell("A", 10))
-    res = run(data, strat, initial_cash=10_000)
+    res = run(data, strat, allow_short=True, initial_cash=10_000)
 
     assert seen["level"] == 90 * (1 + 0.1)
     assert fill_rows(res) == [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from helpers import Scripted, bars, day, run
 
@@ -132,6 +133,59 @@ BAD_CALLS = {
         lambda s: s.bracket("A", 10, take_profit=-1.0), "take_profit must be > 0"),
     "bracket with a zero stop_loss": (
         lambda s: s.bracket("A", 10, stop_loss=0.0), "stop_loss must be > 0"),
+    # Types and ranges of quantities, ids and parents: what was expected is named.
+    "buy a string quantity": (lambda s: s.buy("A", "10"), r"quantity must be a number .*str"),
+    "buy a bool quantity": (lambda s: s.buy("A", True), r"quantity must be a number .*bool"),
+    "buy a numpy bool quantity": (
+        lambda s: s.buy("A", np.True_), r"quantity must be a number .*bool"),
+    "order a string quantity": (lambda s: s.order("A", "10"), "quantity must be a number"),
+    "buy a quantity too large for a float": (
+        lambda s: s.buy("A", 10**400), "too large for a float"),
+    "buy an infinite quantity": (lambda s: s.buy("A", float("inf")), "finite"),
+    "buy a NaN quantity": (lambda s: s.buy("A", float("nan")), "finite"),
+    "limit price as a string": (
+        lambda s: s.buy("A", 1, limit_price="99"), "limit_price must be a number"),
+    "target as a bool": (
+        lambda s: s.order_target_quantity("A", False), "target must be a number"),
+    "cancel a string": (lambda s: s.cancel("abc"), r"OrderEvent or an order id .*str"),
+    "cancel an id too large": (lambda s: s.cancel(2**70), "no order with id"),
+    "cancel a negative id": (lambda s: s.cancel(-3), "id must be >= 0, got -3"),
+    "cancel a bool": (lambda s: s.cancel(True), "OrderEvent or an order id"),
+    "get_order of an unknown id": (lambda s: s.get_order(2**70), "no order with id"),
+    "parent -5": (lambda s: s.order("A", -1, stop_price=90, parent=-5), "parent id must be >= 0"),
+    "parent as a string": (
+        lambda s: s.order("A", -1, stop_price=90, parent="0"), "parent must be an OrderEvent"),
+    "parent as a bool": (
+        lambda s: s.order("A", -1, stop_price=90, parent=True), "parent must be an OrderEvent"),
+    "parent too large": (
+        lambda s: s.order("A", -1, stop_price=90, parent=2**70), "no parent order with id"),
+    "oco with a float id": (lambda s: s.oco(0.0, 1.0), "OrderEvent or an order id"),
+    "replace a string id": (lambda s: s.replace("0", limit_price=90), "OrderEvent or an order id"),
+    "order_many id beyond int32": (
+        lambda s: s.order_many([2**32 + 1], [1.0]), r"unknown asset id 4294967297 at position 0"),
+    "order_many negative id": (lambda s: s.order_many([0, -1], [1.0, 1.0]), "unknown asset id -1"),
+    "order_many float ids": (
+        lambda s: s.order_many(np.array([0.7, 1.9]), [1.0, 1.0]), "dtype float64"),
+    "order_many float ids in a list": (
+        lambda s: s.order_many([0.7, 1.9], [1.0, 1.0]), "dtype float64"),
+    "order_many bool ids": (lambda s: s.order_many([True, False], [1.0, 1.0]), "dtype bool"),
+    "order_many a bool among mixed ids": (
+        lambda s: s.order_many(["A", True], [1.0, 1.0]), "an asset is a name"),
+    "order_many 2-d ids": (
+        lambda s: s.order_many(np.array([[0, 1]]), np.array([[1.0, 1.0]])), "one-dimensional"),
+    "order_many 2-d quantities": (
+        lambda s: s.order_many([0], np.array([[1.0]])), "one-dimensional"),
+    "order_many string quantities": (
+        lambda s: s.order_many([0, 1], ["1", "2"]), "quantities must be numbers"),
+    "order_many bool quantities": (
+        lambda s: s.order_many([0, 1], [True, True]), "quantities must be numbers"),
+    "order_many infinite quantity": (
+        lambda s: s.order_many([0, 1], [1.0, float("inf")]),
+        "finite numbers, got inf at position 1"),
+    "order_many huge int quantity": (
+        lambda s: s.order_many([0], [10**400]), "too large for a float"),
+    "order_many length mismatch": (
+        lambda s: s.order_many([0, 1], [1.0]), "same length"),
 }
 
 

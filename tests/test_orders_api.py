@@ -246,7 +246,7 @@ def test_state_getters_at_known_points():
             upnl=s.get_unrealized_pnl(), realized=s.get_realized_pnl(),
             assets=s.assets, signal_names=s.signal_names)
 
-    run(data, Scripted({0: day0}, start=start), initial_cash=10_000)
+    run(data, Scripted({0: day0}, start=start), allow_short=True, initial_cash=10_000)
     assert seen["start"] == (None, 10_000.0, 10_000.0, 0.0, True, {})
     cash = 10_000 - 10 * 100 + 4 * 50  # 9200
     assert seen["day0"] == dict(
@@ -379,7 +379,8 @@ def test_slice_view_fields_are_correct_and_read_only():
             positions=v.positions.tolist())
         _assert_read_only(v)
 
-    run(data, Scripted({0: look, 1: look}, start=lambda s: s.sell("B", 3)), initial_cash=10_000)
+    run(data, Scripted({0: look, 1: look}, start=lambda s: s.sell("B", 3)), allow_short=True,
+        initial_cash=10_000)
     v0, v1 = seen[0], seen[1]
     assert v0["ts"] == day(0) and v0["n"] == 2
     assert v0["assets"] == ["A", "B"] and v0["ids"] == [0, 1] and v0["ids_dtype"] == np.int32

@@ -48,7 +48,7 @@ def test_dict_targets_become_exact_quantities_and_fill_next_open():
     out, steps = _steps(s0=lambda s, v: s.rebalance({"A": 0.5, "B": -0.25}),
                         s2=lambda s, v: (s.weights(v).tolist(), s.get_weights(), s.weights()))
     strat = Scripted(steps)
-    res = run(_flat(), strat, initial_cash=100_000)
+    res = run(_flat(), strat, allow_short=True, initial_cash=100_000)
     assert _orders(res) == [("A", 500.0), ("B", -500.0)]
     ids = out["s0"]
     assert ids.dtype == np.int64 and ids.tolist() == [0, 1]
@@ -79,7 +79,7 @@ def test_exits_and_reductions_are_submitted_first_and_unmentioned_assets_close()
 def test_a_short_cover_and_a_reversal_count_as_reductions():
     out, steps = _steps(s0=lambda s, v: s.rebalance({"A": 0.2, "B": -0.2}),
                         s2=lambda s, v: s.rebalance({"C": 0.1, "A": -0.1, "B": 0.0}))
-    res = run(_flat(), Scripted(steps), initial_cash=100_000)
+    res = run(_flat(), Scripted(steps), allow_short=True, initial_cash=100_000)
     assert _orders(res)[2:] == [("A", -300.0), ("B", 400.0), ("C", 500.0)]
 
 
@@ -115,7 +115,8 @@ def test_whole_shares_truncate_each_order_toward_zero():
         return s.rebalance({"A": 0.05, "B": -0.1, "C": 0.3})
 
     out, steps = _steps(s0=first, s2=second)
-    res = run(_flat(prices), Scripted(steps), initial_cash=100_000, fractional=False)
+    res = run(_flat(prices), Scripted(steps), allow_short=True, initial_cash=100_000,
+              fractional=False)
     assert _orders(res) == [("A", 333.0), ("B", -142.0), ("C", 10_000.0), ("A", -166.0)]
 
 
@@ -130,7 +131,7 @@ def test_an_empty_dict_closes_every_position_exactly():
     out, steps = _steps(s0=lambda s, v: (s.order("A", 100 / 3), s.order("B", -1e-10)),
                         s2=lambda s, v: s.rebalance({}),
                         s4=lambda s, v: s.get_positions())
-    res = run(_flat(), Scripted(steps), initial_cash=100_000)
+    res = run(_flat(), Scripted(steps), allow_short=True, initial_cash=100_000)
     assert _orders(res)[2:] == [("A", -100 / 3), ("B", 1e-10)]
     assert out["s4"] == {}
 
@@ -303,7 +304,7 @@ def test_slice_view_weights_match_the_strategy_helper():
 
     data = bars({"A": [(100, 101, 99, 100), (100, 102, 99, 101), (101, 103, 100, 102)],
                  "B": [(50, 51, 49, 50), (50, 51, 48, 49), (49, 50, 48, 48)]})
-    run(data, Scripted({0: buy, 2: look}), initial_cash=10_000)
+    run(data, Scripted({0: buy, 2: look}), allow_short=True, initial_cash=10_000)
     (w, helper, by_hand), = seen
     assert w[0] > 0 > w[1]
     np.testing.assert_array_equal(w, helper)

@@ -217,3 +217,161 @@ def test_import_of_a_never_built_checkout_says_how_to_build(tmp_path):
     assert "TYPE NotBuiltError" in out
     assert "mlbacktest is not built" in out
     assert "pip install -e ." in out
+
+
+# ---------------------------------------------------------------- every hook and callback
+class Raiser(Strategy):
+    """Raises ``exc`` from the hook named ``where`` (the first time it is called)."""
+
+    def __init__(self, where: str, exc: BaseException) -> None:
+        self.where, self.exc = where, exc
+
+    def _boom(self, hook: str) -> None:
+        if hook == self.where:
+            raise self.exc
+
+    def on_start(self):
+        self._boom("on_start")
+        self.buy("A", 1)
+        self.schedule_at(day(1), self.timer_callback)
+        self.schedule(self.every_day, "1d")
+
+    def on_market_data(self, event, context):
+        self._boom("on_market_data")
+
+    def on_slice(self, view, context):
+        self._boom("on_slice")
+
+    def on_fill(self, fill):
+        self._boom("on_fill")
+
+    def on_order(self, order):
+        if order.status == "filled":
+            self._boom("on_order")
+
+    def on_signal(self, event, context):
+        self._boom("on_signal")
+
+    def timer_callback(self, context):
+        self._boom("timer_callback")
+
+    def every_day(self, context):
+        self._boom("every_day")
+
+    def on_end(self):
+        self._boom("on_end")
+
+
+def _model_raising(where: str, exc: BaseException):
+    from mlbacktest import CommissionModel, SlippageModel
+
+    class BadCommission(CommissionModel):
+        def compute(self, asset, quantity, price, ts):
+            if where == "compute":
+                raise exc
+            return 0.0
+
+        def record_fill(self, asset, quantity, price, ts):
+            if where == "commission.record_fill":
+                raise exc
+
+        def reset(self, n_assets):
+            if where == "commission.reset":
+                raise exc
+
+    class BadSlippage(SlippageModel):
+        def fill_price(self, asset, quantity, raw_price, bar_volume, ts, row=-1):
+            if where == "fill_price":
+                raise exc
+            return raw_price
+
+        def record_fill(self, asset, quantity, price, bar_volume, ts, row=-1):
+            if where == "slippage.record_fill":
+                raise exc
+
+        def reset(self, n_assets, columns=None):
+            if where == "slippage.reset":
+                raise exc
+
+    return BadCommission(), BadSlippage()
+
+
+HOOK_NOTES = [
+    # where it raises, the note it must carry
+    ("on_start", "mlbacktest: raised in on_start()"),
+    ("on_end", "mlbacktest: raised in on_end()"),
+    ("on_market_data", "mlbacktest: raised in on_market_data() at timestamp 2024-01-01 00:00:00, "
+                       "asset 'A'"),
+    ("on_slice", "mlbacktest: raised in on_slice() at timestamp 2024-01-01 00:00:00"),
+    ("on_fill", "mlbacktest: raised in on_fill() at timestamp 2024-01-01 00:00:00, asset 'A'"),
+    ("on_order", "mlbacktest: raised in on_order() at timestamp 2024-01-01 00:00:00, asset 'A'"),
+    ("on_signal", "mlbacktest: raised in on_signal() at timestamp 2024-01-02 00:00:00, "
+                  "asset 'B'"),
+    ("timer_callback", "mlbacktest: raised in timer_callback() at timestamp 2024-01-02 00:00:00"),
+    ("every_day", "mlbacktest: raised in every_day() at timestamp 2024-01-01 00:00:00"),
+    ("compute", "mlbacktest: raised in BadCommission.compute() (commission model) at timestamp "
+                "2024-01-01 00:00:00, asset 'A'"),
+    ("commission.record_fill", "mlbacktest: raised in BadCommission.record_fill() (commission "
+                               "model) at timestamp 2024-01-01 00:00:00, asset 'A'"),
+    ("commission.reset", "mlbacktest: raised in BadCommission.reset() (commission model)"),
+    ("fill_price", "mlbacktest: raised in BadSlippage.fill_price() (slippage model) at timestamp "
+                   "2024-01-01 00:00:00, asset 'A'"),
+    ("slippage.record_fill", "mlbacktest: raised in BadSlippage.record_fill() (slippage model) "
+                             "at timestamp 2024-01-01 00:00:00, asset 'A'"),
+    ("slippage.reset", "mlbacktest: raised in BadSlippage.reset() (slippage model)"),
+]
+
+
+def _run_raising(where: str, exc: BaseException) -> None:
+    import polars as pl
+
+    from mlbacktest import BacktestEngine, PolarsDataFeed
+    from mlbacktest.data.source import SignalSource
+
+    commission, slippage = _model_raising(where, exc)
+    source = SignalSource(pl.DataFrame([(day(1), "B", 0.5)],
+                                       schema=["timestamp", "asset", "pred"], orient="row"))
+    BacktestEngine(PolarsDataFeed(bars(DATA)), Raiser(where, exc),
+                   BacktestConfig(commission=commission, slippage_bps=slippage),
+                   sources=source).run(progress=False)
+
+
+@pytest.mark.parametrize(("where", "note"), HOOK_NOTES, ids=[h for h, _ in HOOK_NOTES])
+def test_every_hook_and_callback_gets_a_note(where, note):
+    with pytest.raises(StrategyBlewUp) as info:
+        _run_raising(where, StrategyBlewUp(where))
+    assert type(info.value) is StrategyBlewUp
+    assert _mlbacktest_notes(info.value) == [note]
+
+
+@pytest.mark.parametrize("exc_type", [SystemExit, KeyboardInterrupt, GeneratorExit])
+@pytest.mark.parametrize("where", ["on_start", "on_slice", "on_fill", "compute", "on_end"])
+def test_base_exceptions_keep_their_type_and_get_the_note(where, exc_type):
+    with pytest.raises(exc_type) as info:
+        _run_raising(where, exc_type(where))
+    assert type(info.value) is exc_type
+    (note,) = _mlbacktest_notes(info.value)
+    assert note.startswith("mlbacktest: raised in ")
+
+
+# ---------------------------------------------------------------- one run per engine
+def test_a_second_run_of_an_engine_is_refused():
+    from mlbacktest import BacktestEngine, PolarsDataFeed
+
+    engine = BacktestEngine(PolarsDataFeed(bars(DATA)), Recorder(fail_in="nowhere", at=0))
+    engine.run(progress=False)
+    with pytest.raises(RuntimeError, match="already run.*new BacktestEngine"):
+        engine.run(progress=False)
+
+
+def test_a_strategy_instance_runs_once():
+    from mlbacktest import BacktestEngine, PolarsDataFeed
+
+    strat = Recorder(fail_in="nowhere", at=0)
+    first = BacktestEngine(PolarsDataFeed(bars(DATA)), strat).run(progress=False)
+    with pytest.raises(RuntimeError, match="Recorder instance has already been run"):
+        BacktestEngine(PolarsDataFeed(bars(DATA)), strat).run(progress=False)
+    # a new engine with a new strategy reproduces the first run exactly
+    again = BacktestEngine(PolarsDataFeed(bars(DATA)), Recorder(fail_in="nowhere", at=0)).run(
+        progress=False)
+    assert again.equity.equals(first.equity) and again.fills.equals(first.fills)

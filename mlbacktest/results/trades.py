@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlbacktest._fifo import match_fills
+from mlbacktest._portfolio import QTY_RTOL as _LEDGER_QTY_RTOL
 
 __all__ = [
     "EXCURSION_FIELDS",
@@ -46,8 +47,11 @@ __all__ = [
     "fifo_round_trips",
 ]
 
-QTY_RTOL: float = 1e-9
-"""Relative tolerance under which a remaining quantity is treated as zero."""
+QTY_RTOL: float = _LEDGER_QTY_RTOL
+"""Relative tolerance under which a remaining quantity is treated as zero.
+
+The ledger's own (:data:`mlbacktest._portfolio.QTY_RTOL`): a position the
+broker counts as flat has no open lot here, and the other way round."""
 
 TRADE_FIELDS: tuple[str, ...] = (
     "asset",
