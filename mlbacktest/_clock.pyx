@@ -30,9 +30,10 @@ def _stream_arrays(timestamps, offsets):
     o = np.ascontiguousarray(offsets, dtype=np.int64)
     if t.ndim != 1 or o.ndim != 1 or o.shape[0] != t.shape[0] + 1:
         raise ValueError("offsets must have one more entry than timestamps")
-    if t.shape[0] > 1 and not bool(np.all(t[1:] > t[:-1])):
+    cdef Py_ssize_t n = t.shape[0], m = o.shape[0]
+    if n > 1 and not bool(np.all(t[1:] > t[:n - 1])):
         raise ValueError("stream timestamps must be strictly increasing")
-    if o.shape[0] > 1 and not bool(np.all(o[1:] >= o[:-1])):
+    if m > 1 and not bool(np.all(o[1:] >= o[:m - 1])):
         raise ValueError("stream offsets must be non-decreasing")
     if o.shape[0] > 0 and o[0] < 0:
         raise ValueError(f"stream offsets are row numbers >= 0, got {o[0]}")

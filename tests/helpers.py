@@ -221,9 +221,11 @@ def run_feed(
 ) -> mlbacktest.BacktestResult:
     """Run ``strategy`` (a :class:`TopK` by default) over ``frame`` with its ``pred`` signal.
 
-    The configuration is 100,000 of initial cash and a 5 bp commission, with
+    The configuration is a margin account (the default :class:`TopK` is
+    long-short) with 100,000 of initial cash and a 5 bp commission, with
     ``config`` added or overriding.
     """
     feed = PolarsDataFeed(frame, signal_columns=["pred"])
-    cfg = BacktestConfig(**({"initial_cash": 100_000.0, "commission": 0.0005} | config))
+    cfg = BacktestConfig(**({"initial_cash": 100_000.0, "commission": 0.0005,
+                             "account": "margin"} | config))
     return BacktestEngine(feed, strategy or TopK(), cfg).run()
