@@ -47,22 +47,14 @@ import gc
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 import tracemalloc
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)  # for `benchmarks.common`
-try:
-    import mlbacktest  # noqa: F401
-except ImportError:  # not installed: use the in-place build of the checkout
-    sys.path.insert(0, os.path.dirname(_HERE))
+import _script  # noqa: E402  (first: sets up the imports below)
+from _script import MB, common, fmt_mb, fmt_rate  # noqa: E402
 
-from benchmarks import common  # noqa: E402
 from mlbacktest import Strategy  # noqa: E402
-
-MB = 1024 * 1024
 
 #: Rows of the table, in order: (key, label, strategy factory or None for the baseline).
 ENGINE_CASES = (
@@ -138,42 +130,17 @@ def memory_child(key: str, n_assets: int, n_bars: int, seed: int) -> dict:
 
 
 def measure_memory(key: str, args) -> dict | None:
-    cmd = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--_memory-child",
-        key,
-        "--assets",
-        str(args.assets),
-        "--bars",
-        str(args.bars),
-        "--seed",
-        str(args.seed),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(f"memory measurement of {key} failed:\n{proc.stderr}", file=sys.stderr)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", key,
+           "--assets", str(args.assets), "--bars", str(args.bars), "--seed", str(args.seed)]
+    return _script.run_json_child(cmd, f"memory measurement of {key}")
 
 
 # --------------------------------------------------------------------------- #
 # report
 # --------------------------------------------------------------------------- #
-def _fmt_rate(x: float) -> str:
-    return f"{x / 1e6:,.2f}M"
-
-
-def _mb(x: float | None) -> str:
-    return "n/a" if x is None else f"{x / MB:,.0f}"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--assets", type=int, default=500)
-    p.add_argument("--bars", type=int, default=2520)
-    p.add_argument("--repeat", type=int, default=3, help="timed runs per case (best is kept)")
-    p.add_argument("--seed", type=int, default=common.SEED)
+    _script.add_size_args(p, assets=500, bars=2520)
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     p.add_argument("--ml", action="store_true",
                    help="then run the ML-sized studies of run_ml.py (minute and daily)")
@@ -188,13 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_child(args.memory_child, args.assets, args.bars, args.seed)))
         return 0
 
-    import numpy
-    import polars
-
-    print(
-        f"mlbacktest {mlbacktest.__version__} | Python {sys.version.split()[0]} | "
-        f"numpy {numpy.__version__} | polars {polars.__version__} | {os.cpu_count()} CPUs"
-    )
+    print(_script.environment())
     t0 = time.perf_counter()
     feed = common.feed(args.assets, args.bars, args.seed)
     panel = feed.panel
@@ -245,15 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(head))
     for key, label, t, n_fills in rows:
         line = (
-            f"{label:<32} {t:>8.3f} {_fmt_rate(n / t):>13} {t / n * 1e9:>7.1f} "
+            f"{label:<32} {t:>8.3f} {fmt_rate(n / t):>13} {t / n * 1e9:>7.1f} "
             f"{t / t_base:>7.2f} {'-' if n_fills is None else f'{n_fills:,d}':>8}"
         )
         m = mem.get(key)
         if m:
             peak = m["run_peak_rss"]
             line += (
-                f" {_mb(peak):>8} {'n/a' if peak is None else f'{peak / budget:.2f}':>8}"
-                f" {_mb(m['run_heap_peak']):>8}"
+                f" {fmt_mb(peak):>8} {'n/a' if peak is None else f'{peak / budget:.2f}':>8}"
+                f" {fmt_mb(m['run_heap_peak']):>8}"
             )
         elif mem:
             line += f" {'':>8} {'':>8} {'':>8}"
@@ -288,15 +249,15 @@ def main(argv: list[str] | None = None) -> int:
         first = next((m for m in mem.values() if m), None)
         if first:
             print(
-                f"RSS before the run: {_mb(first['rss_before_run'])} MB = interpreter + "
-                f"libraries {_mb(first['rss_imports'])} MB, + polars frame (and what the "
+                f"RSS before the run: {fmt_mb(first['rss_before_run'])} MB = interpreter + "
+                f"libraries {fmt_mb(first['rss_imports'])} MB, + polars frame (and what the "
                 f"allocator kept from generating it) "
-                f"{_mb(first['rss_frame'] - first['rss_imports'])} MB, + feed columns "
-                f"{_mb(first['rss_before_run'] - first['rss_frame'])} MB"
+                f"{fmt_mb(first['rss_frame'] - first['rss_imports'])} MB, + feed columns "
+                f"{fmt_mb(first['rss_before_run'] - first['rss_frame'])} MB"
             )
             print(
                 "lifetime peak incl. data generation: "
-                + ", ".join(f"{k} {_mb(m['lifetime_peak_rss'])}" for k, m in mem.items() if m)
+                + ", ".join(f"{k} {fmt_mb(m['lifetime_peak_rss'])}" for k, m in mem.items() if m)
                 + " MB"
             )
 
@@ -305,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         (
             "on_slice >= 10M asset-bars/s",
             n / by["slice"][2] >= 10e6,
-            f"{_fmt_rate(n / by['slice'][2])}/s",
+            f"{fmt_rate(n / by['slice'][2])}/s",
         ),
         (
             "empty on_market_data <= 2x baseline per asset-bar",
@@ -315,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         (
             "MarketDataSignal >= 2M asset-bars/s",
             n / by["md_signal"][2] >= 2e6,
-            f"{_fmt_rate(n / by['md_signal'][2])}/s",
+            f"{fmt_rate(n / by['md_signal'][2])}/s",
         ),
     ]
     if mem and all(mem.values()):
@@ -324,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "peak memory <= 3x input + 200 MB",
                 worst <= budget,
-                f"{_mb(worst)} MB of {_mb(budget)} MB",
+                f"{fmt_mb(worst)} MB of {fmt_mb(budget)} MB",
             )
         )
     for text, ok, val in checks:

@@ -48,18 +48,12 @@ import subprocess
 import sys
 import time
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)  # for `benchmarks.common`
-try:
-    import mlbacktest  # noqa: F401
-except ImportError:  # not installed: use the in-place build of the checkout
-    sys.path.insert(0, os.path.dirname(_HERE))
+import _script  # noqa: E402  (first: sets up the imports below)
+from _script import MB, common  # noqa: E402
 
-from benchmarks import common  # noqa: E402
 from mlbacktest import ParquetDataFeed, PolarsDataFeed  # noqa: E402
 from mlbacktest.data.synthetic import synthetic_bars  # noqa: E402
 
-MB = 1024 * 1024
 MINUTE_BARS_YEAR = 98_280  # 252 x 390
 TARGET_MINUTE_ABS = 5e6  # asset-bars/s, end to end
 TARGET_DAILY_S = 10.0  # seconds, end to end
@@ -157,13 +151,7 @@ def main(argv=None) -> int:
                                args.path, args.save)))
         return 0
 
-    import numpy
-    import polars
-
-    print(
-        f"mlbacktest {mlbacktest.__version__} | Python {sys.version.split()[0]} | "
-        f"numpy {numpy.__version__} | polars {polars.__version__} | {os.cpu_count()} CPUs"
-    )
+    print(_script.environment())
     cases = []
     if args.case in ("all", "minute"):
         cases.append(("minute", args.minute_assets, args.minute_bars))
@@ -195,12 +183,10 @@ def main(argv=None) -> int:
             cmd += ["--stream", stream, "--path", path]
         if args.save and case == "minute":
             cmd += ["--save", args.save]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"\n{case}: child failed (exit {proc.returncode})\n{proc.stderr[-2000:]}")
+        r = _script.run_json_child(cmd, f"\n{case}: the measuring child")
+        if r is None:
             ok = False
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
         n = r["asset_bars"]
         e2e = r["feed_s"] + r["run_s"]
         label = (

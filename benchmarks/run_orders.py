@@ -48,17 +48,10 @@ calls (timed inside the runs), ``match`` the rest. Target: <= 2 us.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)  # for `benchmarks.common`
-try:
-    import mlbacktest  # noqa: F401
-except ImportError:  # not installed: use the in-place build of the checkout
-    sys.path.insert(0, os.path.dirname(_HERE))
-
-from benchmarks import common  # noqa: E402
+import _script  # noqa: E402  (first: sets up the imports below)
+from _script import common  # noqa: E402
 
 #: Targets of the issue (500 assets x 2,520 bars).
 RESTING_TARGET_NS = 20.0
@@ -73,10 +66,7 @@ FLOW_LABELS = {
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--assets", type=int, default=common.ORDERS_SIZE[0])
-    p.add_argument("--bars", type=int, default=common.ORDERS_SIZE[1])
-    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds (best is kept)")
-    p.add_argument("--seed", type=int, default=common.SEED)
+    _script.add_size_args(p, *common.ORDERS_SIZE, repeat_help="interleaved rounds (best is kept)")
     p.add_argument(
         "--resting",
         default=",".join(str(n) for n in common.RESTING_ORDERS),
@@ -88,12 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = sorted({int(x) for x in args.resting.split(",") if x.strip()} - {0})
 
     import numpy
-    import polars
 
-    print(
-        f"mlbacktest {mlbacktest.__version__} | Python {sys.version.split()[0]} | "
-        f"numpy {numpy.__version__} | polars {polars.__version__} | {os.cpu_count()} CPUs"
-    )
+    print(_script.environment())
     feed = common.feed(args.assets, args.bars, args.seed)
     n_bars = len(numpy.unique(feed.panel.ts))
     print(

@@ -23,47 +23,23 @@ the run without a bar.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import time
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)  # for `benchmarks.common`
-try:
-    import mlbacktest  # noqa: F401
-except ImportError:  # not installed: use the in-place build of the checkout
-    sys.path.insert(0, os.path.dirname(_HERE))
+import _script  # noqa: E402  (first: sets up the imports below)
+from _script import common, stderr_to_devnull  # noqa: E402
 
-from benchmarks import common  # noqa: E402
 from mlbacktest import BacktestEngine  # noqa: E402
 
 TARGET = 1.02
 
 
-@contextlib.contextmanager
-def stderr_to_devnull():
-    """Point file descriptor 2 (and sys.stderr) at /dev/null."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--assets", type=int, default=50)
-    p.add_argument("--bars", type=int, default=80_000)
-    p.add_argument("--repeat", type=int, default=15)
+    _script.add_size_args(p, assets=50, bars=80_000, repeat=15)
     args = p.parse_args(argv)
 
-    feed = common.feed(args.assets, args.bars)
+    feed = common.feed(args.assets, args.bars, args.seed)
     best = {True: float("inf"), False: float("inf")}
     fills = {}
     for _ in range(args.repeat):
