@@ -6,6 +6,7 @@ Cython over numpy columns; strategies are plain Python classes.
 
 from mlbacktest import _build_check  # noqa: F401  (readable error when not built)
 from mlbacktest._events import FillEvent, MarketEvent, OrderEvent, SignalRow, SliceView
+from mlbacktest._version import __version__
 from mlbacktest.config import BacktestConfig
 from mlbacktest.data import ContextFrame, DataFeed, ParquetDataFeed, PolarsDataFeed
 from mlbacktest.data.source import SignalEvent, SignalSource
@@ -28,8 +29,6 @@ from mlbacktest.models import (
 )
 from mlbacktest.results import BacktestResult
 from mlbacktest.strategy import Strategy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BacktestEngine",

@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 ORDER_TYPE_NAMES: tuple[str, ...]
 ORDER_STATUS_NAMES: tuple[str, ...]
+ORDER_STATUS_REJECTED: int
 TIF_NAMES: tuple[str, ...]
 ORIGIN_NAMES: tuple[str, ...]
 WORKING_STATUSES: frozenset[str]

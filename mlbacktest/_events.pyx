@@ -27,6 +27,8 @@ ORIGIN_NAMES = ("strategy", "stop_loss", "take_profit", "trailing_stop", "time_e
                 "margin_call", "drawdown_halt")
 ORDER_STATUS_NAMES = ("submitted", "accepted", "partially_filled", "filled", "cancelled",
                       "expired", "rejected")
+#: Status code of a rejected order in the order records (the ``OrderStatus`` enum).
+ORDER_STATUS_REJECTED = STATUS_REJECTED
 #: Statuses in which an order is still working.
 WORKING_STATUSES = frozenset(ORDER_STATUS_NAMES[:3])
 

@@ -41,6 +41,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from mlbacktest._version import __version__
+from mlbacktest.results.io import REPORT_FILE
+
 if TYPE_CHECKING:  # pragma: no cover
     from mlbacktest.results import BacktestResult
     from mlbacktest.strategy import Strategy
@@ -59,7 +62,7 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 #: Name of the report written in an output directory.
-REPORT_NAME = "report.html"
+REPORT_NAME = REPORT_FILE
 #: Default output directory of ``mlbacktest demo``.
 DEMO_OUT = "mlbacktest-demo"
 
@@ -112,8 +115,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from mlbacktest import __version__
-
     parser = _Parser(
         prog="mlbacktest",
         description="Event-driven backtests for machine-learning research.",

@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from mlbacktest.cli import REPORT_NAME
 from mlbacktest.config import BacktestConfig
 from mlbacktest.data.feeds import PolarsDataFeed
 from mlbacktest.data.synthetic import synthetic_bars
 from mlbacktest.engine import BacktestEngine
 from mlbacktest.results import BacktestResult
+from mlbacktest.results.io import REPORT_FILE, check_output_dir, staged_output
 from mlbacktest.results.io import _save as save_result
-from mlbacktest.results.io import check_output_dir, staged_output
 from mlbacktest.strategy import Strategy
 
 __all__ = ["TopBottomK", "run_demo"]
@@ -128,7 +127,7 @@ def run_demo(
     with staged_output(target, True, who) as staging:
         save_result(result, staging)
         try:
-            result.report(staging / REPORT_NAME)
+            result.report(staging / REPORT_FILE)
         except ImportError as exc:  # the charts need matplotlib
             reported = False
             print(f"mlbacktest: warning: the report was not written: {exc} "
@@ -136,6 +135,6 @@ def run_demo(
     if verbose:
         print(f"results written to {target}{os.sep}")
         if reported:
-            print(f"report written to {target / REPORT_NAME}  (open it in a browser; "
+            print(f"report written to {target / REPORT_FILE}  (open it in a browser; "
                   f"'mlbacktest report {target}' rebuilds it)")
     return result

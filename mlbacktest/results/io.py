@@ -30,23 +30,29 @@ import os
 import secrets
 import shutil
 import stat
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, cast
 
 import numpy as np
 import polars as pl
 
+from mlbacktest._version import __version__
 from mlbacktest.errors import ResultFileError
 
+from .frames import (
+    EQUITY_DTYPES,
+    FILL_DTYPES,
+    FILL_RANGE_COLUMNS,
+    OPTIONAL_ORDER_DTYPES,
+    ORDER_DTYPES,
+)
 from .metrics import simple_returns
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
-
-    from mlbacktest.data.feeds import DataFeed
 
     from .result import BacktestResult
 
@@ -54,8 +60,9 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "FRAME_NAMES",
-    "ResultIO",
+    "PriceMarks",
     "ResultWriter",
+    "SavedResult",
     "read_parquet",
     "returns_series",
     "to_pandas",
@@ -87,14 +94,56 @@ Freq = Literal["auto", "bar", "D"]
 # -- saving and loading ---------------------------------------------------------------
 
 
-def _raw_tables(result: BacktestResult) -> dict[str, dict[str, np.ndarray]]:
-    """The recorded arrays of ``result``, by table."""
-    return {"equity": result._equity, "fills": result._fills, "orders": result._orders}
+@dataclass(frozen=True)
+class SavedResult:
+    """What a saved result consists of: the recorded tables and the run's settings.
+
+    :func:`read_parquet` returns one, checked; saving takes one from
+    ``BacktestResult._saved_parts``. This module never builds a
+    :class:`~mlbacktest.results.BacktestResult`: the result class assembles
+    itself from these parts.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The directory read, for messages (the empty path when not read from disk).
+    equity, fills : dict of str to numpy.ndarray
+        The recorded columns (:mod:`~mlbacktest.results.frames`).
+    orders : dict of str to numpy.ndarray
+        The recorded columns of the orders, without their ``reason``.
+    reason : list of str
+        The reason text of each order (``""`` for none).
+    asset_names : list of str
+    tz : str or None
+    initial_cash : float
+    periods_per_year : float or None
+        As given to the result (``None``: inferred from the timestamps).
+    risk_free : float
+    benchmark : numpy.ndarray or None
+        The benchmark return of each equity period, if the result has one.
+    config : dict
+        The ``config`` entry of ``result.json`` (as read, unchecked until
+        :func:`config_knobs` reads it): see :func:`config_entry`.
+    """
+
+    path: Path
+    equity: dict[str, np.ndarray]
+    fills: dict[str, np.ndarray]
+    orders: dict[str, np.ndarray]
+    reason: list[str]
+    asset_names: list[str]
+    tz: str | None
+    initial_cash: float
+    periods_per_year: float | None
+    risk_free: float
+    benchmark: np.ndarray | None
+    config: Any
 
 
-def _benchmark_of(result: BacktestResult) -> np.ndarray | None:
-    """The benchmark return of each equity period the result was given, if any."""
-    return cast("np.ndarray | None", getattr(result, "_benchmark_returns", None))
+class Saveable(Protocol):
+    """What :func:`to_parquet` and :class:`ResultWriter` save: a result handing over its parts."""
+
+    def _saved_parts(self) -> SavedResult: ...  # pragma: no cover - a protocol
 
 
 def _to_json_value(value: Any) -> Any:
@@ -131,46 +180,44 @@ def _from_json_value(value: Any) -> Any:
     return value
 
 
-def _encode_config(config: Any) -> dict[str, Any]:
-    """The ``config`` entry of ``result.json``."""
-    from mlbacktest.config import BacktestConfig
+def config_entry(knobs: Mapping[str, Any] | None, unsaved: str | None = None) -> dict[str, Any]:
+    """The ``config`` entry of ``result.json``.
 
-    if config is None:
-        return {"kind": "none"}
-    problem = f"it is a {type(config).__name__}, not a BacktestConfig"
-    if isinstance(config, BacktestConfig):
-        try:
-            return {"kind": "BacktestConfig", "knobs": _to_json_value(config.to_dict())}
-        except (TypeError, ValueError) as exc:  # ConfigError: a model without a table form
-            problem = str(exc)
-    warnings.warn(
-        f"to_parquet: the result's config is saved only as text ({problem}); "
-        "the result read back has config=None",
-        UserWarning,
-        stacklevel=4,
-    )
-    return {"kind": "unsaved", "repr": repr(config)}
+    Parameters
+    ----------
+    knobs : mapping, optional
+        The configuration as data (``BacktestConfig.to_dict()``).
+    unsaved : str, optional
+        Without ``knobs``: the text (``repr``) of a configuration that cannot
+        be stored as data; ``None`` when the result has no configuration.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A knob has no JSON form.
+    """
+    if knobs is not None:
+        return {"kind": "BacktestConfig", "knobs": _to_json_value(dict(knobs))}
+    if unsaved is not None:
+        return {"kind": "unsaved", "repr": unsaved}
+    return {"kind": "none"}
 
 
-def _decode_config(entry: Any, where: Path) -> Any:
-    """The configuration stored in ``result.json`` (``None`` if it was not saved)."""
-    from mlbacktest.config import BacktestConfig
-    from mlbacktest.errors import LookAheadWarning
+def config_knobs(entry: Any, where: Path) -> dict[str, Any] | None:
+    """The knobs stored by :func:`config_entry` (``None`` if the config was not saved).
 
+    Raises
+    ------
+    ResultFileError
+        The entry is not one :func:`config_entry` writes (``where`` names the file).
+    """
     kind = entry.get("kind") if isinstance(entry, dict) else None
     if kind in ("none", "unsaved"):
         return None
     if kind != "BacktestConfig" or not isinstance(entry.get("knobs"), dict):
         raise ResultFileError(f"{where}: unreadable 'config' entry {entry!r}", str(where),
                               "config")
-    try:
-        with warnings.catch_warnings():
-            # The run that was saved already warned about look-ahead-prone settings.
-            warnings.simplefilter("ignore", LookAheadWarning)
-            return BacktestConfig.from_dict(_from_json_value(entry["knobs"]))
-    except ValueError as exc:
-        raise ResultFileError(f"{where}: field 'config': the saved config cannot be rebuilt: "
-                              f"{exc}", str(where), "config") from exc
+    return cast("dict[str, Any]", _from_json_value(entry["knobs"]))
 
 
 # -- output directories ---------------------------------------------------------------
@@ -429,7 +476,7 @@ def write_file_atomically(path: str | os.PathLike[str], data: bytes, who: str) -
 
 
 def to_parquet(
-    result: BacktestResult, path: str | os.PathLike[str], *, overwrite: bool = False
+    result: Saveable, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> Path:
     """Save ``result`` to the directory ``path`` (see the module docstring for the layout).
 
@@ -475,33 +522,33 @@ def to_parquet(
     return Path(path)
 
 
-def _save(result: BacktestResult, root: Path, written: Mapping[str, int] | None = None) -> Path:
+def _save(result: Saveable, root: Path, written: Mapping[str, int] | None = None) -> Path:
     """Write ``result`` into the new directory ``root``; the tables in ``written`` are there."""
-    import mlbacktest
-
+    parts = result._saved_parts()
     rows: dict[str, int] = dict(written or {})
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "mlbacktest_version": mlbacktest.__version__,
-        "asset_names": list(result.asset_names),
-        "tz": result.tz,
-        "initial_cash": result.initial_cash,
-        "periods_per_year": result._periods_per_year,
-        "risk_free": result.risk_free,
+        "mlbacktest_version": __version__,
+        "asset_names": list(parts.asset_names),
+        "tz": parts.tz,
+        "initial_cash": parts.initial_cash,
+        "periods_per_year": parts.periods_per_year,
+        "risk_free": parts.risk_free,
         "rows": rows,
-        "config": _encode_config(result.config),
+        "config": parts.config,
     }
-    for table, cols in _raw_tables(result).items():
+    tables = {"equity": parts.equity, "fills": parts.fills, "orders": parts.orders}
+    for table, cols in tables.items():
         if table in rows:
             continue
         frame = pl.DataFrame({k: pl.Series(k, v) for k, v in cols.items()})
         if table == "orders":
-            frame = frame.with_columns(pl.Series("reason", result._reason, dtype=pl.String))
+            frame = frame.with_columns(pl.Series("reason", parts.reason, dtype=pl.String))
         rows[table] = frame.height
         with _open_new(root / f"{table}.parquet") as f:
             frame.write_parquet(f)
-    bench = _benchmark_of(result)
+    bench = parts.benchmark
     if bench is not None:
         frame = pl.DataFrame({"returns": pl.Series("returns", bench, dtype=pl.Float64)})
         rows["benchmark"] = frame.height
@@ -575,12 +622,14 @@ class ResultWriter:
         finally:
             self._staged.abort()
 
-    def finish(self, cls: type[Any], orders: Mapping[str, Any], **fields: Any) -> Any:
+    def finish(self, cls: type[Saveable], orders: Mapping[str, Any], **fields: Any) -> Any:
         """Write the orders and ``result.json``, move the directory into place; return the result.
 
-        ``fields`` are the other arguments of ``cls`` (``asset_names``,
-        ``tz``, ``initial_cash``, ...), besides ``equity`` and ``fills``.
-        The result returned is the one written, read back.
+        ``cls`` is the result class (``BacktestResult``), given by the caller:
+        this module does not import it. ``fields`` are the other arguments of
+        ``cls`` (``asset_names``, ``tz``, ``initial_cash``, ...), besides
+        ``equity`` and ``fills``. The result returned is the one written,
+        read back.
         """
         try:
             self.close()
@@ -588,7 +637,7 @@ class ResultWriter:
             if missing:
                 raise RuntimeError(f"run(out=...): nothing was written to {missing}")
             tables = {t: pl.read_parquet(self.root / f"{t}.parquet") for t in self.TABLES}
-            result = cls(
+            result = cls(  # type: ignore[call-arg]
                 **{t: {c: f[c].to_numpy() for c in f.columns} for t, f in tables.items()},
                 orders=orders,
                 **fields,
@@ -695,17 +744,16 @@ _SCHEMAS: dict[str, tuple[dict[str, pl.DataType], dict[str, pl.DataType]]] = {}
 
 def _schemas() -> dict[str, tuple[dict[str, pl.DataType], dict[str, pl.DataType]]]:
     if not _SCHEMAS:
-        from .result import _EQUITY_DTYPES, _FILL_DTYPES, _OPTIONAL_ORDER_DTYPES, _ORDER_DTYPES
 
         def pl_types(dtypes: Mapping[str, Any]) -> dict[str, pl.DataType]:
             return {k: _PL_OF[np.dtype(v)] for k, v in dtypes.items()}
 
-        _SCHEMAS["equity"] = (pl_types(_EQUITY_DTYPES), {})
+        _SCHEMAS["equity"] = (pl_types(EQUITY_DTYPES), {})
         _SCHEMAS["fills"] = (
-            pl_types(_FILL_DTYPES), {"held_high": pl.Float64(), "held_low": pl.Float64()}
+            pl_types(FILL_DTYPES), dict.fromkeys(FILL_RANGE_COLUMNS, pl.Float64())
         )
         _SCHEMAS["orders"] = (
-            {**pl_types(_ORDER_DTYPES), "reason": pl.String()}, pl_types(_OPTIONAL_ORDER_DTYPES)
+            {**pl_types(ORDER_DTYPES), "reason": pl.String()}, pl_types(OPTIONAL_ORDER_DTYPES)
         )
         _SCHEMAS[_BENCHMARK] = ({"returns": pl.Float64()}, {})
     return _SCHEMAS
@@ -787,24 +835,23 @@ def _check_table(path: Path, table: str, frame: pl.DataFrame, n_assets: int) -> 
         finite("quantity", "filled_quantity")
 
 
-def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> Any:
-    """Read a result saved by :func:`to_parquet`, checking it on the way.
+def read_parquet(path: str | os.PathLike[str]) -> SavedResult:
+    """Read the parts of a result saved by :func:`to_parquet`, checking them on the way.
 
-    Every entry of ``result.json`` and every table is checked before the
-    result is built: types, schema, nulls, finiteness, ordering of the
-    timestamps, and that the equity is cash plus the positions' value.
+    Every entry of ``result.json`` and every table is checked: types,
+    schema, nulls, finiteness, ordering of the timestamps, and that the
+    equity is cash plus the positions' value.
+    ``BacktestResult.from_parquet`` builds the result from the parts (and
+    its configuration from :func:`config_knobs`).
 
     Parameters
     ----------
     path : str or path-like
         The directory written by :func:`to_parquet`.
-    cls : type, optional
-        The class to build (a subclass of ``BacktestResult``); ``BacktestResult``
-        when ``None``.
 
     Returns
     -------
-    BacktestResult
+    SavedResult
 
     Raises
     ------
@@ -822,10 +869,6 @@ def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> 
         message names the file and the field (``ResultFileError`` is a
         ``ValueError``).
     """
-    if cls is None:
-        from .result import BacktestResult
-
-        cls = BacktestResult
     root = Path(path)
     meta = _read_meta(root)
     rows = meta["rows"]
@@ -833,10 +876,10 @@ def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> 
     frames = {t: _read_table(root, t, rows) for t in _TABLES}
     for table, frame in frames.items():
         _check_table(root / f"{table}.parquet", table, frame, n_assets)
-    orders: dict[str, Any] = {c: frames["orders"][c].to_numpy() for c in frames["orders"].columns}
-    if "reason" in orders:
-        orders["reason"] = frames["orders"]["reason"].fill_null("").to_list()
-    extra: dict[str, Any] = {}
+    order_frame = frames["orders"]
+    orders = {c: order_frame[c].to_numpy() for c in order_frame.columns if c != "reason"}
+    reason = order_frame["reason"].fill_null("").to_list()
+    benchmark = None
     if _BENCHMARK in rows:
         # One return per equity period: taken as is, so alpha and beta are unchanged.
         bench = _read_table(root, _BENCHMARK, rows)
@@ -844,25 +887,21 @@ def read_parquet(path: str | os.PathLike[str], cls: type[Any] | None = None) -> 
         if bench.height != frames["equity"].height:
             raise _bad(root / f"{_BENCHMARK}.parquet", None,
                        f"has {bench.height} rows, the equity {frames['equity'].height}")
-        extra["benchmark"] = bench["returns"].to_numpy()
-    config = _decode_config(meta.get("config"), root / META_FILE)
-    try:
-        return cls(
-            equity={c: frames["equity"][c].to_numpy() for c in frames["equity"].columns},
-            fills={c: frames["fills"][c].to_numpy() for c in frames["fills"].columns},
-            orders=orders,
-            asset_names=meta["asset_names"],
-            tz=meta["tz"],
-            initial_cash=meta["initial_cash"],
-            config=config,
-            periods_per_year=meta["periods_per_year"],
-            risk_free=meta["risk_free"],
-            **extra,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ResultFileError(
-            f"from_parquet: {root} holds an invalid result: {exc}", str(root)
-        ) from exc
+        benchmark = bench["returns"].to_numpy()
+    return SavedResult(
+        path=root,
+        equity={c: frames["equity"][c].to_numpy() for c in frames["equity"].columns},
+        fills={c: frames["fills"][c].to_numpy() for c in frames["fills"].columns},
+        orders=orders,
+        reason=reason,
+        asset_names=meta["asset_names"],
+        tz=meta["tz"],
+        initial_cash=meta["initial_cash"],
+        periods_per_year=meta["periods_per_year"],
+        risk_free=meta["risk_free"],
+        benchmark=benchmark,
+        config=meta.get("config"),
+    )
 
 
 # -- returns and pandas exports -----------------------------------------------------
@@ -1012,23 +1051,30 @@ def _as_utc_labels(pd: Any, wall_ns: np.ndarray) -> Any:
     return pd.DatetimeIndex(wall_ns.view("M8[ns]")).tz_localize("UTC")
 
 
+class PriceMarks(NamedTuple):
+    """Prices in the engine's domain: int64 ns timestamps and asset ids into ``asset_names``.
+
+    ``BacktestResult.to_pyfolio`` reads a feed into one; :func:`to_pyfolio`
+    takes it, or a long polars frame.
+    """
+
+    asset_names: tuple[str, ...]
+    """Name of each asset id of ``asset``."""
+    ts: np.ndarray
+    """int64 ns timestamp of each price (UTC instants when the time zone is set)."""
+    asset: np.ndarray
+    """Asset id of each price."""
+    price: np.ndarray
+    """float64 prices."""
+
+
 def _price_marks(
-    result: BacktestResult, prices: DataFeed | pl.DataFrame, price_column: str
+    result: BacktestResult, prices: PriceMarks | pl.DataFrame, price_column: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ts, asset id, price) of ``prices`` in the result's timestamp and asset-id domain."""
-    from mlbacktest.data.feeds import DataFeed
-
-    if isinstance(prices, DataFeed):
-        if price_column not in ("open", "high", "low", "close"):
-            raise ValueError(f"price_column must be a bar field for a feed, got {price_column!r}")
-        if prices.tz != result.tz:
-            raise ValueError(f"prices: the feed's time zone {prices.tz!r} is not {result.tz!r}")
-        # Window by window, so a streaming feed is read the way the engine reads it.
-        panels = [prices.window(lo, hi) for lo, hi in prices.window_edges()]
+    if isinstance(prices, PriceMarks):
         names = prices.asset_names
-        ts = np.concatenate([np.empty(0, np.int64), *(p.ts for p in panels)])
-        ids = np.concatenate([np.empty(0, np.int32), *(p.asset for p in panels)])
-        px = np.concatenate([np.empty(0), *(getattr(p, price_column) for p in panels)])
+        ts, ids, px = prices.ts, prices.asset, prices.price
     elif isinstance(prices, pl.DataFrame):
         missing = [c for c in ("timestamp", "asset", price_column) if c not in prices.columns]
         if missing:
@@ -1080,7 +1126,7 @@ def _last_per_cell(
 
 def to_pyfolio(
     result: BacktestResult,
-    prices: DataFeed | pl.DataFrame | None = None,
+    prices: PriceMarks | pl.DataFrame | None = None,
     *,
     price_column: str = "close",
 ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
@@ -1089,14 +1135,16 @@ def to_pyfolio(
     Parameters
     ----------
     result : BacktestResult
-    prices : DataFeed or polars.DataFrame, optional
-        Prices to value positions at: the feed of the run, or a long frame
-        with ``timestamp``, ``asset`` and ``price_column`` (the frame given
-        to :class:`~mlbacktest.data.PolarsDataFeed`). Without it, each
-        position is valued at the price of its asset's last fill, so only the
+    prices : PriceMarks or polars.DataFrame, optional
+        Prices to value positions at: a feed's prices read into
+        :class:`PriceMarks` (``BacktestResult.to_pyfolio`` does it for a
+        feed), or a long frame with ``timestamp``, ``asset`` and
+        ``price_column`` (the frame given to
+        :class:`~mlbacktest.data.PolarsDataFeed`). Without it, each position
+        is valued at the price of its asset's last fill, so only the
         ``cash`` column (and the returns) are exact.
     price_column : str, default "close"
-        Which price of ``prices`` marks the positions.
+        Which column of a ``prices`` frame marks the positions.
 
     Returns
     -------
@@ -1159,141 +1207,3 @@ def to_pyfolio(
         index=_as_utc_labels(pd, fill_ns),
     )
     return returns, positions, transactions
-
-
-# -- the mixin ------------------------------------------------------------------------
-
-
-class ResultIO:
-    """Saving, loading and pandas exports of :class:`~mlbacktest.results.BacktestResult`."""
-
-    __slots__ = ()
-
-    def _result(self) -> BacktestResult:
-        return cast("BacktestResult", self)
-
-    def to_parquet(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Save the result to a directory; :meth:`from_parquet` reads it back.
-
-        The recorded arrays go to ``equity.parquet``, ``fills.parquet`` and
-        ``orders.parquet``; asset names, time zone, initial cash, periods per
-        year, risk-free rate and the configuration to ``result.json``.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A directory: new, empty, or an earlier mlbacktest output (with
-            ``overwrite``). It is replaced only once the new result is
-            complete, so a failed save leaves it as it was.
-        overwrite : bool, default False
-            Replace an earlier mlbacktest output at ``path``; a directory
-            holding anything else is refused regardless.
-
-        Returns
-        -------
-        pathlib.Path
-            ``path``.
-
-        Raises
-        ------
-        FileExistsError
-            ``path`` is a symbolic link, holds files mlbacktest did not write,
-            or holds an earlier result and ``overwrite`` is False.
-        NotADirectoryError
-            ``path`` is a file.
-
-        See Also
-        --------
-        mlbacktest.results.io.to_parquet : the details, including configs that
-            cannot be stored.
-        """
-        return to_parquet(self._result(), path, overwrite=overwrite)
-
-    @classmethod
-    def from_parquet(cls, path: str | os.PathLike[str]) -> Any:
-        """Read a result saved by :meth:`to_parquet`.
-
-        Every frame of the result read back equals the saved one, and its
-        metrics are bit-identical.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The directory written by :meth:`to_parquet`.
-
-        Returns
-        -------
-        BacktestResult
-
-        Raises
-        ------
-        FileNotFoundError
-            The directory or one of its files is missing.
-        mlbacktest.ResultFileError
-            A file is corrupt, altered (NaN or rescaled equity, timestamps out
-            of order, a negative fill price, ...) or written by a newer format
-            version; the message names the file and the field. A
-            ``ValueError``.
-        """
-        return read_parquet(path, cls)
-
-    def to_pandas(self) -> dict[str, pd.DataFrame]:
-        """Every frame as a pandas DataFrame (needs pandas).
-
-        Returns
-        -------
-        dict of str to pandas.DataFrame
-            Keys ``"equity"``, ``"returns"`` and ``"exposure"`` (indexed by
-            ``timestamp``), ``"fills"``, ``"orders"``, ``"trades"``,
-            ``"open_positions"`` and ``"metrics"`` (a ``value`` column
-            indexed by ``metric``).
-        """
-        return to_pandas(self._result())
-
-    def returns_series(self, freq: Freq = "auto") -> pd.Series:
-        """Simple returns as a pandas Series (needs pandas), e.g. for quantstats.
-
-        Parameters
-        ----------
-        freq : {"auto", "bar", "D"}, default "auto"
-            ``"bar"``: one return per bar, indexed by bar timestamps.
-            ``"D"``: daily returns (last equity of each calendar day of the
-            result's time zone), indexed by midnight. ``"auto"``: daily for
-            intraday runs, per bar otherwise.
-
-        Returns
-        -------
-        pandas.Series
-            float64 returns named ``"returns"``, with a ``DatetimeIndex`` in
-            the result's time zone (naive for naive results); the first
-            return is against ``initial_cash``.
-        """
-        return returns_series(self._result(), freq)
-
-    def to_pyfolio(
-        self, prices: DataFeed | pl.DataFrame | None = None, *, price_column: str = "close"
-    ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
-        """``(returns, positions, transactions)`` for pyfolio (needs pandas).
-
-        Parameters
-        ----------
-        prices : DataFeed or polars.DataFrame, optional
-            Prices to value the positions at (the run's feed, or a long frame
-            with ``timestamp``, ``asset`` and ``price_column``). Without it,
-            positions are valued at their asset's last fill price.
-        price_column : str, default "close"
-
-        Returns
-        -------
-        returns : pandas.Series
-            Daily simple returns.
-        positions : pandas.DataFrame
-            End-of-day value per traded asset plus ``cash``.
-        transactions : pandas.DataFrame
-            ``amount``, ``price``, ``symbol`` per fill.
-
-        See Also
-        --------
-        mlbacktest.results.io.to_pyfolio : the time-stamp conventions.
-        """
-        return to_pyfolio(self._result(), prices, price_column=price_column)

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mlbacktest._events import ORDER_STATUS_REJECTED as _ORDER_STATUS_REJECTED
+
 __all__ = [
     "FORMATTERS",
     "METRIC_FORMATS",
@@ -70,8 +72,9 @@ __all__ = [
 DEFAULT_PERIODS_PER_YEAR: float = 252.0
 """Trading days per year; the fallback of :func:`infer_periods_per_year`."""
 
-ORDER_STATUS_REJECTED: int = 6
-"""Status code of a rejected order in the engine's order records."""
+ORDER_STATUS_REJECTED: int = _ORDER_STATUS_REJECTED
+"""Status code of a rejected order in the engine's order records (from the compiled
+``OrderStatus`` enum of :mod:`mlbacktest._events`)."""
 
 _NS_PER_DAY: int = 86_400 * 1_000_000_000
 

@@ -41,17 +41,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from . import metrics as _metrics
-from .io import REPORT_GENERATOR, ResultIO, check_report_path, write_file_atomically
+import mlbacktest.results.metrics as _metrics
+from mlbacktest._version import __version__
+
+from .io import REPORT_GENERATOR, check_report_path, write_file_atomically
 from .metrics import FORMATTERS, format_metric
-from .plots import PANELS, ReportData, panel_height, plot, render_png, report_data
+from .plots import PANELS, ReportData, panel_height, render_png, report_data
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
     from .result import BacktestResult
 
-__all__ = ["SECTION_IDS", "ResultOutputs", "ResultReport", "write_report"]
+__all__ = ["SECTION_IDS", "write_report"]
 
 SECTION_IDS: tuple[str, ...] = (
     "summary",
@@ -331,8 +332,6 @@ def write_report(
     pathlib.Path
         ``path``.
     """
-    import mlbacktest
-
     check_report_path(path, "report")  # before the work of drawing the charts
     data = report_data(result, benchmark, benchmark_name=benchmark_name,
                        rolling_window=rolling_window)
@@ -373,95 +372,12 @@ def write_report(
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'{REPORT_GENERATOR} {html.escape(mlbacktest.__version__)}">'
+        f'{REPORT_GENERATOR} {html.escape(__version__)}">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body><main>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(_subtitle(result, data))}</p>"
         "</header>"
         + "".join(parts)
-        + f"<footer>mlbacktest {html.escape(mlbacktest.__version__)} \u00b7 {created}</footer>"
+        + f"<footer>mlbacktest {html.escape(__version__)} \u00b7 {created}</footer>"
         "</main></body></html>\n"
     )
     return write_file_atomically(path, page.encode("utf-8"), "report")
-
-
-class ResultReport:
-    """Charts and the HTML report of :class:`~mlbacktest.results.BacktestResult`."""
-
-    __slots__ = ()
-
-    def plot(
-        self,
-        benchmark: Any = None,
-        *,
-        benchmark_name: str | None = None,
-        rolling_window: int | None = None,
-    ) -> Figure:
-        """The report's charts in one matplotlib Figure (needs matplotlib).
-
-        Parameters
-        ----------
-        benchmark, benchmark_name, rolling_window
-            As for :meth:`report`.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-            Equity, drawdown, monthly returns, rolling Sharpe ratio, exposure
-            and trade P&L. It is not attached to pyplot: save it with
-            ``fig.savefig(path)`` (works headless) or display it in a notebook.
-        """
-        result = cast("BacktestResult", self)
-        return plot(result, benchmark, benchmark_name=benchmark_name,
-                    rolling_window=rolling_window)
-
-    def report(
-        self,
-        path: str | os.PathLike[str] = "report.html",
-        benchmark: Any = None,
-        *,
-        title: str | None = None,
-        benchmark_name: str | None = None,
-        rolling_window: int | None = None,
-    ) -> Path:
-        """Write a self-contained HTML tear sheet (needs matplotlib).
-
-        Sections: summary, equity (against ``benchmark``), underwater
-        drawdown, monthly-returns heat map, rolling Sharpe ratio, exposure,
-        trade P&L distribution, metrics and configuration. Charts are
-        embedded as PNG images; the file loads nothing from the network.
-
-        Parameters
-        ----------
-        path : str or path-like, default "report.html"
-            The file to write.
-        benchmark : optional
-            A polars DataFrame with ``timestamp`` and one of ``returns``,
-            ``price`` or ``close`` (aligned as of each bar); a pandas Series of
-            returns with a DatetimeIndex (e.g. another result's
-            :meth:`returns`); or an array with one return per bar.
-        title : str, optional
-            Page heading.
-        benchmark_name : str, optional
-            Label of the benchmark.
-        rolling_window : int, optional
-            Periods in the rolling Sharpe window (half a year by default;
-            shortened for runs shorter than the window).
-
-        Returns
-        -------
-        pathlib.Path
-            ``path``.
-
-        See Also
-        --------
-        mlbacktest.results.report : the sections in detail.
-        """
-        result = cast("BacktestResult", self)
-        return write_report(result, path, benchmark, title=title, benchmark_name=benchmark_name,
-                            rolling_window=rolling_window)
-
-
-class ResultOutputs(ResultIO, ResultReport):
-    """Exports (parquet, pandas, pyfolio, quantstats) and reports of a backtest result."""
-
-    __slots__ = ()

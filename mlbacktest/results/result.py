@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+import mlbacktest.results.io as _io
+import mlbacktest.results.plots as _plots
+import mlbacktest.results.report as _report
+from mlbacktest.config import BacktestConfig
+from mlbacktest.data.feeds import DataFeed
+from mlbacktest.errors import LookAheadWarning, ResultFileError
+
+from .frames import (
+    EQUITY_DTYPES,
+    FILL_DTYPES,
+    FILL_RANGE_COLUMNS,
+    OPTIONAL_ORDER_DTYPES,
+    ORDER_DTYPES,
+)
+from .io import Freq, PriceMarks, SavedResult
 from .metrics import (
     FORMATTERS,
     METRIC_SECTIONS,
@@ -25,7 +43,6 @@ from .metrics import (
     simple_returns,
     total_return,
 )
-from .report import ResultOutputs
 from .trades import (
     EXCURSION_FIELDS,
     EXIT_REASONS,
@@ -35,6 +52,10 @@ from .trades import (
     exit_reasons,
     fifo_round_trips,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    from matplotlib.figure import Figure
 
 __all__ = ["BacktestResult", "ORDER_STATUS_NAMES", "ORDER_TYPE_NAMES", "TIF_NAMES"]
 
@@ -70,43 +91,6 @@ broker gives the trade it closes its origin as exit reason."""
 
 _NO_TIMESTAMP: int = int(np.iinfo(np.int64).min)
 """``closed_ts`` of an order that is still open."""
-
-_EQUITY_DTYPES: dict[str, type] = {
-    "ts": np.int64,
-    "cash": np.float64,
-    "positions_value": np.float64,
-    "equity": np.float64,
-    "gross_exposure": np.float64,
-    "net_exposure": np.float64,
-}
-_FILL_DTYPES: dict[str, type] = {
-    "ts": np.int64,
-    "asset": np.int32,
-    "order_id": np.int64,
-    "quantity": np.float64,
-    "price": np.float64,
-    "commission": np.float64,
-    "slippage": np.float64,
-}
-_ORDER_DTYPES: dict[str, type] = {
-    "order_id": np.int64,
-    "asset": np.int32,
-    "created_ts": np.int64,
-    "order_type": np.int8,
-    "quantity": np.float64,
-    "limit_price": np.float64,
-    "stop_price": np.float64,
-    "status": np.int8,
-    "filled_quantity": np.float64,
-    "avg_fill_price": np.float64,
-    "closed_ts": np.int64,
-}
-_OPTIONAL_ORDER_DTYPES: dict[str, type] = {
-    "tif": np.int8,
-    "origin": np.int8,
-    "parent": np.int64,
-    "oco_group": np.int64,
-}
 
 def _table_columns(
     table: str, data: Mapping[str, npt.ArrayLike], dtypes: dict[str, type]
@@ -146,7 +130,7 @@ def _direction(name: str, sign: np.ndarray) -> pl.Series:
     return _decode(name, (sign < 0).astype(np.int8), ("long", "short"))
 
 
-class BacktestResult(ResultOutputs):
+class BacktestResult:
     """Everything a backtest recorded, with frames and metrics computed on demand.
 
     The engine builds this object from plain numpy arrays; every frame and
@@ -220,16 +204,16 @@ class BacktestResult(ResultOutputs):
         risk_free: float = 0.0,
         benchmark: Any = None,
     ) -> None:
-        self._equity = _table_columns("equity", equity, _EQUITY_DTYPES)
-        self._fills = _table_columns("fills", fills, _FILL_DTYPES)
-        for key in ("held_high", "held_low"):  # optional: bar ranges for MFE/MAE
+        self._equity = _table_columns("equity", equity, EQUITY_DTYPES)
+        self._fills = _table_columns("fills", fills, FILL_DTYPES)
+        for key in FILL_RANGE_COLUMNS:  # optional: bar ranges for MFE/MAE
             if key in fills:
                 held = np.ascontiguousarray(fills[key], dtype=np.float64)
                 if held.shape != self._fills["ts"].shape:
                     raise ValueError(f"BacktestResult: fills column {key!r} has the wrong length")
                 self._fills[key] = held
-        self._orders = _table_columns("orders", orders, _ORDER_DTYPES)
-        for key, dtype in _OPTIONAL_ORDER_DTYPES.items():
+        self._orders = _table_columns("orders", orders, ORDER_DTYPES)
+        for key, dtype in OPTIONAL_ORDER_DTYPES.items():
             if key in orders:
                 arr: np.ndarray = np.ascontiguousarray(orders[key], dtype=dtype)
                 if arr.shape != self._orders["order_id"].shape:
@@ -744,3 +728,299 @@ class BacktestResult(ResultOutputs):
             f"{len(self.asset_names)} assets, {len(self._fills['ts']):,d} fills, "
             f"final_equity={self.final_equity:,.2f} ({change:+.2%})>"
         )
+
+    # -- saving, loading, exports and reports (delegated to io, plots and report) ----
+
+    def _saved_parts(self) -> SavedResult:
+        """The recorded tables and settings as :mod:`~mlbacktest.results.io` saves them."""
+        return SavedResult(
+            path=Path(),
+            equity=self._equity,
+            fills=self._fills,
+            orders=self._orders,
+            reason=self._reason,
+            asset_names=list(self.asset_names),
+            tz=self.tz,
+            initial_cash=self.initial_cash,
+            periods_per_year=self._periods_per_year,
+            risk_free=self.risk_free,
+            benchmark=self._benchmark_returns,
+            config=_config_entry(self.config),
+        )
+
+    def to_parquet(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Save the result to a directory; :meth:`from_parquet` reads it back.
+
+        The recorded arrays go to ``equity.parquet``, ``fills.parquet`` and
+        ``orders.parquet``; asset names, time zone, initial cash, periods per
+        year, risk-free rate and the configuration to ``result.json``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A directory: new, empty, or an earlier mlbacktest output (with
+            ``overwrite``). It is replaced only once the new result is
+            complete, so a failed save leaves it as it was.
+        overwrite : bool, default False
+            Replace an earlier mlbacktest output at ``path``; a directory
+            holding anything else is refused regardless.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        FileExistsError
+            ``path`` is a symbolic link, holds files mlbacktest did not write,
+            or holds an earlier result and ``overwrite`` is False.
+        NotADirectoryError
+            ``path`` is a file.
+
+        See Also
+        --------
+        mlbacktest.results.io.to_parquet : the details, including configs that
+            cannot be stored.
+        """
+        return _io.to_parquet(self, path, overwrite=overwrite)
+
+    @classmethod
+    def from_parquet(cls, path: str | os.PathLike[str]) -> BacktestResult:
+        """Read a result saved by :meth:`to_parquet`.
+
+        Every frame of the result read back equals the saved one, and its
+        metrics are bit-identical.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The directory written by :meth:`to_parquet`.
+
+        Returns
+        -------
+        BacktestResult
+
+        Raises
+        ------
+        FileNotFoundError
+            The directory or one of its files is missing.
+        mlbacktest.ResultFileError
+            A file is corrupt, altered (NaN or rescaled equity, timestamps out
+            of order, a negative fill price, ...) or written by a newer format
+            version; the message names the file and the field. A
+            ``ValueError``.
+        """
+        saved = _io.read_parquet(path)
+        config = _rebuild_config(saved.config, saved.path / _io.META_FILE)
+        try:
+            return cls(
+                equity=saved.equity,
+                fills=saved.fills,
+                orders={**saved.orders, "reason": saved.reason},
+                asset_names=saved.asset_names,
+                tz=saved.tz,
+                initial_cash=saved.initial_cash,
+                config=config,
+                periods_per_year=saved.periods_per_year,
+                risk_free=saved.risk_free,
+                benchmark=saved.benchmark,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ResultFileError(
+                f"from_parquet: {saved.path} holds an invalid result: {exc}", str(saved.path)
+            ) from exc
+
+    def to_pandas(self) -> dict[str, pd.DataFrame]:
+        """Every frame as a pandas DataFrame (needs pandas).
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            Keys ``"equity"``, ``"returns"`` and ``"exposure"`` (indexed by
+            ``timestamp``), ``"fills"``, ``"orders"``, ``"trades"``,
+            ``"open_positions"`` and ``"metrics"`` (a ``value`` column
+            indexed by ``metric``).
+        """
+        return _io.to_pandas(self)
+
+    def returns_series(self, freq: Freq = "auto") -> pd.Series:
+        """Simple returns as a pandas Series (needs pandas), e.g. for quantstats.
+
+        Parameters
+        ----------
+        freq : {"auto", "bar", "D"}, default "auto"
+            ``"bar"``: one return per bar, indexed by bar timestamps.
+            ``"D"``: daily returns (last equity of each calendar day of the
+            result's time zone), indexed by midnight. ``"auto"``: daily for
+            intraday runs, per bar otherwise.
+
+        Returns
+        -------
+        pandas.Series
+            float64 returns named ``"returns"``, with a ``DatetimeIndex`` in
+            the result's time zone (naive for naive results); the first
+            return is against ``initial_cash``.
+        """
+        return _io.returns_series(self, freq)
+
+    def to_pyfolio(
+        self, prices: DataFeed | pl.DataFrame | None = None, *, price_column: str = "close"
+    ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+        """``(returns, positions, transactions)`` for pyfolio (needs pandas).
+
+        Parameters
+        ----------
+        prices : DataFeed or polars.DataFrame, optional
+            Prices to value the positions at (the run's feed, or a long frame
+            with ``timestamp``, ``asset`` and ``price_column``). Without it,
+            positions are valued at their asset's last fill price.
+        price_column : str, default "close"
+
+        Returns
+        -------
+        returns : pandas.Series
+            Daily simple returns.
+        positions : pandas.DataFrame
+            End-of-day value per traded asset plus ``cash``.
+        transactions : pandas.DataFrame
+            ``amount``, ``price``, ``symbol`` per fill.
+
+        Raises
+        ------
+        ValueError
+            ``prices`` is a feed and ``price_column`` is not a bar field, or
+            the feed's time zone is not the result's.
+
+        See Also
+        --------
+        mlbacktest.results.io.to_pyfolio : the time-stamp conventions.
+        """
+        marks = (
+            _feed_marks(prices, price_column, self.tz) if isinstance(prices, DataFeed) else prices
+        )
+        return _io.to_pyfolio(self, marks, price_column=price_column)
+
+    def plot(
+        self,
+        benchmark: Any = None,
+        *,
+        benchmark_name: str | None = None,
+        rolling_window: int | None = None,
+    ) -> Figure:
+        """The report's charts in one matplotlib Figure (needs matplotlib).
+
+        Parameters
+        ----------
+        benchmark, benchmark_name, rolling_window
+            As for :meth:`report`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Equity, drawdown, monthly returns, rolling Sharpe ratio, exposure
+            and trade P&L. It is not attached to pyplot: save it with
+            ``fig.savefig(path)`` (works headless) or display it in a notebook.
+        """
+        return _plots.plot(self, benchmark, benchmark_name=benchmark_name,
+                           rolling_window=rolling_window)
+
+    def report(
+        self,
+        path: str | os.PathLike[str] = "report.html",
+        benchmark: Any = None,
+        *,
+        title: str | None = None,
+        benchmark_name: str | None = None,
+        rolling_window: int | None = None,
+    ) -> Path:
+        """Write a self-contained HTML tear sheet (needs matplotlib).
+
+        Sections: summary, equity (against ``benchmark``), underwater
+        drawdown, monthly-returns heat map, rolling Sharpe ratio, exposure,
+        trade P&L distribution, metrics and configuration. Charts are
+        embedded as PNG images; the file loads nothing from the network.
+
+        Parameters
+        ----------
+        path : str or path-like, default "report.html"
+            The file to write.
+        benchmark : optional
+            A polars DataFrame with ``timestamp`` and one of ``returns``,
+            ``price`` or ``close`` (aligned as of each bar); a pandas Series of
+            returns with a DatetimeIndex (e.g. another result's
+            :meth:`returns`); or an array with one return per bar.
+        title : str, optional
+            Page heading.
+        benchmark_name : str, optional
+            Label of the benchmark.
+        rolling_window : int, optional
+            Periods in the rolling Sharpe window (half a year by default;
+            shortened for runs shorter than the window).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        See Also
+        --------
+        mlbacktest.results.report : the sections in detail.
+        """
+        return _report.write_report(self, path, benchmark, title=title,
+                                    benchmark_name=benchmark_name,
+                                    rolling_window=rolling_window)
+
+
+def _config_entry(config: Any) -> dict[str, Any]:
+    """The ``config`` entry of a saved result (see :func:`~mlbacktest.results.io.config_entry`).
+
+    A configuration that cannot be stored as data (not a
+    :class:`~mlbacktest.config.BacktestConfig`, or one holding a cost model
+    defined in Python without a table form) is saved as text, with a warning.
+    """
+    if config is None:
+        return _io.config_entry(None)
+    problem = f"it is a {type(config).__name__}, not a BacktestConfig"
+    if isinstance(config, BacktestConfig):
+        try:
+            return _io.config_entry(config.to_dict())
+        except (TypeError, ValueError) as exc:  # ConfigError: a model without a table form
+            problem = str(exc)
+    warnings.warn(
+        f"to_parquet: the result's config is saved only as text ({problem}); "
+        "the result read back has config=None",
+        UserWarning,
+        stacklevel=6,  # the caller of BacktestResult.to_parquet
+    )
+    return _io.config_entry(None, unsaved=repr(config))
+
+
+def _rebuild_config(entry: Any, where: Path) -> BacktestConfig | None:
+    """The configuration stored in the ``config`` entry of ``where`` (``None`` if not saved)."""
+    knobs = _io.config_knobs(entry, where)
+    if knobs is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            # The run that was saved already warned about look-ahead-prone settings.
+            warnings.simplefilter("ignore", LookAheadWarning)
+            return BacktestConfig.from_dict(knobs)
+    except ValueError as exc:
+        raise ResultFileError(f"{where}: field 'config': the saved config cannot be rebuilt: "
+                              f"{exc}", str(where), "config") from exc
+
+
+def _feed_marks(feed: DataFeed, price_column: str, tz: str | None) -> PriceMarks:
+    """The ``price_column`` bars of ``feed``, read window by window as the engine reads them."""
+    if price_column not in ("open", "high", "low", "close"):
+        raise ValueError(f"price_column must be a bar field for a feed, got {price_column!r}")
+    if feed.tz != tz:
+        raise ValueError(f"prices: the feed's time zone {feed.tz!r} is not {tz!r}")
+    panels = [feed.window(lo, hi) for lo, hi in feed.window_edges()]
+    return PriceMarks(
+        asset_names=tuple(feed.asset_names),
+        ts=np.concatenate([np.empty(0, np.int64), *(p.ts for p in panels)]),
+        asset=np.concatenate([np.empty(0, np.int32), *(p.asset for p in panels)]),
+        price=np.concatenate([np.empty(0), *(getattr(p, price_column) for p in panels)]),
+    )
