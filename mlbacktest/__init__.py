@@ -16,6 +16,7 @@ from mlbacktest.errors import (
     LookAheadWarning,
     NotBuiltError,
     OrderError,
+    RejectedOrdersWarning,
     ResultFileError,
 )
 from mlbacktest.models import (
@@ -60,5 +61,6 @@ __all__ = [
     "ResultFileError",
     "NotBuiltError",
     "LookAheadWarning",
+    "RejectedOrdersWarning",
     "__version__",
 ]

@@ -214,7 +214,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="never show a progress bar")
     out.add_argument("--no-report", action="store_true", help="write the results only")
     out.add_argument("--quiet", "-q", action="store_true",
-                     help="do not print the summary (the paths written are still printed)")
+                     help="do not print the summary (the paths written, and the number of "
+                          "rejected orders when there are some, are still printed)")
 
     report = sub.add_parser(
         "report", parents=[common, report_opts], epilog=_EPILOG,
@@ -794,7 +795,9 @@ def _run(args: argparse.Namespace) -> int:
             return _fail(exc, "the strategy raised" if _notes(exc) else "the run failed", tb)
     try:
         if not args.quiet:
-            result.summary()
+            result.summary()  # ends with the rejected orders and their reasons, if any
+        elif result.rejection_reasons.height:
+            print(result.rejection_text())
         if not args.no_report:
             _write_report(result, staged.path / REPORT_NAME, args, benchmark)
         staged.commit()

@@ -20,6 +20,7 @@ from mlbacktest.data.feeds import DataFeed
 from mlbacktest.data.panel import BAR_FIELDS, BarPanel
 from mlbacktest.errors import ConfigError, DataError
 from mlbacktest.results import BacktestResult
+from mlbacktest.results.result import warn_if_mostly_rejected
 from mlbacktest.strategy import Strategy
 
 __all__ = ["BacktestEngine", "run_backtest"]
@@ -390,10 +391,11 @@ class BacktestEngine:
                 chunks.close()
             if writer is not None:
                 writer.close()
-        if writer is not None:
-            return saved  # type: ignore[no-any-return]
-        return BacktestResult(equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
-                              orders=broker.to_arrays(), **fields)
+        if writer is not None:  # warns when most orders were rejected
+            return warn_if_mostly_rejected(saved)  # type: ignore[no-any-return]
+        return warn_if_mostly_rejected(BacktestResult(
+            equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
+            orders=broker.to_arrays(), **fields))
 
 
 def _progress_bar(progress: bool | None, total: int) -> Any:

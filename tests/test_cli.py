@@ -180,6 +180,32 @@ def test_class_name_may_be_left_out_when_unique(workdir, capsys):
     assert "2 Strategy subclasses (Explodes, TopK)" in err
 
 
+def test_run_reports_rejected_orders_and_their_reasons(workdir, capsys):
+    (workdir / "greedy.py").write_text(
+        "from mlbacktest import Strategy\n"
+        "class Greedy(Strategy):\n"
+        "    def on_market_data(self, event, context):\n"
+        "        self.order_target_percent(event.asset, 10)  # meant 10 %\n"
+    )
+    status, out, err = run_cli(capsys, "run", "greedy.py", "--data", "bars.parquet",
+                               "--out", "g", "--no-report")
+    assert status == EXIT_OK
+    written = BacktestResult.from_parquet(workdir / "g")
+    line = written.rejection_text()
+    assert line.startswith("rejected orders: ") and "top reasons: insufficient cash" in line
+    assert line in out.splitlines()  # the summary's last line
+    warning = err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith(
+        "mlbacktest: warning: RejectedOrdersWarning: " + line)
+    status, out, err = run_cli(capsys, "run", "greedy.py", "--data", "bars.parquet",
+                               "--out", "g", "--overwrite", "--no-report", "-q")
+    assert status == EXIT_OK
+    assert "Backtest summary" not in out and line in out.splitlines()  # even with --quiet
+    status, out, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                             "bars_with_pred.parquet", "--out", "t", "--no-report")
+    assert status == EXIT_OK and "rejected orders" not in out
+
+
 def _one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
