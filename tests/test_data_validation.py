@@ -667,3 +667,52 @@ def test_parquet_file_that_is_not_parquet_is_named(tmp_path):
     (tmp_path / "notes.parquet").write_text("not a parquet file")
     with pytest.raises(DataError, match="cannot read parquet file .*notes.parquet"):
         ParquetDataFeed(tmp_path)
+
+
+# ------------------------------------------------- files read by suffix (one reader)
+@pytest.mark.parametrize("name", ["bars.txt", "bars.xlsx", "bars", "bars.parquet.bak"])
+def test_unknown_file_suffix_names_the_path_and_the_supported_ones(tmp_path, name):
+    import mlbacktest
+    from mlbacktest.data.feeds import open_feed
+    from mlbacktest.data.files import scan_frame
+    from mlbacktest.demo import TopBottomK
+
+    path = tmp_path / name
+    pl.DataFrame(base_columns()).write_csv(path)
+    expected = (f"cannot tell the format of '{path}' from its name: supported suffixes are "
+                ".parquet, .pq, .csv, .csv.gz, .tsv, .tsv.gz, .arrow, .ipc, .feather")
+    for read in (scan_frame, open_feed, ContextFrame, PolarsDataFeed):
+        with pytest.raises(DataError, match=expected.replace(".", r"\.").replace("(", r"\(")):
+            read(str(path))
+    with pytest.raises(DataError, match="cannot tell the format"):
+        mlbacktest.run_backtest(str(path), TopBottomK())
+    with pytest.raises(DataError, match="cannot tell the format"):  # a signal frame too
+        PolarsDataFeed(pl.DataFrame(base_columns()).drop("signal"), signals=path)
+
+
+def test_parquet_only_options_on_a_csv_path_are_refused(tmp_path):
+    import mlbacktest
+    from mlbacktest.demo import TopBottomK
+
+    path = tmp_path / "bars.csv"
+    pl.DataFrame(base_columns()).write_csv(path)
+    with pytest.raises(DataError, match=r"start=, chunk=: these options need parquet data, "
+                       r"but '.*bars.csv' is CSV"):
+        mlbacktest.run_backtest(path, TopBottomK(), start="2024-01-03", chunk="1d")
+
+
+def test_a_list_of_files_must_share_one_format(tmp_path):
+    from mlbacktest.data.files import file_format
+
+    assert file_format([tmp_path / "a.parquet", tmp_path / "b.PQ"]) == "parquet"
+    with pytest.raises(DataError, match="mix formats .csv, parquet."):
+        file_format([str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")])
+
+
+def test_a_missing_file_is_file_not_found(tmp_path):
+    from mlbacktest.data.files import scan_frame
+
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        scan_frame(tmp_path / "missing.csv")
+    with pytest.raises(FileNotFoundError, match="no file matches the pattern"):
+        scan_frame(str(tmp_path / "nothing" / "*.parquet"))
