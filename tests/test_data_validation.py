@@ -716,3 +716,71 @@ def test_a_missing_file_is_file_not_found(tmp_path):
         scan_frame(tmp_path / "missing.csv")
     with pytest.raises(FileNotFoundError, match="no file matches the pattern"):
         scan_frame(str(tmp_path / "nothing" / "*.parquet"))
+
+
+# ------------------------------------------------- misnamed columns: what to do about them
+def test_misnamed_bar_field_suggests_the_rename():
+    msg = raises_data_error(pl.DataFrame(base_columns()).rename({"close": "Close"}))
+    assert msg.startswith("missing required column 'close'; available columns: [")
+    assert msg.endswith("; did you mean 'Close'? rename it: df.rename({'Close': 'close'})")
+
+
+def test_capitalised_bar_fields_get_one_rename_for_all():
+    frame = pl.DataFrame(base_columns()).rename(
+        {c: c.capitalize() for c in ("open", "high", "low", "close", "volume")})
+    msg = raises_data_error(frame)
+    assert msg.endswith("rename them: df.rename({'Open': 'open', 'High': 'high', 'Low': 'low', "
+                        "'Close': 'close', 'Volume': 'volume'})")
+
+
+@pytest.mark.parametrize(
+    ("renames", "hints"),
+    [
+        ({"timestamp": "date"}, ["pass timestamp_column='date' (--timestamp-column date on the "
+                                 "command line)"]),
+        ({"timestamp": "Timestamp"}, ["pass timestamp_column='Timestamp'"]),
+        ({"asset": "ticker"}, ["the assets look like they are in column 'ticker': pass "
+                               "asset_column='ticker' (--asset-column ticker on the command "
+                               "line)"]),
+        ({"asset": "Symbol", "timestamp": "Date"}, ["pass timestamp_column='Date'",
+                                                     "pass asset_column='Symbol'"]),
+    ],
+)
+def test_misnamed_key_column_names_the_option(renames, hints):
+    msg = raises_data_error(pl.DataFrame(base_columns()).rename(renames))
+    assert "available columns: [" in msg
+    for hint in hints:
+        assert hint in msg
+
+
+def test_context_without_its_timestamp_column_names_the_option():
+    with pytest.raises(DataError, match="pass timestamp_column='Date'"):
+        ContextFrame(pl.DataFrame({"Date": DAYS, "vix": [1.0] * 4}))
+
+
+@pytest.mark.parametrize("ts", ["timestamp", "date"])
+def test_a_wide_price_matrix_gets_the_long_format_hint(ts):
+    wide = pl.DataFrame(base_columns()).pivot(on="asset", index="timestamp", values="close")
+    msg = raises_data_error(wide.rename({"timestamp": ts}))
+    assert "the data look wide (one column per asset: 'AAA', 'BBB', 'CCC'): data must be long, " \
+           "one row per timestamp and asset" in msg
+    recipe = (f"df.unpivot(index={ts!r}, variable_name='asset', value_name='close')"
+              ".with_columns(open=pl.col('close'), high=pl.col('close'), low=pl.col('close'), "
+              "volume=pl.lit(0.0))")
+    assert recipe in msg
+    assert ("pass timestamp_column='date'" in msg) == (ts == "date")
+    # the recipe works: the long frame it gives is accepted
+    long = eval(recipe, {"pl": pl, "df": wide.rename({"timestamp": ts})})
+    assert len(PolarsDataFeed(long, timestamp_column=ts)) == 12
+
+
+def test_a_long_frame_with_a_ticker_column_is_not_called_wide():
+    frame = pl.DataFrame(base_columns()).select("timestamp", "asset", "close").rename(
+        {"asset": "ticker"})
+    msg = raises_data_error(frame)
+    assert "wide" not in msg and "pass asset_column='ticker'" in msg
+
+
+def test_misspelt_signal_column_suggests_the_close_one():
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns=["Signal"])
+    assert msg.endswith("; did you mean 'signal' for 'Signal'?")
