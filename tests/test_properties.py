@@ -278,6 +278,7 @@ SETTINGS = settings(max_examples=examples(500), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @SETTINGS
 @given(runs())
 def test_run_invariants(r: dict[str, Any]) -> None:
@@ -563,6 +564,7 @@ def test_run_invariants(r: dict[str, Any]) -> None:
         assert near(fin["equity"], eq["equity"][-1], RTOL, scale)
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_runs_are_deterministic(r: dict[str, Any]) -> None:
@@ -871,6 +873,7 @@ RISK_SETTINGS = settings(max_examples=examples(250), deadline=None,
                          suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @RISK_SETTINGS
 @given(risk_runs())
 def test_risk_layer_invariants(r: dict[str, Any]) -> None:
