@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from mlbacktest import (
     PolarsDataFeed,
     Strategy,
 )
-from mlbacktest.errors import OrderError
+from mlbacktest.errors import OrderError, RejectedOrdersWarning
 
 RTOL = 1e-9
 PRICE_RTOL = 1e-12
@@ -263,7 +264,9 @@ def run(r: dict[str, Any]) -> tuple[Any, RandomTrader]:
     panel: Panel = r["panel"]
     strategy = RandomTrader(r["seed"], r["hook"], r["activity"], r["fractional"])
     feed = PolarsDataFeed(panel.frame(), signal_columns=["pred"])
-    return BacktestEngine(feed, strategy, cfg).run(), strategy
+    with warnings.catch_warnings():  # random orders: many runs reject most of them
+        warnings.simplefilter("ignore", RejectedOrdersWarning)
+        return BacktestEngine(feed, strategy, cfg).run(), strategy
 
 
 def near(a: float, b: float, rtol: float, scale: float = 0.0) -> bool:
@@ -278,7 +281,6 @@ SETTINGS = settings(max_examples=examples(500), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @SETTINGS
 @given(runs())
 def test_run_invariants(r: dict[str, Any]) -> None:
@@ -564,7 +566,6 @@ def test_run_invariants(r: dict[str, Any]) -> None:
         assert near(fin["equity"], eq["equity"][-1], RTOL, scale)
 
 
-@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_runs_are_deterministic(r: dict[str, Any]) -> None:
@@ -713,7 +714,9 @@ def run_risk(r: dict[str, Any]) -> tuple[Any, RiskTrader]:
     panel: Panel = r["panel"]
     strategy = RiskTrader(r["seed"], r["activity"], r["fractional"], r["flow"])
     feed = PolarsDataFeed(panel.frame(), signal_columns=["pred"])
-    return BacktestEngine(feed, strategy, cfg).run(), strategy
+    with warnings.catch_warnings():  # random risk limits reject most orders of many runs
+        warnings.simplefilter("ignore", RejectedOrdersWarning)
+        return BacktestEngine(feed, strategy, cfg).run(), strategy
 
 
 def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
@@ -873,7 +876,6 @@ RISK_SETTINGS = settings(max_examples=examples(250), deadline=None,
                          suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @RISK_SETTINGS
 @given(risk_runs())
 def test_risk_layer_invariants(r: dict[str, Any]) -> None:
