@@ -17,6 +17,7 @@ from mlbacktest.errors import (
     LookAheadWarning,
     NotBuiltError,
     OrderError,
+    RejectedOrdersWarning,
     ResultFileError,
 )
 from mlbacktest.models import (
@@ -59,5 +60,6 @@ __all__ = [
     "ResultFileError",
     "NotBuiltError",
     "LookAheadWarning",
+    "RejectedOrdersWarning",
     "__version__",
 ]

@@ -2,7 +2,7 @@
 
 ``python -m mlbacktest demo`` runs the built-in demo and writes its report;
 ``mlbacktest run strategy.py:MyStrategy --data bars.parquet --out results/``
-backtests a strategy class on parquet (or CSV) data and writes the results
+backtests a strategy class on parquet (or CSV, Arrow IPC) data and writes the results
 and an HTML report; ``mlbacktest report results/`` rebuilds the report from
 a results directory. :func:`main` is the entry point; it returns the exit
 status instead of exiting, so it can be called in-process.
@@ -131,8 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     report_opts = _Parser(add_help=False)
     rgroup = report_opts.add_argument_group("report options")
     rgroup.add_argument("--benchmark", metavar="PATH",
-                        help="a benchmark to compare with in the report: parquet or .csv with "
-                             "'timestamp' and one of 'returns', 'price' or 'close'")
+                        help="a benchmark to compare with in the report: parquet, .csv, .tsv or "
+                             "Arrow IPC with 'timestamp' and one of 'returns', 'price' or "
+                             "'close'")
     rgroup.add_argument("--benchmark-name", metavar="NAME",
                         help="label of the benchmark (default 'Benchmark')")
     rgroup.add_argument("--title", help="heading of the report")
@@ -157,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", parents=[common, report_opts], epilog=_RUN_EXAMPLES + _EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="backtest a strategy class on parquet or CSV data",
+        help="backtest a strategy class on parquet, CSV or Arrow IPC data",
         description="Backtest a Strategy subclass and write its results (parquet) and an HTML "
                     "report (report.html) to the --out directory.",
     )
@@ -168,12 +169,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--data", required=True, metavar="PATH",
                      help="bars: a parquet file, a directory of parquet files, a glob "
-                          "('bars/*.parquet') or a .csv file")
+                          "('bars/*.parquet'), or a .csv, .tsv or Arrow IPC (.arrow, .ipc, "
+                          ".feather) file; the format is read from the suffix")
     run.add_argument("--signals", metavar="PATH",
-                     help="a separate signal (prediction) frame: parquet path/directory/glob "
-                          "or .csv, aligned point in time (see docs/signals.md)")
+                     help="a separate signal (prediction) frame: parquet path/directory/glob, "
+                          ".csv, .tsv or Arrow IPC, aligned point in time (see docs/signals.md)")
     run.add_argument("--context", metavar="PATH",
-                     help="market-wide series (one row per timestamp): parquet or .csv")
+                     help="market-wide series (one row per timestamp): parquet, .csv, .tsv or "
+                          "Arrow IPC")
     run.add_argument("--config", metavar="FILE",
                      help="BacktestConfig as a .toml, .yaml/.yml or .json file")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -215,7 +218,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="never show a progress bar")
     out.add_argument("--no-report", action="store_true", help="write the results only")
     out.add_argument("--quiet", "-q", action="store_true",
-                     help="do not print the summary (the paths written are still printed)")
+                     help="do not print the summary (the paths written, and the number of "
+                          "rejected orders when there are some, are still printed)")
 
     report = sub.add_parser(
         "report", parents=[common, report_opts], epilog=_EPILOG,
@@ -541,14 +545,15 @@ def _check_exists(path: str, option: str) -> None:
         raise CLIError(f"{option} {path!r} does not exist")
 
 
-def _is_csv(path: str) -> bool:
-    return path.lower().endswith((".csv", ".csv.gz", ".tsv"))
+def _check_format(path: str, option: str) -> None:
+    """Refuse a file whose suffix names no format mlbacktest reads (a usage error)."""
+    from mlbacktest.data.files import file_format
+    from mlbacktest.errors import DataError
 
-
-def _scan_csv(path: str) -> Any:
-    import polars as pl
-
-    return pl.scan_csv(path, separator="\t" if path.lower().endswith(".tsv") else ",")
+    try:
+        file_format(path)
+    except DataError as exc:
+        raise CLIError(f"{option}: {exc}") from None
 
 
 def _split_list(text: str | None) -> list[str] | None:
@@ -567,7 +572,8 @@ def _delay(text: str | None) -> int | str | None:
 
 def _build_feed(args: argparse.Namespace) -> Any:
     """The feed of ``run``'s data options (raises DataError, ConfigError, CLIError)."""
-    from mlbacktest.data.feeds import ParquetDataFeed, PolarsDataFeed
+    from mlbacktest.data.feeds import open_feed
+    from mlbacktest.data.files import file_format
 
     options: dict[str, Any] = {
         "signal_columns": _split_list(args.signal_columns),
@@ -578,31 +584,23 @@ def _build_feed(args: argparse.Namespace) -> Any:
         "embargo": args.embargo,
     }
     if args.signals is not None:
-        options["signals"] = _scan_csv(args.signals) if _is_csv(args.signals) else args.signals
+        file_format(args.signals)  # an unknown suffix fails before the bars are read
+        options["signals"] = args.signals
     filters = {"start": args.start, "end": args.end, "assets": _split_list(args.assets),
                "chunk": args.chunk}
-    if _is_csv(args.data):
+    fmt = file_format(args.data)
+    if fmt != "parquet":
         given = [f"--{k}" for k, v in filters.items() if v is not None]
         if given:
             raise CLIError(f"{', '.join(given)}: these options need parquet data (--data is a "
-                           "CSV file)")
-        if isinstance(options.get("signals"), str):  # PolarsDataFeed takes frames only
-            import polars as pl
-
-            options["signals"] = pl.scan_parquet(options["signals"])
-        return PolarsDataFeed(_scan_csv(args.data), **options)
-    if filters["chunk"] is None:
-        del filters["chunk"]
-    return ParquetDataFeed(args.data, **options, **filters)
+                           f"{fmt.upper()} file)")
+    return open_feed(args.data, **options, **{k: v for k, v in filters.items() if v is not None})
 
 
 def _read_context(path: str, timestamp_column: str) -> Any:
-    import polars as pl
-
     from mlbacktest.data.context import ContextFrame
 
-    lf = _scan_csv(path) if _is_csv(path) else pl.scan_parquet(path)
-    return ContextFrame(lf, timestamp_column=timestamp_column)
+    return ContextFrame(path, timestamp_column=timestamp_column)  # read by suffix
 
 
 def _check_out_dir(out: str, overwrite: bool) -> Path:
@@ -665,13 +663,11 @@ def _read_benchmark(path: str | None) -> Any:
         return None
     import polars as pl
 
+    from mlbacktest.data.files import scan_frame
     from mlbacktest.errors import DataError
 
     try:
-        if _is_csv(path):
-            return pl.read_csv(path, try_parse_dates=True,
-                               separator="\t" if path.lower().endswith(".tsv") else ",")
-        return pl.read_parquet(path)
+        return scan_frame(path, try_parse_dates=True).collect()
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"cannot read the benchmark {path}: {exc}") from exc
 
@@ -741,6 +737,9 @@ def _run(args: argparse.Namespace) -> int:
     for option in ("data", "signals", "context", "config", "benchmark"):
         if getattr(args, option) is not None:
             _check_exists(getattr(args, option), f"--{option}")
+    for option in ("data", "signals", "context", "benchmark"):
+        if getattr(args, option) is not None:
+            _check_format(getattr(args, option), f"--{option}")
     strategy_file = _split_spec(args.strategy)[0]
     where = [os.getcwd()]
     if _is_path(strategy_file):
@@ -795,7 +794,9 @@ def _run(args: argparse.Namespace) -> int:
             return _fail(exc, "the strategy raised" if _notes(exc) else "the run failed", tb)
     try:
         if not args.quiet:
-            result.summary()
+            result.summary()  # ends with the rejected orders and their reasons, if any
+        elif result.rejection_reasons.height:
+            print(result.rejection_text())
         if not args.no_report:
             _write_report(result, staged.path / REPORT_NAME, args, benchmark)
         staged.commit()
@@ -825,6 +826,7 @@ def _report(args: argparse.Namespace) -> int:
                        "'mlbacktest run --out' or BacktestResult.to_parquet wrote)")
     if args.benchmark is not None:
         _check_exists(args.benchmark, "--benchmark")
+        _check_format(args.benchmark, "--benchmark")
     try:
         result = BacktestResult.from_parquet(src)
     except Exception as exc:

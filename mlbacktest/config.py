@@ -31,6 +31,48 @@ MAX_LATENCY_NS = 2**62
 #: Largest ``periods_per_year``: one bar per millisecond of a 366-day year.
 MAX_PERIODS_PER_YEAR = 366 * 86_400 * 1_000
 
+#: Largest commission given as a bare number (a fraction of traded value): 10 %.
+#: Above it the number is most likely in the wrong unit (``5`` for 5 bps is
+#: 500 %); build the model explicitly (``PercentageCommission(0.2)``) to charge more.
+MAX_BARE_COMMISSION = 0.1
+#: Largest ``slippage_bps`` given as a bare number: 1,000 bps (10 % of the price).
+MAX_BARE_SLIPPAGE_BPS = 1_000.0
+#: Smallest non-zero ``slippage_bps`` given as a bare number: 0.01 bps. Below
+#: it the number is most likely a fraction (``0.0005`` meaning 5 bps).
+MIN_BARE_SLIPPAGE_BPS = 0.01
+
+
+def _check_bare_costs(commission: Any, slippage_bps: Any) -> None:
+    """Refuse bare cost numbers that are most likely in the wrong unit.
+
+    Only plain numbers are checked: a model object or a table is taken as
+    meant. Non-finite numbers are left to the models' own checks.
+    """
+    c = commission
+    if _number(c) and math.isfinite(c) and c > MAX_BARE_COMMISSION:
+        raise ConfigError(
+            f"commission={c!r} would charge {100 * c:g} % of traded value: commission is a "
+            f"fraction of traded value (0.001 = 10 bps), and bare numbers above "
+            f"{MAX_BARE_COMMISSION} (10 %) are refused as a likely unit mistake; write "
+            f"commission={c / 1e4:g} for {c:g} bps, or pass PercentageCommission({c!r}) "
+            "(or a table {'model': 'percentage', 'rate': ...}) to charge it on purpose"
+        )
+    b = slippage_bps
+    if _number(b) and math.isfinite(b) and b > MAX_BARE_SLIPPAGE_BPS:
+        raise ConfigError(
+            f"slippage_bps={b!r} would move prices by {b / 100:g} %: slippage_bps is in basis "
+            f"points (5 = 0.05 % of the price), and bare numbers above "
+            f"{MAX_BARE_SLIPPAGE_BPS:g} (10 %) are refused as a likely unit mistake; pass "
+            f"FixedBpsSlippage({b!r}) to use it on purpose"
+        )
+    if _number(b) and 0 < b < MIN_BARE_SLIPPAGE_BPS:
+        raise ConfigError(
+            f"slippage_bps={b!r} is {b:g} basis points, almost nothing: slippage_bps is in "
+            f"basis points, not a fraction (write slippage_bps={b * 1e4:g} for a fraction of "
+            f"{b:g}); bare numbers below {MIN_BARE_SLIPPAGE_BPS} bps are refused as a likely "
+            f"unit mistake; pass FixedBpsSlippage({b!r}) to use it on purpose"
+        )
+
 
 def _check_int32(value: Any, name: str, low: int) -> None:
     """Refuse anything but a whole number in ``[low, INT32_MAX]``."""
@@ -141,10 +183,15 @@ class BacktestConfig:
     commission : float or CommissionModel
         A float is a fraction of traded value (``0.001`` = 10 bps); use
         :func:`~mlbacktest.models.PerShareCommission` and friends for other
-        schedules.
+        schedules. A float above :data:`MAX_BARE_COMMISSION` (0.1, i.e. 10 %)
+        is refused as a likely unit mistake; pass
+        ``PercentageCommission(rate)`` to charge more on purpose.
     slippage_bps : float or SlippageModel
         Price moved against each market or stop fill, in basis points. Limit
-        fills are capped at their limit.
+        fills are capped at their limit. A number above 1,000 bps (10 %) or
+        below 0.01 bps (but not 0) is refused as a likely unit mistake (a
+        fraction given for basis points); pass ``FixedBpsSlippage(bps)`` to
+        use it on purpose.
     fill_at : {"next_open", "next_close", "close"}
         When market orders fill. ``"next_open"`` (default): at the open of
         the asset's next bar. ``"next_close"``: at the close of the asset's
@@ -273,6 +320,7 @@ class BacktestConfig:
             raise ConfigError(f"initial_cash must be > 0, got {cash!r}")
         _check_int32(self.history_window, "history_window", 1)
         object.__setattr__(self, "initial_cash", float(cash))
+        _check_bare_costs(self.commission, self.slippage_bps)
         if isinstance(self.commission, CommissionModel):
             cm = self.commission
         elif isinstance(self.commission, (int, float)) and not isinstance(self.commission, bool):

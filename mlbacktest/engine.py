@@ -20,6 +20,7 @@ from mlbacktest.data.feeds import DataFeed
 from mlbacktest.data.panel import BAR_FIELDS, BarPanel
 from mlbacktest.errors import ConfigError, DataError
 from mlbacktest.results import BacktestResult
+from mlbacktest.results.result import warn_if_mostly_rejected
 from mlbacktest.strategy import Strategy
 
 __all__ = ["BacktestEngine", "run_backtest"]
@@ -415,10 +416,11 @@ class BacktestEngine:
                 chunks.close()
             if writer is not None:
                 writer.close()
-        if writer is not None:
-            return saved  # type: ignore[no-any-return]
-        return BacktestResult(equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
-                              orders=broker.to_arrays(), **fields)
+        if writer is not None:  # warns when most orders were rejected
+            return warn_if_mostly_rejected(saved)  # type: ignore[no-any-return]
+        return warn_if_mostly_rejected(BacktestResult(
+            equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
+            orders=broker.to_arrays(), **fields))
 
 
 def _progress_bar(progress: bool | None, total: int) -> Any:
@@ -609,8 +611,11 @@ def run_backtest(
 
     Parameters
     ----------
-    data : DataFeed, polars DataFrame/LazyFrame, or path to parquet
+    data : DataFeed, polars DataFrame/LazyFrame, or path
         The bars; frames and paths are wrapped in a feed with ``signal_columns``.
+        A path is read by its suffix (:func:`~mlbacktest.data.feeds.open_feed`):
+        parquet (a file, directory or glob), ``.csv``, ``.tsv`` or Arrow IPC
+        (``.arrow``, ``.ipc``, ``.feather``); another suffix is a ``DataError``.
     strategy : Strategy
         The strategy instance.
     config : BacktestConfig or mapping, optional
@@ -635,7 +640,7 @@ def run_backtest(
     """
     from pathlib import Path
 
-    from mlbacktest.data.feeds import ParquetDataFeed, PolarsDataFeed
+    from mlbacktest.data.feeds import PolarsDataFeed, open_feed
 
     if isinstance(data, DataFeed) or (
         isinstance(data, (list, tuple)) and data and all(isinstance(d, DataFeed) for d in data)
@@ -643,8 +648,8 @@ def run_backtest(
         if feed_options:
             raise TypeError(f"feed options {sorted(feed_options)} need a frame or path, not a feed")
         feed = data
-    elif isinstance(data, (str, Path)):
-        feed = ParquetDataFeed(data, signal_columns=signal_columns, **feed_options)
+    elif isinstance(data, (str, Path)):  # parquet, CSV or Arrow IPC, by suffix
+        feed = open_feed(data, signal_columns=signal_columns, **feed_options)
     else:
         feed = PolarsDataFeed(data, signal_columns=signal_columns, **feed_options)
     return BacktestEngine(feed, strategy, config, context=context, sources=sources).run(

@@ -7,6 +7,9 @@ callers tell bad data, bad orders and bad configuration apart.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "MlBacktestError",
     "DataError",
@@ -15,6 +18,9 @@ __all__ = [
     "ResultFileError",
     "NotBuiltError",
     "LookAheadWarning",
+    "RejectedOrdersWarning",
+    "suggest",
+    "did_you_mean",
 ]
 
 
@@ -78,3 +84,104 @@ class NotBuiltError(MlBacktestError, ImportError):
 
 class LookAheadWarning(UserWarning):
     """A configuration lets the simulation use information it could not have had."""
+
+
+class RejectedOrdersWarning(UserWarning):
+    """Most of a run's orders were rejected by the broker.
+
+    Emitted once, at the end of :meth:`BacktestEngine.run
+    <mlbacktest.BacktestEngine.run>` (and so of :func:`~mlbacktest.run_backtest`),
+    when more than :data:`~mlbacktest.results.result.REJECTED_WARNING_FRACTION`
+    (one half) of the orders ended rejected -- the usual sign of order sizes or
+    costs given in the wrong unit (``order_target_percent(asset, 10)`` for
+    10 %, ``commission=5`` for 5 bps). The message gives the count and the most
+    frequent reasons. Silence it, or turn it into an error, with the
+    :mod:`warnings` filters::
+
+        warnings.filterwarnings("error", category=mlbacktest.RejectedOrdersWarning)
+    """
+
+
+def suggest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The choices closest to a misspelt `name`, best first.
+
+    A choice equal to `name` but for case comes first; then the close
+    matches by :func:`difflib.get_close_matches` (cutoff 0.6). The result
+    depends only on the arguments (ties keep the order of `choices`).
+
+    Parameters
+    ----------
+    name : str
+        What was given (an asset, a column, a key).
+    choices : iterable of str
+        What exists.
+    n : int, default 3
+        At most this many suggestions.
+
+    Returns
+    -------
+    list of str
+        Up to `n` choices, empty when nothing is close.
+
+    Examples
+    --------
+    >>> suggest("Close", ["open", "high", "low", "close"])
+    ['close']
+    >>> suggest("TSLA", ["AAPL", "MSFT", "TSL"])
+    ['TSL']
+    """
+    options = [str(c) for c in choices]
+    folded = name.casefold()
+    out = [c for c in options if c != name and c.casefold() == folded]
+    for c in difflib.get_close_matches(name, options, n=n + len(out), cutoff=0.6):
+        if c not in out and c != name:
+            out.append(c)
+    if len(out) < n:  # a case difference hides close matches: compare case-folded too
+        by_fold = {c.casefold(): c for c in reversed(options)}
+        for f in difflib.get_close_matches(folded, list(by_fold), n=n, cutoff=0.6):
+            c = by_fold[f]
+            if c not in out and c != name:
+                out.append(c)
+    return out[:n]
+
+
+def did_you_mean(name: str, choices: Iterable[str], what: str = "", limit: int = 20) -> str:
+    """A message tail for an unknown `name`: the close matches, then what is available.
+
+    Meant for errors such as ``unknown asset 'TSLA'``: the strategy's name
+    lookup, a missing column.
+
+    Parameters
+    ----------
+    name : str
+        The unknown name.
+    choices : iterable of str
+        The names that exist.
+    what : str, optional
+        What the choices are, in the plural (``"assets"``, ``"columns"``);
+        ``"choices"`` when empty.
+    limit : int, default 20
+        At most this many available names are listed (then ``"... and N
+        more"``).
+
+    Returns
+    -------
+    str
+        ``"did you mean 'TSL'? available assets: 'AAPL', 'MSFT', 'TSL'"``,
+        without the did-you-mean part when nothing is close.
+
+    Examples
+    --------
+    >>> did_you_mean("aapl", ["AAPL", "MSFT"], "assets")
+    "did you mean 'AAPL'? available assets: 'AAPL', 'MSFT'"
+    """
+    options = sorted({str(c) for c in choices})
+    close = suggest(name, options)
+    listed = ", ".join(repr(c) for c in options[:limit])
+    if len(options) > limit:
+        listed += f", ... and {len(options) - limit:,d} more"
+    label = what or "choices"
+    tail = f"available {label}: {listed}" if options else f"no {label} are available"
+    if close:
+        return f"did you mean {' or '.join(repr(c) for c in close)}? {tail}"
+    return tail

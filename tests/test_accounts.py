@@ -40,6 +40,7 @@ def test_margin_account_lends_up_to_the_initial_requirement():
     assert res.final_equity == 10_000.0
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 def test_cash_account_rejects_what_a_margin_account_accepts():
     def d0(s, view):
         s.buy("A", 150)

@@ -168,6 +168,24 @@ def test_installed_module_and_csv_data(workdir, capsys):
     assert len(written.fills) == len(expected.fills) > 0
 
 
+def test_arrow_data_with_csv_signals_and_tsv_context(workdir, capsys):
+    frame = synthetic_bars(n_assets=5, n_bars=40, seed=3)
+    frame.drop("pred").write_ipc(workdir / "bars.arrow")
+    frame.select("timestamp", "asset", "pred").write_csv(workdir / "preds.csv")
+    pl.read_parquet(workdir / "context.parquet").write_csv(workdir / "context.tsv",
+                                                            separator="\t")
+    for name, data, signals, context in [("a", "bars.arrow", "preds.csv", "context.tsv"),
+                                         ("p", "bars.parquet", "preds.parquet",
+                                          "context.parquet")]:
+        status, _, err = run_cli(capsys, "run", "strategies.py:TopK", "--data", data,
+                                 "--signals", signals, "--context", context, "--out", name,
+                                 "-q", "--no-report")
+        assert (status, err) == (EXIT_OK, "")
+    a, p = (BacktestResult.from_parquet(workdir / n) for n in ("a", "p"))
+    assert a.equity["equity"].to_list() == p.equity["equity"].to_list()
+    assert a.fills.equals(p.fills) and a.fills.height > 0
+
+
 def test_class_name_may_be_left_out_when_unique(workdir, capsys):
     (workdir / "one.py").write_text("from mlbacktest import Strategy\n"
                                     "class Only(Strategy):\n    pass\n")
@@ -178,6 +196,32 @@ def test_class_name_may_be_left_out_when_unique(workdir, capsys):
                              "--out", "o2")
     assert status == EXIT_USAGE
     assert "2 Strategy subclasses (Explodes, TopK)" in err
+
+
+def test_run_reports_rejected_orders_and_their_reasons(workdir, capsys):
+    (workdir / "greedy.py").write_text(
+        "from mlbacktest import Strategy\n"
+        "class Greedy(Strategy):\n"
+        "    def on_market_data(self, event, context):\n"
+        "        self.order_target_percent(event.asset, 10)  # meant 10 %\n"
+    )
+    status, out, err = run_cli(capsys, "run", "greedy.py", "--data", "bars.parquet",
+                               "--out", "g", "--no-report")
+    assert status == EXIT_OK
+    written = BacktestResult.from_parquet(workdir / "g")
+    line = written.rejection_text()
+    assert line.startswith("rejected orders: ") and "top reasons: insufficient cash" in line
+    assert line in out.splitlines()  # the summary's last line
+    warning = err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith(
+        "mlbacktest: warning: RejectedOrdersWarning: " + line)
+    status, out, err = run_cli(capsys, "run", "greedy.py", "--data", "bars.parquet",
+                               "--out", "g", "--overwrite", "--no-report", "-q")
+    assert status == EXIT_OK
+    assert "Backtest summary" not in out and line in out.splitlines()  # even with --quiet
+    status, out, _ = run_cli(capsys, "run", "strategies.py:TopK", "--data",
+                             "bars_with_pred.parquet", "--out", "t", "--no-report")
+    assert status == EXIT_OK and "rejected orders" not in out
 
 
 def _one_error_line(err: str) -> str:
@@ -223,12 +267,22 @@ def _one_error_line(err: str) -> str:
          EXIT_FAILURE, "cannot read the config broken.json: JSONDecodeError"),
         (["strategies.py:TopK", "--data", "bars.parquet", "--config", "config.ini"],
          EXIT_FAILURE, "unknown config file type '.ini'"),
+        (["strategies.py:TopK", "--data", "bars.txt"], EXIT_USAGE,
+         "--data: cannot tell the format of 'bars.txt' from its name: supported suffixes are "
+         ".parquet, .pq, .csv, .csv.gz, .tsv, .tsv.gz, .arrow, .ipc, .feather"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--signals", "bars.txt"], EXIT_USAGE,
+         "--signals: cannot tell the format of 'bars.txt'"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--context", "bars.txt"], EXIT_USAGE,
+         "--context: cannot tell the format of 'bars.txt'"),
+        (["strategies.py:TopK", "--data", "bars.parquet", "--benchmark", "bars.txt"],
+         EXIT_USAGE, "--benchmark: cannot tell the format of 'bars.txt'"),
     ],
 )
 def test_run_errors_are_one_line(workdir, capsys, argv, status, message):
     (workdir / "bad.toml").write_text("initial_cash = -5\n")
     (workdir / "broken.json").write_text("{initial_cash: 5")
     (workdir / "config.ini").write_text("[x]\n")
+    (workdir / "bars.txt").write_text((workdir / "bars.csv").read_text())
     got, out, err = run_cli(capsys, "run", *argv, "--out", "out")
     assert got == status
     assert message in _one_error_line(err)

@@ -102,6 +102,43 @@ def test_cost_tables_must_be_finite(value):
         BacktestConfig.from_dict({"commission": {"model": "per_share", "per_share": value}})
 
 
+# ------------------------------------------------------------ costs in the wrong unit
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"commission": 5}, r"commission=5 would charge 500 % of traded value: commission is a "
+         r"fraction of traded value \(0.001 = 10 bps\).*write commission=0.0005 for 5 bps.*"
+         r"PercentageCommission\(5\)"),
+        ({"commission": 0.1000001}, "commission=0.1000001 would charge"),
+        ({"slippage_bps": 5000}, r"slippage_bps=5000 would move prices by 50 %: slippage_bps "
+         r"is in basis points.*FixedBpsSlippage\(5000\)"),
+        ({"slippage_bps": 0.0005}, r"slippage_bps=0.0005 is 0.0005 basis points.*not a "
+         r"fraction \(write slippage_bps=5 for a fraction of 0.0005\)"),
+    ],
+)
+def test_bare_costs_in_the_wrong_unit_are_refused(knobs, message):
+    with pytest.raises(ConfigError, match=message):
+        BacktestConfig(**knobs)
+    with pytest.raises(ConfigError, match=message):  # a config file is refused the same way
+        BacktestConfig.from_dict(knobs)
+
+
+def test_costs_at_the_bounds_and_explicit_models_are_accepted():
+    from mlbacktest import FixedBpsSlippage, PercentageCommission
+    from mlbacktest.config import MAX_BARE_COMMISSION, MAX_BARE_SLIPPAGE_BPS, MIN_BARE_SLIPPAGE_BPS
+
+    assert (MAX_BARE_COMMISSION, MIN_BARE_SLIPPAGE_BPS, MAX_BARE_SLIPPAGE_BPS) == (0.1, 0.01, 1e3)
+    assert BacktestConfig(commission=0.1).commission_model.rate == 0.1
+    assert BacktestConfig(slippage_bps=1000).slippage_model.bps == 1000
+    assert BacktestConfig(slippage_bps=0.01).slippage_model.bps == 0.01
+    assert BacktestConfig(slippage_bps=0).slippage_model.bps == 0
+    cfg = BacktestConfig(commission=PercentageCommission(5), slippage_bps=FixedBpsSlippage(5000))
+    assert cfg.commission_model.rate == 5 and cfg.slippage_model.bps == 5000
+    assert BacktestConfig.from_dict(cfg.to_dict()).commission_model.rate == 5  # tables round-trip
+    table = {"commission": {"model": "percentage", "rate": 5}, "slippage_bps": {"bps": 0.001}}
+    assert BacktestConfig.from_dict(table).slippage_model.bps == 0.001
+
+
 # ------------------------------------------------------------ files
 TWICE = "is given more than once"
 DUPLICATES = [

@@ -667,3 +667,120 @@ def test_parquet_file_that_is_not_parquet_is_named(tmp_path):
     (tmp_path / "notes.parquet").write_text("not a parquet file")
     with pytest.raises(DataError, match="cannot read parquet file .*notes.parquet"):
         ParquetDataFeed(tmp_path)
+
+
+# ------------------------------------------------- files read by suffix (one reader)
+@pytest.mark.parametrize("name", ["bars.txt", "bars.xlsx", "bars", "bars.parquet.bak"])
+def test_unknown_file_suffix_names_the_path_and_the_supported_ones(tmp_path, name):
+    import mlbacktest
+    from mlbacktest.data.feeds import open_feed
+    from mlbacktest.data.files import scan_frame
+    from mlbacktest.demo import TopBottomK
+
+    path = tmp_path / name
+    pl.DataFrame(base_columns()).write_csv(path)
+    expected = (f"cannot tell the format of '{path}' from its name: supported suffixes are "
+                ".parquet, .pq, .csv, .csv.gz, .tsv, .tsv.gz, .arrow, .ipc, .feather")
+    for read in (scan_frame, open_feed, ContextFrame, PolarsDataFeed):
+        with pytest.raises(DataError, match=expected.replace(".", r"\.").replace("(", r"\(")):
+            read(str(path))
+    with pytest.raises(DataError, match="cannot tell the format"):
+        mlbacktest.run_backtest(str(path), TopBottomK())
+    with pytest.raises(DataError, match="cannot tell the format"):  # a signal frame too
+        PolarsDataFeed(pl.DataFrame(base_columns()).drop("signal"), signals=path)
+
+
+def test_parquet_only_options_on_a_csv_path_are_refused(tmp_path):
+    import mlbacktest
+    from mlbacktest.demo import TopBottomK
+
+    path = tmp_path / "bars.csv"
+    pl.DataFrame(base_columns()).write_csv(path)
+    with pytest.raises(DataError, match=r"start=, chunk=: these options need parquet data, "
+                       r"but '.*bars.csv' is CSV"):
+        mlbacktest.run_backtest(path, TopBottomK(), start="2024-01-03", chunk="1d")
+
+
+def test_a_list_of_files_must_share_one_format(tmp_path):
+    from mlbacktest.data.files import file_format
+
+    assert file_format([tmp_path / "a.parquet", tmp_path / "b.PQ"]) == "parquet"
+    with pytest.raises(DataError, match="mix formats .csv, parquet."):
+        file_format([str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")])
+
+
+def test_a_missing_file_is_file_not_found(tmp_path):
+    from mlbacktest.data.files import scan_frame
+
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        scan_frame(tmp_path / "missing.csv")
+    with pytest.raises(FileNotFoundError, match="no file matches the pattern"):
+        scan_frame(str(tmp_path / "nothing" / "*.parquet"))
+
+
+# ------------------------------------------------- misnamed columns: what to do about them
+def test_misnamed_bar_field_suggests_the_rename():
+    msg = raises_data_error(pl.DataFrame(base_columns()).rename({"close": "Close"}))
+    assert msg.startswith("missing required column 'close'; available columns: [")
+    assert msg.endswith("; did you mean 'Close'? rename it: df.rename({'Close': 'close'})")
+
+
+def test_capitalised_bar_fields_get_one_rename_for_all():
+    frame = pl.DataFrame(base_columns()).rename(
+        {c: c.capitalize() for c in ("open", "high", "low", "close", "volume")})
+    msg = raises_data_error(frame)
+    assert msg.endswith("rename them: df.rename({'Open': 'open', 'High': 'high', 'Low': 'low', "
+                        "'Close': 'close', 'Volume': 'volume'})")
+
+
+@pytest.mark.parametrize(
+    ("renames", "hints"),
+    [
+        ({"timestamp": "date"}, ["pass timestamp_column='date' (--timestamp-column date on the "
+                                 "command line)"]),
+        ({"timestamp": "Timestamp"}, ["pass timestamp_column='Timestamp'"]),
+        ({"asset": "ticker"}, ["the assets look like they are in column 'ticker': pass "
+                               "asset_column='ticker' (--asset-column ticker on the command "
+                               "line)"]),
+        ({"asset": "Symbol", "timestamp": "Date"}, ["pass timestamp_column='Date'",
+                                                     "pass asset_column='Symbol'"]),
+    ],
+)
+def test_misnamed_key_column_names_the_option(renames, hints):
+    msg = raises_data_error(pl.DataFrame(base_columns()).rename(renames))
+    assert "available columns: [" in msg
+    for hint in hints:
+        assert hint in msg
+
+
+def test_context_without_its_timestamp_column_names_the_option():
+    with pytest.raises(DataError, match="pass timestamp_column='Date'"):
+        ContextFrame(pl.DataFrame({"Date": DAYS, "vix": [1.0] * 4}))
+
+
+@pytest.mark.parametrize("ts", ["timestamp", "date"])
+def test_a_wide_price_matrix_gets_the_long_format_hint(ts):
+    wide = pl.DataFrame(base_columns()).pivot(on="asset", index="timestamp", values="close")
+    msg = raises_data_error(wide.rename({"timestamp": ts}))
+    assert "the data look wide (one column per asset: 'AAA', 'BBB', 'CCC'): data must be long, " \
+           "one row per timestamp and asset" in msg
+    recipe = (f"df.unpivot(index={ts!r}, variable_name='asset', value_name='close')"
+              ".with_columns(open=pl.col('close'), high=pl.col('close'), low=pl.col('close'), "
+              "volume=pl.lit(0.0))")
+    assert recipe in msg
+    assert ("pass timestamp_column='date'" in msg) == (ts == "date")
+    # the recipe works: the long frame it gives is accepted
+    long = eval(recipe, {"pl": pl, "df": wide.rename({"timestamp": ts})})
+    assert len(PolarsDataFeed(long, timestamp_column=ts)) == 12
+
+
+def test_a_long_frame_with_a_ticker_column_is_not_called_wide():
+    frame = pl.DataFrame(base_columns()).select("timestamp", "asset", "close").rename(
+        {"asset": "ticker"})
+    msg = raises_data_error(frame)
+    assert "wide" not in msg and "pass asset_column='ticker'" in msg
+
+
+def test_misspelt_signal_column_suggests_the_close_one():
+    msg = raises_data_error(pl.DataFrame(base_columns()), signal_columns=["Signal"])
+    assert msg.endswith("; did you mean 'signal' for 'Signal'?")

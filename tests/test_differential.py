@@ -659,6 +659,7 @@ def check(sc: dict[str, Any]) -> RefResult:
 
 
 # --------------------------------------------------------------------------- tests
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @settings(max_examples=examples(800), deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_engine_matches_reference(sc: dict[str, Any]) -> None:
@@ -741,6 +742,7 @@ def test_limit_and_stop_boundaries_with_slippage() -> None:
     assert prices[2] == 105.0 * (1 + 10.0 / 1e4) and prices[3] == 95.0 * (1 - 10.0 / 1e4)
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 def test_rejections() -> None:
     rows = [
         [(0, 10.0, 10.0, 10.0, 10.0), (1, 20.0, 20.0, 20.0, 20.0)],

@@ -226,6 +226,7 @@ def test_stops_touched_intrabar_fill_at_the_stop():
 
 
 # --------------------------------------------------------------------------- 8
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 def test_insufficient_cash_is_rejected_and_cash_unchanged():
     data = bars({"A": [FLAT, FLAT, FLAT]})
     seen = {}
@@ -246,6 +247,7 @@ def test_insufficient_cash_is_rejected_and_cash_unchanged():
     assert res.final_equity == 1_000
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 def test_commission_counts_toward_the_cash_check():
     data = bars({"A": [FLAT, FLAT]})
     res = run(data, Scripted(start=lambda s: s.buy("A", 10)), initial_cash=1_000,
@@ -256,6 +258,7 @@ def test_commission_counts_toward_the_cash_check():
     assert res.final_equity == 1_000
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 def test_buy_sized_to_full_equity_is_rejected_when_price_gaps_up():
     data = bars({"A": [(100, 101, 99, 100), (101, 102, 100, 101)]})
     res = run(data, Scripted({0: lambda s, v: s.order_target_percent("A", 1.0)}),
@@ -266,6 +269,7 @@ def test_buy_sized_to_full_equity_is_rejected_when_price_gaps_up():
     assert "needed 10100.00 but only 10000.00" in res.orders["reason"][0]
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 def test_short_rejected_when_shorting_disallowed():
     data = bars({"A": [FLAT, FLAT]})
     res = run(data, Scripted(start=lambda s: s.sell("A", 5)), initial_cash=10_000,

@@ -354,6 +354,7 @@ def test_on_order_status_is_a_snapshot_of_the_event():
     assert [r[0] for r in reported] == ["submitted", "accepted", "filled"]
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 def test_rejected_event_carries_the_reason():
     strat = Recorder({0: lambda s, v: s.buy("A", 11)})  # 1100 > 1000
     run(flat(3), strat, initial_cash=1_000)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from mlbacktest import (
     Strategy,
 )
 from mlbacktest._portfolio import QTY_RTOL
-from mlbacktest.errors import OrderError
+from mlbacktest.errors import OrderError, RejectedOrdersWarning
 
 RTOL = 1e-9
 PRICE_RTOL = 1e-12
@@ -264,7 +265,9 @@ def run(r: dict[str, Any]) -> tuple[Any, RandomTrader]:
     panel: Panel = r["panel"]
     strategy = RandomTrader(r["seed"], r["hook"], r["activity"], r["fractional"])
     feed = PolarsDataFeed(panel.frame(), signal_columns=["pred"])
-    return BacktestEngine(feed, strategy, cfg).run(), strategy
+    with warnings.catch_warnings():  # random orders: many runs reject most of them
+        warnings.simplefilter("ignore", RejectedOrdersWarning)
+        return BacktestEngine(feed, strategy, cfg).run(), strategy
 
 
 def near(a: float, b: float, rtol: float, scale: float = 0.0) -> bool:
@@ -715,7 +718,9 @@ def run_risk(r: dict[str, Any]) -> tuple[Any, RiskTrader]:
     panel: Panel = r["panel"]
     strategy = RiskTrader(r["seed"], r["activity"], r["fractional"], r["flow"])
     feed = PolarsDataFeed(panel.frame(), signal_columns=["pred"])
-    return BacktestEngine(feed, strategy, cfg).run(), strategy
+    with warnings.catch_warnings():  # random risk limits reject most orders of many runs
+        warnings.simplefilter("ignore", RejectedOrdersWarning)
+        return BacktestEngine(feed, strategy, cfg).run(), strategy
 
 
 def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:

@@ -323,3 +323,90 @@ def test_code_names_match_the_compiled_core(name):
     import mlbacktest.results.result as result
 
     assert getattr(result, name) == getattr(events, name)
+
+
+# -- rejected orders: counted by reason, in the summary, and warned about ---------------------
+
+
+def _rejecting(statuses: list[int], reasons: list[str]) -> BacktestResult:
+    """make_result with the five orders given these statuses and reasons."""
+    orders = run_args()["orders"]
+    return make_result(orders=orders | {"status": np.array(statuses, dtype=np.int8),
+                                        "reason": reasons})
+
+
+def test_rejection_reasons_group_by_kind_most_frequent_first():
+    cash = "insufficient cash: the fill needed {:.2f} but only 10.00 was available"
+    res = _rejecting(
+        [6, 6, 6, 6, 6],
+        [cash.format(20), "short selling is not allowed (allow_short=False)", cash.format(30),
+         "", "max_open_positions reached: the fill would open another position"],
+    )
+    assert res.rejection_reasons.to_dicts() == [
+        {"reason": "insufficient cash", "orders": 2},
+        {"reason": "max_open_positions reached", "orders": 1},  # ties: by reason
+        {"reason": "no reason recorded", "orders": 1},
+        {"reason": "short selling is not allowed (allow_short=False)", "orders": 1},
+    ]
+    assert res.rejection_text(top=2) == (
+        "rejected orders: 5 of 5 (100.0 %); top reasons: insufficient cash 2; "
+        "max_open_positions reached 1; 2 other reasons"
+    )
+
+
+def test_summary_ends_with_rejected_orders_and_reasons(result):
+    text = result.summary(file=io.StringIO())
+    assert text.splitlines()[-1] == (
+        "rejected orders: 1 of 5 (20.0 %); top reasons: insufficient cash 1"
+    )
+    clean = _rejecting([3, 3, 3, 3, 1], [""] * 5)
+    assert clean.rejection_reasons.height == 0
+    assert clean.rejection_text() == "rejected orders: 0 of 5"
+    assert "rejected orders:" not in clean.summary(file=io.StringIO())
+
+
+def test_warning_only_when_more_than_half_the_orders_are_rejected():
+    from mlbacktest.errors import RejectedOrdersWarning
+    from mlbacktest.results.result import REJECTED_WARNING_FRACTION, warn_if_mostly_rejected
+
+    assert REJECTED_WARNING_FRACTION == 0.5
+    cash = "insufficient cash: the fill needed 20.00 but only 10.00 was available"
+    half = _rejecting([6, 6, 3, 3, 1], [cash, cash, "", "", ""])  # 2 of 5: no warning
+    assert warn_if_mostly_rejected(half) is half
+    most = _rejecting([6, 6, 6, 3, 1], [cash] * 3 + ["", ""])
+    with pytest.warns(RejectedOrdersWarning) as caught:
+        warn_if_mostly_rejected(most)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "rejected orders: 3 of 5 (60.0 %); top reasons: insufficient cash 3" in message
+    assert "order_target_percent" in message and "0.001 = 10 bps" in message
+    assert caught[0].filename == __file__  # points at the caller, not at mlbacktest
+    assert issubclass(RejectedOrdersWarning, UserWarning)
+
+
+def test_a_run_rejecting_most_orders_warns_once_and_can_be_made_an_error():
+    import warnings
+
+    import mlbacktest as mb
+    from mlbacktest.data.synthetic import synthetic_bars
+
+    class TenMeansTenPercent(mb.Strategy):
+        def on_market_data(self, event, context):
+            self.order_target_percent(event.asset, 10)  # 1,000 % of equity
+
+    bars = synthetic_bars(n_assets=2, n_bars=10, seed=1)
+    with pytest.warns(mb.RejectedOrdersWarning, match="insufficient cash") as caught:
+        res = mb.run_backtest(bars, TenMeansTenPercent())
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert res.rejection_reasons["reason"].to_list() == ["insufficient cash"]
+    assert "rejected orders:" in res.summary(file=io.StringIO())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mb.RejectedOrdersWarning)
+        with pytest.raises(mb.RejectedOrdersWarning):
+            mb.run_backtest(bars, TenMeansTenPercent())
+
+    class Sensible(mb.Strategy):
+        def on_market_data(self, event, context):
+            self.order_target_percent(event.asset, 0.1)
+
+    mb.run_backtest(bars, Sensible())  # the module's filter turns any warning into an error

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from mlbacktest.data.files import READ_ERRORS, FileSet
+from mlbacktest.data.files import READ_ERRORS, FileSet, file_format, scan_frame
 from mlbacktest.data.panel import BAR_FIELDS, BarPanel
 from mlbacktest.data.signals import (
     SignalRows,
@@ -60,7 +60,7 @@ from mlbacktest.data.validate import (
 )
 from mlbacktest.errors import DataError
 
-__all__ = ["DataFeed", "PolarsDataFeed", "ParquetDataFeed", "FrameLike", "TimeLike"]
+__all__ = ["DataFeed", "PolarsDataFeed", "ParquetDataFeed", "FrameLike", "TimeLike", "open_feed"]
 
 #: Anything :class:`PolarsDataFeed` accepts as data.
 FrameLike = Any  # pl.DataFrame | pl.LazyFrame | Mapping[str, Sequence] | pandas.DataFrame
@@ -223,11 +223,13 @@ def as_lazyframe(
 
     Parameters
     ----------
-    data : polars.DataFrame, polars.LazyFrame, dict of columns or pandas.DataFrame
+    data : polars.DataFrame, polars.LazyFrame, dict of columns, pandas.DataFrame or path
         The input. For a dict or a pandas frame, a timestamp column of Python
         ``datetime`` objects is checked for mixed time zones first, because
         polars would silently coerce them to one zone. A pandas frame whose
-        timestamp (or asset) is in the index is reset first.
+        timestamp (or asset) is in the index is reset first. A path (str or
+        path-like) is scanned by its suffix with
+        :func:`~mlbacktest.data.files.scan_frame`.
     timestamp_column : str
         Name of the timestamp column.
     asset_column : str, optional
@@ -242,10 +244,15 @@ def as_lazyframe(
     Raises
     ------
     DataError
-        Mixed time zones, or polars cannot build a frame from the input.
+        Mixed time zones, polars cannot build a frame from the input, or a
+        path has an unknown suffix.
+    FileNotFoundError
+        A path names no file.
     TypeError
         `data` has an unsupported type.
     """
+    if isinstance(data, (str, os.PathLike)):
+        return scan_frame(data)
     if isinstance(data, pl.LazyFrame):
         return data
     if isinstance(data, pl.DataFrame):
@@ -270,8 +277,8 @@ def as_lazyframe(
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"cannot build a frame from the input: {exc}") from exc
     raise TypeError(
-        "data must be a polars DataFrame or LazyFrame, a dict of columns or a pandas "
-        f"DataFrame, got {type(data).__name__}"
+        "data must be a polars DataFrame or LazyFrame, a dict of columns, a pandas "
+        f"DataFrame or the path of a file, got {type(data).__name__}"
     )
 
 
@@ -899,11 +906,11 @@ class ParquetDataFeed(DataFeed):
         sig_lf: pl.LazyFrame | None = None
         sig_schema: pl.Schema | None = None
         if signals is not None:
-            if isinstance(signals, (str, os.PathLike)) or (
+            if (isinstance(signals, (str, os.PathLike)) or (
                 isinstance(signals, (list, tuple))
                 and signals
                 and all(isinstance(x, (str, os.PathLike)) for x in signals)
-            ):
+            )) and file_format(signals) == "parquet":  # other formats: read as a frame
                 sig_path = _resolve_path(signals)
                 sig_files = FileSet(sig_path, "signal frame: ")
                 sig_files.check_timezones([timestamp_column, available_at_column])
@@ -1084,6 +1091,64 @@ class ParquetDataFeed(DataFeed):
                 raise ValueError("this feed has no signal frame")
             return self._signal_query.explain(optimized=optimized)
         return self._query.explain(optimized=optimized)
+
+
+#: Options of :class:`ParquetDataFeed` that only a Parquet scan can honour.
+_PARQUET_ONLY = ("start", "end", "assets", "chunk")
+
+
+def open_feed(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    signal_columns: Sequence[str] | None = None,
+    **options: Any,
+) -> DataFeed:
+    """The feed of bars stored in file(s), read by suffix.
+
+    Parquet (a file, a directory or a glob; see
+    :func:`~mlbacktest.data.files.file_format`) gives a
+    :class:`ParquetDataFeed`, which pushes filters into the scan and can
+    stream; CSV, TSV and Arrow IPC / Feather files give a
+    :class:`PolarsDataFeed` of the scanned frame. :func:`~mlbacktest.run_backtest`
+    and ``mlbacktest run --data`` read their paths with it.
+
+    Parameters
+    ----------
+    path : str, path-like or sequence of them
+        The bars.
+    signal_columns : sequence of str, optional
+        As for the feeds.
+    **options
+        Keyword arguments of the feed (``signals=``, ``timestamp_column=``,
+        ...). ``start``, ``end``, ``assets`` and ``chunk`` need Parquet data.
+
+    Returns
+    -------
+    DataFeed
+
+    Raises
+    ------
+    DataError
+        The suffix is unknown (the message names the path and the supported
+        suffixes), a Parquet-only option is given for another format, or the
+        data fail validation.
+    FileNotFoundError
+        The path names no file.
+    """
+    fmt = file_format(path)
+    if fmt == "parquet":
+        return ParquetDataFeed(path, signal_columns, **options)
+    given = [k for k in _PARQUET_ONLY if options.get(k) is not None]
+    if given:
+        shown = ([os.fspath(p) for p in path] if isinstance(path, (list, tuple))
+                 else os.fspath(path))  # type: ignore[arg-type]
+        raise DataError(
+            f"{', '.join(f'{k}=' for k in given)}: these options need parquet data, but "
+            f"{shown!r} is {fmt.upper()}; filter the frame yourself "
+            "(pl.scan_csv(...).filter(...)) or convert the file to parquet "
+            "(pl.scan_csv(...).sink_parquet(...))"
+        )
+    options = {k: v for k, v in options.items() if k not in _PARQUET_ONLY}
+    return PolarsDataFeed(scan_frame(path), signal_columns, **options)
 
 
 def _resolve_path(

@@ -16,10 +16,17 @@ same data:
   is deleted, is refused too: a feed reads exactly the files it validated.
 
 Each refusal is a :class:`~mlbacktest.errors.DataError` naming the file.
+
+:func:`scan_frame` is the one reader of a frame given as a path, by its
+suffix (:data:`FILE_FORMATS`): :func:`~mlbacktest.run_backtest`, the feeds
+(``signals=``), :class:`~mlbacktest.data.context.ContextFrame` and the
+command line all read files through it, so they accept the same formats and
+refuse the others with the same message.
 """
 
 from __future__ import annotations
 
+import errno
 import glob as _glob
 import os
 from collections.abc import Sequence
@@ -30,7 +37,15 @@ import polars as pl
 
 from mlbacktest.errors import DataError
 
-__all__ = ["FileSet", "FileStamp", "READ_ERRORS", "list_files"]
+__all__ = [
+    "FILE_FORMATS",
+    "FileSet",
+    "FileStamp",
+    "READ_ERRORS",
+    "file_format",
+    "list_files",
+    "scan_frame",
+]
 
 #: Exceptions a polars read may raise. ``PanicException`` derives from
 #: ``BaseException`` (not ``Exception``), so it is named here explicitly.
@@ -41,6 +56,127 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _GLOB_CHARS = frozenset("*?[")
+
+#: File suffix (lower case) -> format read by :func:`scan_frame`. A directory,
+#: or a glob whose pattern ends in no suffix of this table, is read as Parquet.
+FILE_FORMATS: dict[str, str] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".tsv": "tsv",
+    ".tsv.gz": "tsv",
+    ".arrow": "ipc",
+    ".ipc": "ipc",
+    ".feather": "ipc",
+}
+
+
+def _suffix_format(name: str) -> str | None:
+    low = name.lower()
+    for suffix in sorted(FILE_FORMATS, key=len, reverse=True):  # ".csv.gz" before ".gz"
+        if low.endswith(suffix):
+            return FILE_FORMATS[suffix]
+    return None
+
+
+def file_format(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> str:
+    """The format of the file(s) a path names: ``"parquet"``, ``"csv"``, ``"tsv"`` or ``"ipc"``.
+
+    Decided by the suffix (:data:`FILE_FORMATS`, case-insensitive); a
+    directory is a directory of Parquet files (hive partitions included), as
+    is a glob whose pattern ends in no known suffix (``"bars/*"``). A list of
+    files must share one format. Nothing is read.
+
+    Parameters
+    ----------
+    path : str, path-like or sequence of them
+        A file, a directory, a glob or a list of files.
+
+    Returns
+    -------
+    str
+        The format.
+
+    Raises
+    ------
+    DataError
+        A file's suffix is not in :data:`FILE_FORMATS` (the message names the
+        path and the supported suffixes), or a list mixes formats.
+    """
+    if isinstance(path, (list, tuple)):
+        formats = {file_format(p) for p in path}
+        if len(formats) > 1:
+            raise DataError(
+                f"the files {[os.fspath(p) for p in path]!r} mix formats "
+                f"({', '.join(sorted(formats))}); give files of one format"
+            )
+        return formats.pop() if formats else "parquet"
+    p = os.fspath(path)  # type: ignore[arg-type]
+    fmt = _suffix_format(p)
+    if fmt is not None:
+        return fmt
+    if _GLOB_CHARS & set(p) or os.path.isdir(p):
+        return "parquet"
+    suffixes = ", ".join(FILE_FORMATS)
+    raise DataError(
+        f"cannot tell the format of {p!r} from its name: supported suffixes are {suffixes} "
+        "(or a directory or glob of parquet files); rename the file, or read it with polars "
+        "and pass the frame"
+    )
+
+
+def scan_frame(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    try_parse_dates: bool = False,
+) -> pl.LazyFrame:
+    """A lazy polars frame of the file(s) at `path`, read by suffix (:func:`file_format`).
+
+    Parameters
+    ----------
+    path : str, path-like or sequence of them
+        A file, a directory of Parquet files, a glob or a list of files.
+    try_parse_dates : bool, default False
+        CSV/TSV only: let polars parse date and datetime columns (the feeds
+        parse the timestamp column themselves and do not need it).
+
+    Returns
+    -------
+    polars.LazyFrame
+        Nothing is read until it is collected.
+
+    Raises
+    ------
+    DataError
+        The format is unknown (see :func:`file_format`).
+    FileNotFoundError
+        The file does not exist, the directory holds no file or the glob
+        matches none.
+    """
+    fmt = file_format(path)
+    target: str | list[str]
+    if isinstance(path, (list, tuple)):
+        target = [os.fspath(p) for p in path]
+        missing = [p for p in target if not os.path.isfile(p)]
+        if not target or missing:
+            raise FileNotFoundError(errno.ENOENT, "no such file", missing[0] if missing else "")
+    else:
+        target = os.fspath(path)  # type: ignore[arg-type]
+        if _GLOB_CHARS & set(target):
+            if not _glob.glob(target, recursive=True):
+                raise FileNotFoundError(errno.ENOENT, "no file matches the pattern", target)
+        elif os.path.isdir(target):
+            if not list_files(target):
+                raise FileNotFoundError(errno.ENOENT, "directory holds no file", target)
+        elif not os.path.isfile(target):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), target)
+    if fmt == "parquet":
+        return pl.scan_parquet(target)
+    if fmt == "ipc":
+        return pl.scan_ipc(target)
+    return pl.scan_csv(target, separator="\t" if fmt == "tsv" else ",",
+                       try_parse_dates=try_parse_dates)
 
 
 def list_files(path: str | list[str]) -> list[str]:

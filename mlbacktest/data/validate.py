@@ -34,7 +34,7 @@ import polars as pl
 
 from mlbacktest._time import TS_MAX, TS_MIN, TS_RANGE_TEXT
 from mlbacktest.data.panel import BAR_FIELDS, PRICE_FIELDS
-from mlbacktest.errors import DataError
+from mlbacktest.errors import DataError, suggest
 
 __all__ = [
     "MAX_PRICE",
@@ -55,12 +55,108 @@ __all__ = [
     "check_ts_range",
     "check_unique_keys",
     "format_timestamp",
+    "missing_columns_hint",
     "signal_matrix",
     "timestamps_to_ns",
 ]
 
 #: Columns, besides the timestamp and asset columns, that every bar feed needs.
 REQUIRED_COLUMNS: tuple[str, ...] = BAR_FIELDS
+
+#: Column names (case-folded) that usually hold the timestamps, suggested for
+#: ``timestamp_column=`` when the timestamp column is missing.
+TIMESTAMP_NAMES: tuple[str, ...] = (
+    "timestamp", "date", "datetime", "time", "ts", "dt", "date_time", "trade_date", "bar_time",
+)
+#: Column names (case-folded) that usually hold the asset, suggested for ``asset_column=``.
+ASSET_NAMES: tuple[str, ...] = (
+    "asset", "ticker", "symbol", "instrument", "security", "sid", "permno", "isin", "cusip",
+    "stock", "code", "name",
+)
+
+
+def _key_candidate(missing: str, names: Sequence[str], aliases: tuple[str, ...]) -> str | None:
+    """The column that most likely holds a missing key column: a case variant, an alias
+    or a close match; None when there is none."""
+    close = suggest(missing, names, 1)
+    if close and close[0].casefold() == missing.casefold():
+        return close[0]
+    for c in names:
+        if c.casefold() in aliases:
+            return c
+    return close[0] if close else None
+
+
+def missing_columns_hint(
+    missing: Sequence[str],
+    names: Sequence[str],
+    timestamp_column: str,
+    asset_column: str | None,
+) -> str:
+    """What to do about missing columns: the option for a key column, a rename for a field.
+
+    Parameters
+    ----------
+    missing : sequence of str
+        The missing columns (keys and bar fields).
+    names : sequence of str
+        The columns of the input.
+    timestamp_column, asset_column : str
+        The key column names asked for (`asset_column` ``None`` for data
+        without assets, such as a context frame).
+
+    Returns
+    -------
+    str
+        A message tail starting with ``"; "``, or ``""`` when there is no hint.
+        A frame that looks wide (a timestamp column, no asset column and none
+        of the bar fields) gets the "data must be long" hint with a polars
+        ``unpivot`` recipe.
+
+    Examples
+    --------
+    >>> missing_columns_hint(["close"], ["timestamp", "asset", "Close"], "timestamp", "asset")
+    "; did you mean 'Close'? rename it: df.rename({'Close': 'close'})"
+    """
+    hints: list[str] = []
+    folded = {c.casefold() for c in names}
+    if (asset_column is not None and asset_column in missing
+            and not any(f in folded for f in BAR_FIELDS)
+            and not any(f in folded for f in ASSET_NAMES)):
+        ts = timestamp_column if timestamp_column in names else _key_candidate(
+            timestamp_column, names, TIMESTAMP_NAMES)
+        others = [c for c in names if c != ts]
+        if ts is not None and len(others) >= 2:
+            shown = ", ".join(repr(c) for c in others[:5]) + (", ..." if len(others) > 5 else "")
+            return (
+                f"; the data look wide (one column per asset: {shown}): data must be long, one "
+                f"row per timestamp and asset with open, high, low, close and volume columns. "
+                f"For a matrix of closes: df.unpivot(index={ts!r}, variable_name="
+                f"{asset_column!r}, value_name='close').with_columns(open=pl.col('close'), "
+                "high=pl.col('close'), low=pl.col('close'), volume=pl.lit(0.0))"
+                + ("" if ts == timestamp_column else f", and pass timestamp_column={ts!r}")
+            )
+    renames: dict[str, str] = {}
+    for col in missing:
+        if col == timestamp_column or col == asset_column:
+            aliases = TIMESTAMP_NAMES if col == timestamp_column else ASSET_NAMES
+            option = "timestamp_column" if col == timestamp_column else "asset_column"
+            found = _key_candidate(col, names, aliases)
+            if found is not None:
+                flag = "--" + option.replace("_", "-")
+                hints.append(f"the {option.split('_')[0]}s look like they are in column "
+                             f"{found!r}: pass {option}={found!r} ({flag} {found} on the "
+                             "command line)")
+            continue
+        close = suggest(col, names, 1)
+        if close:
+            renames[close[0]] = col
+    if renames:
+        hints.append(
+            f"did you mean {', '.join(repr(c) for c in renames)}? rename "
+            f"{'it' if len(renames) == 1 else 'them'}: df.rename({renames!r})"
+        )
+    return "".join(f"; {h}" for h in hints)
 
 _NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 _NS_PER_DAY = 86_400 * 1_000_000_000
@@ -280,6 +376,7 @@ def check_columns(
         raise DataError(
             f"missing required column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(repr(c) for c in missing)}; available columns: {names}"
+            + missing_columns_hint(missing, names, timestamp_column, asset_column)
         )
     if signal_columns is None:
         taken = set(needed)
@@ -292,9 +389,12 @@ def check_columns(
             raise DataError(f"signal column names must be str, got {c!r}")
     unknown = [c for c in signals if c not in have]
     if unknown:
+        close = {c: suggest(c, names, 1) for c in unknown}
+        hint = "".join(f"; did you mean {m[0]!r} for {c!r}?" for c, m in close.items() if m)
         raise DataError(
             f"signal column{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(repr(c) for c in unknown)} not found; available columns: {names}"
+            + hint
         )
     seen: set[str] = set()
     for c in signals:

@@ -32,6 +32,7 @@ from .io import Freq, PriceMarks, SavedResult
 from .metrics import (
     FORMATTERS,
     METRIC_SECTIONS,
+    ORDER_STATUS_REJECTED,
     _safe_ratio,
     align_benchmark,
     compute_metrics,
@@ -57,7 +58,15 @@ if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
     from matplotlib.figure import Figure
 
-__all__ = ["BacktestResult", "ORDER_STATUS_NAMES", "ORDER_TYPE_NAMES", "TIF_NAMES"]
+__all__ = [
+    "BacktestResult",
+    "ORDER_STATUS_NAMES",
+    "ORDER_TYPE_NAMES",
+    "REJECTED_WARNING_FRACTION",
+    "TIF_NAMES",
+    "rejection_kind",
+    "warn_if_mostly_rejected",
+]
 
 ORDER_TYPE_NAMES: tuple[str, ...] = (
     "market",
@@ -81,6 +90,16 @@ ORDER_STATUS_NAMES: tuple[str, ...] = (
 )
 """Order status names, indexed by the engine's ``status`` code."""
 
+_REJECTED: int = ORDER_STATUS_REJECTED
+"""Status code of a rejected order."""
+
+REJECTED_WARNING_FRACTION: float = 0.5
+"""A run in which more than this fraction of the orders ended rejected emits a
+:class:`~mlbacktest.errors.RejectedOrdersWarning` (see :func:`warn_if_mostly_rejected`)."""
+
+_NO_REASON = "no reason recorded"
+"""Reason kind of a rejected order saved without a reason."""
+
 TIF_NAMES: tuple[str, ...] = ("gtc", "day", "ioc", "fok", "gtd")
 """Time-in-force names, indexed by the engine's ``tif`` code."""
 
@@ -91,6 +110,72 @@ broker gives the trade it closes its origin as exit reason."""
 
 _NO_TIMESTAMP: int = int(np.iinfo(np.int64).min)
 """``closed_ts`` of an order that is still open."""
+
+def rejection_kind(reason: str) -> str:
+    """The kind of a broker reason: its text before the first colon, without the figures.
+
+    ``"insufficient cash: the fill needed 1200.00 but only 1000.00 was
+    available"`` is of kind ``"insufficient cash"``; a reason without a colon
+    is its own kind; an empty one is ``"no reason recorded"``.
+
+    Examples
+    --------
+    >>> rejection_kind("insufficient cash: the fill needed 1200.00 but only 1000.00 was available")
+    'insufficient cash'
+    """
+    return reason.split(":", 1)[0].strip() or _NO_REASON
+
+
+def warn_if_mostly_rejected(
+    result: BacktestResult, stacklevel: int | None = None
+) -> BacktestResult:
+    """Emit a :class:`~mlbacktest.errors.RejectedOrdersWarning` when most orders were rejected.
+
+    "Most" is more than :data:`REJECTED_WARNING_FRACTION` of the orders. The
+    engine calls this once at the end of every run.
+
+    Parameters
+    ----------
+    result : BacktestResult
+        The result of the run.
+    stacklevel : int, optional
+        Passed to :func:`warnings.warn`; by default the first frame outside
+        mlbacktest (the user's call of ``run()`` or ``run_backtest()``).
+
+    Returns
+    -------
+    BacktestResult
+        `result`, unchanged.
+    """
+    import warnings
+
+    from mlbacktest.errors import RejectedOrdersWarning
+
+    if stacklevel is None:
+        import os
+
+        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        frame, stacklevel = sys._getframe(0), 1
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+            frame, stacklevel = frame.f_back, stacklevel + 1
+    status = result._orders["status"]
+    rejected = int(np.count_nonzero(status == _REJECTED))
+    if rejected and rejected > REJECTED_WARNING_FRACTION * status.size:
+        text = result.rejection_text()
+        kinds = result.rejection_reasons["reason"].to_list()
+        hint = ""
+        if "insufficient cash" in kinds[:1] or "insufficient margin" in kinds[:1]:
+            hint = (
+                "; check the units: order_target_percent and order_percent take fractions "
+                "(0.1 = 10 %), commission is a fraction of traded value (0.001 = 10 bps)"
+            )
+        warnings.warn(
+            f"{text}{hint}; see result.orders.filter(pl.col('status') == 'rejected')",
+            RejectedOrdersWarning,
+            stacklevel=stacklevel,
+        )
+    return result
+
 
 def _table_columns(
     table: str, data: Mapping[str, npt.ArrayLike], dtypes: dict[str, type]
@@ -464,6 +549,55 @@ class BacktestResult:
             ]
         )
 
+    # -- rejections ------------------------------------------------------------
+
+    @cached_property
+    def rejection_reasons(self) -> pl.DataFrame:
+        """Rejected orders counted by kind of reason, most frequent first.
+
+        Columns: ``reason`` (the reason's text before its first colon, see
+        :func:`rejection_kind`, e.g. ``"insufficient cash"``) and ``orders``
+        (Int64). Ties are ordered by reason. Empty when no order was rejected.
+        """
+        rejected = np.flatnonzero(self._orders["status"] == _REJECTED)
+        counts: dict[str, int] = {}
+        for i in rejected:
+            kind = rejection_kind(self._reason[i])
+            counts[kind] = counts.get(kind, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return pl.DataFrame(
+            {"reason": [k for k, _ in ranked], "orders": [v for _, v in ranked]},
+            schema={"reason": pl.String, "orders": pl.Int64},
+        )
+
+    def rejection_text(self, top: int = 3) -> str:
+        """One line on the rejected orders: their number, share and most frequent reasons.
+
+        Parameters
+        ----------
+        top : int, default 3
+            Reasons to name.
+
+        Returns
+        -------
+        str
+            ``"rejected orders: 38 of 40 (95.0 %); top reasons: insufficient
+            cash 38"``, or ``"rejected orders: 0 of 40"``.
+        """
+        total = int(self._orders["status"].size)
+        reasons = self.rejection_reasons
+        rejected = int(reasons["orders"].sum())
+        if not rejected:
+            return f"rejected orders: 0 of {total:,d}"
+        named = "; ".join(
+            f"{reason} {count:,d}" for reason, count in reasons.head(top).iter_rows()
+        )
+        more = f"; {reasons.height - top} other reasons" if reasons.height > top else ""
+        return (
+            f"rejected orders: {rejected:,d} of {total:,d} ({100 * rejected / total:.1f} %); "
+            f"top reasons: {named}{more}"
+        )
+
     # -- metrics ---------------------------------------------------------------
 
     def compute_metrics(
@@ -668,6 +802,8 @@ class BacktestResult:
         states the periods per year, ``ddof``, risk-free rate and VaR level
         the figures were computed with, and the header says whether the
         periods per year were given or inferred (and from what calendar).
+        When orders were rejected, a last line gives their number and most
+        frequent reasons (:meth:`rejection_text`).
 
         Parameters
         ----------
@@ -711,6 +847,8 @@ class BacktestResult:
         for title, body in sections:
             lines.append(f"-- {title} ".ljust(width, "-"))
             lines += [f"{name:<{label_width}}  {value:>{value_width}}" for name, value in body]
+        if self.rejection_reasons.height:
+            lines += ["-" * width, self.rejection_text()]
         text = "\n".join(lines)
         print(text, file=file if file is not None else sys.stdout)
         return text
