@@ -296,6 +296,7 @@ def _short_attempts(calls, **knobs):
     return placed, res
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")  # on purpose
 @pytest.mark.parametrize("call", [
     lambda s: s.sell("A", 1e20),
     lambda s: s.order_target_percent("A", -5),
@@ -331,6 +332,7 @@ def test_a_margin_account_shorts_within_its_margin():
     assert "insufficient margin" in placed["huge"].reason
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")  # on purpose
 @pytest.mark.parametrize("knobs", [
     {"allow_short": True},  # a cash account that shorts (backtrader's convention)
     {"account": "margin"},
@@ -351,6 +353,7 @@ def test_no_fill_makes_cash_or_equity_non_finite(knobs):
     assert res.final_equity == 100_000
 
 
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")  # on purpose
 def test_the_non_finite_reason_names_the_amounts():
     placed, _ = _short_attempts(lambda s: {"o": s.sell("A", 1e307)}, allow_short=True)
     assert "cash inf" in placed["o"].reason

@@ -212,8 +212,9 @@ def test_rows_after_now_cannot_change_what_a_strategy_saw():
         pl.min_horizontal("open", "high", "low", "close").alias("low"),
     )
     a, b = _Recorder(), _Recorder()
-    ra = mlbacktest.run_backtest(frame, a, signal_columns=["pred"])
-    rb = mlbacktest.run_backtest(garbage, b, signal_columns=["pred"])
+    # a margin account: the strategy is long-short
+    ra = mlbacktest.run_backtest(frame, a, signal_columns=["pred"], config={"account": "margin"})
+    rb = mlbacktest.run_backtest(garbage, b, signal_columns=["pred"], config={"account": "margin"})
     upto = [x for x in a.log if x[0] <= cut]
     assert len(upto) == 26
     assert not np.array_equal(a.log[-1][1], b.log[-1][1], equal_nan=True)  # the garbage is seen
