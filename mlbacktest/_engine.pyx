@@ -337,15 +337,17 @@ cdef class Engine:
         return 0
 
     cdef int deliver_signals(self, ts_t ts, list ranges) except -1:
-        """Call on_signal for every signal row arriving at ``ts`` (after the bar hooks)."""
-        from mlbacktest.data.source import SignalEvent
+        """Call on_signal for every signal row arriving at ``ts`` (after the bar hooks).
 
+        Each source makes its own events (``source.event``), so the compiled
+        loop needs nothing from the data layer above it.
+        """
         ctx = self.context_at(ts)
         for j, start, stop in ranges:
             source = self.sources[j]
             ids = self.source_assets[j]
             for row in range(start, stop):
-                event = SignalEvent(source, row, self.store, int(ids[row]))
+                event = source.event(row, self.store, int(ids[row]))
                 try:
                     self.hook_signal(event, ctx)
                 except BaseException as exc:

@@ -54,10 +54,6 @@ PLAIN_DATA_LAYERS: tuple[str, ...] = ("base", "compiled core")
 plain arrays, frames and small dataclasses, and know nothing of feeds, configs or the engine."""
 
 KNOWN_BACK_ARROWS: dict[tuple[str, str], str] = {
-    ("mlbacktest._engine", "mlbacktest.data.source"): (
-        "the compiled loop imports SignalEvent (lazily) to hand a signal source's events "
-        "to the strategy; a later change of the engine removes it"
-    ),
     ("mlbacktest.data.source", "mlbacktest.config"): (
         "SignalSource imports config's private _duration_ns (lazily); removed when duration "
         "parsing moves below the data layer"

@@ -190,6 +190,20 @@ class SignalSource:
             out[i] = aid
         return out
 
+    def event(self, row: int, store: Any, asset_id: int) -> SignalEvent:
+        """The :class:`SignalEvent` of ``row``, as the engine hands it to ``on_signal``.
+
+        Parameters
+        ----------
+        row : int
+            Row of this source (in arrival order).
+        store : BarStore
+            The run's bars (for the time zone of ``event.timestamp``).
+        asset_id : int
+            The row's asset id in the run.
+        """
+        return SignalEvent(self, row, store, asset_id)
+
     def blocks(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct arrival timestamps and the row offsets of each one's block."""
         if len(self) == 0:
