@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from mlbacktest._events import OrderEvent
+from mlbacktest._guard import Guarded, set_reserved
 from mlbacktest._portfolio import round_whole, round_whole_array
 from mlbacktest._time import to_ns
 from mlbacktest.errors import OrderError
@@ -132,7 +133,7 @@ class _TimeIndex:
         return self.asset[self.starts[k] : self.starts[k + 1]]
 
 
-class Strategy:
+class Strategy(Guarded):
     """Base class for strategies: override the hooks you need.
 
     Every hook is optional, and a hook that is not overridden is never called
@@ -145,6 +146,11 @@ class Strategy:
     Assets are named by their name (``str``) or by their integer id (the
     ``asset_ids`` of a slice view, ``event.asset_id``).
 
+    Keep the strategy's state on ``self`` under names of your own: assigning
+    a name of this API (``self.assets = ...``, ``self.weights = ...``, a
+    hook) raises :class:`AttributeError` naming it, since the value would
+    hide the helper.
+
     Examples
     --------
     >>> class BuyAndHold(Strategy):
@@ -155,14 +161,6 @@ class Strategy:
     """
 
     _engine: Engine | None = None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # One set lookup per assignment: a strategy's own state (``self.step``,
-        # ``self.book``) is stored as usual; a name of the API is refused, since
-        # storing it would hide the helper (or, for a hook, never be called).
-        if name in _RESERVED:
-            raise AttributeError(_reserved_message(type(self).__name__, name))
-        object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------ hooks
     def on_start(self) -> None:
@@ -1394,8 +1392,9 @@ class Strategy:
 
 
 #: Public names of :class:`Strategy` (helpers, properties and hooks): an
-#: instance attribute of one of these names is refused (see ``__setattr__``).
-_RESERVED: frozenset[str] = frozenset(n for n in vars(Strategy) if not n.startswith("_"))
+#: instance attribute of one of these names is refused (by the C base class
+#: ``mlbacktest._guard.Guarded``, at no cost to other assignments).
+RESERVED_NAMES: frozenset[str] = frozenset(n for n in vars(Strategy) if not n.startswith("_"))
 
 
 def _reserved_message(cls: str, name: str) -> str:
@@ -1404,6 +1403,9 @@ def _reserved_message(cls: str, name: str) -> str:
                 f"define it in the class body (def {name}(self, ...)) to override it")
     return (f"cannot assign self.{name}: {name!r} is a Strategy helper and the assignment "
             f"would hide it; store your value under another name (e.g. self.my_{name})")
+
+
+set_reserved(RESERVED_NAMES, _reserved_message)
 
 
 def _deprecated(old: str, new: str) -> None:

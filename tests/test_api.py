@@ -61,6 +61,16 @@ def test_assigning_a_hook_on_the_instance_is_refused():
         s.on_fill = print
 
 
+def test_the_guard_is_compiled_so_ordinary_assignments_cost_no_python_call():
+    from mlbacktest._guard import Guarded, reserved
+    from mlbacktest.strategy import RESERVED_NAMES
+
+    assert issubclass(Strategy, Guarded) and "__setattr__" not in vars(Strategy)
+    assert type(Guarded.__setattr__).__name__ == "wrapper_descriptor"  # a C slot
+    assert reserved() == RESERVED_NAMES
+    assert {"weights", "weights_dict", "order_value", "on_slice", "assets"} <= RESERVED_NAMES
+
+
 def test_own_state_is_stored_as_usual_and_helpers_stay_reachable():
     class Counting(Strategy):
         def __init__(self):
