@@ -368,7 +368,7 @@ def test_config_rejects_bad_broker_knob_naming_it(knob, value):
     {"max_volume_participation": 1}, {"max_volume_participation": 0.25},
     {"max_volume_participation": None},
     {"latency": 0}, {"latency": "250ms"}, {"latency": "36h"}, {"latency": "1.5d"},
-    {"latency": dt.timedelta(minutes=5)}, {"latency": 10**9},
+    {"latency": dt.timedelta(minutes=5)}, {"latency": "1000000000ns"},
     {"latency_bars": 0}, {"latency_bars": 3},
     {"same_bar_reentry": True},
 ])
@@ -379,7 +379,7 @@ def test_config_accepts_good_broker_knobs(knobs):
 @pytest.mark.parametrize("value, ns", [
     ("250ms", 250_000_000), ("1s", 10**9), ("5m", 300 * 10**9), ("36h", 36 * 3_600 * 10**9),
     ("1.5d", 36 * 3_600 * 10**9), (dt.timedelta(hours=1, microseconds=1), 3_600 * 10**9 + 1_000),
-    (42, 42),
+    ("42ns", 42), ("1h30m", 5_400 * 10**9), ("1w", 7 * 86_400 * 10**9),
 ])
 def test_config_latency_in_nanoseconds(value, ns):
     assert BacktestConfig(latency=value).latency_ns == ns
