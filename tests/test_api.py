@@ -283,3 +283,11 @@ def test_assets_are_the_whole_universe_known_in_advance():
     run(bars({"A": [FLAT] * 3, "LATE": [None, None, FLAT]}), Probe())
     assert seen["start"] == ("A", "LATE")
     assert seen["first"] == (("A", "LATE"), ["A"], 2)
+
+
+def test_readme_claims_only_what_is_guaranteed():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "impossible by construction" not in text
+    assert "survivorship" in text and "known in" in text
