@@ -7,7 +7,7 @@ Cython over numpy columns; strategies are plain Python classes.
 from mlbacktest import _build_check  # noqa: F401  (readable error when not built)
 from mlbacktest._events import FillEvent, MarketEvent, OrderEvent, SignalRow, SliceView
 from mlbacktest._version import __version__
-from mlbacktest.config import BacktestConfig
+from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data import ContextFrame, DataFeed, ParquetDataFeed, PolarsDataFeed
 from mlbacktest.data.source import SignalEvent, SignalSource
 from mlbacktest.engine import BacktestEngine, run_backtest
@@ -21,21 +21,32 @@ from mlbacktest.errors import (
     ResultFileError,
 )
 from mlbacktest.models import (
+    AlmgrenChrissImpact,
+    ColumnSource,
     CommissionModel,
+    FixedAmountSlippage,
     FixedBpsSlippage,
     FixedCommission,
+    HalfSpreadSlippage,
+    LinearImpact,
+    NoCommission,
+    NoSlippage,
     PercentageCommission,
     PerShareCommission,
     SlippageModel,
+    SquareRootImpact,
+    TieredCommission,
 )
 from mlbacktest.results import BacktestResult
-from mlbacktest.strategy import Strategy
+from mlbacktest.strategy import Bracket, Strategy
 
 __all__ = [
     "BacktestEngine",
     "BacktestConfig",
+    "PositionRules",
     "BacktestResult",
     "Strategy",
+    "Bracket",
     "DataFeed",
     "PolarsDataFeed",
     "ParquetDataFeed",
@@ -49,11 +60,20 @@ __all__ = [
     "SliceView",
     "SignalRow",
     "CommissionModel",
+    "NoCommission",
     "PercentageCommission",
     "PerShareCommission",
     "FixedCommission",
+    "TieredCommission",
     "SlippageModel",
+    "NoSlippage",
     "FixedBpsSlippage",
+    "HalfSpreadSlippage",
+    "FixedAmountSlippage",
+    "LinearImpact",
+    "SquareRootImpact",
+    "AlmgrenChrissImpact",
+    "ColumnSource",
     "DataError",
     "OrderError",
     "ConfigError",

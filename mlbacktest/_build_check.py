@@ -21,6 +21,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "mlbacktest._engine",
     "mlbacktest._events",
     "mlbacktest._fifo",
+    "mlbacktest._guard",
     "mlbacktest._portfolio",
 )
 """The extension modules compiled from the package's ``.pyx`` files."""

@@ -1,15 +1,23 @@
-"""Conversions between user-facing timestamps and the engine's int64 nanoseconds."""
+"""Conversions between user-facing times and the engine's int64 nanoseconds.
+
+:func:`to_ns` reads timestamps; :func:`parse_duration` reads every duration
+argument of the package (``latency``, ``embargo``, a duration
+``signal_delay``, ``chunk``, a fixed-grid ``every``, a signal source's
+``latency``) with one grammar, described in docs/guide/time.md.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 
 import numpy as np
 
-from mlbacktest.errors import DataError
+from mlbacktest.errors import ConfigError, DataError
 
-__all__ = ["TS_MAX", "TS_MIN", "TS_RANGE_TEXT", "to_ns"]
+__all__ = ["TS_MAX", "TS_MIN", "TS_RANGE_TEXT", "DURATION_UNITS", "MAX_DURATION_NS",
+           "parse_duration", "to_ns"]
 
 #: Latest timestamp the engine accepts, in ns since the epoch (2116-02-20 23:53:38.427387903).
 #: The compiled broker orders matching passes by the int64 key ``2 * timestamp + phase``
@@ -87,3 +95,106 @@ def _to_ns(value: Any, tz: str | None) -> int:
             value = value.replace(tzinfo=_zone(tz))
         delta = value - _EPOCH_UTC
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+#: Units of a duration string, in ns. ``m`` and ``min`` are minutes, ``d`` 24
+#: hours and ``w`` 7 days; calendar periods (``mo``, ``q``, ``y``) are no
+#: durations (only ``Strategy.schedule(every=...)`` reads them).
+DURATION_UNITS: dict[str, int] = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "min": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 7 * 86_400_000_000_000,
+}
+#: Longest duration accepted, in ns (about 146 years): a timestamp of the
+#: supported range plus a duration must fit in int64 nanoseconds.
+MAX_DURATION_NS: int = 2**62
+_PART = r"(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|min|s|m|h|d|w)"
+_DURATION_RE = re.compile(rf"\s*(?:{_PART}\s*)+")
+_CALENDAR_RE = re.compile(r"\s*\d*\s*(mo|q|y)\s*")
+_UNITS_TEXT = "units ns, us, ms, s, m or min = minutes, h, d = 24 hours, w = 7 days"
+_GRAMMAR = f"write it like '250ms', '30m', '1h30m' or '1.5d' ({_UNITS_TEXT})"
+
+
+def parse_duration(value: Any, name: str) -> int:
+    """Read a duration as int nanoseconds: the one grammar of every duration argument.
+
+    Parameters
+    ----------
+    value : str, datetime.timedelta or numpy.timedelta64
+        A string of one or more ``<number><unit>`` parts, summed
+        (``"250ms"``, ``"30m"``, ``"1h30m"``, ``"1.5d"``, ``"2w"``; spaces
+        allowed between parts); units ``ns``, ``us``, ``ms``, ``s``, ``m`` or
+        ``min`` (minutes), ``h``, ``d`` (24 hours), ``w`` (7 days). The
+        integer ``0`` is accepted (zero in any unit); any other bare number
+        is refused, since it would be ambiguous between nanoseconds and
+        bars.
+    name : str
+        The argument's name, for messages.
+
+    Returns
+    -------
+    int
+        Nanoseconds, in ``[0, MAX_DURATION_NS]``; a fractional ns of a
+        decimal string is rounded to the nearest.
+
+    Raises
+    ------
+    ConfigError
+        A bare number, a calendar unit (``"1mo"``, ``"1q"``, ``"1y"``), an
+        unreadable string, a negative, NaT or month-based duration, or one
+        longer than ``MAX_DURATION_NS``. (``ConfigError`` is a
+        ``ValueError``.)
+    """
+    if isinstance(value, np.timedelta64):
+        if np.isnat(value):
+            raise ConfigError(f"{name} is NaT, not a duration")
+        if np.datetime_data(value.dtype)[0] in ("M", "Y", "generic"):
+            raise ConfigError(
+                f"{name} must be a fixed duration with a unit (not months or years): {value!r}"
+            )
+        out = int(value.astype("timedelta64[ns]").astype(np.int64))
+    elif isinstance(value, _dt.timedelta):
+        out = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
+    elif isinstance(value, str):
+        if _DURATION_RE.fullmatch(value) is None:
+            if _CALENDAR_RE.fullmatch(value.lower()):
+                raise ConfigError(
+                    f"{name}={value!r} is a calendar period, not a duration (months, quarters "
+                    f"and years have no fixed length; only schedule(every=...) reads them): "
+                    f"{_GRAMMAR}")
+            if _DURATION_RE.fullmatch(value.lower()):
+                raise ConfigError(f"{name}={value!r}: duration units are lower case (write "
+                                  f"{value.lower()!r}; 'M' would read as months elsewhere)")
+            raise ConfigError(f"{name}={value!r} is not a duration: {_GRAMMAR}")
+        out = 0
+        for num, unit in re.findall(_PART, value):
+            whole, _, frac = num.partition(".")
+            ns = DURATION_UNITS[unit]
+            out += int(whole or 0) * ns
+            if frac.strip("0"):
+                out += round(int(frac) * ns / 10 ** len(frac))
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if value == 0:
+            return 0
+        raise ConfigError(
+            f"{name}={value!r} is a bare number, and {name} is a duration: write it with a "
+            f"unit, e.g. '{value}ns' or '{value}s' ({_UNITS_TEXT})")
+    else:
+        raise ConfigError(
+            f"{name} must be a duration (a string such as '1h30m', a datetime.timedelta or a "
+            f"numpy.timedelta64), got {type(value).__name__} {value!r}"
+        )
+    if out < 0:
+        raise ConfigError(f"{name} must not be negative, got {value!r}")
+    if out > MAX_DURATION_NS:
+        raise ConfigError(
+            f"{name} must be at most 2**62 ns (about 146 years; a timestamp plus the {name} "
+            f"must fit in int64 nanoseconds), got {value!r}"
+        )
+    return out

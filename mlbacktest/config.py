@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from mlbacktest._time import MAX_DURATION_NS, parse_duration
 from mlbacktest.errors import ConfigError, LookAheadWarning
 from mlbacktest.models.commission import CommissionModel
 from mlbacktest.models.config import commission_from_config, model_to_config, slippage_from_config
@@ -27,7 +28,7 @@ def _number(value: Any) -> bool:
 INT32_MAX = 2**31 - 1
 #: Largest ``latency`` in ns: added to a timestamp (at most ``2**62 - 1`` ns, see
 #: ``mlbacktest._time.TS_MAX``) it must stay inside int64. About 146 years.
-MAX_LATENCY_NS = 2**62
+MAX_LATENCY_NS = MAX_DURATION_NS
 #: Largest ``periods_per_year``: one bar per millisecond of a 366-day year.
 MAX_PERIODS_PER_YEAR = 366 * 86_400 * 1_000
 
@@ -137,39 +138,27 @@ FILL_AT_CHOICES = ("next_open", "next_close", "close")
 #: Accepted values of ``BacktestConfig.intrabar_path``.
 INTRABAR_PATHS = ("adaptive", "ohlc", "olhc", "submission")
 
-_UNITS_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-             "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000}
+def _duration_ns(value: Any, name: str, bars_knob: str | None = None) -> int:
+    """A duration knob in ns (see :func:`mlbacktest._time.parse_duration`).
 
-
-def _duration_ns(value: Any, name: str) -> int:
-    """A duration as int nanoseconds: int ns, timedelta, or a string like '250ms'."""
-    import datetime as _dt
-    import re
-
-    if isinstance(value, bool):
-        raise ConfigError(f"{name} must be a duration, got {value!r}")
-    if isinstance(value, int):
-        out = value
-    elif isinstance(value, _dt.timedelta):
-        out = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
-    elif isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*", value)
-        if not m:
+    A bare non-zero int is still read as nanoseconds for one release, with a
+    :class:`DeprecationWarning` naming the written form (and ``bars_knob``,
+    the knob that counts bars, if there is one).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value != 0:
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        if value > MAX_DURATION_NS:
             raise ConfigError(
-                f"{name} must look like '250ms', '1s', '5m' (units ns, us, ms, s, m, h, d), "
-                f"got {value!r}"
-            )
-        out = int(round(float(m.group(1)) * _UNITS_NS[m.group(2)]))
-    else:
-        raise ConfigError(f"{name} must be int ns, a timedelta or a string, got {value!r}")
-    if out < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value!r}")
-    if out > MAX_LATENCY_NS:
-        raise ConfigError(
-            f"{name} must be at most 2**62 ns (about 146 years; a timestamp plus the {name} "
-            f"must fit in int64 nanoseconds), got {value!r}"
-        )
-    return out
+                f"{name} must be at most 2**62 ns (about 146 years; a timestamp plus the {name} "
+                f"must fit in int64 nanoseconds), got {value!r}")
+        bars = f", or {bars_knob}={value} for a number of bars" if bars_knob else ""
+        warnings.warn(
+            f"{name}={value} (a bare int) is read as {value} ns; bare ints for durations are "
+            f"deprecated and will be refused in the next release: write {name}='{value}ns'"
+            f"{bars}", DeprecationWarning, stacklevel=4)
+        return value
+    return parse_duration(value, name)
 
 
 @dataclass(frozen=True)
@@ -223,10 +212,14 @@ class BacktestConfig:
     same_bar_reentry : bool
         Whether an entry may fill on the bar on which a stop closed the
         same asset's position (default False).
-    latency : int, str or datetime.timedelta
-        Delay before an order reaches the broker: int nanoseconds, a
-        timedelta, or a string such as ``"250ms"``, ``"1s"``, ``"5m"``. The
-        order can fill on bars stamped at or after placement + latency.
+    latency : str, datetime.timedelta or numpy.timedelta64
+        Delay before an order reaches the broker, a duration such as
+        ``"250ms"``, ``"1s"``, ``"1h30m"`` (the grammar of
+        docs/guide/time.md). The order can fill on bars stamped at or after
+        placement + latency. A bare int other than 0 is deprecated: it is
+        read as nanoseconds (and stored as ``"<n>ns"``) with a
+        :class:`DeprecationWarning`, and will be refused; ``latency_bars``
+        counts bars.
     latency_bars : int
         Number of the asset's bars an order sits out before it reaches the
         broker (0: it can fill on the next bar). Not available with
@@ -293,7 +286,7 @@ class BacktestConfig:
     intrabar_path: Literal["adaptive", "ohlc", "olhc", "submission"] = "adaptive"
     max_volume_participation: float | None = None
     same_bar_reentry: bool = False
-    latency: int | str | Any = 0
+    latency: str | Any = 0
     latency_bars: int = 0
     linked_orders_same_bar: bool = True
     account: Literal["cash", "margin"] = "cash"
@@ -357,7 +350,10 @@ class BacktestConfig:
             )
         lb = self.latency_bars
         _check_int32(lb, "latency_bars", 0)
-        object.__setattr__(self, "latency_ns", _duration_ns(self.latency, "latency"))
+        object.__setattr__(self, "latency_ns",
+                           _duration_ns(self.latency, "latency", bars_knob="latency_bars"))
+        if type(self.latency) is int and self.latency:  # the deprecated form, kept as written
+            object.__setattr__(self, "latency", f"{self.latency}ns")
         if mvp is not None and self.fill_at == "close":
             raise ConfigError(
                 "max_volume_participation cannot be combined with fill_at='close' (a remainder "

@@ -35,58 +35,44 @@ from typing import Any
 
 import numpy as np
 
-from mlbacktest._time import to_ns
+from mlbacktest._time import parse_duration, to_ns
 
 __all__ = ["RULES", "firing_times", "parse_every", "parse_at"]
 
 DAY_NS = 86_400_000_000_000
-_DURATIONS = {
-    "ns": 1,
-    "us": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "min": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
 _PERIODS = {"d": "day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
 #: Calendar rules accepted by ``Strategy.schedule(rule=...)``.
 RULES = tuple(f"{p}_{side}" for p in ("day", "week", "month", "quarter", "year")
               for side in ("start", "end"))
-_EVERY = re.compile(r"^\s*(\d*)\s*([a-z]+)\s*$")
+_PERIOD = re.compile(r"\s*(\d*)\s*(d|w|mo|q|y)\s*")
 
 
 def parse_every(every: Any) -> tuple[str, int]:
     """Parse ``every`` into ``("duration", step_ns)`` or ``(period, k)``.
 
-    ``"30m"``, ``"1h"``, ``"15s"``, ``"500ms"`` (and a ``datetime.timedelta``
-    or ``numpy.timedelta64``) are durations; ``"1d"``, ``"1w"``, ``"1mo"``,
-    ``"1q"``, ``"1y"`` (with any whole multiple) are calendar periods.
-    ``m`` is minutes, ``mo`` months.
+    ``"1d"``, ``"1w"``, ``"1mo"``, ``"1q"``, ``"1y"`` (one unit, with any
+    whole multiple) are calendar periods; anything else is a duration in the
+    package's one grammar (:func:`mlbacktest._time.parse_duration`:
+    ``"30m"``, ``"1h30m"``, ``"500ms"``, a ``datetime.timedelta`` or a
+    ``numpy.timedelta64``), a fixed grid. ``m`` is minutes, ``mo`` months.
     """
-    if isinstance(every, _dt.timedelta):
-        every = np.timedelta64(every)
-    if isinstance(every, np.timedelta64):
-        step = int(every.astype("timedelta64[ns]").astype(np.int64))
-        if step <= 0:
-            raise ValueError(f"every must be a positive duration, got {every!r}")
-        return "duration", step
-    if not isinstance(every, str):
-        raise ValueError(
-            f"every must be a string such as '1d', '1w', '1mo' or '30m', got {every!r}")
-    match = _EVERY.match(every.lower())
-    if match is None or (match.group(2) not in _DURATIONS and match.group(2) not in _PERIODS):
+    if isinstance(every, str):
+        match = _PERIOD.fullmatch(every.lower())
+        if match is not None:
+            num = int(match.group(1) or 1)
+            if num <= 0:
+                raise ValueError(f"every must be a positive period, got {every!r}")
+            return _PERIODS[match.group(2)], num
+    try:
+        step = parse_duration(every, "every")
+    except ValueError as exc:
         raise ValueError(
             f"cannot read every={every!r}: use a calendar period ('1d', '1w', '1mo', '1q', '1y') "
-            "or a duration ('30s', '15m', '1h'); 'm' is minutes, 'mo' months"
-        )
-    num = int(match.group(1) or 1)
-    if num <= 0:
-        raise ValueError(f"every must be a positive period, got {every!r}")
-    unit = match.group(2)
-    if unit in _DURATIONS:
-        return "duration", num * _DURATIONS[unit]
-    return _PERIODS[unit], num
+            f"or a duration ('30s', '15m', '1h30m'); 'm' is minutes, 'mo' months ({exc})"
+        ) from None
+    if step <= 0:
+        raise ValueError(f"every must be a positive duration, got {every!r}")
+    return "duration", step
 
 
 def parse_at(at: Any) -> int:

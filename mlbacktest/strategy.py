@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from mlbacktest._events import OrderEvent
+from mlbacktest._guard import Guarded, set_reserved
 from mlbacktest._portfolio import round_whole, round_whole_array
 from mlbacktest._time import to_ns
 from mlbacktest.errors import OrderError
@@ -132,7 +133,7 @@ class _TimeIndex:
         return self.asset[self.starts[k] : self.starts[k + 1]]
 
 
-class Strategy:
+class Strategy(Guarded):
     """Base class for strategies: override the hooks you need.
 
     Every hook is optional, and a hook that is not overridden is never called
@@ -144,6 +145,11 @@ class Strategy:
 
     Assets are named by their name (``str``) or by their integer id (the
     ``asset_ids`` of a slice view, ``event.asset_id``).
+
+    Keep the strategy's state on ``self`` under names of your own: assigning
+    a name of this API (``self.assets = ...``, ``self.weights = ...``, a
+    hook) raises :class:`AttributeError` naming it, since the value would
+    hide the helper.
 
     Examples
     --------
@@ -248,7 +254,7 @@ class Strategy:
             try:
                 return self._asset_index[asset]
             except KeyError:
-                raise OrderError(f"unknown asset {asset!r}") from None
+                raise OrderError(_unknown_asset_message(asset, self._store.asset_names)) from None
         if isinstance(asset, (int, np.integer)) and not isinstance(asset, bool):
             aid = int(asset)
             if 0 <= aid < self._n_assets:
@@ -350,29 +356,40 @@ class Strategy:
         -------
         ndarray of float64
             One weight per asset; 0.0 where flat. Working orders are not
-            counted (they have not filled).
-
-        Raises
-        ------
-        OrderError
-            When equity is not > 0 (weights are undefined).
+            counted (they have not filled). NaN everywhere when equity is
+            not > 0 (weights are undefined), as ``view.weights``; the
+            helpers that size orders from weights raise instead.
         """
         self._require_engine()
         ids = slice(None) if view is None else self._asset_list(view)
         pos = self._positions[ids]
         value = np.multiply(pos, self._last_price[ids], where=pos != 0, out=np.zeros(pos.shape))
-        return value / self._equity_for_weights()
+        equity = float(self._portfolio.equity())
+        if not (equity > 0 and math.isfinite(equity)):
+            return np.full(pos.shape, np.nan)
+        return value / equity
 
-    def get_weights(self) -> dict[str, float]:
-        """Every non-zero position's weight (position x last close / equity), by asset name."""
+    def weights_dict(self) -> dict[str, float]:
+        """Every non-zero position's weight (position x last close / equity), by asset name.
+
+        The dict form of :meth:`weights` (same values; NaN when equity is
+        not > 0).
+        """
         self._require_engine()
         held = np.flatnonzero(self._positions)
         if held.size == 0:
             return {}
-        equity = self._equity_for_weights()
+        equity = float(self._portfolio.equity())
+        if not (equity > 0 and math.isfinite(equity)):
+            equity = math.nan
         names = self._store.asset_names
         value = self._positions[held] * self._last_price[held]
         return {names[i]: float(v / equity) for i, v in zip(held, value, strict=True)}
+
+    def get_weights(self) -> dict[str, float]:
+        """Deprecated alias of :meth:`weights_dict` (removed in the next release)."""
+        _deprecated("Strategy.get_weights()", "Strategy.weights_dict()")
+        return self.weights_dict()
 
     def history(self, asset: str | int, field: str, n: int) -> np.ndarray:
         """The last ``n`` values of a field of one asset, ending at the current bar.
@@ -744,37 +761,191 @@ class Strategy:
             nan if stop_price is None else _as_float(stop_price, "stop_price"),
         )
 
-    def buy(self, asset: str | int, quantity: float, **prices: Any) -> OrderEvent:
-        """Buy ``quantity`` (> 0); takes ``limit_price`` / ``stop_price`` like :meth:`order`."""
+    def buy(
+        self,
+        asset: str | int,
+        quantity: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        order_type: str | None = None,
+        time_in_force: str = "gtc",
+        expire_at: Any = None,
+        parent: OrderEvent | int | None = None,
+    ) -> OrderEvent:
+        """Buy ``quantity`` (> 0): :meth:`order` with a positive quantity.
+
+        Every other parameter is that of :meth:`order` (a limit, stop,
+        stop-limit or trailing buy by the prices given).
+
+        Raises
+        ------
+        OrderError
+            For a quantity that is not > 0, and everything :meth:`order` refuses.
+        """
         q = _as_float(quantity, "quantity")
         if not q > 0:
             raise OrderError(f"buy quantity must be > 0, got {quantity!r}")
-        return self.order(asset, q, **prices)
+        return self.order(asset, q, limit_price, stop_price, trail_amount=trail_amount,
+                          trail_percent=trail_percent, order_type=order_type,
+                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
 
-    def sell(self, asset: str | int, quantity: float, **prices: Any) -> OrderEvent:
-        """Sell ``quantity`` (> 0); takes ``limit_price`` / ``stop_price`` like :meth:`order`."""
+    def sell(
+        self,
+        asset: str | int,
+        quantity: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        order_type: str | None = None,
+        time_in_force: str = "gtc",
+        expire_at: Any = None,
+        parent: OrderEvent | int | None = None,
+    ) -> OrderEvent:
+        """Sell ``quantity`` (> 0): :meth:`order` with ``-quantity``.
+
+        Every other parameter is that of :meth:`order`.
+
+        Raises
+        ------
+        OrderError
+            For a quantity that is not > 0, and everything :meth:`order` refuses.
+        """
         q = _as_float(quantity, "quantity")
         if not q > 0:
             raise OrderError(f"sell quantity must be > 0, got {quantity!r}")
-        return self.order(asset, -q, **prices)
+        return self.order(asset, -q, limit_price, stop_price, trail_amount=trail_amount,
+                          trail_percent=trail_percent, order_type=order_type,
+                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
+
+    def order_value(
+        self,
+        asset: str | int,
+        value: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        order_type: str | None = None,
+        time_in_force: str = "gtc",
+        expire_at: Any = None,
+        parent: OrderEvent | int | None = None,
+    ) -> OrderEvent | None:
+        """Place an order for a signed amount of money: ``value / last close`` units.
+
+        Added to the position (negative ``value`` sells); the quantity is
+        computed at the last close and, with ``fractional=False``, truncated
+        toward zero. Every other parameter is that of :meth:`order`.
+
+        Returns
+        -------
+        OrderEvent or None
+            The order; None when the quantity rounds to zero (nothing placed).
+
+        Raises
+        ------
+        OrderError
+            For a value that is not a finite number, an asset with no price
+            yet, and everything :meth:`order` refuses.
+        """
+        self._require_engine()
+        aid = self._asset_id(asset)
+        v = _as_float(value, "value")
+        q = self._round(v / self._price_for_sizing(aid))
+        if q == 0:
+            return None
+        return self.order(aid, q, limit_price, stop_price, trail_amount=trail_amount,
+                          trail_percent=trail_percent, order_type=order_type,
+                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
+
+    def order_percent(
+        self,
+        asset: str | int,
+        percent: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        order_type: str | None = None,
+        time_in_force: str = "gtc",
+        expire_at: Any = None,
+        parent: OrderEvent | int | None = None,
+    ) -> OrderEvent | None:
+        """Place an order worth ``percent`` of equity (0.1 = 10 %; negative sells).
+
+        :meth:`order_value` of ``percent x equity``: added to the position,
+        sized at the last close. Every other parameter is that of
+        :meth:`order`.
+
+        Returns
+        -------
+        OrderEvent or None
+            The order; None when the quantity rounds to zero.
+
+        Raises
+        ------
+        OrderError
+            When equity is not > 0, and everything :meth:`order_value` refuses.
+        """
+        p = _as_float(percent, "percent")
+        return self.order_value(asset, p * self._equity_for_weights(), limit_price, stop_price,
+                                trail_amount=trail_amount, trail_percent=trail_percent,
+                                order_type=order_type, time_in_force=time_in_force,
+                                expire_at=expire_at, parent=parent)
 
     def _round(self, quantity: float) -> float:
         """A helper's order size: whole units toward zero unless fractional (see round_whole)."""
         return quantity if self._fractional else float(round_whole(quantity))
 
-    def order_target_quantity(self, asset: str | int, target: float) -> OrderEvent | None:
+    def order_target_quantity(
+        self, asset: str | int, target: float, *, tolerance: float = 0.0
+    ) -> OrderEvent | None:
         """Trade toward a signed target quantity with a market order.
 
         The gap is measured from the position plus working market orders
         on the asset, so calling this every bar does not stack orders. With
         whole shares the order size is truncated toward zero (as backtrader
         and vectorbt do), so the position never trades past the target.
-        Returns None when the target is already met.
+
+        Parameters
+        ----------
+        asset : str or int
+            Asset name or id.
+        target : float
+            Signed target quantity.
+        tolerance : float
+            Minimum trade, as a fraction of equity (0.01 = 1 %): no order
+            when ``|target - current| x last close < tolerance x equity``,
+            the rule of :meth:`rebalance`. A target of exactly 0 always
+            closes the position. Default 0.0: every gap is traded.
+
+        Returns
+        -------
+        OrderEvent or None
+            The order; None when the target is met (or within tolerance).
         """
         self._require_engine()
         aid = self._asset_id(asset)
         target = _as_float(target, "target")
+        return self._to_target(aid, target, tolerance)
+
+    def _to_target(self, aid: int, target: float, tolerance: Any) -> OrderEvent | None:
+        """The market order from position + working market orders to ``target`` units."""
         current = float(self._positions[aid] + self._pending[aid])
+        if tolerance != 0.0 or type(tolerance) is not float:
+            tol = _as_float(tolerance, "tolerance")
+            if tol < 0:
+                raise OrderError(f"tolerance must be >= 0, got {tolerance!r}")
+            if tol > 0 and target != 0:
+                gap = abs(target - current) * self._price_for_sizing(aid)
+                if gap < tol * self._equity_for_weights():
+                    return None
         # Whole shares: the order (not the target) is truncated toward zero,
         # so the position never trades past the target.
         delta = self._round(target - current)
@@ -791,17 +962,40 @@ class Strategy:
             )
         return price
 
-    def order_target_value(self, asset: str | int, value: float) -> OrderEvent | None:
-        """Trade toward a position worth ``value`` at the last close (negative: short)."""
+    def order_target_value(
+        self, asset: str | int, value: float, *, tolerance: float = 0.0
+    ) -> OrderEvent | None:
+        """Trade toward a position worth ``value`` at the last close (negative: short).
+
+        ``tolerance`` (a fraction of equity) skips a trade smaller than
+        ``tolerance x equity``, as in :meth:`order_target_quantity`.
+        """
         self._require_engine()
         aid = self._asset_id(asset)
         value = _as_float(value, "value")
-        return self.order_target_quantity(aid, value / self._price_for_sizing(aid))
+        return self._to_target(aid, value / self._price_for_sizing(aid), tolerance)
 
-    def order_target_percent(self, asset: str | int, percent: float) -> OrderEvent | None:
-        """Trade toward a position worth ``percent`` of equity (0.1 = 10 %; negative: short)."""
+    def order_target_percent(
+        self, asset: str | int, percent: float, *, tolerance: float = 0.0
+    ) -> OrderEvent | None:
+        """Trade toward a position worth ``percent`` of equity (0.1 = 10 %; negative: short).
+
+        ``tolerance`` (a fraction of equity) skips a trade that would move
+        the weight by less than that, the rule of :meth:`rebalance`: with
+        ``tolerance=0.01`` a 10 % position is left alone while its weight
+        drifts within (9 %, 11 %). Default 0.0 re-trades every drift.
+
+        Raises
+        ------
+        OrderError
+            When equity is not > 0 (weights are undefined), and for an
+            asset with no price yet.
+        """
+        self._require_engine()
+        aid = self._asset_id(asset)
         percent = _as_float(percent, "percent")
-        return self.order_target_value(asset, percent * self.get_equity())
+        value = percent * self._equity_for_weights()
+        return self._to_target(aid, value / self._price_for_sizing(aid), tolerance)
 
     def buy_percent(self, asset: str | int, percent: float) -> OrderEvent | None:
         """Buy a quantity worth ``percent`` of equity at the last close (added to the position)."""
@@ -1081,15 +1275,38 @@ class Strategy:
         engine.broker.set_rules(aid, *rules.broker_args())
 
     # ------------------------------------------------------------ timers
-    def schedule_at(self, when: Any, callback: Callable[[dict[str, Any]], None]) -> int:
-        """Call ``callback(context)`` once at ``when``, after that timestamp's bar hooks.
+    def schedule_at(self, fn: Callable[[dict[str, Any]], None], when: Any) -> int:
+        """Call ``fn(context)`` once at ``when``, after that timestamp's bar hooks.
 
-        ``when`` is a datetime, ISO string, numpy datetime64 or int ns, in
-        the feed's time zone when naive. Orders placed by the callback fill
-        on a later bar.
+        The callback comes first, as in :meth:`schedule`.
+
+        Parameters
+        ----------
+        fn : callable
+            Called as ``fn(context)``.
+        when : datetime, str, numpy.datetime64 or int
+            A datetime, ISO string, numpy datetime64 or int ns, in the
+            feed's time zone when naive. Orders placed by ``fn`` fill on a
+            later bar.
+
+        Returns
+        -------
+        int
+            The timer's id.
+
+        Notes
+        -----
+        The former order ``schedule_at(when, fn)`` still works for one
+        release, with a :class:`DeprecationWarning`.
         """
         engine = self._require_engine()
-        return engine.schedule(to_ns(when, engine.store.tz), callback)
+        if not callable(fn):
+            if callable(when):
+                _deprecated("schedule_at(when, fn)", "schedule_at(fn, when)")
+                fn, when = when, fn
+            else:
+                raise TypeError(f"schedule_at(fn, when): fn must be callable, got {fn!r}")
+        return engine.schedule(to_ns(when, engine.store.tz), fn)
 
     def schedule(
         self,
@@ -1174,7 +1391,54 @@ class Strategy:
         return out
 
 
+#: Public names of :class:`Strategy` (helpers, properties and hooks): an
+#: instance attribute of one of these names is refused (by the C base class
+#: ``mlbacktest._guard.Guarded``, at no cost to other assignments).
+RESERVED_NAMES: frozenset[str] = frozenset(n for n in vars(Strategy) if not n.startswith("_"))
+
+
+def _reserved_message(cls: str, name: str) -> str:
+    if name.startswith("on_"):
+        return (f"cannot assign {cls}.{name} on the instance: {name!r} is a Strategy hook; "
+                f"define it in the class body (def {name}(self, ...)) to override it")
+    return (f"cannot assign self.{name}: {name!r} is a Strategy helper and the assignment "
+            f"would hide it; store your value under another name (e.g. self.my_{name})")
+
+
+set_reserved(RESERVED_NAMES, _reserved_message)
+
+
+def _deprecated(old: str, new: str) -> None:
+    """Warn that ``old`` is deprecated in favour of ``new`` (removed in the next release)."""
+    import warnings
+
+    warnings.warn(f"{old} is deprecated and will be removed in the next release; use {new}",
+                  DeprecationWarning, stacklevel=3)
+
+
 _F64 = np.float64
+#: How many asset names an unknown-asset message lists.
+_NAMES_LISTED = 10
+
+
+def _unknown_asset_message(asset: str, names: Sequence[str]) -> str:
+    """``unknown asset 'X'``, with the closest names and (some of) the names available."""
+    import difflib
+
+    close = difflib.get_close_matches(asset, names, n=3, cutoff=0.6)
+    if not close:  # case slips ('aapl' for 'AAPL') score low on raw strings
+        upper = {n.upper(): n for n in names}
+        close = [upper[m] for m in difflib.get_close_matches(asset.upper(), upper, n=3,
+                                                             cutoff=0.6)]
+    text = f"unknown asset {asset!r}"
+    if close:
+        text += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    if len(names) <= _NAMES_LISTED:
+        text += f" The run's assets are {list(names)}"
+    else:
+        shown = ", ".join(repr(n) for n in names[:_NAMES_LISTED])
+        text += f" The run has {len(names)} assets: {shown}, ..."
+    return text
 
 
 def _is_number(value: Any) -> bool:

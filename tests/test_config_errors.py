@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 
+import numpy as np
+import polars as pl
 import pytest
 from helpers import Scripted, bars, run
 
-from mlbacktest import BacktestConfig, ConfigError
+from mlbacktest import (
+    BacktestConfig,
+    ConfigError,
+    ParquetDataFeed,
+    PolarsDataFeed,
+    SignalSource,
+)
+from mlbacktest._time import parse_duration
+from mlbacktest.data.synthetic import synthetic_bars
+from mlbacktest.schedule import parse_every
 from mlbacktest.config import INT32_MAX, MAX_LATENCY_NS, MAX_PERIODS_PER_YEAR, PositionRules
 
 # ------------------------------------------------------------ compiled ranges
@@ -62,7 +74,7 @@ def test_latency_beyond_int64_headroom(latency):
 
 def test_latency_at_the_bound_never_wraps_around():
     """An order placed in on_start with the largest latency never reaches the broker."""
-    cfg = BacktestConfig(latency=MAX_LATENCY_NS)
+    cfg = BacktestConfig(latency=f"{MAX_LATENCY_NS}ns")
     assert cfg.latency_ns == MAX_LATENCY_NS
     data = bars({"A": [(10, 11, 9, 10)] * 5})
     strategy = Scripted(start=lambda s: s.order("A", 1.0))
@@ -73,6 +85,89 @@ def test_latency_at_the_bound_never_wraps_around():
 def test_negative_latency_is_refused():
     with pytest.raises(ConfigError, match="latency must be >= 0"):
         BacktestConfig(latency=-1)
+
+
+# ------------------------------------------------------------ durations
+# One grammar (mlbacktest._time.parse_duration) for every duration knob: the
+# config's latency, a feed's embargo / signal_delay / chunk, a signal source's
+# latency and a fixed-grid schedule.
+BAD_DURATIONS = [
+    ("1mo", "is a calendar period, not a duration"),
+    ("1y", "is a calendar period, not a duration"),
+    ("1H", "units are lower case"),
+    ("1h30", "is not a duration"),
+    ("5 parsecs", "is not a duration"),
+    ("1e3s", "is not a duration"),
+    ("", "is not a duration"),
+    (1.5, "got float 1.5"),
+    (True, "got bool True"),
+    (np.timedelta64(1, "M"), "fixed duration"),
+    (np.timedelta64("NaT"), "is NaT"),
+    (dt.timedelta(seconds=-1), "must not be negative"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), BAD_DURATIONS)
+def test_bad_durations_are_refused_naming_the_knob(value, message):
+    with pytest.raises(ConfigError, match=f"latency.*{message}"):
+        BacktestConfig(latency=value)
+    with pytest.raises(ConfigError, match=f"embargo.*{message}"):
+        PolarsDataFeed(synthetic_bars(n_assets=1, n_bars=3), embargo=value)
+    with pytest.raises(ConfigError, match=f"latency.*{message}"):
+        SignalSource(_signal_frame(), latency=value)
+
+
+@pytest.mark.parametrize("value", ["1h30m", "90min", "1.5h", dt.timedelta(minutes=90),
+                                   np.timedelta64(90, "m"), "5400s", "1h 30m"])
+def test_every_duration_knob_reads_the_same_grammar(value, tmp_path):
+    ns = 90 * 60 * 10**9
+    assert parse_duration(value, "x") == ns
+    assert BacktestConfig(latency=value).latency_ns == ns
+    feed = PolarsDataFeed(synthetic_bars(n_assets=1, n_bars=3), embargo=value)
+    assert feed.signal_timing.embargo_ns == ns
+    assert SignalSource(_signal_frame(), latency=value).latency_ns == ns
+    assert parse_every(value) == ("duration", ns)
+    if isinstance(value, str):
+        ts = synthetic_bars(n_assets=1, n_bars=2, every=value)["timestamp"]
+        assert ts[1] - ts[0] == dt.timedelta(minutes=90)
+    assert BacktestConfig(latency="1w").latency_ns == 7 * 86_400 * 10**9  # 'w' is 7 days
+
+
+def test_a_bare_int_latency_is_deprecated_read_as_ns_and_stored_with_its_unit():
+    with pytest.warns(DeprecationWarning, match=r"latency=5 \(a bare int\) is read as 5 ns.*"
+                      r"write latency='5ns', or latency_bars=5 for a number of bars"):
+        cfg = BacktestConfig(latency=5)
+    assert cfg.latency_ns == 5 and cfg.latency == "5ns"
+    assert cfg == BacktestConfig(latency="5ns")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert BacktestConfig.from_dict(cfg.to_dict()) == cfg  # the round trip does not warn
+        assert BacktestConfig(latency=0).latency_ns == 0       # zero needs no unit
+    with pytest.warns(DeprecationWarning, match="latency='7ns'"):
+        assert SignalSource(_signal_frame(), latency=7).latency_ns == 7
+
+
+@pytest.mark.parametrize("knob", ["embargo", "chunk", "every"])
+def test_a_bare_int_is_refused_where_a_duration_is_expected(knob, tmp_path):
+    with pytest.raises(ValueError, match=f"{knob}=5 is a bare number, and {knob} is a duration"):
+        if knob == "embargo":
+            PolarsDataFeed(synthetic_bars(n_assets=1, n_bars=3), embargo=5)
+        elif knob == "chunk":
+            path = tmp_path / "bars.parquet"
+            synthetic_bars(n_assets=1, n_bars=3).write_parquet(path)
+            ParquetDataFeed(path, chunk=5)
+        else:
+            parse_every(5)
+
+
+def test_a_bare_int_signal_delay_counts_bars():
+    feed = PolarsDataFeed(synthetic_bars(n_assets=1, n_bars=3), signal_delay=2)
+    assert (feed.signal_timing.delay_bars, feed.signal_timing.delay_ns) == (2, 0)
+
+
+def _signal_frame():
+    return pl.DataFrame({"timestamp": [dt.datetime(2024, 1, 1)], "asset": ["A000"],
+                         "pred": [1.0]})
 
 
 # ------------------------------------------------------------ floats

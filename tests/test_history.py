@@ -143,7 +143,7 @@ def test_panel_in_a_timer_between_bars_ends_at_the_last_bar_before_it():
 
     class Timer(Strategy):
         def on_start(self):
-            self.schedule_at(day(2) + dt.timedelta(hours=12), self.look)
+            self.schedule_at(self.look, day(2) + dt.timedelta(hours=12))
 
         def look(self, context):
             seen.append((self.now, self.history_panel("close", 2).tolist(),

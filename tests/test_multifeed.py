@@ -86,8 +86,8 @@ def test_timer_fires_after_the_bars_of_its_timestamp_and_between_bars():
 
     class Timed(Strategy):
         def on_start(self):
-            self.schedule_at(D + dt.timedelta(days=1), lambda ctx: events.append(("timer1", self.now)))
-            self.schedule_at(D + dt.timedelta(days=1, hours=6), self.midday)
+            self.schedule_at(lambda ctx: events.append(("timer1", self.now)), D + dt.timedelta(days=1))
+            self.schedule_at(self.midday, D + dt.timedelta(days=1, hours=6))
 
         def midday(self, ctx):
             events.append(("timer2", self.now))
@@ -114,7 +114,7 @@ def test_timer_fires_after_the_bars_of_its_timestamp_and_between_bars():
 def test_timer_in_the_past_is_rejected():
     class Bad(Strategy):
         def on_slice(self, view, context):
-            self.schedule_at(view.timestamp, lambda ctx: None)
+            self.schedule_at(lambda ctx: None, view.timestamp)
 
     with pytest.raises(ValueError, match="after the current timestamp"):
         BacktestEngine(PolarsDataFeed(_frame("A", [D])), Bad()).run()

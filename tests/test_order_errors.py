@@ -368,7 +368,7 @@ def test_config_rejects_bad_broker_knob_naming_it(knob, value):
     {"max_volume_participation": 1}, {"max_volume_participation": 0.25},
     {"max_volume_participation": None},
     {"latency": 0}, {"latency": "250ms"}, {"latency": "36h"}, {"latency": "1.5d"},
-    {"latency": dt.timedelta(minutes=5)}, {"latency": 10**9},
+    {"latency": dt.timedelta(minutes=5)}, {"latency": "1000000000ns"},
     {"latency_bars": 0}, {"latency_bars": 3},
     {"same_bar_reentry": True},
 ])
@@ -379,7 +379,7 @@ def test_config_accepts_good_broker_knobs(knobs):
 @pytest.mark.parametrize("value, ns", [
     ("250ms", 250_000_000), ("1s", 10**9), ("5m", 300 * 10**9), ("36h", 36 * 3_600 * 10**9),
     ("1.5d", 36 * 3_600 * 10**9), (dt.timedelta(hours=1, microseconds=1), 3_600 * 10**9 + 1_000),
-    (42, 42),
+    ("42ns", 42), ("1h30m", 5_400 * 10**9), ("1w", 7 * 86_400 * 10**9),
 ])
 def test_config_latency_in_nanoseconds(value, ns):
     assert BacktestConfig(latency=value).latency_ns == ns
@@ -391,3 +391,82 @@ def test_config_from_dict_validates_broker_knobs():
     cfg = BacktestConfig.from_dict({"intrabar_path": "olhc", "latency": "1s", "latency_bars": 2,
                                     "same_bar_reentry": True, "max_volume_participation": 0.5})
     assert BacktestConfig.from_dict(cfg.to_dict()) == cfg
+
+
+# ----------------------------------------------------------------- unknown assets
+def test_unknown_asset_suggests_the_close_match_and_lists_the_assets():
+    data = bars({"AAPL": [FLAT] * 2, "MSFT": [FLAT] * 2, "TSLQ": [FLAT] * 2})
+    _, state = attempt_at_step(0, None, lambda s, o: s.order("TSLA", 1), "unknown asset 'TSLA'",
+                               data=data)
+    assert "did you mean 'TSLQ'?" in state["error"]
+    assert "['AAPL', 'MSFT', 'TSLQ']" in state["error"]
+    _, state = attempt_at_step(0, None, lambda s, o: s.get_position("msft"), "unknown asset",
+                               data=data)
+    assert "did you mean 'MSFT'?" in state["error"]
+
+
+def test_unknown_asset_among_many_lists_the_first_ten_and_the_count():
+    names = [f"S{i:03d}" for i in range(40)]
+    data = bars({n: [FLAT] * 2 for n in names})
+    _, state = attempt_at_step(0, None, lambda s, o: s.order("ZZZZZZ", 1), "unknown asset",
+                               data=data)
+    assert "did you mean" not in state["error"]
+    assert "40 assets: 'S000', 'S001'" in state["error"] and "'S009', ..." in state["error"]
+    assert "'S010'" not in state["error"]
+
+
+# ----------------------------------------------------------------- sizing helpers
+SIZING_BAD_CALLS = {
+    "order_value NaN": (lambda s: s.order_value("A", float("nan")), "value must be a finite"),
+    "order_value before the asset's first bar": (
+        lambda s: s.order_value("B", 1_000), "'B' has no price yet"),
+    "order_percent a string": (lambda s: s.order_percent("A", "0.1"), "percent must be a number"),
+    "order_percent bad limit": (
+        lambda s: s.order_percent("A", 0.1, limit_price=-1), "limit"),
+    "target tolerance negative": (
+        lambda s: s.order_target_percent("A", 0.5, tolerance=-0.01), "tolerance must be >= 0"),
+    "target tolerance NaN": (
+        lambda s: s.order_target_quantity("A", 5, tolerance=float("nan")),
+        "tolerance must be a finite"),
+    "target tolerance a string": (
+        lambda s: s.order_target_value("A", 500, tolerance="1%"), "tolerance must be a number"),
+}
+
+
+@pytest.mark.parametrize("case", list(SIZING_BAD_CALLS))
+def test_bad_sizing_call_raises_order_error_and_stores_nothing(case):
+    call, message = SIZING_BAD_CALLS[case]
+    res, state = attempt_at_step(0, None, lambda s, o: call(s), message)
+    assert res.orders.height == 0
+
+
+@pytest.mark.parametrize("method", ["buy", "sell", "order", "order_value", "order_percent",
+                                    "order_target_percent"])
+def test_unknown_keyword_to_an_order_helper_is_a_type_error(method):
+    def call(s, v):
+        with pytest.raises(TypeError, match="limit"):
+            getattr(s, method)("A", 1, limit=99.0)
+        seen.append(len(s._broker))
+
+    seen = []
+    run(bars({"A": [FLAT] * 2}), Scripted({0: call}))
+    assert seen == [0]
+
+
+def test_percent_sizing_with_equity_not_positive_raises():
+    # A short squeezed far enough takes equity below zero; percent sizing is then refused.
+    up = [(100, 100, 100, 100), (100, 400, 100, 400), (400, 400, 400, 400), (400, 400, 400, 400)]
+    errors = {}
+
+    def probe(s, v):
+        for name, call in (("order_percent", lambda: s.order_percent("A", 0.1)),
+                           ("order_target_percent", lambda: s.order_target_percent("A", 0.1))):
+            with pytest.raises(OrderError, match="equity is -") as info:
+                call()
+            errors[name] = str(info.value)
+        errors["weights"] = s.weights().tolist()
+
+    run(bars({"A": up}), Scripted({0: lambda s, v: s.sell("A", 100), 2: probe}),
+        allow_short=True, initial_cash=10_000)
+    assert set(errors) == {"order_percent", "order_target_percent", "weights"}
+    assert np.isnan(errors["weights"]).all()

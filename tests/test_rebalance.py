@@ -46,7 +46,7 @@ def _steps(**steps):
 
 def test_dict_targets_become_exact_quantities_and_fill_next_open():
     out, steps = _steps(s0=lambda s, v: s.rebalance({"A": 0.5, "B": -0.25}),
-                        s2=lambda s, v: (s.weights(v).tolist(), s.get_weights(), s.weights()))
+                        s2=lambda s, v: (s.weights(v).tolist(), s.weights_dict(), s.weights()))
     strat = Scripted(steps)
     res = run(_flat(), strat, allow_short=True, initial_cash=100_000)
     assert _orders(res) == [("A", 500.0), ("B", -500.0)]

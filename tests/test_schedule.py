@@ -138,7 +138,10 @@ def test_wall_clock_times_follow_daylight_saving_in_the_feeds_zone():
     ({"every": "1d", "rule": "month_end"}, "exactly one of"),
     ({"every": "1x"}, "cannot read every"),
     ({"every": "0d"}, "positive"),
-    ({"every": 5}, "every must be a string"),
+    ({"every": 5}, "every=5 is a bare number"),
+    ({"every": 1.5}, "cannot read every=1.5"),
+    ({"every": "1H"}, "units are lower case"),
+    ({"every": "1h30"}, "cannot read every='1h30'"),
     ({"every": dt.timedelta(0)}, "positive duration"),
     ({"rule": "month_middle"}, "unknown schedule rule"),
     ({"every": "1d", "at": "25:00"}, "cannot read at"),
@@ -151,6 +154,9 @@ def test_bad_arguments_are_value_errors(kwargs, match):
 
 def test_parsers():
     assert parse_every("30m") == ("duration", 30 * 60 * 10**9)
+    assert parse_every("1h30m") == ("duration", 90 * 60 * 10**9)  # the package's one grammar
+    assert parse_every("90min") == parse_every("1.5h") == parse_every(dt.timedelta(minutes=90))
+    assert parse_every("1d12h") == ("duration", 36 * 3600 * 10**9)  # compound: a fixed grid
     assert parse_every("1mo") == ("month", 1)
     assert parse_every("2W") == ("week", 2)
     assert parse_every("1q") == ("quarter", 1)

@@ -40,7 +40,7 @@ class Recorder(Strategy):
 
     def on_start(self):
         self.buy("A", 1)  # fills at day 0's open
-        self.schedule_at(day(1), self.rebalance)
+        self.schedule_at(self.rebalance, day(1))
 
     def on_market_data(self, event, context):
         self.calls.append(("on_market_data", event.timestamp, event.asset))
@@ -124,7 +124,7 @@ def test_hook_exception_keeps_type_gains_note_and_stops_run(hook, at, asset, exc
 def test_timer_note_names_the_hook_for_a_lambda_callback():
     class LambdaTimer(Strategy):
         def on_start(self):
-            self.schedule_at("2024-01-02", lambda ctx: 1 / 0)
+            self.schedule_at(lambda ctx: 1 / 0, "2024-01-02")
 
     with pytest.raises(ZeroDivisionError) as info:
         run(bars(DATA), LambdaTimer())
@@ -233,7 +233,7 @@ class Raiser(Strategy):
     def on_start(self):
         self._boom("on_start")
         self.buy("A", 1)
-        self.schedule_at(day(1), self.timer_callback)
+        self.schedule_at(self.timer_callback, day(1))
         self.schedule(self.every_day, "1d")
 
     def on_market_data(self, event, context):

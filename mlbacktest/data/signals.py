@@ -26,8 +26,6 @@ in the feed's constructor.
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlbacktest._time import parse_duration
 from mlbacktest.data.panel import BAR_FIELDS
 from mlbacktest.data.validate import (
     RowLocator,
@@ -58,72 +57,13 @@ __all__ = [
 ]
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-    "d": 86_400_000_000_000,
-    "w": 7 * 86_400_000_000_000,
-}
-_PART = r"(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d|w)"
-_DURATION_RE = re.compile(rf"^\s*(?:{_PART}\s*)+$")
 
 
 # --------------------------------------------------------------------------- #
 # Knobs
 # --------------------------------------------------------------------------- #
-def parse_duration(value: Any, name: str) -> int:
-    """Convert a duration to int nanoseconds.
-
-    Parameters
-    ----------
-    value : str, datetime.timedelta or numpy.timedelta64
-        A string of one or more ``<number><unit>`` parts, units ``ns``,
-        ``us``, ``ms``, ``s``, ``m`` (minutes), ``h``, ``d`` (24 hours), ``w``
-        (7 days): ``"30m"``, ``"1d"``, ``"1h30m"``, ``"0.5s"``.
-    name : str
-        Name of the argument, for messages.
-
-    Returns
-    -------
-    int
-        Nanoseconds, >= 0.
-
-    Raises
-    ------
-    ConfigError
-        Another type (an ``int`` is refused: it would be ambiguous between
-        nanoseconds and bars), a calendar unit such as ``"1mo"``, or a
-        negative or NaT duration.
-    """
-    if isinstance(value, np.timedelta64):
-        if np.isnat(value):
-            raise ConfigError(f"{name} is NaT")
-        if np.datetime_data(value.dtype)[0] in ("M", "Y", "generic"):
-            raise ConfigError(
-                f"{name} must be a fixed duration with a unit (not months or years): {value!r}"
-            )
-        out = int(value.astype("timedelta64[ns]").astype(np.int64))
-    elif isinstance(value, _dt.timedelta):
-        out = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
-    elif isinstance(value, str):
-        if not _DURATION_RE.match(value):
-            raise ConfigError(
-                f"{name}={value!r} is not a duration; write it like '30m', '1d' or '1h30m' "
-                "(units ns, us, ms, s, m = minutes, h, d = 24 hours, w = 7 days)"
-            )
-        out = sum(round(float(num) * _UNIT_NS[unit]) for num, unit in re.findall(_PART, value))
-    else:
-        raise ConfigError(
-            f"{name} must be a duration (a string such as '1d', a datetime.timedelta or a "
-            f"numpy.timedelta64), got {type(value).__name__} {value!r}"
-        )
-    if out < 0:
-        raise ConfigError(f"{name} must not be negative, got {value!r}")
-    return int(out)
+# ``parse_duration`` (re-exported here) is the package's one duration grammar,
+# in mlbacktest._time: embargo, a duration signal_delay and chunk all read it.
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def _timestamps(n_bars: int, start: str, every: str, weekends: bool) -> np.ndarr
     """``n_bars`` datetime64[ns] bar times from ``start``, ``every`` apart."""
     step = _duration_ns(every)
     first = np.datetime64(start, "ns")
-    if every[-1] == "d" and not weekends:
+    if every.rstrip().endswith("d") and not weekends and step % np.timedelta64(1, "D") == 0:
         day = first.astype("M8[D]")
         time_of_day = first - day.astype("M8[ns]")
         step_days = int(step // np.timedelta64(1, "D"))
@@ -121,9 +121,10 @@ def _past_ns_range(n_bars: int, every: str, start: str, what: str) -> str:
 
 
 def _duration_ns(every: str) -> np.timedelta64:
-    ns_per_unit = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86_400 * 10**9,
-                   "w": 7 * 86_400 * 10**9}
-    num, unit = every[:-1] or "1", every[-1]
-    if unit not in ns_per_unit:
-        raise ValueError(f"unsupported bar spacing {every!r}; use e.g. '1d', '1h', '1m'")
-    return np.timedelta64(int(num) * ns_per_unit[unit], "ns")
+    """The bar spacing, read with the package's one duration grammar (> 0)."""
+    from mlbacktest._time import parse_duration
+
+    step = parse_duration(every, "every")
+    if step <= 0:
+        raise ValueError(f"every must be a positive bar spacing, got {every!r}")
+    return np.timedelta64(step, "ns")
