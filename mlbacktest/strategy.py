@@ -13,7 +13,7 @@ from mlbacktest._events import OrderEvent
 from mlbacktest._guard import Guarded, set_reserved
 from mlbacktest._portfolio import round_whole, round_whole_array
 from mlbacktest._time import to_ns
-from mlbacktest.errors import OrderError
+from mlbacktest.errors import OrderError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbacktest._engine import Engine
@@ -1423,22 +1423,7 @@ _NAMES_LISTED = 10
 
 def _unknown_asset_message(asset: str, names: Sequence[str]) -> str:
     """``unknown asset 'X'``, with the closest names and (some of) the names available."""
-    import difflib
-
-    close = difflib.get_close_matches(asset, names, n=3, cutoff=0.6)
-    if not close:  # case slips ('aapl' for 'AAPL') score low on raw strings
-        upper = {n.upper(): n for n in names}
-        close = [upper[m] for m in difflib.get_close_matches(asset.upper(), upper, n=3,
-                                                             cutoff=0.6)]
-    text = f"unknown asset {asset!r}"
-    if close:
-        text += f"; did you mean {' or '.join(repr(c) for c in close)}?"
-    if len(names) <= _NAMES_LISTED:
-        text += f" The run's assets are {list(names)}"
-    else:
-        shown = ", ".join(repr(n) for n in names[:_NAMES_LISTED])
-        text += f" The run has {len(names)} assets: {shown}, ..."
-    return text
+    return f"unknown asset {asset!r}; {did_you_mean(asset, names, 'assets', limit=_NAMES_LISTED)}"
 
 
 def _is_number(value: Any) -> bool:
