@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from mlbacktest.errors import ConfigError, DataError
 
 __all__ = ["TS_MAX", "TS_MIN", "TS_RANGE_TEXT", "DURATION_UNITS", "MAX_DURATION_NS",
-           "parse_duration", "to_ns"]
+           "duration_knob_ns", "parse_duration", "to_ns"]
 
 #: Latest timestamp the engine accepts, in ns since the epoch (2116-02-20 23:53:38.427387903).
 #: The compiled broker orders matching passes by the int64 key ``2 * timestamp + phase``
@@ -198,3 +199,26 @@ def parse_duration(value: Any, name: str) -> int:
             f"must fit in int64 nanoseconds), got {value!r}"
         )
     return out
+
+
+def duration_knob_ns(value: Any, name: str, bars_knob: str | None = None) -> int:
+    """A duration knob in ns (see :func:`parse_duration`).
+
+    A bare non-zero int is still read as nanoseconds for one release, with a
+    :class:`DeprecationWarning` naming the written form (and ``bars_knob``,
+    the knob that counts bars, if there is one).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value != 0:
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        if value > MAX_DURATION_NS:
+            raise ConfigError(
+                f"{name} must be at most 2**62 ns (about 146 years; a timestamp plus the {name} "
+                f"must fit in int64 nanoseconds), got {value!r}")
+        bars = f", or {bars_knob}={value} for a number of bars" if bars_knob else ""
+        warnings.warn(
+            f"{name}={value} (a bare int) is read as {value} ns; bare ints for durations are "
+            f"deprecated and will be refused in the next release: write {name}='{value}ns'"
+            f"{bars}", DeprecationWarning, stacklevel=4)
+        return value
+    return parse_duration(value, name)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from mlbacktest._time import MAX_DURATION_NS, parse_duration
+from mlbacktest._time import MAX_DURATION_NS, duration_knob_ns
 from mlbacktest.errors import ConfigError, LookAheadWarning
 from mlbacktest.models.commission import CommissionModel
 from mlbacktest.models.config import commission_from_config, model_to_config, slippage_from_config
@@ -137,29 +137,6 @@ class PositionRules:
 FILL_AT_CHOICES = ("next_open", "next_close", "close")
 #: Accepted values of ``BacktestConfig.intrabar_path``.
 INTRABAR_PATHS = ("adaptive", "ohlc", "olhc", "submission")
-
-def _duration_ns(value: Any, name: str, bars_knob: str | None = None) -> int:
-    """A duration knob in ns (see :func:`mlbacktest._time.parse_duration`).
-
-    A bare non-zero int is still read as nanoseconds for one release, with a
-    :class:`DeprecationWarning` naming the written form (and ``bars_knob``,
-    the knob that counts bars, if there is one).
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and value != 0:
-        if value < 0:
-            raise ConfigError(f"{name} must be >= 0, got {value!r}")
-        if value > MAX_DURATION_NS:
-            raise ConfigError(
-                f"{name} must be at most 2**62 ns (about 146 years; a timestamp plus the {name} "
-                f"must fit in int64 nanoseconds), got {value!r}")
-        bars = f", or {bars_knob}={value} for a number of bars" if bars_knob else ""
-        warnings.warn(
-            f"{name}={value} (a bare int) is read as {value} ns; bare ints for durations are "
-            f"deprecated and will be refused in the next release: write {name}='{value}ns'"
-            f"{bars}", DeprecationWarning, stacklevel=4)
-        return value
-    return parse_duration(value, name)
-
 
 @dataclass(frozen=True)
 class BacktestConfig:
@@ -351,7 +328,7 @@ class BacktestConfig:
         lb = self.latency_bars
         _check_int32(lb, "latency_bars", 0)
         object.__setattr__(self, "latency_ns",
-                           _duration_ns(self.latency, "latency", bars_knob="latency_bars"))
+                           duration_knob_ns(self.latency, "latency", bars_knob="latency_bars"))
         if type(self.latency) is int and self.latency:  # the deprecated form, kept as written
             object.__setattr__(self, "latency", f"{self.latency}ns")
         if mvp is not None and self.fill_at == "close":

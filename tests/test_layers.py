@@ -53,12 +53,7 @@ PLAIN_DATA_LAYERS: tuple[str, ...] = ("base", "compiled core")
 """What the results modules below ``result`` may import from outside the package: they work on
 plain arrays, frames and small dataclasses, and know nothing of feeds, configs or the engine."""
 
-KNOWN_BACK_ARROWS: dict[tuple[str, str], str] = {
-    ("mlbacktest.data.source", "mlbacktest.config"): (
-        "SignalSource imports config's private _duration_ns (lazily); removed when duration "
-        "parsing moves below the data layer"
-    ),
-}
+KNOWN_BACK_ARROWS: dict[tuple[str, str], str] = {}
 """Imports against the layer order that a pending change removes; the list may only shrink."""
 
 _PYX_IMPORT = re.compile(

@@ -102,7 +102,7 @@ class SignalSource:
         asset_column: str = "asset",
         latency: Any = 0,
     ) -> None:
-        from mlbacktest.config import _duration_ns
+        from mlbacktest._time import duration_knob_ns
         from mlbacktest.data.validate import (
             TS_MAX,
             RowLocator,
@@ -142,7 +142,7 @@ class SignalSource:
             if not series.dtype.is_numeric() and series.dtype != pl.Boolean:
                 raise DataError(f"signal source column {name!r} is {series.dtype}, not numeric")
             values.append(series.cast(pl.Float64).fill_null(np.nan).to_numpy())
-        latency_ns = _duration_ns(latency, "latency")
+        latency_ns = duration_knob_ns(latency, "latency")
         late = ts > TS_MAX - latency_ns
         if late.any():
             raise rows.error(
