@@ -592,14 +592,6 @@ def test_runs_are_deterministic(r: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- the risk layer
-#: Known engine bugs the risk tests below catch (their markers go once they are fixed).
-NON_FINITE = ("a cash account lets the strategy short 1e20 or 1e307 shares: cash becomes inf and "
-              "equity NaN (no fill may make a ledger value non-finite)")
-DUST = ("rounding dust: buy 0.1, buy 0.2, sell 0.3 leaves a position of 5.55e-17 that counts "
-        "as open and blocks a buy under max_open_positions")
-STALE_EXIT = ("an exit the broker places itself (position rule, time exit) is sized against "
-              "the position when placed: after a strategy fill reduces it first on the same "
-              "bar, the exit overshoots and opens the opposite position")
 YEAR_NS = 365 * DAY_NS
 HALT_REASONS = ("trading halted", "cancelled: trading halted")
 BROKER_ORIGINS = ("stop_loss", "take_profit", "trailing_stop", "time_exit", "margin_call",
@@ -894,18 +886,21 @@ def test_risk_layer_invariants(r: dict[str, Any]) -> None:
     check_risk_run(r)
 
 
-@pytest.mark.xfail(reason=STALE_EXIT, strict=True)
 @RISK_SETTINGS
 @given(risk_runs())
 def test_broker_exits_never_reverse_a_position(r: dict[str, Any]) -> None:
+    # Cash and margin accounts, shorting allowed or not: every fill of a rule
+    # exit, time exit, margin call or drawdown liquidation reduces its position.
     check_risk_run(r, exits_only_reduce=True)
 
 
-@pytest.mark.xfail(reason=STALE_EXIT, strict=True)
-def test_a_rule_exit_after_a_strategy_sale_on_its_bar_sells_only_what_is_held() -> None:
-    # Long 10; the strategy sells 3 at bar 3's open, whose low then crosses
-    # the 5 % stop-loss rule: the rule must sell the 7 left, not 10 (which
-    # opens a short of 3).
+def _held_then_exit(rules: dict[str, Any], sale: float, **cfg: Any) -> Any:
+    """Buy 10 at bar 1's open, sell ``sale`` at bar 3's open, under ``rules``.
+
+    Five bars at 100; bar 3's low is 90 (a 5 % stop-loss trades at 95 after
+    the sale at the open). A time exit of ``max_bars=2`` is placed at bar 2's
+    close and fills at bar 3's open, after the sale (placed earlier).
+    """
     frame = pl.DataFrame({
         "timestamp": [BASE_NS + k * DAY_NS for k in range(5)], "asset": ["A"] * 5,
         "open": [100.0] * 5, "high": [100.0] * 5, "low": [100.0, 100.0, 100.0, 90.0, 92.0],
@@ -918,12 +913,69 @@ def test_a_rule_exit_after_a_strategy_sale_on_its_bar_sells_only_what_is_held() 
             if k == 0:
                 self.buy("A", 10)
             elif k == 2:
-                self.sell("A", 3)
+                self.sell("A", sale)
 
-    cfg = BacktestConfig(initial_cash=10_000.0, position_rules={"stop_loss": 0.05})
-    result = BacktestEngine(PolarsDataFeed(frame), Trader(), cfg).run()
+    config = BacktestConfig(initial_cash=10_000.0, position_rules=rules, **cfg)
+    return BacktestEngine(PolarsDataFeed(frame), Trader(), config).run()
+
+
+@pytest.mark.parametrize("rules, origin, price", [({"stop_loss": 0.05}, "stop_loss", 95.0),
+                                                  ({"max_bars": 2}, "time_exit", 100.0)])
+def test_a_rule_exit_after_a_strategy_sale_on_its_bar_sells_only_what_is_held(
+        rules: dict[str, Any], origin: str, price: float) -> None:
+    # Long 10; the strategy sells 3 at bar 3's open, before the rule's exit
+    # fills on that bar: the exit sells the 7 left, not 10 (which would open
+    # a short of 3), and its order says so.
+    result = _held_then_exit(rules, 3.0)
     assert result.fills["quantity"].to_list() == [10.0, -3.0, -7.0]
-    assert result.fills["price"].to_list() == [100.0, 100.0, 95.0]
+    assert result.fills["price"].to_list() == [100.0, 100.0, price]
+    exit_ = result.orders.row(2, named=True)
+    assert (exit_["origin"], exit_["quantity"], exit_["status"]) == (origin, -7.0, "filled")
+
+
+@pytest.mark.parametrize("rules", [{"stop_loss": 0.05}, {"max_bars": 2}])
+@pytest.mark.parametrize("sale", [10.0, 15.0])
+def test_a_rule_exit_with_nothing_left_to_close_is_cancelled(rules: dict[str, Any],
+                                                             sale: float) -> None:
+    # The strategy's sale at bar 3's open closes the long (10) or reverses it
+    # (15, margin account): the rule's exit, a sale placed against the long,
+    # finds nothing of that long left and is cancelled, never filled.
+    result = _held_then_exit(rules, sale, account="margin")
+    assert result.fills["quantity"].to_list() == [10.0, -sale]
+    exit_ = result.orders.row(2, named=True)
+    assert exit_["origin"] != "strategy"
+    assert (exit_["status"], exit_["filled_quantity"]) == ("cancelled", 0.0)
+    assert exit_["reason"] == ("cancelled: nothing left to close (the position was closed "
+                               "before this exit filled)")
+
+
+def test_a_margin_call_cut_is_capped_at_what_is_held() -> None:
+    # Margin account, long 100 at 100 with half borrowed (cash -5000); the
+    # close of bar 2 (60) calls the margin (equity 1000 < 25 % of 6000): keep
+    # 100 * 1000 / (0.5 * 6000) = 33 whole shares, a cut of 67 at bar 3's open. The
+    # strategy sold 90 at that open first (placed at bar 2, earlier id): the
+    # cut sells the 10 left and never opens a short.
+    frame = pl.DataFrame({
+        "timestamp": [BASE_NS + k * DAY_NS for k in range(5)], "asset": ["A"] * 5,
+        "open": [100.0, 100.0, 60.0, 60.0, 60.0], "high": [100.0, 100.0, 60.0, 60.0, 60.0],
+        "low": [100.0, 100.0, 60.0, 60.0, 60.0], "close": [100.0, 100.0, 60.0, 60.0, 60.0],
+        "volume": [1e6] * 5,
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+
+    class Trader(Strategy):
+        def on_slice(self, view, context) -> None:
+            k = (view.ts - BASE_NS) // DAY_NS
+            if k == 0:
+                self.buy("A", 100)
+            elif k == 2:
+                self.sell("A", 90)
+
+    config = BacktestConfig(initial_cash=5_000.0, account="margin", fractional=False)
+    result = BacktestEngine(PolarsDataFeed(frame), Trader(), config).run()
+    calls = result.orders.filter(pl.col("origin") == "margin_call")
+    assert calls.height == 1
+    assert result.fills["quantity"].to_list() == [100.0, -90.0, -10.0]
+    assert calls["quantity"].to_list() == [-10.0] and calls["status"].to_list() == ["filled"]
 
 
 @RISK_SETTINGS
