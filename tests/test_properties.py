@@ -990,6 +990,105 @@ def test_risk_layer_invariants_with_huge_quantities(r: dict[str, Any]) -> None:
     check_risk_run(r)
 
 
+# --------------------------------------------------------------------------- sizing helpers
+HELPERS = ("order_target_value", "order_target_percent", "order_target_quantity",
+           "buy_percent", "rebalance")
+
+
+@st.composite
+def sizing_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """One asset per sizing helper, each with its own close and target size.
+
+    Closes on a cent grid or unrounded, from 0.01 to 1e5; target sizes a
+    whole number of shares ``k`` (the helper must order exactly ``k``, or
+    ``-k``), or ``k`` plus a fraction (it must order the whole shares
+    toward zero, never past the target by more than the tolerance).
+    """
+    cases = []
+    for helper in HELPERS:
+        if draw(st.booleans()):
+            close = draw(st.integers(1, 10_000_000)) / 100.0
+        else:
+            close = draw(st.floats(0.01, 1e5, allow_nan=False, allow_infinity=False))
+        k = draw(st.one_of(st.integers(1, 100), st.integers(1, 10**7)))
+        frac = draw(st.sampled_from([0.0, 0.0, 0.0, 0.5, 0.999, 1e-6]) | st.floats(0.0, 0.99))
+        side = -1 if helper != "buy_percent" and draw(st.booleans()) else 1
+        cases.append({"helper": helper, "close": close, "k": k, "frac": frac, "side": side})
+    return {"cases": cases, "initial_cash": draw(st.sampled_from([1e3, 1e5, 123_456.78, 1e9]))}
+
+
+class Sizer(Strategy):
+    """Calls one sizing helper per asset at the first bar; records the orders' quantities."""
+
+    def __init__(self, cases: list[dict[str, Any]]) -> None:
+        self.cases = cases
+        self.ordered: list[float | None] = []
+        self.wanted: list[float] = []  # the target quantity the helper was asked for, in floats
+
+    def on_slice(self, view, context) -> None:
+        if self.ordered:
+            return
+        equity = self.get_equity()
+        for a, case in enumerate(self.cases):
+            name, close = self.assets[a], self.get_last_price(self.assets[a])
+            shares = case["side"] * (case["k"] + case["frac"])
+            value = shares * close  # the helper's target, as a strategy would write it
+            percent = value / equity
+            helper = case["helper"]
+            if helper == "order_target_value":
+                out = self.order_target_value(name, value)
+            elif helper == "order_target_percent":
+                out = self.order_target_percent(name, percent)
+            elif helper == "order_target_quantity":
+                # a share count computed through prices, as k * close / close
+                out = self.order_target_quantity(name, value / close)
+            elif helper == "buy_percent":
+                out = self.buy_percent(name, percent)
+            else:
+                ids = self.rebalance({name: percent}, keep_others=True)
+                out = self.get_order(int(ids[0])) if len(ids) else None
+            self.ordered.append(None if out is None else out.quantity)
+            self.wanted.append(shares)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizing_cases())
+def test_whole_share_sizing_helpers_never_lose_a_share_nor_pass_the_target(
+        c: dict[str, Any]) -> None:
+    # docs/semantics.md, "Sizing helpers" and "Flat positions and whole
+    # units": with fractional=False a helper's order is the whole number
+    # within QTY_RTOL of the computed size when there is one (so a target of
+    # k shares, written k * close, or k * close / equity of equity, orders
+    # exactly k even when float division gives k - 1e-12), else the size
+    # truncated toward zero (never past the target beyond that tolerance).
+    cases = c["cases"]
+    frame = pl.DataFrame({
+        "timestamp": [BASE_NS] * len(cases) + [BASE_NS + DAY_NS] * len(cases),
+        "asset": [f"A{a}" for a in range(len(cases))] * 2,
+        "open": [x["close"] for x in cases] * 2, "high": [x["close"] for x in cases] * 2,
+        "low": [x["close"] for x in cases] * 2, "close": [x["close"] for x in cases] * 2,
+        "volume": [1e6] * (2 * len(cases)),
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+    strategy = Sizer(cases)
+    config = BacktestConfig(initial_cash=c["initial_cash"], fractional=False, account="margin")
+    BacktestEngine(PolarsDataFeed(frame), strategy, config).run()
+    assert len(strategy.ordered) == len(cases)
+    for case, got, wanted in zip(cases, strategy.ordered, strategy.wanted, strict=True):
+        where = (case, got, wanted)
+        q = 0.0 if got is None else got
+        assert q == math.trunc(q), where  # whole shares
+        if case["frac"] == 0.0:
+            assert q == case["side"] * case["k"], where  # no share lost to float residue
+            continue
+        # The exact target (k + frac shares, the side's sign): the order goes
+        # toward zero from it; it reaches past it only within the tolerance.
+        exact = abs(wanted)
+        tol = QTY_RTOL * max(exact, 1.0)
+        assert abs(q) <= exact + tol, ("past the target", where)
+        assert abs(q) > exact - 1.0 - tol, ("a share lost", where)
+        assert q == 0.0 or (q > 0) == (case["side"] > 0), where
+
+
 # --------------------------------------------------------------------------- the corpus
 TESTS = Path(__file__).resolve().parent
 
