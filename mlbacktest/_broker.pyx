@@ -32,7 +32,7 @@ from mlbacktest._events cimport (
     ORDER_STOP_LIMIT, ORDER_TRAILING_STOP, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY,
     REASON_DAY_END, REASON_FOK, REASON_GTD, REASON_INSUFFICIENT_CASH, REASON_IOC, REASON_NONE,
     REASON_HALT_CANCEL, REASON_HALTED, REASON_LEVERAGE, REASON_MARGIN, REASON_MAX_POSITIONS,
-    REASON_NON_FINITE,
+    REASON_NON_FINITE, REASON_NOTHING_HELD,
     REASON_OCO, REASON_PARENT_CLOSED, REASON_REPLACED, REASON_SHORT_NOT_ALLOWED,
     ORIGIN_DRAWDOWN_HALT, ORIGIN_MARGIN_CALL, ORIGIN_STOP_LOSS, ORIGIN_STRATEGY,
     ORIGIN_TAKE_PROFIT, ORIGIN_TIME_EXIT, ORIGIN_TRAILING_STOP, STATUS_ACCEPTED,
@@ -775,6 +775,22 @@ cdef class Broker(OrderBook):
         cdef int reason
         cdef price_t price
         cdef FillC f
+        if o.origin != ORIGIN_STRATEGY:
+            # An exit the broker placed itself closes what is held when it fills:
+            # a strategy fill earlier on this bar may have shrunk, grown, closed or
+            # reversed the position it was placed against (docs/semantics.md,
+            # "Exits the broker places").
+            old_pos = pf.position[o.asset]
+            if old_pos == 0.0 or (old_pos > 0.0) == (remaining > 0.0):
+                self.end_order(o, STATUS_CANCELLED, REASON_NOTHING_HELD, ts)
+                return 0
+            if o.origin != ORIGIN_MARGIN_CALL or fabs(remaining) > fabs(old_pos):
+                # a margin call's cut keeps its size, capped at the position
+                q = -old_pos
+                if o.type == ORDER_MARKET:
+                    self.pending_market[o.asset] += q - remaining
+                o.quantity = o.filled + q
+                remaining = q
         if self.volume_cap < INFINITY:
             avail = self.volume_left[o.asset]
             if fabs(q) > avail:

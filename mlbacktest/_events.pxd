@@ -48,6 +48,7 @@ cdef enum RejectReason:
     REASON_HALTED = 14          # trading is halted (max drawdown reached): only exits fill
     REASON_HALT_CANCEL = 15     # cancelled when trading was halted
     REASON_NON_FINITE = 16      # the fill would have made cash, the position's value or equity inf/NaN
+    REASON_NOTHING_HELD = 17    # a broker-placed exit found no position left to close when it came to fill
 
 cdef enum OrderOrigin:
     ORIGIN_STRATEGY = 0         # placed by the strategy

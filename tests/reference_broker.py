@@ -47,19 +47,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
-__all__ = ["START", "DAY_NS", "RefFill", "RefOrder", "RefResult", "filled_part", "reference_run",
-           "REASONS"]
+__all__ = ["START", "DAY_NS", "QTY_RTOL", "RefFill", "RefOrder", "RefResult", "child_size",
+           "reference_run", "whole_units", "REASONS"]
 
 #: Script key of the actions taken in ``on_start``.
 START = "start"
 #: One calendar day in ns (naive timestamps: the day is ``ts // DAY_NS``).
 DAY_NS = 86_400_000_000_000
-#: Undocumented: a remaining quantity this small (relative to the order)
-#: counts as filled, as in the engine.
-QTY_EPS = 1e-9
+#: The one quantity tolerance (docs/semantics.md, "Flat positions and whole
+#: units"): a position this small relative to the quantities it came from is
+#: flat, a size this close to a whole number is that number, an OCO member
+#: with this little left is cancelled. Undocumented: a remaining quantity
+#: this small (relative to the order) also counts as filled, as in the engine.
+QTY_RTOL = 1e-9
 
 WORKING = ("submitted", "accepted", "partially_filled")
 STOP_KINDS = ("stop", "stop_limit", "trailing_stop")
@@ -122,7 +124,7 @@ class RefOrder:
     day: int | None = None  # DAY: calendar day of the first eligible bar
     stop_triggered: bool = False  # stop-limit: the stop has traded
     not_before: int | None = None  # works only on bars stamped after this
-    trail_extreme: float = math.nan  # trailing: best close since placement
+    trail_extreme: float = math.nan  # trailing: best close since it started trailing
     fill_notional: float = 0.0  # sum of |q| * price over the fills
 
     @property
@@ -178,16 +180,33 @@ def first_reach(path: list[float], start: tuple[int, float], holds) -> tuple[int
     return None
 
 
-def filled_part(child: float, filled: float, parent: float, fractional: bool) -> float:
-    """A waiting child's quantity once its parent ended having filled ``filled`` of ``parent``.
+def whole_units(x: float) -> float:
+    """A size in whole units by the one whole-unit rule of docs/semantics.md.
 
-    ``child * filled / parent`` in exact rational arithmetic, then rounded
-    once: to the nearest float, or toward zero to whole shares when
-    ``fractional`` is off. A child as large as its parent (a bracket leg)
-    thus becomes exactly the filled quantity, with the child's sign.
+    "The whole number within QTY_RTOL (relative, at least one unit) of the
+    computed size when there is one, else the size truncated toward zero":
+    48.99999999999999 is 49, 48.7 is 48, -0.9999999999999999 is -1.
     """
-    exact = Fraction(child) * Fraction(filled) / Fraction(parent)
-    return float(exact) if fractional else float(math.trunc(exact))
+    nearest = float(round(x))
+    if abs(x - nearest) <= QTY_RTOL * max(abs(x), 1.0):
+        return nearest
+    return float(math.trunc(x))
+
+
+def child_size(child: float, filled: float, parent: float, fractional: bool) -> float:
+    """A waiting child's size once its parent ended having filled ``filled`` of ``parent``.
+
+    docs/semantics.md, "Linked orders": a child that mirrors its parent (the
+    parent's quantity with the opposite sign: a bracket leg) is sized to
+    exactly minus the filled quantity; any other child is scaled by filled /
+    ordered, the product first (``child * filled``, then divided by
+    ``parent``, in floating point), and with whole shares rounded by the one
+    whole-unit rule (:func:`whole_units`).
+    """
+    if child == -parent:
+        return -filled
+    scaled = child * filled / parent
+    return scaled if fractional else whole_units(scaled)
 
 
 def reference_run(
@@ -199,7 +218,7 @@ def reference_run(
     commission: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, math.inf),
     slippage_bps: float = 0.0,
     fill_at: str = "next_open",
-    allow_short: bool = True,
+    allow_short: bool | None = None,
     fractional: bool = True,
     intrabar_path: str = "adaptive",
     max_volume_participation: float | None = None,
@@ -218,8 +237,12 @@ def reference_run(
     slippage_bps : float
         Buys pay ``price * (1 + bps/1e4)``, sells receive ``price * (1 - bps/1e4)``;
         a limit (or stop-limit) fill is then capped at its limit.
+    allow_short : bool or None
+        Fills may open or extend a short; ``None`` lets the account decide,
+        and the reference is a cash account, which cannot short.
     The other knobs are those of BacktestConfig.
     """
+    allow_short = bool(allow_short)  # None: a cash account cannot short
     rate, per_share, fixed, minimum, maximum = commission
     slip = slippage_bps / 1e4
     close_mode = fill_at == "close"
@@ -258,6 +281,17 @@ def reference_run(
             o.status = "accepted"
             event(o)
 
+    def release(child: RefOrder, parent: RefOrder) -> None:
+        """Free a waiting child of ``parent`` (filled, or ended after a partial fill).
+
+        A trailing leg did not trail while it waited: it starts from the
+        parent's average fill price, now that its position exists.
+        """
+        child.released = True
+        if child.kind == "trailing_stop":
+            child.trail_extreme = parent.avg_fill_price
+            child.stop_price = trail_level(child)
+
     def end(o: RefOrder, status: str, reason: str, ts: int) -> None:
         """Take a working order out of play; its waiting children follow."""
         if not o.working:
@@ -270,10 +304,9 @@ def reference_run(
             return
         # The parent ended early: its children cover the part that filled,
         # or are cancelled when nothing did (docs/semantics.md, "Linked
-        # orders"): a child becomes ``child * filled / parent`` computed
-        # exactly (so a bracket leg, as large as its entry, becomes exactly
-        # the filled quantity), rounded toward zero to whole shares with
-        # fractional=False; a child left at zero is cancelled.
+        # orders"; sized by child_size); a child left at zero is cancelled.
+        # A waiting trailing leg starts trailing from the parent's average
+        # fill price.
         # Undocumented: the child works from that moment on (from the open
         # of this timestamp's bars when the parent expired before they were
         # matched, else from its asset's next bar).
@@ -281,17 +314,17 @@ def reference_run(
             child = orders[cid]
             if not child.working or child.released:
                 continue
-            if abs(o.filled_quantity) <= QTY_EPS * abs(o.quantity):
+            if abs(o.filled_quantity) <= QTY_RTOL * abs(o.quantity):
                 end(child, "cancelled", f"cancelled: its parent order {o.order_id} ended "
                     "without filling", ts)
                 continue
-            child.quantity = filled_part(child.quantity, o.filled_quantity, o.quantity,
-                                         fractional)
+            child.quantity = child_size(child.quantity, o.filled_quantity, o.quantity,
+                                        fractional)
             if child.quantity == 0.0:
                 end(child, "cancelled", f"cancelled: its parent order {o.order_id} ended "
                     "without filling", ts)
                 continue
-            child.released = True
+            release(child, o)
             accept_if_ready(child)
 
     # ------------------------------------------------------------ strategy actions
@@ -312,7 +345,10 @@ def reference_run(
             ref = last_close.get(asset, math.nan)
             if not ref > 0:
                 raise ScriptError("needs a last price")
-            o.trail_extreme = ref  # trails from the last close when placed
+            # Trails from the last close when placed. Undocumented: a leg
+            # that waits for its parent shows the level of that close until
+            # it is released (it does not trail meanwhile; see release).
+            o.trail_extreme = ref
             o.stop_price = trail_level(o)
         orders.append(o)
         if parent is not None:
@@ -494,7 +530,7 @@ def reference_run(
                     return
                 q = avail if q > 0 else -avail
                 if not fractional:
-                    q = float(math.trunc(q))
+                    q = whole_units(q)
                 if q == 0.0:
                     return  # nothing left of the bar's volume: it stays working
         price = raw * (1 + slip) if q > 0 else raw * (1 - slip)
@@ -513,7 +549,10 @@ def reference_run(
         if o.kind in STOP_KINDS and held != 0 and (held > 0) != (q > 0):
             stopped_at[o.asset] = ts  # a stop closed or reduced the position
         cash -= cost
-        position[o.asset] = held + q
+        new = held + q
+        if new != 0.0 and abs(new) <= QTY_RTOL * max(abs(held), abs(q)):
+            new = 0.0  # float residue of a close (0.1 + 0.2 - 0.3) is flat, exactly
+        position[o.asset] = new
         out.fills.append(RefFill(ts, o.asset, o.order_id, q, price, comm,
                                  abs(q) * abs(price - raw)))
         if max_volume_participation is not None:
@@ -521,7 +560,7 @@ def reference_run(
         o.filled_quantity += q
         o.fill_notional += abs(q) * price
         o.avg_fill_price = o.fill_notional / abs(o.filled_quantity)
-        complete = abs(o.quantity - o.filled_quantity) <= QTY_EPS * abs(o.quantity)
+        complete = abs(o.quantity - o.filled_quantity) <= QTY_RTOL * abs(o.quantity)
         if complete:
             o.filled_quantity = o.quantity
             end(o, "filled", "", ts)
@@ -538,7 +577,7 @@ def reference_run(
                 if sid == o.order_id or not sib.working:
                     continue
                 left = abs(sib.remaining) - abs(q)
-                if complete or left <= QTY_EPS * abs(sib.quantity):
+                if complete or left <= QTY_RTOL * abs(sib.quantity):
                     end(sib, "cancelled", REASONS["oco"], ts)
                 else:
                     sib.quantity = sib.filled_quantity + (left if sib.quantity > 0 else -left)
@@ -547,7 +586,7 @@ def reference_run(
             for cid in o.children:
                 child = orders[cid]
                 if child.working and not child.released:
-                    child.released = True
+                    release(child, o)
                     accept_if_ready(child)
                     if not child.at_broker:
                         continue  # in transit: it works once it reaches the broker
@@ -646,9 +685,9 @@ def reference_run(
         todo = [(o, (0, rows[o.asset][1])) for o in orders if works_now(o, t, rows)
                 and not (close_mode and o.kind == "market")]
         work(t, rows, todo, vol_left, "open")
-        # Trailing stops follow the closes since placement, waiting or not.
+        # Trailing stops follow the closes; a leg waiting for its parent does not.
         for o in orders:
-            if o.working and o.kind == "trailing_stop" and o.asset in rows:
+            if o.working and o.kind == "trailing_stop" and o.released and o.asset in rows:
                 c = rows[o.asset][4]
                 if (c > o.trail_extreme) if o.quantity < 0 else (c < o.trail_extreme):
                     o.trail_extreme = c

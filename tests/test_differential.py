@@ -291,7 +291,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "commission": draw(commissions()),
         "slippage_bps": draw(st.sampled_from([0.0, 0.0, 1.0, 5.0, 25.5])),
         "fill_at": fill_at,
-        "allow_short": draw(st.booleans()),
+        # None: the account decides (the reference is a cash account: no shorts)
+        "allow_short": draw(st.sampled_from([True, False, None])),
         "fractional": fractional,
         "intrabar_path": draw(st.sampled_from(["adaptive", "ohlc", "olhc", "submission"])),
         # volume caps are refused with same-bar close fills (a ConfigError)
@@ -923,16 +924,31 @@ def test_ioc_child_is_cancelled_after_its_first_bar() -> None:
     assert (ref.orders[1].status, ref.orders[1].closed_ts) == ("cancelled", BASE_NS + STEP_NS)
 
 
-def test_trailing_child_trails_from_placement() -> None:
-    # The entry (buy stop 119) waits two bars; the trailing child follows the
-    # closes since it was placed (100, 110): level 105 when the entry fills
-    # on bar 2, whose path then falls to 100.
+def test_a_waiting_trailing_child_trails_from_its_parents_fill() -> None:
+    # docs/semantics.md, "Linked orders": a trailing leg does not trail while
+    # it waits. The entry (buy stop 119) waits two bars while the closes rise
+    # (100, 110); it fills on bar 2 at 119, so the leg starts there: level
+    # 114 (not 105, from the closes seen while it waited), which bar 2's
+    # path then crosses on its way down to 100.
     rows = [[(0, 100.0, 100.0, 100.0, 100.0)], [(0, 100.0, 111.0, 100.0, 110.0)],
             [(0, 110.0, 121.0, 100.0, 120.0)], [(0, 120.0, 121.0, 119.0, 120.0)]]
     script = {0: [("order", 0, 1.0, "stop", {"stop": 119.0}),
                   ("order", 0, -1.0, "trailing_stop", {"trail_amount": 5.0, "parent": 0})]}
     ref = check(_scenario(rows, script, intrabar_path="ohlc"))
-    assert _fills(ref, _panel(rows)) == [(2, 0, 1.0, 119.0), (2, 1, -1.0, 105.0)]
+    assert _fills(ref, _panel(rows)) == [(2, 0, 1.0, 119.0), (2, 1, -1.0, 114.0)]
+
+
+def test_a_bracket_trailing_leg_is_protected_from_the_limit_entry_not_the_rally() -> None:
+    # The example of docs/semantics.md: a limit entry at 95 placed at 100,
+    # filled after a rally to 120 and a fall, is protected from 95 (level 90,
+    # then 92 after the close of 97), not from 120 (level 115, which the
+    # entry bar's own open would already be below).
+    rows = [[(0, 100.0, 100.0, 100.0, 100.0)], [(0, 100.0, 110.0, 100.0, 110.0)],
+            [(0, 110.0, 120.0, 110.0, 120.0)], [(0, 100.0, 100.0, 94.0, 97.0)],
+            [(0, 97.0, 98.0, 91.0, 93.0)]]
+    script = {0: [("bracket", 0, 10.0, {"limit": 95.0, "trail_amount": 5.0})]}
+    ref = check(_scenario(rows, script, intrabar_path="ohlc"))
+    assert _fills(ref, _panel(rows)) == [(3, 0, 10.0, 95.0), (4, 1, -10.0, 92.0)]
 
 
 def test_a_working_bracket_leg_can_be_replaced() -> None:
@@ -1056,11 +1072,6 @@ def test_children_of_a_replaced_parent_that_expires_work_on_that_bar() -> None:
 
 
 # --------------------------------------------------------------------------- partial parents
-BRACKET_DUST = ("bracket child sized -49 x (1/49) = -0.9999999999999999, truncated to 0: "
-                "children must be sized from the filled quantity exactly")
-
-
-@pytest.mark.xfail(reason=BRACKET_DUST, strict=True)
 def test_bracket_legs_of_a_cancelled_partly_filled_entry_cover_the_filled_shares() -> None:
     # Whole shares, one share of volume a bar: the entry of 49 buys 1 at bar
     # 1 and is cancelled there; both legs become exactly -1 (not 0: the
@@ -1074,7 +1085,6 @@ def test_bracket_legs_of_a_cancelled_partly_filled_entry_cover_the_filled_shares
         ("cancelled", 49.0), ("accepted", -1.0), ("accepted", -1.0)]
 
 
-@pytest.mark.xfail(reason=BRACKET_DUST, strict=True)
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
 @given(partial_parent_scenarios())
 def test_children_of_partly_filled_parents_match_reference(sc: dict[str, Any]) -> None:

@@ -236,7 +236,8 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
         "commission": CommissionModel(rate, per_share, fixed, minimum, maximum),
         "slippage_bps": draw(st.sampled_from([0.0, 0.0, 2.0, 30.0])),
         "fill_at": fill_at,
-        "allow_short": draw(st.booleans()),
+        # None: the account decides (the default cash account cannot short)
+        "allow_short": draw(st.sampled_from([True, False, None])),
         "fractional": draw(st.booleans()),
         "intrabar_path": draw(st.sampled_from(["adaptive", "ohlc", "olhc", "submission"])),
         # volume caps are refused with same-bar close fills (a ConfigError)
@@ -268,6 +269,19 @@ def run(r: dict[str, Any]) -> tuple[Any, RandomTrader]:
     with warnings.catch_warnings():  # random orders: many runs reject most of them
         warnings.simplefilter("ignore", RejectedOrdersWarning)
         return BacktestEngine(feed, strategy, cfg).run(), strategy
+
+
+def booked(held: float, q: float) -> float:
+    """The position after a fill of ``q`` against ``held``, as docs/semantics.md says.
+
+    "Flat positions and whole units": a position at most ``QTY_RTOL`` x the
+    larger of the position before and the fill quantity is float residue and
+    is exactly 0.0 (buy 0.1, buy 0.2, sell 0.3 leaves 0.0).
+    """
+    new = held + q
+    if new != 0.0 and abs(new) <= QTY_RTOL * max(abs(held), abs(q)):
+        return 0.0
+    return new
 
 
 def near(a: float, b: float, rtol: float, scale: float = 0.0) -> bool:
@@ -449,16 +463,17 @@ def test_run_invariants(r: dict[str, Any]) -> None:
         while j < len(f_ts) and f_ts[j] == k:
             a, q, p = f_asset[j], f_q[j], f_p[j]
             cash -= q * p + f_c[j]
+            new = booked(pos[a], q)
             if pos[a] == 0 or (pos[a] > 0) == (q > 0):
-                avg[a] = (avg[a] * abs(pos[a]) + p * abs(q)) / abs(pos[a] + q)
+                avg[a] = (avg[a] * abs(pos[a]) + p * abs(q)) / abs(new)
             else:
                 closed = min(abs(q), abs(pos[a]))
                 realized[a] += closed * (p - avg[a]) * (1 if pos[a] > 0 else -1)
-                if pos[a] + q == 0:
+                if new == 0:
                     avg[a] = 0.0
-                elif (pos[a] + q > 0) != (pos[a] > 0):
+                elif (new > 0) != (pos[a] > 0):
                     avg[a] = p
-            pos[a] += q
+            pos[a] = new
             j += 1
         if not r["allow_short"]:
             assert all(x >= 0 for x in pos)
@@ -498,12 +513,10 @@ def test_run_invariants(r: dict[str, Any]) -> None:
         for j in range(len(f_oid)):
             if f_ts[j] > k or (f_ts[j] == k and j in late):
                 continue
-            want[f_asset[j]] += f_q[j]
+            want[f_asset[j]] = booked(want[f_asset[j]], f_q[j])
             c -= f_q[j] * f_p[j] + f_c[j]
-        # A remainder within the ledger's tolerance is flat (QTY_RTOL): the ledger
-        # snaps it to 0, so the strategy never sees it.
-        assert seen_pos == {panel.asset_names[a]: q for a, q in enumerate(want)
-                            if abs(q) > QTY_RTOL * max((abs(x) for x in f_q), default=0.0)}
+        # Float residue of a close is flat (booked): the strategy never sees it.
+        assert seen_pos == {panel.asset_names[a]: q for a, q in enumerate(want) if q != 0.0}
         assert near(seen_cash, c, RTOL, max(abs(c), 1.0) + sum(
             abs(f_q[j] * f_p[j]) for j in range(len(f_q))))
 
@@ -582,14 +595,6 @@ def test_runs_are_deterministic(r: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- the risk layer
-#: Known engine bugs the risk tests below catch (their markers go once they are fixed).
-NON_FINITE = ("a cash account lets the strategy short 1e20 or 1e307 shares: cash becomes inf and "
-              "equity NaN (no fill may make a ledger value non-finite)")
-DUST = ("rounding dust: buy 0.1, buy 0.2, sell 0.3 leaves a position of 5.55e-17 that counts "
-        "as open and blocks a buy under max_open_positions")
-STALE_EXIT = ("an exit the broker places itself (position rule, time exit) is sized against "
-              "the position when placed: after a strategy fill reduces it first on the same "
-              "bar, the exit overshoots and opens the opposite position")
 YEAR_NS = 365 * DAY_NS
 HALT_REASONS = ("trading halted", "cancelled: trading halted")
 BROKER_ORIGINS = ("stop_loss", "take_profit", "trailing_stop", "time_exit", "margin_call",
@@ -691,7 +696,8 @@ def risk_runs(draw: st.DrawFn, flow: str = "plain") -> dict[str, Any]:
                                       draw(st.sampled_from([0.0, 1.0])), 0.0, math.inf),
         "slippage_bps": draw(st.sampled_from([0.0, 5.0])),
         "fill_at": draw(st.sampled_from(["next_open", "next_open", "next_close"])),
-        "allow_short": draw(st.booleans()),
+        # None: the account decides (a cash account cannot short, a margin account can)
+        "allow_short": draw(st.sampled_from([True, False, None])),
         "fractional": draw(st.booleans()) if flow != "dust" else True,
         "intrabar_path": draw(st.sampled_from(["adaptive", "ohlc", "olhc"])),
         "max_volume_participation": draw(st.sampled_from([None, None, 0.5])),
@@ -743,6 +749,7 @@ def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
     aid = {a: i for i, a in enumerate(names)}
     index_of = {t: k for k, t in enumerate(panel.timestamps)}
     margin = r["account"] == "margin"
+    allow_short = margin if r["allow_short"] is None else r["allow_short"]
     im, mm = r["initial_margin"], r["maintenance_margin"]
     lev = r["max_gross_leverage"]
     limit_n = r["max_open_positions"]
@@ -803,7 +810,6 @@ def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
     cash = r["initial_cash"]
     pos = [0.0] * len(names)
     last = [math.nan] * len(names)
-    scale_q = [0.0] * len(names)  # largest quantity traded per asset (what counts as dust)
     counts: dict[int, list[int]] = defaultdict(list)  # k -> open-position counts during k
     j = 0
     prev_ts = None
@@ -820,7 +826,7 @@ def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
         prev_ts = ts
 
         def n_open() -> int:
-            return sum(1 for a in range(len(names)) if abs(pos[a]) > 1e-9 * scale_q[a])
+            return sum(1 for a in range(len(names)) if pos[a] != 0.0)
 
         counts[k].append(n_open())
         while j < len(f_k) and f_k[j] == k:
@@ -829,7 +835,7 @@ def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
             old, new = pos[a], pos[a] + q
             reducing = abs(new) <= abs(old) and new * old >= 0.0
             where = (k, j, row, old, q, p, cash)
-            if not r["allow_short"]:
+            if not allow_short:
                 assert new >= 0.0, where
             if halt_k is not None and k > halt_k:
                 assert reducing, ("a halted run added exposure", where)
@@ -851,8 +857,7 @@ def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
                 if lev is not None:
                     assert gross <= lev * equity_after + tol, ("leverage broken", where)
             cash = cash_after
-            pos[a] = new
-            scale_q[a] = max(scale_q[a], abs(q))
+            pos[a] = booked(old, q)  # float residue of a close is flat
             if limit_n is not None:
                 assert sum(1 for x in pos if x != 0.0) <= limit_n, where
             counts[k].append(n_open())
@@ -870,7 +875,7 @@ def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
         assert e_equity == e_cash + e_value, (k, e_equity, e_cash, e_value)
     assert j == len(f_k)
 
-    # A refusal for max_open_positions met that many open (non-dust) positions.
+    # A refusal for max_open_positions met that many open positions (residue is flat).
     for i, row in enumerate(o_rows):
         if (row["reason"] or "").startswith("max_open_positions"):
             assert max(counts[o_closed[i]]) >= limit_n, (row, counts[o_closed[i]])
@@ -886,18 +891,21 @@ def test_risk_layer_invariants(r: dict[str, Any]) -> None:
     check_risk_run(r)
 
 
-@pytest.mark.xfail(reason=STALE_EXIT, strict=True)
 @RISK_SETTINGS
 @given(risk_runs())
 def test_broker_exits_never_reverse_a_position(r: dict[str, Any]) -> None:
+    # Cash and margin accounts, shorting allowed or not: every fill of a rule
+    # exit, time exit, margin call or drawdown liquidation reduces its position.
     check_risk_run(r, exits_only_reduce=True)
 
 
-@pytest.mark.xfail(reason=STALE_EXIT, strict=True)
-def test_a_rule_exit_after_a_strategy_sale_on_its_bar_sells_only_what_is_held() -> None:
-    # Long 10; the strategy sells 3 at bar 3's open, whose low then crosses
-    # the 5 % stop-loss rule: the rule must sell the 7 left, not 10 (which
-    # opens a short of 3).
+def _held_then_exit(rules: dict[str, Any], sale: float, **cfg: Any) -> Any:
+    """Buy 10 at bar 1's open, sell ``sale`` at bar 3's open, under ``rules``.
+
+    Five bars at 100; bar 3's low is 90 (a 5 % stop-loss trades at 95 after
+    the sale at the open). A time exit of ``max_bars=2`` is placed at bar 2's
+    close and fills at bar 3's open, after the sale (placed earlier).
+    """
     frame = pl.DataFrame({
         "timestamp": [BASE_NS + k * DAY_NS for k in range(5)], "asset": ["A"] * 5,
         "open": [100.0] * 5, "high": [100.0] * 5, "low": [100.0, 100.0, 100.0, 90.0, 92.0],
@@ -910,26 +918,180 @@ def test_a_rule_exit_after_a_strategy_sale_on_its_bar_sells_only_what_is_held() 
             if k == 0:
                 self.buy("A", 10)
             elif k == 2:
-                self.sell("A", 3)
+                self.sell("A", sale)
 
-    cfg = BacktestConfig(initial_cash=10_000.0, position_rules={"stop_loss": 0.05})
-    result = BacktestEngine(PolarsDataFeed(frame), Trader(), cfg).run()
+    config = BacktestConfig(initial_cash=10_000.0, position_rules=rules, **cfg)
+    return BacktestEngine(PolarsDataFeed(frame), Trader(), config).run()
+
+
+@pytest.mark.parametrize("rules, origin, price", [({"stop_loss": 0.05}, "stop_loss", 95.0),
+                                                  ({"max_bars": 2}, "time_exit", 100.0)])
+def test_a_rule_exit_after_a_strategy_sale_on_its_bar_sells_only_what_is_held(
+        rules: dict[str, Any], origin: str, price: float) -> None:
+    # Long 10; the strategy sells 3 at bar 3's open, before the rule's exit
+    # fills on that bar: the exit sells the 7 left, not 10 (which would open
+    # a short of 3), and its order says so.
+    result = _held_then_exit(rules, 3.0)
     assert result.fills["quantity"].to_list() == [10.0, -3.0, -7.0]
-    assert result.fills["price"].to_list() == [100.0, 100.0, 95.0]
+    assert result.fills["price"].to_list() == [100.0, 100.0, price]
+    exit_ = result.orders.row(2, named=True)
+    assert (exit_["origin"], exit_["quantity"], exit_["status"]) == (origin, -7.0, "filled")
 
 
-@pytest.mark.xfail(reason=DUST, strict=True)
+@pytest.mark.parametrize("rules", [{"stop_loss": 0.05}, {"max_bars": 2}])
+@pytest.mark.parametrize("sale", [10.0, 15.0])
+def test_a_rule_exit_with_nothing_left_to_close_is_cancelled(rules: dict[str, Any],
+                                                             sale: float) -> None:
+    # The strategy's sale at bar 3's open closes the long (10) or reverses it
+    # (15, margin account): the rule's exit, a sale placed against the long,
+    # finds nothing of that long left and is cancelled, never filled.
+    result = _held_then_exit(rules, sale, account="margin")
+    assert result.fills["quantity"].to_list() == [10.0, -sale]
+    exit_ = result.orders.row(2, named=True)
+    assert exit_["origin"] != "strategy"
+    assert (exit_["status"], exit_["filled_quantity"]) == ("cancelled", 0.0)
+    assert exit_["reason"] == ("cancelled: nothing left to close (the position was closed "
+                               "before this exit filled)")
+
+
+def test_a_margin_call_cut_is_capped_at_what_is_held() -> None:
+    # Margin account, long 100 at 100 with half borrowed (cash -5000); the
+    # close of bar 2 (60) calls the margin (equity 1000 < 25 % of 6000): keep
+    # 100 * 1000 / (0.5 * 6000) = 33 whole shares, a cut of 67 at bar 3's open. The
+    # strategy sold 90 at that open first (placed at bar 2, earlier id): the
+    # cut sells the 10 left and never opens a short.
+    frame = pl.DataFrame({
+        "timestamp": [BASE_NS + k * DAY_NS for k in range(5)], "asset": ["A"] * 5,
+        "open": [100.0, 100.0, 60.0, 60.0, 60.0], "high": [100.0, 100.0, 60.0, 60.0, 60.0],
+        "low": [100.0, 100.0, 60.0, 60.0, 60.0], "close": [100.0, 100.0, 60.0, 60.0, 60.0],
+        "volume": [1e6] * 5,
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+
+    class Trader(Strategy):
+        def on_slice(self, view, context) -> None:
+            k = (view.ts - BASE_NS) // DAY_NS
+            if k == 0:
+                self.buy("A", 100)
+            elif k == 2:
+                self.sell("A", 90)
+
+    config = BacktestConfig(initial_cash=5_000.0, account="margin", fractional=False)
+    result = BacktestEngine(PolarsDataFeed(frame), Trader(), config).run()
+    calls = result.orders.filter(pl.col("origin") == "margin_call")
+    assert calls.height == 1
+    assert result.fills["quantity"].to_list() == [100.0, -90.0, -10.0]
+    assert calls["quantity"].to_list() == [-10.0] and calls["status"].to_list() == ["filled"]
+
+
 @RISK_SETTINGS
 @given(risk_runs(flow="dust"))
 def test_risk_layer_invariants_with_rounding_dust(r: dict[str, Any]) -> None:
     check_risk_run(r)
 
 
-@pytest.mark.xfail(reason=NON_FINITE, strict=True)
 @RISK_SETTINGS
 @given(risk_runs(flow="huge"))
 def test_risk_layer_invariants_with_huge_quantities(r: dict[str, Any]) -> None:
     check_risk_run(r)
+
+
+# --------------------------------------------------------------------------- sizing helpers
+HELPERS = ("order_target_value", "order_target_percent", "order_target_quantity",
+           "buy_percent", "rebalance")
+
+
+@st.composite
+def sizing_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """One asset per sizing helper, each with its own close and target size.
+
+    Closes on a cent grid or unrounded, from 0.01 to 1e5; target sizes a
+    whole number of shares ``k`` (the helper must order exactly ``k``, or
+    ``-k``), or ``k`` plus a fraction (it must order the whole shares
+    toward zero, never past the target by more than the tolerance).
+    """
+    cases = []
+    for helper in HELPERS:
+        if draw(st.booleans()):
+            close = draw(st.integers(1, 10_000_000)) / 100.0
+        else:
+            close = draw(st.floats(0.01, 1e5, allow_nan=False, allow_infinity=False))
+        k = draw(st.one_of(st.integers(1, 100), st.integers(1, 10**7)))
+        frac = draw(st.sampled_from([0.0, 0.0, 0.0, 0.5, 0.999, 1e-6]) | st.floats(0.0, 0.99))
+        side = -1 if helper != "buy_percent" and draw(st.booleans()) else 1
+        cases.append({"helper": helper, "close": close, "k": k, "frac": frac, "side": side})
+    return {"cases": cases, "initial_cash": draw(st.sampled_from([1e3, 1e5, 123_456.78, 1e9]))}
+
+
+class Sizer(Strategy):
+    """Calls one sizing helper per asset at the first bar; records the orders' quantities."""
+
+    def __init__(self, cases: list[dict[str, Any]]) -> None:
+        self.cases = cases
+        self.ordered: list[float | None] = []
+        self.wanted: list[float] = []  # the target quantity the helper was asked for, in floats
+
+    def on_slice(self, view, context) -> None:
+        if self.ordered:
+            return
+        equity = self.get_equity()
+        for a, case in enumerate(self.cases):
+            name, close = self.assets[a], self.get_last_price(self.assets[a])
+            shares = case["side"] * (case["k"] + case["frac"])
+            value = shares * close  # the helper's target, as a strategy would write it
+            percent = value / equity
+            helper = case["helper"]
+            if helper == "order_target_value":
+                out = self.order_target_value(name, value)
+            elif helper == "order_target_percent":
+                out = self.order_target_percent(name, percent)
+            elif helper == "order_target_quantity":
+                # a share count computed through prices, as k * close / close
+                out = self.order_target_quantity(name, value / close)
+            elif helper == "buy_percent":
+                out = self.buy_percent(name, percent)
+            else:
+                ids = self.rebalance({name: percent}, keep_others=True)
+                out = self.get_order(int(ids[0])) if len(ids) else None
+            self.ordered.append(None if out is None else out.quantity)
+            self.wanted.append(shares)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizing_cases())
+def test_whole_share_sizing_helpers_never_lose_a_share_nor_pass_the_target(
+        c: dict[str, Any]) -> None:
+    # docs/semantics.md, "Sizing helpers" and "Flat positions and whole
+    # units": with fractional=False a helper's order is the whole number
+    # within QTY_RTOL of the computed size when there is one (so a target of
+    # k shares, written k * close, or k * close / equity of equity, orders
+    # exactly k even when float division gives k - 1e-12), else the size
+    # truncated toward zero (never past the target beyond that tolerance).
+    cases = c["cases"]
+    frame = pl.DataFrame({
+        "timestamp": [BASE_NS] * len(cases) + [BASE_NS + DAY_NS] * len(cases),
+        "asset": [f"A{a}" for a in range(len(cases))] * 2,
+        "open": [x["close"] for x in cases] * 2, "high": [x["close"] for x in cases] * 2,
+        "low": [x["close"] for x in cases] * 2, "close": [x["close"] for x in cases] * 2,
+        "volume": [1e6] * (2 * len(cases)),
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+    strategy = Sizer(cases)
+    config = BacktestConfig(initial_cash=c["initial_cash"], fractional=False, account="margin")
+    BacktestEngine(PolarsDataFeed(frame), strategy, config).run()
+    assert len(strategy.ordered) == len(cases)
+    for case, got, wanted in zip(cases, strategy.ordered, strategy.wanted, strict=True):
+        where = (case, got, wanted)
+        q = 0.0 if got is None else got
+        assert q == math.trunc(q), where  # whole shares
+        if case["frac"] == 0.0:
+            assert q == case["side"] * case["k"], where  # no share lost to float residue
+            continue
+        # The exact target (k + frac shares, the side's sign): the order goes
+        # toward zero from it; it reaches past it only within the tolerance.
+        exact = abs(wanted)
+        tol = QTY_RTOL * max(exact, 1.0)
+        assert abs(q) <= exact + tol, ("past the target", where)
+        assert abs(q) > exact - 1.0 - tol, ("a share lost", where)
+        assert q == 0.0 or (q > 0) == (case["side"] > 0), where
 
 
 # --------------------------------------------------------------------------- the corpus
