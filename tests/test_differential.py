@@ -495,7 +495,7 @@ class Replay(Strategy):
         self._run(self.script.get(START, []))
         if self.via == "timer":
             for ts in self.timestamps:
-                self.schedule_at(ts, lambda ctx: self._step(self.timestamps[self.k]))
+                self.schedule_at(lambda ctx: self._step(self.timestamps[self.k]), ts)
 
     def on_order(self, order) -> None:
         ts = self._engine.current_ts
@@ -524,7 +524,7 @@ def make_config(sc: dict[str, Any]) -> BacktestConfig:
         max_volume_participation=sc.get("max_volume_participation"),
         same_bar_reentry=sc.get("same_bar_reentry", False),
         linked_orders_same_bar=sc.get("linked_orders_same_bar", True),
-        latency=sc.get("latency", 0),
+        latency=f"{sc.get('latency', 0)}ns",
         latency_bars=sc.get("latency_bars", 0),
     )
     if sc["fill_at"] == "close":

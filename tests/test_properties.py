@@ -258,6 +258,7 @@ KNOBS = ("initial_cash", "commission", "slippage_bps", "fill_at", "allow_short",
 
 def run(r: dict[str, Any]) -> tuple[Any, RandomTrader]:
     kwargs = {k: r[k] for k in KNOBS}
+    kwargs["latency"] = f"{r['latency']}ns"  # a duration with its unit (docs/guide/time.md)
     if r["fill_at"] == "close":
         with pytest.warns(LookAheadWarning):
             cfg = BacktestConfig(**kwargs)
