@@ -198,6 +198,7 @@ def test_class_name_may_be_left_out_when_unique(workdir, capsys):
     assert "2 Strategy subclasses (Explodes, TopK)" in err
 
 
+@pytest.mark.filterwarnings("default::mlbacktest.errors.RejectedOrdersWarning")  # printed
 def test_run_reports_rejected_orders_and_their_reasons(workdir, capsys):
     (workdir / "greedy.py").write_text(
         "from mlbacktest import Strategy\n"
