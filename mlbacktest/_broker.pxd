@@ -5,21 +5,9 @@ from libc.stdint cimport int8_t, int32_t, int64_t
 
 from mlbacktest._costs cimport ColumnSource, CommissionModel, SlippageModel
 from mlbacktest._events cimport BarStore, FillC, OrderBook, OrderC, OrderLogC
+from mlbacktest._fillrules cimport CandC
 from mlbacktest._portfolio cimport Portfolio
 from mlbacktest._typedefs cimport asset_t, code_t, idx_t, price_t, qty_t, ts_t
-
-cdef enum IntrabarPath:
-    PATH_OHLC = 0               # open -> high -> low -> close
-    PATH_OLHC = 1               # open -> low -> high -> close
-    PATH_ADAPTIVE = 2           # open -> the extreme nearer the open -> the other -> close
-    PATH_SUBMISSION = 3         # prices as PATH_OHLC, but triggered orders fill in submission order
-
-ctypedef struct CandC:
-    double time                 # path point that orders it among the bar's fills: 0 open .. 3 close
-    int64_t id                  # order id
-    double price                # raw fill price (before slippage)
-    int32_t seg                 # path segment of the fill: its children go on from here
-
 
 cdef class Broker(OrderBook):
     """Keeps working orders, matches them against bars and books the fills."""
