@@ -490,3 +490,64 @@ def test_pandas_input_with_tz_and_index():
         np.testing.assert_array_equal(p.ts, ref.ts)
         np.testing.assert_array_equal(p.close, ref.close)
     assert isinstance(pdf, pd.DataFrame)
+
+
+# ------------------------------------------- the parameters the two feeds share
+COMMON_PARAMETERS = (
+    "timestamp_column", "asset_column", "signals", "available_at_column", "signal_delay",
+    "embargo", "delay_columns",
+)
+
+
+def _parameter_entries(cls: type) -> dict[str, str]:
+    """Name -> text (type line and description) of each entry of the "Parameters" section."""
+    import inspect
+
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    section = doc.split("Parameters\n----------\n", 1)[1].split("\n\n", 1)[0]
+    entries: dict[str, str] = {}
+    for block in re.split(r"\n(?=\S)", section):
+        names, _, rest = block.partition(" : ")
+        for name in names.split(", "):
+            entries[name] = rest
+    return entries
+
+
+@pytest.mark.parametrize("cls", [PolarsDataFeed, ParquetDataFeed])
+def test_feed_docstrings_document_every_parameter_and_leave_no_placeholder(cls):
+    import inspect
+
+    entries = _parameter_entries(cls)
+    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    assert sorted(entries) == sorted(params)
+    assert set(COMMON_PARAMETERS) <= set(entries)
+    assert re.search(r"\{\w+\}", cls.__doc__) is None, cls.__doc__
+
+
+def test_the_feeds_share_one_text_for_their_common_parameters():
+    polars, parquet = _parameter_entries(PolarsDataFeed), _parameter_entries(ParquetDataFeed)
+    for name in COMMON_PARAMETERS:
+        if name == "signals":  # the type and first sentence differ: a path is read lazily
+            shared = polars[name].split("It holds one row per", 1)[1]
+            assert parquet[name].split("It holds one row per", 1)[1] == shared
+            assert "path of Parquet file(s)" in parquet[name]
+            assert "path" not in polars[name].split("It holds", 1)[0]
+        else:
+            assert polars[name] == parquet[name], name
+    assert "ISO-8601" in parquet["timestamp_column"]  # written out, not "as for ..."
+
+
+def test_the_common_parameters_need_their_placeholder():
+    from mlbacktest.data.feeds import _with_common_parameters
+
+    class Feed:
+        """A feed.
+
+        Parameters
+        ----------
+        path : str
+            Where.
+        """
+
+    with pytest.raises(ValueError, match=r"docstring of Feed has no \{common_parameters\}"):
+        _with_common_parameters("frame", "A frame.")(Feed)

@@ -2,9 +2,10 @@
 
 Every module belongs to a layer, and a module never imports from a layer above
 it, even lazily inside a function: every ``import`` counts, except those in an
-``if TYPE_CHECKING:`` block (annotations only). Within ``mlbacktest.results``
-the sub-layers are checked too. No two modules may import each other,
-directly or through others.
+``if TYPE_CHECKING:`` block (annotations only). Within ``mlbacktest.data``
+and ``mlbacktest.results`` the sub-layers are checked too, and every module
+of these packages must be listed in them. No two modules may import each
+other, directly or through others.
 """
 
 from __future__ import annotations
@@ -48,6 +49,35 @@ RESULTS_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("result", ("mlbacktest.results.result",)),
     ("results package", ("mlbacktest.results",)),
 )
+
+# Inside mlbacktest.data, bottom to top; the package's __init__ re-exports, so it is last.
+DATA_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("panel/files/synthetic", (
+        "mlbacktest.data.panel", "mlbacktest.data.files", "mlbacktest.data.synthetic",
+    )),
+    ("validate", ("mlbacktest.data.validate",)),
+    ("signals", ("mlbacktest.data.signals",)),
+    ("frames", ("mlbacktest.data.frames",)),
+    ("streaming", ("mlbacktest.data.streaming",)),
+    ("feeds", ("mlbacktest.data.feeds",)),
+    ("context/source", ("mlbacktest.data.context", "mlbacktest.data.source")),
+    ("data package", ("mlbacktest.data",)),
+)
+
+SUB_LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "mlbacktest.data": DATA_LAYERS,
+    "mlbacktest.results": RESULTS_LAYERS,
+}
+"""Packages whose modules are layered among themselves too."""
+
+
+def _package_of(module: str) -> str | None:
+    """The package of :data:`SUB_LAYERS` holding ``module``, if any."""
+    for package in SUB_LAYERS:
+        if module == package or module.startswith(package + "."):
+            return package
+    return None
+
 
 PLAIN_DATA_LAYERS: tuple[str, ...] = ("base", "compiled core")
 """What the results modules below ``result`` may import from outside the package: they work on
@@ -163,12 +193,11 @@ def back_arrows(graph: dict[str, set[str]]) -> dict[tuple[str, str], str]:
                         "imports only the base and the compiled core"
                     )
                     continue
-            for layers in (LAYERS, RESULTS_LAYERS):
-                if layers is RESULTS_LAYERS and not (
-                    importer.startswith("mlbacktest.results")
-                    and imported.startswith("mlbacktest.results")
-                ):
-                    continue
+            checks = [LAYERS]
+            package = _package_of(importer)
+            if package is not None and _package_of(imported) == package:
+                checks.append(SUB_LAYERS[package])  # and the package's own sub-layers
+            for layers in checks:
                 (a, a_name), (b, b_name) = _layer_of(importer, layers), _layer_of(imported, layers)
                 if b > a:
                     found[(importer, imported)] = (
@@ -226,13 +255,19 @@ def test_every_module_has_a_layer(graph):
 
 
 def _is_placed(module: str) -> bool:
+    """In the layer map, and for a module of a layered package, listed in its sub-layers.
+
+    A new module of ``mlbacktest.data`` or ``mlbacktest.results`` would otherwise fall in the
+    package's own (top) sub-layer unnoticed.
+    """
     try:
         _layer_of(module, LAYERS)
-        if module.startswith("mlbacktest.results"):
-            _layer_of(module, RESULTS_LAYERS)
     except LookupError:
         return False
-    return True
+    package = _package_of(module)
+    if package is None:
+        return True
+    return any(module in prefixes for _, prefixes in SUB_LAYERS[package])
 
 
 def test_no_module_imports_a_layer_above_it(graph):
@@ -246,6 +281,13 @@ def test_known_back_arrows_still_exist(graph):
     found = back_arrows(graph)
     gone = sorted(f"{a} -> {b}" for a, b in KNOWN_BACK_ARROWS if (a, b) not in found)
     assert not gone, f"no longer imported against the layers, remove from KNOWN_BACK_ARROWS: {gone}"
+
+
+def test_a_module_missing_from_a_packages_sub_layers_is_unplaced():
+    assert _is_placed("mlbacktest.data.frames") and _is_placed("mlbacktest.data")
+    assert _is_placed("mlbacktest.results.io") and _is_placed("mlbacktest.engine")
+    assert not _is_placed("mlbacktest.data.newmodule")
+    assert not _is_placed("mlbacktest.results.newmodule")
 
 
 def test_nothing_imports_the_facade(graph):
@@ -289,9 +331,12 @@ def test_back_arrows_and_cycles_are_found():
         "mlbacktest.results.result": {"mlbacktest.results.io"},
         "mlbacktest.data.feeds": {"mlbacktest.engine"},
         "mlbacktest.engine": {"mlbacktest.data.feeds"},
+        "mlbacktest.data.frames": {"mlbacktest.data.streaming", "mlbacktest.data.validate"},
     }
     assert sorted(back_arrows(toy).values()) == [
         "mlbacktest.data.feeds (layer data) imports mlbacktest.engine (layer engine)",
+        "mlbacktest.data.frames (layer frames) imports mlbacktest.data.streaming "
+        "(layer streaming)",
         "mlbacktest.results.io (layer io) imports mlbacktest.config (layer config/models): "
         "below result, the results package imports only the base and the compiled core",
         "mlbacktest.results.io (layer io) imports mlbacktest.results.result (layer result)",

@@ -525,17 +525,17 @@ def test_two_streamed_feeds_with_different_windows_and_a_repeat_run(tmp_path):
 def test_the_validation_pass_shows_a_bar_only_in_a_terminal(study, monkeypatch):
     import io
 
-    import mlbacktest.data.feeds as feeds
+    import mlbacktest.data.streaming as streaming
 
     path, frame, _ = study
-    assert feeds._validation_bar(4) is None  # pytest's stderr is not a terminal
+    assert streaming._validation_bar(4) is None  # pytest's stderr is not a terminal
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     monkeypatch.setattr("sys.stderr", Terminal())
-    bar = feeds._validation_bar(4)
+    bar = streaming._validation_bar(4)
     assert bar is not None and bar.total == 4
     bar.close()
     assert len(ParquetDataFeed(path, chunk="1d")) == frame.height

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from mlbacktest.data.feeds import _ROW, FrameLike, _collect, _schema, as_lazyframe
+from mlbacktest.data.frames import ROW, FrameLike, as_lazyframe, collect_frame, collect_schema
 from mlbacktest.data.validate import (
     RowLocator,
     TimestampText,
@@ -118,9 +118,9 @@ class ContextFrame:
     ) -> None:
         extra = (available_at_column,) if available_at_column is not None else ()
         lf = as_lazyframe(data, timestamp_column, None, extra)
-        names = _schema(lf).names()
-        if _ROW in names:
-            raise DataError(f"column name {_ROW!r} is reserved by mlbacktest")
+        names = collect_schema(lf).names()
+        if ROW in names:
+            raise DataError(f"column name {ROW!r} is reserved by mlbacktest")
         check_columns(names, timestamp_column, None, [], required=extra)
         if available_at_column == timestamp_column:
             raise DataError("available_at_column must differ from timestamp_column")
@@ -128,8 +128,8 @@ class ContextFrame:
             c for c in names if c not in (timestamp_column, *extra)
         )
 
-        df = _collect(lf.with_row_index(_ROW))
-        source_row = df[_ROW].cast(pl.Int64).to_numpy()
+        df = collect_frame(lf.with_row_index(ROW))
+        source_row = df[ROW].cast(pl.Int64).to_numpy()
         rows = RowLocator(source_row, None, df[timestamp_column])
         event, tz = timestamps_to_ns(df[timestamp_column], timestamp_column, rows)
         rows.set_timestamps(event, tz)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import glob as _glob
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,9 @@ __all__ = [
     "READ_ERRORS",
     "file_format",
     "list_files",
+    "resolve_path",
     "scan_frame",
+    "warn_absent",
 ]
 
 #: Exceptions a polars read may raise. ``PanicException`` derives from
@@ -179,6 +182,39 @@ def scan_frame(
                        try_parse_dates=try_parse_dates)
 
 
+def resolve_path(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> str | list[str]:
+    """Check that `path` names existing files; return it in the form polars takes."""
+    if isinstance(path, (str, os.PathLike)):
+        p = os.fspath(path)
+        if _GLOB_CHARS & set(p):
+            if not _glob.glob(p, recursive=True):
+                raise FileNotFoundError(errno.ENOENT, "no file matches the pattern", p)
+        elif os.path.isdir(p):
+            if not any(files for _, _, files in os.walk(p)):
+                raise FileNotFoundError(errno.ENOENT, "directory holds no file", p)
+        elif not os.path.isfile(p):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), p)
+        return p
+    paths = [os.fspath(x) for x in path]
+    if not paths:
+        raise FileNotFoundError(errno.ENOENT, "no path given", "")
+    for p in paths:
+        if not os.path.isfile(p):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), p)
+    return paths
+
+
+def warn_absent(asset_list: Sequence[str], names: Sequence[str], path: Any) -> None:
+    """Warn (``UserWarning``, at the feed's caller) of requested assets with no row in `path`."""
+    absent = sorted(set(asset_list) - set(names))
+    if absent:
+        warnings.warn(
+            f"requested assets without rows in {path!r}: {absent}", UserWarning, stacklevel=3
+        )
+
+
 def list_files(path: str | list[str]) -> list[str]:
     """The files a feed path resolves to, sorted.
 
@@ -258,7 +294,7 @@ class FileSet:
     Parameters
     ----------
     path : str or list of str
-        As returned by ``_resolve_path`` (a file, directory, glob or list).
+        As returned by :func:`resolve_path` (a file, directory, glob or list).
     what : str, optional
         Prefix of messages (``"signal frame: "``).
     """

@@ -158,8 +158,10 @@ def missing_columns_hint(
         )
     return "".join(f"; {h}" for h in hints)
 
-_NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000}
-_NS_PER_DAY = 86_400 * 1_000_000_000
+#: Nanoseconds per unit of a polars ``Datetime`` column (its ``time_unit``).
+NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+#: Nanoseconds per day (the unit of a polars ``Date`` column).
+NS_PER_DAY = 86_400 * 1_000_000_000
 _INT64_MAX = np.iinfo(np.int64).max
 
 #: Largest magnitude accepted for a price (open, high, low, close). Any quantity up to
@@ -583,14 +585,14 @@ def timestamps_to_ns(
     if isinstance(dt, pl.Datetime):
         tz = dt.time_zone
         check_not_null(col, column, rows)
-        _check_ns_range(col.to_physical(), _NS_PER_UNIT[dt.time_unit], column, rows)
+        _check_ns_range(col.to_physical(), NS_PER_UNIT[dt.time_unit], column, rows)
         out = col.dt.cast_time_unit("ns").to_physical()
     elif dt == pl.Date:
         tz = None
         check_not_null(col, column, rows)
         phys = col.to_physical().cast(pl.Int64)
-        _check_ns_range(phys, _NS_PER_DAY, column, rows)
-        out = phys * _NS_PER_DAY
+        _check_ns_range(phys, NS_PER_DAY, column, rows)
+        out = phys * NS_PER_DAY
     elif dt == pl.String:
         out, tz = _parse_iso(col, column, rows)
     else:
