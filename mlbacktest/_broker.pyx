@@ -1000,9 +1000,11 @@ cdef class Broker(OrderBook):
                 for a in range(self.n_assets):
                     q = pf.position[a]
                     if q < 0.0:
-                        fee -= q * pf.last_price[a] * self.borrow_rate[a] * years
+                        # the rate for the period first: value x rate alone can overflow
+                        # (a short worth 1.1e308 at 200 % a year) though the fee is finite
+                        fee -= q * pf.last_price[a] * (self.borrow_rate[a] * years)
             if self.margin_rate > 0.0 and pf.cash < 0.0:
-                interest = -pf.cash * self.margin_rate * years
+                interest = -pf.cash * (self.margin_rate * years)
             pf.cash -= fee + interest
             self.total_borrow_cost += fee
             self.total_margin_interest += interest

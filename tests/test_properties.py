@@ -990,6 +990,31 @@ def test_risk_layer_invariants_with_huge_quantities(r: dict[str, Any]) -> None:
     check_risk_run(r)
 
 
+def test_the_borrow_fee_of_a_huge_short_stays_finite() -> None:
+    # Found by the huge-quantity exploration: a short of 1e307 at 11.25
+    # (value -1.125e308, finite, so the fill passes) at a 200 % borrow rate
+    # made cash -inf a day later, because value x rate (2.25e308) overflowed
+    # before the day's fraction of a year was applied. The fee itself,
+    # 1.125e308 x 2 x 1 / 365 a day, is finite, and so are cash and equity.
+    frame = pl.DataFrame({
+        "timestamp": [BASE_NS + k * DAY_NS for k in range(3)], "asset": ["A"] * 3,
+        "open": [11.25] * 3, "high": [11.25] * 3, "low": [11.25] * 3, "close": [11.25] * 3,
+        "volume": [1e6] * 3,
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+
+    class Shorter(Strategy):
+        def on_start(self) -> None:
+            self.sell("A", 1e307)
+
+    config = BacktestConfig(initial_cash=2_000.0, allow_short=True, borrow_rate=2.0)
+    result = BacktestEngine(PolarsDataFeed(frame), Shorter(), config).run()
+    assert result.fills["quantity"].to_list() == [-1e307]
+    cash = result.equity["cash"].to_list()
+    assert all(math.isfinite(x) for x in cash + result.equity["equity"].to_list()), cash
+    fee = 1e307 * 11.25 * 2.0 / 365
+    assert near(cash[0] - cash[1], fee, 1e-12) and near(cash[1] - cash[2], fee, 1e-12), cash
+
+
 # --------------------------------------------------------------------------- sizing helpers
 HELPERS = ("order_target_value", "order_target_percent", "order_target_quantity",
            "buy_percent", "rebalance")
