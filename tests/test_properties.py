@@ -810,13 +810,13 @@ def check_risk_run(r: dict[str, Any], exits_only_reduce: bool = False) -> None:
     prev_ts = None
     for k in range(panel.n_ts):
         ts = panel.timestamps[k]
-        if prev_ts is not None:  # financing over the calendar time since the last timestamp
+        if prev_ts is not None:  # financing since the last timestamp: value x (rate x years)
             years = (ts - prev_ts) / YEAR_NS
             fee = 0.0
             for a in range(len(names)):
                 if pos[a] < 0.0:
-                    fee -= pos[a] * last[a] * rates[a] * years
-            interest = -cash * r["margin_rate"] * years if cash < 0.0 else 0.0
+                    fee -= pos[a] * last[a] * (rates[a] * years)
+            interest = -cash * (r["margin_rate"] * years) if cash < 0.0 else 0.0
             cash -= fee + interest
         prev_ts = ts
 
