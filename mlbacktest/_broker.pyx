@@ -951,10 +951,13 @@ cdef class Broker(OrderBook):
         cdef bint reducing = fabs(new_pos) <= fabs(pos) and new_pos * pos >= 0.0
         if isnan(lp):
             lp = price  # no close seen yet: the ledger values the position at the fill
-        # In every configuration, cash, the position's value and equity stay finite.
+        # In every configuration, cash, the position's value, the positions value
+        # and gross exposure of the account, and equity stay finite.
         value_after = new_pos * price
-        if not (isfinite(cash_after) and isfinite(value_after)
-                and isfinite(cash_after + (pf.net_value - pos * lp) + value_after)):
+        value = (pf.net_value - pos * lp) + value_after
+        gross = (pf.gross_value - fabs(pos * lp)) + fabs(value_after)
+        if not (isfinite(cash_after) and isfinite(value_after) and isfinite(value)
+                and isfinite(gross) and isfinite(cash_after + value)):
             o.reject_need = cash_after
             o.reject_have = value_after
             return REASON_NON_FINITE

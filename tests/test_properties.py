@@ -1024,6 +1024,36 @@ def test_the_borrow_fee_of_a_huge_short_stays_finite() -> None:
     assert near(cash[0] - cash[1], fee, 1e-12) and near(cash[1] - cash[2], fee, 1e-12), cash
 
 
+def test_a_short_that_would_take_the_positions_value_past_the_float_range_is_refused() -> None:
+    # Found by the huge-quantity exploration: short 1e307 A at 8.75, then
+    # 1e307 B at 10. Each position's value is finite, and so was cash plus
+    # both values summed in that order, but the positions value of the
+    # account (-1.875e308) and the gross exposure overflowed: the record
+    # showed -inf. The second sale is refused as not representable.
+    frame = pl.DataFrame({
+        "timestamp": [BASE_NS + k * DAY_NS for k in range(3) for _ in range(2)],
+        "asset": ["A", "B"] * 3,
+        "open": [8.75, 10.0] * 3, "high": [8.75, 10.0] * 3, "low": [8.75, 10.0] * 3,
+        "close": [8.75, 10.0] * 3, "volume": [1e6] * 6,
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+
+    class Shorter(Strategy):
+        def on_slice(self, view, context) -> None:
+            k = (view.ts - BASE_NS) // DAY_NS
+            if k == 0:
+                self.sell("A", 1e307)
+            elif k == 1:
+                self.sell("B", 1e307)
+
+    config = BacktestConfig(initial_cash=2_000.0, allow_short=True)
+    result = BacktestEngine(PolarsDataFeed(frame), Shorter(), config).run()
+    assert result.fills["asset"].to_list() == ["A"]
+    second = result.orders.row(1, named=True)
+    assert second["status"] == "rejected" and second["reason"].startswith("not representable")
+    for col in ("cash", "positions_value", "equity", "gross_exposure"):
+        assert all(math.isfinite(x) for x in result.equity[col].to_list()), col
+
+
 # --------------------------------------------------------------------------- sizing helpers
 HELPERS = ("order_target_value", "order_target_percent", "order_target_quantity",
            "buy_percent", "rebalance")
