@@ -842,10 +842,13 @@ cdef class Broker(OrderBook):
         cdef bint reducing = fabs(new_pos) <= fabs(pos) and new_pos * pos >= 0.0
         if isnan(lp):
             lp = price  # no close seen yet: the ledger values the position at the fill
-        # In every configuration, cash, the position's value and equity stay finite.
+        # In every configuration, cash, the position's value, the positions value
+        # and gross exposure of the account, and equity stay finite.
         value_after = new_pos * price
-        if not (isfinite(cash_after) and isfinite(value_after)
-                and isfinite(cash_after + (pf.net_value - pos * lp) + value_after)):
+        value = (pf.net_value - pos * lp) + value_after
+        gross = (pf.gross_value - fabs(pos * lp)) + fabs(value_after)
+        if not (isfinite(cash_after) and isfinite(value_after) and isfinite(value)
+                and isfinite(gross) and isfinite(cash_after + value)):
             o.reject_need = cash_after
             o.reject_have = value_after
             return REASON_NON_FINITE
@@ -891,9 +894,11 @@ cdef class Broker(OrderBook):
                 for a in range(self.n_assets):
                     q = pf.position[a]
                     if q < 0.0:
-                        fee -= q * pf.last_price[a] * self.borrow_rate[a] * years
+                        # the rate for the period first: value x rate alone can overflow
+                        # (a short worth 1.1e308 at 200 % a year) though the fee is finite
+                        fee -= q * pf.last_price[a] * (self.borrow_rate[a] * years)
             if self.margin_rate > 0.0 and pf.cash < 0.0:
-                interest = -pf.cash * self.margin_rate * years
+                interest = -pf.cash * (self.margin_rate * years)
             pf.cash -= fee + interest
             self.total_borrow_cost += fee
             self.total_margin_interest += interest
