@@ -44,7 +44,7 @@ from mlbacktest._fillrules cimport (
     PATH_SUBMISSION, CandC, compare_cands, compare_ids, first_touch, path_points, start_trail,
     trigger,
 )
-from mlbacktest._portfolio cimport MLB_QTY_RTOL, is_flat, whole_units
+from mlbacktest._portfolio cimport MLB_MAX_POSITION, MLB_QTY_RTOL, is_flat, whole_units
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import numpy as np
@@ -848,11 +848,13 @@ cdef class Broker(OrderBook):
         value = (pf.net_value - pos * lp) + value_after
         gross = (pf.gross_value - fabs(pos * lp)) + fabs(value_after)
         if not (isfinite(cash_after) and isfinite(value_after) and isfinite(value)
-                and isfinite(gross) and isfinite(cash_after + value)):
+                and isfinite(gross) and isfinite(cash_after + value)
+                and fabs(new_pos) <= MLB_MAX_POSITION):
             o.reject_need = cash_after
             o.reject_have = value_after
             return REASON_NON_FINITE
-        if not self.allow_short and new_pos < 0.0:
+        # a residue the ledger snaps to flat is not a short (docs/semantics.md)
+        if not self.allow_short and new_pos < 0.0 and not is_flat(new_pos, fmax(fabs(pos), fabs(q))):
             return REASON_SHORT_NOT_ALLOWED
         if self.halted and not reducing:
             return REASON_HALTED

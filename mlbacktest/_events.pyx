@@ -485,7 +485,7 @@ cdef str reason_text(const OrderC* o):
     if o.reason == REASON_NON_FINITE:
         return (f"not representable: the fill would make cash {o.reject_need:.6g} and the "
                 f"position's value {o.reject_have:.6g} (cash, position values and equity must "
-                "stay finite numbers)")
+                "stay finite numbers, and a position at most 1e280 units)")
     if o.reason == REASON_NOTHING_HELD:
         return "cancelled: nothing left to close (the position was closed before this exit filled)"
     return f"code {o.reason}"

@@ -15,6 +15,16 @@ cdef extern from *:
     """
     const double MLB_QTY_RTOL
 
+# The largest position (in units, either side) a fill may leave (docs/semantics.md,
+# "Every fill keeps the ledger finite"): at any price the data layer accepts
+# (|price| <= 1e15) its value stays within 1e295, so marks, the account's sums
+# over any number of assets and cash stay finite whatever the prices do later.
+cdef extern from *:
+    """
+    #define MLB_MAX_POSITION 1e280
+    """
+    const double MLB_MAX_POSITION
+
 
 cdef inline bint is_flat(double residue, double scale) noexcept nogil:
     """Whether ``residue`` is zero at the scale of the quantities ``scale`` it came from."""

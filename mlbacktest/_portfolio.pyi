@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 QTY_RTOL: float
+MAX_POSITION: float
 
 def round_whole(quantity: float) -> float: ...
 def round_whole_array(quantities: npt.ArrayLike) -> npt.NDArray[np.float64]: ...

@@ -24,6 +24,12 @@ import numpy as np
 #: size this close (relative) to a whole number is that number.
 QTY_RTOL = MLB_QTY_RTOL
 
+#: The largest position, in units on either side, that a fill may leave: with
+#: prices bounded by ``mlbacktest.data.validate.MAX_PRICE`` (1e15) a position's
+#: value stays within 1e295, so no later mark can overflow float64. A fill that
+#: would pass it is rejected as not representable.
+MAX_POSITION = MLB_MAX_POSITION
+
 
 def round_whole(double quantity):
     """``quantity`` in whole units toward zero, without losing a unit to float residue.

@@ -538,7 +538,7 @@ def reference_run(
             price = min(price, o.limit_price) if q > 0 else max(price, o.limit_price)
         comm = fee(q, price)
         held = position.get(o.asset, 0.0)
-        if not allow_short and held + q < 0:
+        if not allow_short and held + q < 0 and abs(held + q) > QTY_RTOL * max(abs(held), abs(q)):
             end(o, "rejected", REASONS["short"], ts)
             return
         cost = q * price + comm

@@ -150,6 +150,26 @@ def test_rounding_dust_is_flat_everywhere() -> None:
     assert result.open_positions["asset"].to_list() == ["B"]
 
 
+def test_a_sale_leaving_flat_residue_is_not_a_short_in_a_cash_account() -> None:
+    """Selling 0.1 + 0.2 against a position of 0.3 closes it; the residue is not a short."""
+    assert 0.3 - (0.1 + 0.2) < 0.0
+    data = bars({"A": [FLAT] * 4})
+    seen: dict[str, Any] = {}
+
+    def buy(s: Scripted, view: Any) -> None:
+        s.buy("A", 0.3)
+
+    def sell(s: Scripted, view: Any) -> None:
+        seen["order"] = s.sell("A", 0.1 + 0.2)
+
+    def look(s: Scripted, view: Any) -> None:
+        seen["position"] = s.get_position("A")
+
+    run(data, Scripted({0: buy, 1: sell, 2: look}))  # a cash account: no shorting
+    assert seen["order"].status == "filled"
+    assert seen["position"] == 0.0
+
+
 def test_a_real_small_remainder_stays_open() -> None:
     """The tolerance is relative: 1e-6 left of a 0.3 position is a position."""
     data = bars({"A": [FLAT] * 4})
