@@ -113,7 +113,12 @@ class RandomTrader(Strategy):
                     pass  # already in a group
             return
         if what < 0.25:
-            self._keep(self.order_target_percent(asset, rng.choice([-0.5, 0.0, 0.3, 0.9, 1.1])))
+            percent = rng.choice([-0.5, 0.0, 0.3, 0.9, 1.1])
+            if self.get_equity() > 0:
+                self._keep(self.order_target_percent(asset, percent))
+            else:  # sizing from equity <= 0 is refused (docs/semantics.md)
+                with pytest.raises(OrderError, match="fractions of equity"):
+                    self.order_target_percent(asset, percent)
             return
         if what < 0.28:
             self._keep(self.close_position(asset))
