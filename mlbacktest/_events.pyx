@@ -453,7 +453,8 @@ cdef str reason_text(const OrderC* o):
         return (f"insufficient cash: the fill needed {o.reject_need:.2f} "
                 f"but only {o.reject_have:.2f} was available")
     if o.reason == REASON_SHORT_NOT_ALLOWED:
-        return "short selling is not allowed (allow_short=False)"
+        return ("short selling is not allowed (allow_short=False, a cash account's default; "
+                "set allow_short=True or account='margin')")
     if o.reason == REASON_BY_STRATEGY:
         return "cancelled by the strategy"
     if o.reason == REASON_OCO:

@@ -75,7 +75,8 @@ REASONS = {
     "day": "expired: end of day (time in force DAY)",
     "gtd": "expired: passed its good-till-date timestamp",
     "replaced": "cancelled: replaced by a new order",
-    "short": "short selling is not allowed (allow_short=False)",
+    "short": ("short selling is not allowed (allow_short=False, a cash account's default; "
+              "set allow_short=True or account='margin')"),
 }
 
 

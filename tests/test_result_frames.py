@@ -335,18 +335,22 @@ def _rejecting(statuses: list[int], reasons: list[str]) -> BacktestResult:
                                         "reason": reasons})
 
 
+SHORT = ("short selling is not allowed (allow_short=False, a cash account's default; "
+         "set allow_short=True or account='margin')")
+
+
 def test_rejection_reasons_group_by_kind_most_frequent_first():
     cash = "insufficient cash: the fill needed {:.2f} but only 10.00 was available"
     res = _rejecting(
         [6, 6, 6, 6, 6],
-        [cash.format(20), "short selling is not allowed (allow_short=False)", cash.format(30),
+        [cash.format(20), SHORT, cash.format(30),
          "", "max_open_positions reached: the fill would open another position"],
     )
     assert res.rejection_reasons.to_dicts() == [
         {"reason": "insufficient cash", "orders": 2},
         {"reason": "max_open_positions reached", "orders": 1},  # ties: by reason
         {"reason": "no reason recorded", "orders": 1},
-        {"reason": "short selling is not allowed (allow_short=False)", "orders": 1},
+        {"reason": SHORT, "orders": 1},
     ]
     assert res.rejection_text(top=2) == (
         "rejected orders: 5 of 5 (100.0 %); top reasons: insufficient cash 2; "
