@@ -108,7 +108,9 @@ def run_demo(
     target = None if out is None else check_output_dir(out, True, who)
     frame = synthetic_bars(n_assets=n_assets, n_bars=n_bars, seed=seed, skill=0.08)
     feed = PolarsDataFeed(frame, signal_columns=["pred"])
-    config = BacktestConfig(initial_cash=1_000_000, commission=0.0005, slippage_bps=2.0)
+    # A margin account: the strategy shorts (a cash account cannot, docs/semantics.md)
+    config = BacktestConfig(initial_cash=1_000_000, commission=0.0005, slippage_bps=2.0,
+                            account="margin")
     t0 = time.perf_counter()
     result = BacktestEngine(feed, TopBottomK(k=5, every=5), config).run()
     elapsed = time.perf_counter() - t0

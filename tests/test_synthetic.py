@@ -54,3 +54,13 @@ def test_demo_annualises_business_days_at_252_and_says_it_inferred_it():
     equity = result.equity["equity"].to_numpy()
     growth = equity[-1] / result.initial_cash
     assert result.metrics["cagr"] == pytest.approx(growth ** (365.25 / 363) - 1)
+
+
+def test_the_demo_is_long_short_and_rejects_nothing():
+    # The demo's strategy shorts the bottom predictions: its account must let it.
+    result = run_demo(n_assets=12, n_bars=60, verbose=False)
+    assert result.metrics["num_rejected"] == 0
+    assert (result.fills["quantity"] < 0).any()
+    net = result.equity["net_exposure"].to_numpy()
+    gross = result.equity["gross_exposure"].to_numpy()
+    assert (gross - abs(net)).max() > 0  # short positions were held
