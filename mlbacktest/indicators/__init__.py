@@ -30,6 +30,7 @@ from mlbacktest.indicators._spec import (
     RSI,
     SMA,
     Bollinger,
+    Column,
     CrossOver,
     Custom,
     Highest,
@@ -44,6 +45,6 @@ from mlbacktest.indicators._spec import (
 )
 
 __all__ = [
-    "Series", "SMA", "EMA", "StdDev", "Highest", "Lowest", "Max", "Min", "Sum", "RSI", "ATR",
-    "Bollinger", "ROC", "Momentum", "CrossOver", "ZScore", "Custom", "IndicatorPlan",
+    "Series", "Column", "SMA", "EMA", "StdDev", "Highest", "Lowest", "Max", "Min", "Sum", "RSI",
+    "ATR", "Bollinger", "ROC", "Momentum", "CrossOver", "ZScore", "Custom", "IndicatorPlan",
 ]
