@@ -377,7 +377,7 @@ def check_causal(node: Custom, cols: list[np.ndarray], what: str) -> None:
         return
     full = _call(node, cols, what)
     ks = sorted({1, 2, 3, n // 4, n // 3, n // 2, (2 * n) // 3, (3 * n) // 4, n - 2, n - 1} -
-                {0})
+                {0}, reverse=True)
     for k in ks:
         part = _call(node, [c[:k] for c in cols], f"{what} (first {k} bars)")
         same = _equal_or_both_nan(part, full[:k])
