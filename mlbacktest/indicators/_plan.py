@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["IndicatorPlan", "check_name"]
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume")
+_NO_STATE = np.zeros((0, 0))
 #: Length of the synthetic sample a custom indicator is checked on.
 SAMPLE_BARS = 96
 
@@ -285,7 +286,7 @@ class IndicatorPlan:
             prefix = _segments(asset[:n_prefix], ts[:n_prefix], 0)
         for node in self.order:
             out = np.empty(order.size)
-            state = self._state.get(id(node))
+            state = self._state.get(id(node), _NO_STATE)
             if isinstance(node, _Window):
                 K.run_window(get(node.input), seg_asset, seg_start, state, out,
                              K.WINDOW_MODES[node.mode], node.window + node.extra,
