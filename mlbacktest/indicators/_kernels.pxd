@@ -59,5 +59,7 @@ cdef enum CrossState:
     CS_NZD = 1                  # the last non-zero difference a - b (backtrader's NonZeroDifference)
 
 # ---------------------------------------------------------------- kernels
+cdef int check_segments(Py_ssize_t n, Py_ssize_t n_out, const int32_t[::1] seg_asset,
+                        const int64_t[::1] seg_start, Py_ssize_t n_assets) except -1
 cdef double window_value(const double* ring, int window, int pos, int mode, double ddof,
                          double newest) noexcept nogil

@@ -23,6 +23,26 @@ cdef inline bint _isnan(double x) noexcept nogil:
     return x != x
 
 
+cdef int check_segments(Py_ssize_t n, Py_ssize_t n_out, const int32_t[::1] seg_asset,
+                        const int64_t[::1] seg_start, Py_ssize_t n_assets) except -1:
+    """Refuse segments that would read or write outside the columns or the state."""
+    cdef Py_ssize_t s
+    if seg_start.shape[0] != seg_asset.shape[0] + 1:
+        raise ValueError("seg_start must have one more entry than seg_asset")
+    if n_out != n:
+        raise ValueError(f"out has {n_out} rows but the input has {n}")
+    if seg_start[0] < 0 or seg_start[seg_asset.shape[0]] > n:
+        raise ValueError(f"segments run from row {seg_start[0]} to "
+                         f"{seg_start[seg_asset.shape[0]]}, outside the {n} rows")
+    for s in range(seg_asset.shape[0]):
+        if seg_start[s + 1] < seg_start[s]:
+            raise ValueError(f"segment {s} ends before it starts")
+        if not 0 <= seg_asset[s] < n_assets:
+            raise ValueError(f"segment {s} has asset {seg_asset[s]}, outside the "
+                             f"{n_assets} state rows")
+    return 0
+
+
 cdef double window_value(const double* ring, int window, int pos, int mode, double ddof,
                          double newest) noexcept nogil:
     """The value of a full window; ``ring[pos]`` is its oldest value, ``newest`` its newest."""
@@ -83,6 +103,7 @@ def run_window(const double[::1] x, const int32_t[::1] seg_asset, const int64_t[
     cdef double* ring
     if window < 1 or state.shape[1] < window + 2:
         raise ValueError(f"window {window} needs a state row of {window + 2} values")
+    check_segments(x.shape[0], out.shape[0], seg_asset, seg_start, state.shape[0])
     with nogil:
         for s in range(seg_asset.shape[0]):
             a = seg_asset[s]
@@ -124,6 +145,7 @@ def run_ema(const double[::1] x, const int32_t[::1] seg_asset, const int64_t[::1
     cdef double v, seed, value, alpha1 = 1.0 - alpha
     if window < 1 or state.shape[1] < 3:
         raise ValueError("an EMA needs a window >= 1 and a state row of 3 values")
+    check_segments(x.shape[0], out.shape[0], seg_asset, seg_start, state.shape[0])
     with nogil:
         for s in range(seg_asset.shape[0]):
             a = seg_asset[s]
@@ -167,6 +189,7 @@ def run_rsi(const double[::1] x, const int32_t[::1] seg_asset, const int64_t[::1
     cdef double v, prev, up, dn, mu, md, alpha = 1.0 / window, alpha1 = 1.0 - 1.0 / window
     if window < 1 or state.shape[1] < 5:
         raise ValueError("an RSI needs a window >= 1 and a state row of 5 values")
+    check_segments(x.shape[0], out.shape[0], seg_asset, seg_start, state.shape[0])
     with nogil:
         for s in range(seg_asset.shape[0]):
             a = seg_asset[s]
@@ -237,6 +260,9 @@ def run_atr(const double[::1] high, const double[::1] low, const double[::1] clo
     cdef double h, l, c, pc, tr, value, alpha = 1.0 / window, alpha1 = 1.0 - 1.0 / window
     if window < 1 or state.shape[1] < 4:
         raise ValueError("an ATR needs a window >= 1 and a state row of 4 values")
+    if low.shape[0] != high.shape[0] or close.shape[0] != high.shape[0]:
+        raise ValueError("high, low and close must have one length")
+    check_segments(high.shape[0], out.shape[0], seg_asset, seg_start, state.shape[0])
     with nogil:
         for s in range(seg_asset.shape[0]):
             a = seg_asset[s]
@@ -293,6 +319,9 @@ def run_cross(const double[::1] x, const double[::1] y, const int32_t[::1] seg_a
     cdef double u, v, d, nzd
     if state.shape[1] < 2:
         raise ValueError("a cross-over needs a state row of 2 values")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError("x and y must have one length")
+    check_segments(x.shape[0], out.shape[0], seg_asset, seg_start, state.shape[0])
     with nogil:
         for s in range(seg_asset.shape[0]):
             a = seg_asset[s]
