@@ -134,8 +134,8 @@ def test_rsi_is_50_when_nothing_moves_and_zscore_nan_on_a_flat_window():
     got = _values([("rsi", ind.RSI("close", 2)), ("z", ind.ZScore("close", 2)),
                    ("sd", ind.StdDev("close", 3))], _store([0.1] * 5))
     _close(got["rsi"], [NAN, NAN, 50, 50, 50])
-    _close(got["z"], [NAN] * 5)
-    _close(got["sd"], [NAN, NAN, 0, 0, 0])
+    assert np.isnan(got["z"]).all()
+    assert np.array_equal(got["sd"], [NAN, NAN, 0.0, 0.0, 0.0], equal_nan=True)  # exactly 0
 
 
 def test_each_asset_runs_on_its_own_bars_in_time_order_whatever_the_row_order():

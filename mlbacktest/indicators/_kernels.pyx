@@ -45,19 +45,13 @@ cdef int check_segments(Py_ssize_t n, Py_ssize_t n_out, const int32_t[::1] seg_a
 
 cdef double window_value(const double* ring, int window, int pos, int mode, double ddof,
                          double newest) noexcept nogil:
-    """The value of a full window; ``ring[pos]`` is its oldest value, ``newest`` its newest."""
+    """The value of a full window; ``ring[pos]`` is its oldest value, ``newest`` its newest.
+
+    The ring is read oldest first, as two contiguous runs (``pos..window-1``
+    then ``0..pos-1``), so sums are taken in time order.
+    """
     cdef int j
-    cdef double v, s = 0.0, mean, ss, lo, hi, oldest
-    if mode == WIN_MAX or mode == WIN_MIN:
-        lo = ring[pos]
-        hi = lo
-        for j in range(1, window):
-            v = ring[(pos + j) % window]
-            if v > hi:
-                hi = v
-            if v < lo:
-                lo = v
-        return hi if mode == WIN_MAX else lo
+    cdef double v, s = 0.0, mean, ss = 0.0, lo, hi, oldest
     if mode == WIN_ROC or mode == WIN_MOMENTUM:
         oldest = ring[pos]
         if mode == WIN_MOMENTUM:
@@ -65,23 +59,35 @@ cdef double window_value(const double* ring, int window, int pos, int mode, doub
         return (newest - oldest) / oldest
     lo = ring[pos]
     hi = lo
-    for j in range(window):
-        v = ring[(pos + j) % window]
-        s += v
-        if v > hi:
-            hi = v
-        if v < lo:
-            lo = v
+    if mode == WIN_MAX:
+        for j in range(window):
+            if ring[j] > hi:
+                hi = ring[j]
+        return hi
+    if mode == WIN_MIN:
+        for j in range(window):
+            if ring[j] < lo:
+                lo = ring[j]
+        return lo
+    for j in range(pos, window):
+        s += ring[j]
+    for j in range(pos):
+        s += ring[j]
     if mode == WIN_SUM:
         return s
     mean = s / window
     if mode == WIN_MEAN:
         return mean
-    if lo == hi:  # a constant window: std exactly 0 (no rounding residue)
+    for j in range(window):  # a constant window: std exactly 0 (no rounding residue)
+        if ring[j] != lo:
+            break
+    else:
         return 0.0 if mode == WIN_STD else NAN
-    ss = 0.0
-    for j in range(window):
-        v = ring[(pos + j) % window] - mean
+    for j in range(pos, window):
+        v = ring[j] - mean
+        ss += v * v
+    for j in range(pos):
+        v = ring[j] - mean
         ss += v * v
     v = sqrt(ss / (window - ddof))
     if mode == WIN_STD:
