@@ -604,3 +604,10 @@ def test_a_custom_indicator_in_a_streamed_run_needs_a_lookback_within_the_window
     _refused(long(), "'ident' has lookback 9 but the streamed run carries 5 bars per asset.*"
                      "raise BacktestConfig.history_window to at least 9",
              feed=feed(), history_window=5)
+
+
+def test_a_lookback_that_holds_only_up_to_rounding_is_refused_naming_bit_for_bit():
+    conv = _declaring(c=ind.Custom(lambda x: np.convolve(x, np.ones(3) / 3)[: x.size],
+                                   lookback=3, name="conv"))
+    msg = _refused(conv(), "custom indicator 'conv' gives .* the same value up to rounding")
+    assert "bit for bit" in msg and "np.convolve" in msg

@@ -93,6 +93,17 @@ def _equal_or_both_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
+#: Relative difference a causality check puts down to rounding, not look-ahead.
+ROUNDING = 1e-12
+
+
+def _rounding(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where ``a`` and ``b`` (finite) differ by rounding only (relative ``ROUNDING``)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scale = np.maximum(np.abs(a), np.abs(b))
+        return np.isfinite(a) & np.isfinite(b) & (np.abs(a - b) <= ROUNDING * scale)
+
+
 class IndicatorPlan:
     """The declared indicators of one run, ready to compute.
 
@@ -381,7 +392,7 @@ def check_causal(node: Custom, cols: list[np.ndarray], what: str) -> None:
                 {0}, reverse=True)
     for k in ks:
         part = _call(node, [c[:k] for c in cols], f"{what} (first {k} bars)")
-        same = _equal_or_both_nan(part, full[:k])
+        same = _equal_or_both_nan(part, full[:k]) | _rounding(part, full[:k])
         if not same.all():
             i = int(np.flatnonzero(~same)[0])
             raise IndicatorError(
@@ -394,6 +405,13 @@ def check_causal(node: Custom, cols: list[np.ndarray], what: str) -> None:
     for k in range(L - 1, n, max(1, (n - L + 1) // 16)):
         part = _call(node, [c[k - L + 1:k + 1] for c in cols], f"{what} (bars {k - L + 1}..{k})")
         if not _equal_or_both_nan(part[-1:], full[k:k + 1]).all():
+            if _rounding(part[-1:], full[k:k + 1]).all():
+                raise IndicatorError(
+                    f"custom indicator {node.label!r} gives {part[-1]!r} at index {k} of {what} "
+                    f"from its last {L} bars but {full[k]!r} from all of them: the same value up "
+                    "to rounding, but a streamed run must reproduce the in-memory values bit for "
+                    "bit, so fn must compute each value with the same float operations whatever "
+                    "the length of its input (np.convolve does not: write the window sum out)")
             raise IndicatorError(
                 f"custom indicator {node.label!r} depends on more than lookback={L} bars: on "
                 f"{what}, its value at index {k} is {part[-1]!r} from the last {L} bars but "
