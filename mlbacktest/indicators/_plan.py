@@ -411,7 +411,7 @@ def check_causal(node: Custom, cols: list[np.ndarray], what: str) -> None:
                     f"from its last {L} bars but {full[k]!r} from all of them: the same value up "
                     "to rounding, but a streamed run must reproduce the in-memory values bit for "
                     "bit, so fn must compute each value with the same float operations whatever "
-                    "the length of its input (np.convolve does not: write the window sum out)")
+                    "the length of its input (np.convolve may not: write the window sum out)")
             raise IndicatorError(
                 f"custom indicator {node.label!r} depends on more than lookback={L} bars: on "
                 f"{what}, its value at index {k} is {part[-1]!r} from the last {L} bars but "
