@@ -225,3 +225,17 @@ def test_indicator_kernels_refuse_segments_outside_their_columns_or_state():
     with pytest.raises(ValueError, match="ends before it starts"):
         K.run_atr(x, x, x, np.array([0, 1], np.int32), np.array([0, 3, 2], np.int64), state,
                   out, 2)
+
+
+def test_bar_store_refuses_indicator_values_that_do_not_fit():
+    n = 3
+    store = BarStore(np.arange(n), np.zeros(n, np.int32), *(np.ones(n),) * 5, np.empty((n, 0)),
+                     ["A"], [])
+    with pytest.raises(ValueError, match=r"shape \(1, 2\) do not fit 1 names and 3 rows"):
+        store.set_indicators(np.zeros((1, 2)), ["x"])
+    with pytest.raises(ValueError, match=r"do not fit 2 names"):
+        store.set_indicators(np.zeros((1, 3)), ["x", "y"])
+    with pytest.raises(ValueError, match="duplicate indicator names"):
+        store.set_indicators(np.zeros((2, 3)), ["x", "x"])
+    store.set_indicators(np.zeros((2, 3)), ["x"])  # a named row and an anonymous one
+    assert store.indicator_names == ("x",) and not store.indicator_array.flags.writeable

@@ -450,3 +450,54 @@ def test_history_of_an_indicator_is_its_values_up_to_now():
     s = H()
     BacktestEngine(PolarsDataFeed(frame), s).run(progress=False)
     _close(sum(s.seen, []), [NAN, NAN, 10.5, NAN, 10.5, 12, 10.5, 12, 12.5])
+
+
+def test_an_indicator_row_is_a_read_only_mapping_like_a_signal_row():
+    class Rows(Strategy):
+        a = ind.SMA("close", 1)
+        b = ind.Momentum("close", 1)
+
+        def on_start(self):
+            self.checked = 0
+
+        def on_market_data(self, event, context):
+            row = event.indicators
+            assert row.keys() == ("a", "b") and list(row) == ["a", "b"] and len(row) == 2
+            assert row["a"] == row[0] == row[-2] == row.get("a") == event.close
+            assert row.get("nope", -1.0) == -1.0 and row.get(5) is None
+            assert "b" in row and "close" not in row
+            assert np.array_equal(row.values(), [row["a"], row["b"]], equal_nan=True)
+            assert row.to_dict().keys() == {"a", "b"} and row.items()[0] == ("a", row["a"])
+            with pytest.raises(IndexError, match="indicator index 2 out of range"):
+                row[2]
+            assert repr(row).startswith("IndicatorRow({'a': ")
+            self.checked += 1
+
+    s = Rows()
+    BacktestEngine(PolarsDataFeed(_intraday(n_days=1)), s).run(progress=False)
+    assert s.checked > 0
+
+
+def test_views_of_bars_from_several_feeds_at_one_timestamp():
+    frame = _intraday(n_days=4)
+    ab = frame.filter(pl.col("asset") != "CCC")
+    c = frame.filter(pl.col("asset") == "CCC")
+    one = _read_all(PolarsDataFeed(frame, signal_columns=["pred"]))
+    two = _read_all([PolarsDataFeed(ab, signal_columns=["pred"]),
+                     PolarsDataFeed(c, signal_columns=["pred"])])
+    assert np.array_equal(np.asarray(one.events), np.asarray(two.events), equal_nan=True)
+    assert np.array_equal(np.concatenate(one.slices), np.concatenate(two.slices),
+                          equal_nan=True)
+
+
+def test_a_custom_functions_own_error_names_the_indicator():
+    def broken(x):
+        raise ZeroDivisionError("boom")
+
+    class Broken(Strategy):
+        c = ind.Custom(broken)
+
+    with pytest.raises(ZeroDivisionError, match="boom") as info:
+        BacktestEngine(PolarsDataFeed(_intraday(n_days=1)), Broken()).run(progress=False)
+    assert "custom indicator 'test_a_custom_functions_own_error_names_the_indicator." \
+           "<locals>.broken'" in info.value.__notes__[-1]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlbacktest._events import annotate
 from mlbacktest.errors import IndicatorError, did_you_mean
 from mlbacktest.indicators import _kernels as K
 from mlbacktest.indicators._spec import (
@@ -254,6 +255,9 @@ class IndicatorPlan:
                 keep: np.ndarray | None = None) -> None:
         """Compute the indicator values of ``store`` and attach them (``store.set_indicators``).
 
+        The per-asset state advances: call it once per store, in the order of
+        the windows of a run.
+
         Parameters
         ----------
         store : BarStore
@@ -366,7 +370,12 @@ class IndicatorPlan:
 def _call(node: Custom, cols: list[np.ndarray], where: str) -> np.ndarray:
     """``node.fn(*cols)`` as a float64 array of the right length, or a clear error."""
     n = cols[0].size if cols else 0
-    res = node.fn(*(np.array(c, dtype=np.float64) for c in cols))
+    try:
+        res = node.fn(*(np.array(c, dtype=np.float64) for c in cols))
+    except Exception as exc:  # the user's error, with a note naming the indicator
+        annotate(exc, f"custom indicator {node.label!r} (on {where}, before the first bar)",
+                 None, None)
+        raise
     arr = np.asarray(res)
     if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
         raise IndicatorError(f"custom indicator {node.label!r} returned an array of dtype "
