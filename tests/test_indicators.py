@@ -13,6 +13,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -184,7 +185,7 @@ def _every_kernel():
     ]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     data=st.lists(st.one_of(st.floats(50, 150), st.just(NAN)), min_size=2, max_size=60),
     n_assets=st.integers(1, 3),
