@@ -201,7 +201,8 @@ class Strategy(Guarded):
         Parameters
         ----------
         event : MarketEvent
-            The bar: ``timestamp``, ``asset``, ``open`` ... ``volume``, ``signals``.
+            The bar: ``timestamp``, ``asset``, ``open`` ... ``volume``, ``signals``,
+            ``indicators``.
         context : dict
             Market-wide values visible at this timestamp (shared by every
             call at one timestamp).
@@ -214,7 +215,8 @@ class Strategy(Guarded):
         ----------
         view : SliceView
             ``assets``, ``asset_ids``, ``open`` ... ``volume``, ``signals``,
-            ``signal_names`` and ``positions`` of every asset with a bar now.
+            ``signal_names``, ``indicators``, ``indicator_names`` and
+            ``positions`` of every asset with a bar now.
         context : dict
             Market-wide values visible at this timestamp.
         """

@@ -501,6 +501,8 @@ from mlbacktest import indicators as ind  # noqa: E402
     (lambda: ind.SMA(42, 3), r"SMA input must be a column name \(str\) or an indicator, "
                              "got int 42"),
     (lambda: ind.SMA("", 3), "SMA input is an empty column name"),
+    (lambda: ind.CrossOver("close", [1, 2]), "CrossOver second input must be a column name"),
+    (lambda: ind.CrossOver("close", float("inf")), "CrossOver level must be finite"),
     (lambda: ind.Custom("not a function"), "Custom needs a callable, got str"),
     (lambda: ind.Custom(np.cumsum, lookback=0), "Custom 'cumsum' lookback must be >= 1"),
 ])

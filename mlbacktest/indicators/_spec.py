@@ -360,7 +360,10 @@ class CrossOver(Series):
     def __init__(self, a: Input, b: Input) -> None:
         super().__init__()
         self.a = _input(a, "CrossOver first input")
-        self.b = _operand(b) if not isinstance(b, str) else Column(b)
+        if isinstance(b, numbers.Real) and not isinstance(b, bool):
+            self.b: Series = Const(_number(b, "CrossOver level"))
+        else:
+            self.b = _input(b, "CrossOver second input")
 
     def inputs(self) -> tuple[Series, ...]:
         return (self.a, self.b)
