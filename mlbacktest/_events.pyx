@@ -867,8 +867,14 @@ cdef class SliceView:
     @property
     def indicators(self):
         """Every declared indicator, shape (len(view), k): one column per :attr:`indicator_names`."""
+        # Built from the 1-d columns (one per name): a small copy, shape (len(view), k).
         k = len(self.store.indicator_names)
-        return self._col(self.store.indicator_array[:k].T)
+        if k == 0:
+            out = np.empty((len(self), 0))
+        else:
+            out = np.stack([self._col(self.store.indicator_array[j]) for j in range(k)], axis=1)
+        out.flags.writeable = False
+        return out
 
 
 cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop, object rows,
