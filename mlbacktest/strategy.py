@@ -291,7 +291,11 @@ class Strategy(Guarded):
             columns, cycles and custom indicators that look ahead are refused
             at the end of ``on_start``, before the first bar.
         """
-        engine = self._require_engine()
+        if self._engine is None:
+            raise IndicatorError(
+                f"add_indicator({name!r}, ...) needs the run: declare indicators in on_start "
+                "or as class attributes (in __init__ the strategy is not attached to an engine)")
+        engine = self._engine
         if not getattr(self, "_indicators_open", False) or engine.started:
             raise IndicatorError(
                 f"add_indicator({name!r}, ...) was called after on_start: indicators are "

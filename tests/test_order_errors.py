@@ -591,6 +591,15 @@ def test_add_indicator_after_on_start_is_refused():
         BacktestEngine(PolarsDataFeed(_decl_data()), Late()).run(progress=False)
 
 
+def test_add_indicator_in_init_is_refused_naming_on_start():
+    class Early(Strategy):
+        def __init__(self):
+            self.add_indicator("early", ind.SMA("close", 3))
+
+    with pytest.raises(IndicatorError, match="declare indicators in on_start or as class"):
+        Early()
+
+
 def test_a_custom_indicator_in_a_streamed_run_needs_a_lookback_within_the_window(tmp_path):
     path = tmp_path / "bars.parquet"
     _decl_data().write_parquet(path)
