@@ -232,7 +232,7 @@ cdef class MarketEvent:
 
     @property
     def indicators(self):
-        """The bar's indicator values: ``event.indicators["sma_fast"]`` (an :class:`IndicatorRow`)."""
+        """The bar's indicator values: ``event.indicators["sma_fast"]`` (an IndicatorRow)."""
         cdef IndicatorRow out = IndicatorRow.__new__(IndicatorRow)
         out.store = self.store
         out.row = self.row
@@ -866,7 +866,7 @@ cdef class SliceView:
 
     @property
     def indicators(self):
-        """Every declared indicator, shape (len(view), k): one column per :attr:`indicator_names`."""
+        """Every declared indicator, shape (len(view), k): a column per ``indicator_names``."""
         # Built from the 1-d columns (one per name): a small copy, shape (len(view), k).
         k = len(self.store.indicator_names)
         if k == 0:

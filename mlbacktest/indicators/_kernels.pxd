@@ -56,7 +56,7 @@ cdef enum AtrState:
 
 cdef enum CrossState:
     CS_HAS_PREV = 0             # 1.0 once a valid previous bar is known
-    CS_NZD = 1                  # the last non-zero difference a - b (backtrader's NonZeroDifference)
+    CS_NZD = 1                  # the last non-zero a - b (backtrader's NonZeroDifference)
 
 # ---------------------------------------------------------------- kernels
 cdef int check_segments(Py_ssize_t n, Py_ssize_t n_out, const int32_t[::1] seg_asset,

@@ -263,7 +263,7 @@ def run_atr(const double[::1] high, const double[::1] low, const double[::1] clo
     cdef Py_ssize_t s, i, a
     cdef int count
     cdef bint has_prev
-    cdef double h, l, c, pc, tr, value, alpha = 1.0 / window, alpha1 = 1.0 - 1.0 / window
+    cdef double h, lo, c, pc, tr, value, alpha = 1.0 / window, alpha1 = 1.0 - 1.0 / window
     if window < 1 or state.shape[1] < 4:
         raise ValueError("an ATR needs a window >= 1 and a state row of 4 values")
     if low.shape[0] != high.shape[0] or close.shape[0] != high.shape[0]:
@@ -278,9 +278,9 @@ def run_atr(const double[::1] high, const double[::1] low, const double[::1] clo
             value = state[a, <Py_ssize_t>AS_VALUE]
             for i in range(seg_start[s], seg_start[s + 1]):
                 h = high[i]
-                l = low[i]
+                lo = low[i]
                 c = close[i]
-                if _isnan(h) or _isnan(l) or _isnan(c):
+                if _isnan(h) or _isnan(lo) or _isnan(c):
                     has_prev = False
                     pc = NAN
                     count = 0
@@ -292,7 +292,7 @@ def run_atr(const double[::1] high, const double[::1] low, const double[::1] clo
                     pc = c
                     out[i] = NAN
                     continue
-                tr = (h if h > pc else pc) - (l if l < pc else pc)
+                tr = (h if h > pc else pc) - (lo if lo < pc else pc)
                 pc = c
                 if count < window:
                     value += tr
