@@ -15,7 +15,10 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("MLBACKTEST_DEBUG", "") not in ("", "0")
 
-MODULES = ["_events", "_costs", "_clock", "_broker", "_portfolio", "_engine", "_fifo", "_guard"]
+MODULES = [
+    "_events", "_costs", "_clock", "_broker", "_portfolio", "_engine", "_fifo", "_guard",
+    "indicators._kernels",
+]
 
 directives = {
     "language_level": 3,
@@ -34,7 +37,7 @@ compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 extensions = [
     Extension(
         f"mlbacktest.{name}",
-        [f"mlbacktest/{name}.pyx"],
+        [f"mlbacktest/{name.replace('.', '/')}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=macros,
         extra_compile_args=compile_args,

@@ -4,8 +4,18 @@ The clock, the broker's matching loop and the accounting run in compiled
 Cython over numpy columns; strategies are plain Python classes.
 """
 
-from mlbacktest import _build_check  # noqa: F401  (readable error when not built)
-from mlbacktest._events import FillEvent, MarketEvent, OrderEvent, SignalRow, SliceView
+from mlbacktest import (
+    _build_check,  # noqa: F401  (readable error when not built)
+    indicators,
+)
+from mlbacktest._events import (
+    FillEvent,
+    IndicatorRow,
+    MarketEvent,
+    OrderEvent,
+    SignalRow,
+    SliceView,
+)
 from mlbacktest._version import __version__
 from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data import ContextFrame, DataFeed, ParquetDataFeed, PolarsDataFeed
@@ -14,6 +24,7 @@ from mlbacktest.engine import BacktestEngine, run_backtest
 from mlbacktest.errors import (
     ConfigError,
     DataError,
+    IndicatorError,
     LookAheadWarning,
     NotBuiltError,
     OrderError,
@@ -59,6 +70,8 @@ __all__ = [
     "OrderEvent",
     "SliceView",
     "SignalRow",
+    "IndicatorRow",
+    "indicators",
     "CommissionModel",
     "NoCommission",
     "PercentageCommission",
@@ -77,6 +90,7 @@ __all__ = [
     "DataError",
     "OrderError",
     "ConfigError",
+    "IndicatorError",
     "ResultFileError",
     "NotBuiltError",
     "LookAheadWarning",

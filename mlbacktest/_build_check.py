@@ -23,6 +23,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "mlbacktest._fifo",
     "mlbacktest._guard",
     "mlbacktest._portfolio",
+    "mlbacktest.indicators._kernels",
 )
 """The extension modules compiled from the package's ``.pyx`` files."""
 
@@ -74,7 +75,9 @@ def check_build(package_dir: str = _PACKAGE_DIR) -> None:
                 name=name, path=package_dir,
             ) from exc
         where = os.path.dirname(os.path.abspath(getattr(module, "__file__", None) or "?"))
-        if not _same_dir(where, package_dir):
+        # a module of a subpackage (mlbacktest.indicators._kernels) lives in its folder
+        expected = os.path.join(package_dir, *name.split(".")[1:-1])
+        if not _same_dir(where, expected):
             raise NotBuiltError(
                 f"mlbacktest in {package_dir} is not built, and its compiled extension "
                 f"module {name} was found in {where}, another copy of mlbacktest: one copy's "

@@ -153,6 +153,10 @@ cdef class BarStore:
     cdef object _zone                    # tzinfo for tz, built once
     cdef ts_t _dt_ts                     # timestamp of the cached datetime below
     cdef object _dt                      # cached datetime of _dt_ts (one conversion per timestamp)
+    cdef readonly object indicator_array # numpy float64 (m, n): indicator values, one row per series, named rows first
+    cdef const double[:, ::1] indicators # memoryview of indicator_array
+    cdef readonly tuple indicator_names  # names of the first len(indicator_names) rows of indicator_array
+    cdef readonly dict indicator_index   # indicator name -> row of indicator_array
 
     cpdef object to_datetime(self, ts_t ts)
 
@@ -166,6 +170,12 @@ cdef class MarketEvent:
 cdef class SignalRow:
     """The signals of one bar, addressable by name or position."""
     cdef BarStore store                  # where the bar lives
+    cdef idx_t row                       # row of the bar in the store
+
+
+cdef class IndicatorRow:
+    """The indicator values of one bar, addressable by name or position."""
+    cdef BarStore store                  # where the bar and its indicator values live
     cdef idx_t row                       # row of the bar in the store
 
 

@@ -116,6 +116,32 @@ cdef class BarStore:
             self._zone = _dt.timezone.utc if tz == "UTC" else ZoneInfo(tz)
         self._dt_ts = MLB_NO_TS
         self._dt = None
+        self.set_indicators(np.empty((0, n)), ())
+
+    def set_indicators(self, values, names):
+        """Attach indicator values to the bars (see :mod:`mlbacktest.indicators`).
+
+        Parameters
+        ----------
+        values : ndarray of float64, shape (m, n_rows)
+            One row per computed series, aligned with the store's rows; the
+            first ``len(names)`` rows are the named indicators, the others
+            series they are built from.
+        names : sequence of str
+            Names of the first rows of ``values``.
+        """
+        arr = _readonly(values, np.float64, 2)
+        names = tuple(str(n) for n in names)
+        if arr.shape[1] != self.ts_array.shape[0] or arr.shape[0] < len(names):
+            raise ValueError(
+                f"indicator values of shape {arr.shape} do not fit {len(names)} names and "
+                f"{self.ts_array.shape[0]} rows")
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate indicator names in {list(names)}")
+        self.indicator_array = arr
+        self.indicators = arr
+        self.indicator_names = names
+        self.indicator_index = {name: j for j, name in enumerate(names)}
 
     cpdef object to_datetime(self, ts_t ts):
         """Convert a ns timestamp to a :class:`datetime.datetime`.
@@ -154,6 +180,8 @@ cdef class MarketEvent:
         Bar fields.
     signals : SignalRow
         The bar's signals: ``event.signals["pred"]`` or ``event.signals[0]``.
+    indicators : IndicatorRow
+        The bar's declared indicators: ``event.indicators["sma_fast"]``.
     """
 
     def __init__(self):
@@ -198,6 +226,14 @@ cdef class MarketEvent:
     @property
     def signals(self):
         cdef SignalRow out = SignalRow.__new__(SignalRow)
+        out.store = self.store
+        out.row = self.row
+        return out
+
+    @property
+    def indicators(self):
+        """The bar's indicator values: ``event.indicators["sma_fast"]`` (an IndicatorRow)."""
+        cdef IndicatorRow out = IndicatorRow.__new__(IndicatorRow)
         out.store = self.store
         out.row = self.row
         return out
@@ -263,6 +299,72 @@ cdef class SignalRow:
 
     def __repr__(self):
         return f"SignalRow({self.to_dict()!r})"
+
+
+@cython.freelist(16)
+cdef class IndicatorRow:
+    """The indicator values of one bar: a read-only mapping from indicator name to value.
+
+    Values are read from the run's indicator columns, computed before the
+    first bar from each asset's bars up to this one (see
+    :mod:`mlbacktest.indicators`); NaN during an indicator's warm-up.
+    """
+
+    def __init__(self):
+        raise TypeError("IndicatorRow objects are created by the engine")
+
+    def __getitem__(self, key):
+        cdef Py_ssize_t j
+        if isinstance(key, str):
+            try:
+                j = self.store.indicator_index[key]
+            except KeyError:
+                raise KeyError(f"no indicator named {key!r}; indicators are "
+                               f"{list(self.store.indicator_names)}") from None
+        else:
+            j = key
+            if j < 0:
+                j += len(self.store.indicator_names)
+            if not 0 <= j < len(self.store.indicator_names):
+                raise IndexError(f"indicator index {key} out of range")
+        return self.store.indicators[j, self.row]
+
+    def get(self, key, default=None):
+        """Return the indicator ``key``, or ``default`` when there is no such indicator."""
+        try:
+            return self[key]
+        except (KeyError, IndexError):
+            return default
+
+    def __len__(self):
+        return len(self.store.indicator_names)
+
+    def __iter__(self):
+        return iter(self.store.indicator_names)
+
+    def __contains__(self, key):
+        return key in self.store.indicator_index
+
+    def keys(self):
+        """Indicator names, in declaration order."""
+        return self.store.indicator_names
+
+    def values(self):
+        """Indicator values as a float64 array, in the order of :meth:`keys`."""
+        k = len(self.store.indicator_names)
+        return np.ascontiguousarray(self.store.indicator_array[:k, self.row])
+
+    def items(self):
+        """(name, value) pairs."""
+        return [(n, self.store.indicators[j, self.row])
+                for j, n in enumerate(self.store.indicator_names)]
+
+    def to_dict(self):
+        """A plain dict copy of the indicator values."""
+        return dict(self.items())
+
+    def __repr__(self):
+        return f"IndicatorRow({self.to_dict()!r})"
 
 
 cdef MarketEvent make_market_event(BarStore store, idx_t row):
@@ -654,6 +756,9 @@ cdef class SliceView:
     weights : ndarray of float64
         Position x last close / equity of each asset at the time of the call
         (``Strategy.weights(view)`` gives the same).
+    indicators : ndarray of float64, shape (len(view), k)
+        One column per entry of ``indicator_names``; ``indicator(name)``
+        gives one as a 1-d array.
     """
 
     def __init__(self):
@@ -744,6 +849,32 @@ cdef class SliceView:
 
     def __repr__(self):
         return f"SliceView({self.timestamp}, {len(self)} bars)"
+
+    @property
+    def indicator_names(self):
+        """Names of the declared indicators, in the order of the columns of :attr:`indicators`."""
+        return self.store.indicator_names
+
+    def indicator(self, name):
+        """One indicator by name, aligned with the bars (a 1-d read-only array)."""
+        try:
+            j = self.store.indicator_index[name]
+        except KeyError:
+            raise KeyError(f"no indicator named {name!r}; indicators are "
+                           f"{list(self.store.indicator_names)}") from None
+        return self._col(self.store.indicator_array[j])
+
+    @property
+    def indicators(self):
+        """Every declared indicator, shape (len(view), k): a column per ``indicator_names``."""
+        # Built from the 1-d columns (one per name): a small copy, shape (len(view), k).
+        k = len(self.store.indicator_names)
+        if k == 0:
+            out = np.empty((len(self), 0))
+        else:
+            out = np.stack([self._col(self.store.indicator_array[j]) for j in range(k)], axis=1)
+        out.flags.writeable = False
+        return out
 
 
 cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop, object rows,

@@ -19,6 +19,7 @@ from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.feeds import DataFeed
 from mlbacktest.data.panel import BAR_FIELDS, BarPanel
 from mlbacktest.errors import ConfigError, DataError
+from mlbacktest.indicators import IndicatorPlan
 from mlbacktest.results import BacktestResult
 from mlbacktest.results.result import warn_if_mostly_rejected
 from mlbacktest.strategy import Strategy
@@ -395,6 +396,9 @@ class BacktestEngine:
             except BaseException as exc:
                 annotate(exc, "on_start", None, None)
                 raise
+            plan = strategy._start_indicators(cfg.history_window if self.streamed else 0)
+            if chunks is not None:
+                chunks.indicators = plan
             engine.flush_order_events()
             engine.run()
             try:
@@ -524,6 +528,8 @@ class _Chunks:
         self._prev: BarStore | None = None
         #: Called at every window boundary, before the next window is swapped in.
         self.on_boundary: Callable[[], None] | None = None
+        #: The run's indicators, computed for each window after the first (None: none).
+        self.indicators: IndicatorPlan | None = None
         # The next window is read by a worker thread while the engine runs this one.
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._ahead: Future[list[BarPanel]] | None = None
@@ -557,8 +563,8 @@ class _Chunks:
         else:
             cols = _merge_panels(panels, self.names, self.asset_names, self.signal_names)
         n_prefix = 0
-        if self._prev is not None:
-            prev = self._prev
+        prev, keep = self._prev, None
+        if prev is not None:
             keep = _tail_rows(prev.ts_array, prev.asset_array, self.history_window)
             n_prefix = keep.size
             cols["ts"] = np.concatenate((prev.ts_array[keep], cols["ts"]))
@@ -567,6 +573,8 @@ class _Chunks:
                 cols[f] = np.concatenate((getattr(prev, f + "_array")[keep], cols[f]))
             cols["signals"] = np.concatenate((prev.signal_array[keep], cols["signals"]))
         store = _bar_store(cols)
+        if self.indicators is not None:  # new rows from the carried state; carried rows copied
+            self.indicators.compute(store, n_prefix, prev, keep)
         self._prev = store
         bounds = n_prefix + np.cumsum([0] + [len(p) for p in panels])
         streams = []

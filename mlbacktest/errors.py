@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "ResultFileError",
     "NotBuiltError",
+    "IndicatorError",
     "LookAheadWarning",
     "RejectedOrdersWarning",
     "suggest",
@@ -46,6 +47,15 @@ class OrderError(MlBacktestError, ValueError):
 
 class ConfigError(MlBacktestError, ValueError):
     """A configuration value or key is invalid; raised before the run starts."""
+
+
+class IndicatorError(MlBacktestError, ValueError):
+    """An indicator declaration is invalid (bad window, unknown input, duplicate name, ...).
+
+    Raised where the indicator is declared, or at the latest before the first
+    bar of the run (inputs, names and cycles are checked once the run's
+    columns are known); a custom indicator that looks ahead is refused then.
+    """
 
 
 class ResultFileError(MlBacktestError, ValueError):

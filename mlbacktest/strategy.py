@@ -13,7 +13,9 @@ from mlbacktest._events import OrderEvent
 from mlbacktest._guard import Guarded, set_reserved
 from mlbacktest._portfolio import round_whole, round_whole_array
 from mlbacktest._time import to_ns
-from mlbacktest.errors import OrderError, did_you_mean
+from mlbacktest.errors import IndicatorError, OrderError, did_you_mean
+from mlbacktest.indicators import IndicatorPlan, Series
+from mlbacktest.indicators._plan import check_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbacktest._engine import Engine
@@ -47,10 +49,37 @@ class Bracket(NamedTuple):
 
 
 def _store_column(store: BarStore, field: str) -> np.ndarray:
-    """A bar field or signal column of ``store``, in row order (read-only)."""
+    """A bar field, signal or indicator column of ``store``, in row order (read-only)."""
     if field in _BAR_FIELDS:
         return getattr(store, field + "_array")  # type: ignore[no-any-return]
-    return store.signal_array[:, store.signal_index[field]]
+    j = store.signal_index.get(field)
+    if j is not None:
+        return store.signal_array[:, j]
+    return store.indicator_array[store.indicator_index[field]]  # type: ignore[no-any-return]
+
+
+def _is_field(store: BarStore, field: object) -> bool:
+    """Whether ``field`` names a bar field, a signal or an indicator of ``store``."""
+    return isinstance(field, str) and (field in _BAR_FIELDS or field in store.signal_index
+                                       or field in store.indicator_index)
+
+
+def _unknown_field(store: BarStore, field: object) -> ValueError:
+    return ValueError(
+        f"unknown history field {field!r}; fields are {list(_BAR_FIELDS)}, "
+        f"signals {list(store.signal_names)} and indicators {list(store.indicator_names)}"
+    )
+
+
+def _class_indicators(cls: type) -> list[tuple[str, Series]]:
+    """Indicators declared as class attributes of ``cls`` and its bases, bases first."""
+    found: dict[str, Series] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, Series):
+                found.pop(name, None)  # a subclass redeclaring a name: its own, in its order
+                found[name] = value
+    return list(found.items())
 
 
 class _History:
@@ -172,7 +201,8 @@ class Strategy(Guarded):
         Parameters
         ----------
         event : MarketEvent
-            The bar: ``timestamp``, ``asset``, ``open`` ... ``volume``, ``signals``.
+            The bar: ``timestamp``, ``asset``, ``open`` ... ``volume``, ``signals``,
+            ``indicators``.
         context : dict
             Market-wide values visible at this timestamp (shared by every
             call at one timestamp).
@@ -185,7 +215,8 @@ class Strategy(Guarded):
         ----------
         view : SliceView
             ``assets``, ``asset_ids``, ``open`` ... ``volume``, ``signals``,
-            ``signal_names`` and ``positions`` of every asset with a bar now.
+            ``signal_names``, ``indicators``, ``indicator_names`` and
+            ``positions`` of every asset with a bar now.
         context : dict
             Market-wide values visible at this timestamp.
         """
@@ -227,6 +258,74 @@ class Strategy(Guarded):
         self._fractional = fractional
         self._history: _History | None = None
         self._tindex: _TimeIndex | None = None
+        store = engine.store
+        columns = (*_BAR_FIELDS, *store.signal_names)
+        self._indicator_decls: list[tuple[str, Series]] = []
+        for name, spec in _class_indicators(type(self)):
+            check_name(name, (n for n, _ in self._indicator_decls), columns, RESERVED_NAMES)
+            self._indicator_decls.append((name, spec))
+        self._indicators_open = True
+
+    def add_indicator(self, name: str, series: Series) -> Series:
+        """Declare an indicator from ``on_start``; it is computed before the first bar.
+
+        Parameters
+        ----------
+        name : str
+            Its name: ``event.indicators[name]``, ``view.indicator(name)``,
+            ``self.history(asset, name, n)``. A Python identifier that is not
+            a bar field, a signal, another indicator or a Strategy helper.
+        series : Series
+            A declaration of :mod:`mlbacktest.indicators` (``SMA("close", 10)``,
+            arithmetic of series, ``Custom(fn, ...)``...).
+
+        Returns
+        -------
+        Series
+            ``series``, to build on (``ind.CrossOver(fast, slow)``).
+
+        Raises
+        ------
+        IndicatorError
+            For a bad name or a call outside ``on_start``; unknown input
+            columns, cycles and custom indicators that look ahead are refused
+            at the end of ``on_start``, before the first bar.
+        """
+        if self._engine is None:
+            raise IndicatorError(
+                f"add_indicator({name!r}, ...) needs the run: declare indicators in on_start "
+                "or as class attributes (in __init__ the strategy is not attached to an engine)")
+        engine = self._engine
+        if not getattr(self, "_indicators_open", False) or engine.started:
+            raise IndicatorError(
+                f"add_indicator({name!r}, ...) was called after on_start: indicators are "
+                "declared as class attributes or in on_start, and computed before the first bar")
+        if not isinstance(series, Series):
+            raise IndicatorError(f"indicator {name!r} must be a declaration of "
+                                 f"mlbacktest.indicators, got {type(series).__name__} {series!r}")
+        check_name(name, (n for n, _ in self._indicator_decls),
+                   (*_BAR_FIELDS, *self._store.signal_names), RESERVED_NAMES)
+        self._indicator_decls.append((name, series))
+        return series
+
+    @property
+    def indicator_names(self) -> tuple[str, ...]:
+        """Names of the declared indicators (a Bollinger ``bb`` gives ``bb.mid``, ...)."""
+        return self._require_engine().store.indicator_names  # type: ignore[no-any-return]
+
+    def _start_indicators(self, history_window: int) -> IndicatorPlan | None:
+        """Check the declarations and compute the indicators of the current store.
+
+        Called by the engine once ``on_start`` has returned, before the first
+        bar; None when no indicator is declared.
+        """
+        self._indicators_open = False
+        if not self._indicator_decls:
+            return None
+        plan = IndicatorPlan(self._indicator_decls, self._store.signal_names, self._n_assets,
+                             history_window)
+        plan.compute(self._store)
+        return plan
 
     def _set_store(self, store: BarStore) -> None:
         """Read bars from ``store`` from now on (the next chunk of a streamed run)."""
@@ -399,8 +498,8 @@ class Strategy(Guarded):
         asset : str or int
             Asset name or id.
         field : str
-            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"`` or a
-            signal name.
+            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"``, a
+            signal name or a declared indicator's name.
         n : int
             Number of bars wanted (> 0). Fewer come back when the asset has
             fewer bars so far.
@@ -416,11 +515,8 @@ class Strategy(Guarded):
             raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
         self._check_history_limit(int(n))
         store = engine.store
-        if field not in _BAR_FIELDS and field not in store.signal_index:
-            raise ValueError(
-                f"unknown history field {field!r}; fields are {list(_BAR_FIELDS)} "
-                f"and signals {list(store.signal_names)}"
-            )
+        if not _is_field(store, field):
+            raise _unknown_field(store, field)
         aid = self._asset_id(asset)
         if engine.current_ts == _NO_TS:
             return self._empty_history()
@@ -471,8 +567,8 @@ class Strategy(Guarded):
         Parameters
         ----------
         field : str
-            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"`` or a
-            signal name.
+            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"``, a
+            signal name or a declared indicator's name.
         n : int
             Number of timestamps wanted (> 0). Fewer rows come back early in
             the run; none before the first timestamp (in ``on_start``).
@@ -546,13 +642,8 @@ class Strategy(Guarded):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
         self._check_history_limit(int(n))
-        store = self._store
-        if not isinstance(field, str) or (field not in _BAR_FIELDS
-                                          and field not in store.signal_index):
-            raise ValueError(
-                f"unknown history field {field!r}; fields are {list(_BAR_FIELDS)} "
-                f"and signals {list(store.signal_names)}"
-            )
+        if not _is_field(self._store, field):
+            raise _unknown_field(self._store, field)
         return field
 
     # ------------------------------------------------------------ orders

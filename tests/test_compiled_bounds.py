@@ -204,3 +204,38 @@ def test_match_fills_checks_lengths_and_assets():
         _match([0, 1], _fills(), n_assets=0)
     with pytest.raises(ValueError, match="n_assets must be >= 0"):
         _match([0, 1], _fills(), n_assets=-1)
+
+
+# ----------------------------------------------------------------- indicator kernels
+def test_indicator_kernels_refuse_segments_outside_their_columns_or_state():
+    from mlbacktest.indicators import _kernels as K
+
+    x, out, state = np.ones(4), np.empty(4), np.zeros((2, 5))
+    a = np.array([0], np.int32)
+    with pytest.raises(ValueError, match="outside the 4 rows"):
+        K.run_window(x, a, np.array([0, 5], np.int64), state, out, 1, 3, 0.0)
+    with pytest.raises(ValueError, match="asset 2, outside the 2 state rows"):
+        K.run_ema(x, np.array([2], np.int32), np.array([0, 4], np.int64), state, out, 2, 0.5)
+    with pytest.raises(ValueError, match="one more entry"):
+        K.run_rsi(x, a, np.array([0], np.int64), state, out, 2)
+    with pytest.raises(ValueError, match="out has 3 rows"):
+        K.run_cross(x, x, a, np.array([0, 4], np.int64), state, np.empty(3))
+    with pytest.raises(ValueError, match="state row of 7 values"):
+        K.run_window(x, a, np.array([0, 4], np.int64), state, out, 1, 5, 0.0)
+    with pytest.raises(ValueError, match="ends before it starts"):
+        K.run_atr(x, x, x, np.array([0, 1], np.int32), np.array([0, 3, 2], np.int64), state,
+                  out, 2)
+
+
+def test_bar_store_refuses_indicator_values_that_do_not_fit():
+    n = 3
+    store = BarStore(np.arange(n), np.zeros(n, np.int32), *(np.ones(n),) * 5, np.empty((n, 0)),
+                     ["A"], [])
+    with pytest.raises(ValueError, match=r"shape \(1, 2\) do not fit 1 names and 3 rows"):
+        store.set_indicators(np.zeros((1, 2)), ["x"])
+    with pytest.raises(ValueError, match=r"do not fit 2 names"):
+        store.set_indicators(np.zeros((1, 3)), ["x", "y"])
+    with pytest.raises(ValueError, match="duplicate indicator names"):
+        store.set_indicators(np.zeros((2, 3)), ["x", "x"])
+    store.set_indicators(np.zeros((2, 3)), ["x"])  # a named row and an anonymous one
+    assert store.indicator_names == ("x",) and not store.indicator_array.flags.writeable

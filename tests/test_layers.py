@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "mlbacktest._fillrules", "mlbacktest._guard", "mlbacktest._build_check",
     )),
     ("data", ("mlbacktest.data",)),
+    ("indicators", ("mlbacktest.indicators",)),
     ("config/models", ("mlbacktest.config", "mlbacktest.models")),
     ("strategy/schedule", ("mlbacktest.strategy", "mlbacktest.schedule")),
     ("results", ("mlbacktest.results",)),

@@ -471,3 +471,155 @@ def test_percent_sizing_with_equity_not_positive_raises():
         allow_short=True, initial_cash=10_000)
     assert set(errors) == {"order_percent", "order_target_percent", "weights"}
     assert np.isnan(errors["weights"]).all()
+
+
+# ----------------------------------------------------------------- indicator declarations
+# Every refused declaration of mlbacktest.indicators: a bad window or parameter at the call
+# that declares it; a bad name, an unknown input, a cycle or a custom function that looks
+# ahead at the end of on_start, before the first bar (no hook ever sees a bar).
+from mlbacktest import (  # noqa: E402
+    BacktestEngine,
+    IndicatorError,
+    ParquetDataFeed,
+    PolarsDataFeed,
+    Strategy,
+)
+from mlbacktest import indicators as ind  # noqa: E402
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ind.SMA("close", 0), "SMA window must be >= 1, got 0"),
+    (lambda: ind.EMA("close", -3), "EMA window must be >= 1, got -3"),
+    (lambda: ind.RSI("close", 2.5), r"RSI window must be a whole number of bars \(int\), "
+                                    "got float 2.5"),
+    (lambda: ind.ATR(True), "ATR window must be a whole number of bars.*got bool True"),
+    (lambda: ind.StdDev("close", "20"), "StdDev window must be a whole number.*got str '20'"),
+    (lambda: ind.Highest("close", None), "Highest window must be a whole number.*NoneType"),
+    (lambda: ind.StdDev("close", 3, ddof=3), "StdDev ddof must be < window, got ddof=3"),
+    (lambda: ind.ZScore("close", 1, ddof=1), "ZScore ddof must be < window"),
+    (lambda: ind.Bollinger("close", 20, k=float("nan")), "Bollinger k must be finite"),
+    (lambda: ind.SMA(42, 3), r"SMA input must be a column name \(str\) or an indicator, "
+                             "got int 42"),
+    (lambda: ind.SMA("", 3), "SMA input is an empty column name"),
+    (lambda: ind.CrossOver("close", [1, 2]), "CrossOver second input must be a column name"),
+    (lambda: ind.CrossOver("close", float("inf")), "CrossOver level must be finite"),
+    (lambda: ind.Custom("not a function"), "Custom needs a callable, got str"),
+    (lambda: ind.Custom(np.cumsum, lookback=0), "Custom 'cumsum' lookback must be >= 1"),
+])
+def test_a_bad_indicator_parameter_is_refused_at_the_declaration(make, message):
+    with pytest.raises(IndicatorError, match=message):
+        make()
+
+
+def test_a_declared_series_has_no_truth_value():
+    with pytest.raises(TypeError, match="declared series, not a value"):
+        bool(ind.SMA("close", 3) > ind.SMA("close", 5))
+
+
+def _decl_data():
+    return bars({"A": [FLAT] * 5, "B": [FLAT] * 5},
+                signals={"pred": {"A": [0.1] * 5, "B": [0.2] * 5}})
+
+
+def _refused(strategy, message, feed=None, **knobs):
+    """The run raises IndicatorError matching ``message`` before any bar reaches a hook."""
+    feed = PolarsDataFeed(_decl_data(), signal_columns=["pred"]) if feed is None else feed
+    with pytest.raises(IndicatorError, match=message) as info:
+        BacktestEngine(feed, strategy, BacktestConfig(**knobs)).run(progress=False)
+    assert type(strategy).seen == [], "a bar reached the strategy before the refusal"
+    return str(info.value)
+
+
+def _declaring(on_start=None, **attrs):
+    """A Strategy class with indicator class attributes ``attrs`` and an ``on_start``."""
+    seen: list[int] = []
+    body = dict(attrs, seen=seen,
+                on_market_data=lambda self, event, context: seen.append(event.ts))
+    if on_start is not None:
+        body["on_start"] = on_start
+    return type("Declaring", (Strategy,), body)
+
+
+@pytest.mark.parametrize("cls, message", [
+    (lambda: _declaring(lambda s: s.add_indicator("a", ind.EMA("close", 3)),
+                        a=ind.SMA("close", 3)), "indicator 'a' is declared twice"),
+    (lambda: _declaring(lambda s: s.add_indicator("close", ind.SMA("open", 3))),
+     "indicator name 'close' shadows a bar field or signal"),
+    (lambda: _declaring(pred=ind.SMA("close", 3)),
+     "indicator name 'pred' shadows a bar field or signal"),
+    (lambda: _declaring(lambda s: s.add_indicator("buy", ind.SMA("close", 3))),
+     "indicator name 'buy' is a Strategy helper or hook"),
+    (lambda: _declaring(history=ind.SMA("close", 3)),
+     "indicator name 'history' is a Strategy helper or hook"),
+    (lambda: _declaring(lambda s: s.add_indicator("my sma", ind.SMA("close", 3))),
+     "an indicator name must be a Python identifier"),
+    (lambda: _declaring(lambda s: s.add_indicator("x", 3)),
+     "indicator 'x' must be a declaration of mlbacktest.indicators, got int"),
+    (lambda: _declaring(s=ind.SMA("clsoe", 3)),
+     r"indicator 's' reads unknown column 'clsoe'.*did you mean 'close'"),
+    (lambda: _declaring(s=ind.SMA(ind.EMA("prde", 3), 3)), "reads unknown column 'prde'"),
+    (lambda: _declaring(a=ind.SMA("b", 2), b=ind.EMA("a", 2)),
+     "indicators depend on each other in a cycle: a -> b -> a"),
+    (lambda: _declaring(a=ind.SMA("a", 2)), "cycle: a -> a"),
+    (lambda: _declaring(lambda s: s.add_indicator("b", s.a), a=ind.SMA("close", 2)),
+     "the same indicator object is declared as both 'a' and 'b'"),
+    (lambda: _declaring(c=ind.Custom(lambda x: np.roll(x, -1), name="tomorrow")),
+     r"custom indicator 'tomorrow' looks ahead: on a synthetic sample, its value at "
+     r"index 94 is .* computed from the first 95 bars but .* from all 96"),
+    (lambda: _declaring(c=ind.Custom(lambda x: np.convolve(x, np.ones(3) / 3, "same"),
+                                     name="centred")),
+     "custom indicator 'centred' looks ahead"),
+    (lambda: _declaring(c=ind.Custom(lambda x: x - x.mean(), name="demean")),
+     r"'demean' looks ahead.*a value may use only the bars up to its own"),
+    (lambda: _declaring(c=ind.Custom(lambda x: x[1:], name="short")),
+     r"custom indicator 'short' returned shape \(95,\) for 96 bars"),
+    (lambda: _declaring(c=ind.Custom(lambda x: x > 100, name="flag")),
+     "custom indicator 'flag' returned an array of dtype bool"),
+    (lambda: _declaring(c=ind.Custom(lambda x: np.cumsum(x), lookback=3, name="cum")),
+     "custom indicator 'cum' depends on more than lookback=3 bars"),
+])
+def test_a_bad_declaration_is_refused_before_the_first_bar(cls, message):
+    _refused(cls()(), message)
+
+
+def test_add_indicator_after_on_start_is_refused():
+    class Late(Strategy):
+        def on_slice(self, view, context):
+            self.add_indicator("late", ind.SMA("close", 3))
+
+    with pytest.raises(IndicatorError, match="add_indicator.*called after on_start"):
+        BacktestEngine(PolarsDataFeed(_decl_data()), Late()).run(progress=False)
+
+
+def test_add_indicator_in_init_is_refused_naming_on_start():
+    class Early(Strategy):
+        def __init__(self):
+            self.add_indicator("early", ind.SMA("close", 3))
+
+    with pytest.raises(IndicatorError, match="declare indicators in on_start or as class"):
+        Early()
+
+
+def test_a_custom_indicator_in_a_streamed_run_needs_a_lookback_within_the_window(tmp_path):
+    path = tmp_path / "bars.parquet"
+    _decl_data().write_parquet(path)
+
+    def feed():
+        return ParquetDataFeed(path, chunk="1d", signal_columns=["pred"])
+
+    cum = _declaring(c=ind.Custom(np.cumsum))
+    msg = _refused(cum(), "custom indicator 'cumsum' needs a lookback in a streamed run",
+                   feed=feed(), history_window=5)
+    assert "Custom(fn, ..., lookback=n)" in msg
+    long = _declaring(c=ind.Custom(lambda x: x, lookback=9, name="ident"))
+    _refused(long(), "'ident' has lookback 9 but the streamed run carries 5 bars per asset.*"
+                     "raise BacktestConfig.history_window to at least 9",
+             feed=feed(), history_window=5)
+
+
+def test_a_lookback_that_holds_only_up_to_rounding_is_refused_naming_bit_for_bit():
+    # (x + len) - len: the value of one bar, rounded differently for each length of input
+    shifted = _declaring(c=ind.Custom(lambda x: (x + x.size) - x.size, lookback=1,
+                                      name="shifted"))
+    msg = _refused(shifted(), "custom indicator 'shifted' gives .* the same value up to rounding")
+    assert "bit for bit" in msg

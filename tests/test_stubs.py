@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["_events", "_clock", "_costs", "_portfolio", "_broker", "_engine", "_fifo"]
+MODULES = ["_events", "_clock", "_costs", "_portfolio", "_broker", "_engine", "_fifo",
+           "indicators._kernels"]
 
 
 def test_every_compiled_module_has_a_stub():
     for name in MODULES:
-        assert (ROOT / "mlbacktest" / f"{name}.pyi").is_file(), name
-        assert (ROOT / "mlbacktest" / f"{name}.pxd").is_file(), name
+        path = ROOT / "mlbacktest" / name.replace(".", "/")
+        assert path.with_suffix(".pyi").is_file(), name
+        assert path.with_suffix(".pxd").is_file(), name
     assert (ROOT / "mlbacktest" / "py.typed").is_file()
 
 
