@@ -1071,6 +1071,49 @@ def test_children_of_a_replaced_parent_that_expires_work_on_that_bar() -> None:
         (BASE_NS + 12 * HOUR_NS, 2, 100.0), (BASE_NS + 24 * HOUR_NS, 1, -100.0)]
 
 
+def test_child_freed_in_transit_by_a_rejected_parent_keeps_its_arrival() -> None:
+    # docs/semantics.md, "Latency". 12-hourly bars, latency 36h, 100 shares a
+    # bar: the entry (0h, arrives 36h) buys 100 of 150 at bar 3; its child,
+    # placed at bar 3, arrives at 72h (bar 6). The rest of the entry is
+    # rejected at bar 4 (it needs 5000, 2000 is left): the child, now -100,
+    # sells at bar 6, not at bar 5.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 8
+    script = {0: [_mkt(0, 150.0)],
+              3: [("order", 0, -150.0, "limit", {"limit": 100.0, "parent": 0})]}
+    sc = _scenario(rows, script, hours=12, volume=1000.0, max_volume_participation=0.1,
+                   initial_cash=12_000.0, latency=36 * HOUR_NS)
+    ref = check(sc)
+    assert _fills(ref, sc["panel"]) == [(3, 0, 100.0, 100.0), (6, 1, -100.0, 100.0)]
+    assert [(t, s) for t, oid, s in ref.events if oid == 1] == [
+        (BASE_NS + 36 * HOUR_NS, "submitted"), (BASE_NS + 72 * HOUR_NS, "accepted"),
+        (BASE_NS + 72 * HOUR_NS, "filled")]
+
+
+@pytest.mark.parametrize("tif", ["day", "gtc"])
+def test_child_freed_where_its_asset_has_no_bar_is_accepted_at_its_next_bar(tif: str) -> None:
+    # docs/semantics.md, "Latency". 6-hourly bars; A0 has none at 24h (bar 4,
+    # day 1). latency_bars=1, 100 shares a bar. The entry (bar 0) sits out
+    # bar 1 and buys 100 of 150 at bar 2; bar 3 stays above its limit. The
+    # child (bar 2) sits out bar 3. At bar 4 the entry ends (a DAY order
+    # expires; a GTC one is cancelled by the script): the child is accepted
+    # at bar 5, A0's next bar, and sells there.
+    flat, up = (100.0, 101.0, 99.0, 100.0), (102.0, 103.0, 101.5, 102.0)
+    a0 = [flat, flat, flat, up, None, flat, flat]
+    rows = [[(1, *flat)] if bar is None else [(0, *bar), (1, *flat)] for bar in a0]
+    script: dict[Any, list] = {
+        0: [("order", 0, 150.0, "limit", {"limit": 100.0, "tif": tif})],
+        2: [("order", 0, -150.0, "limit", {"limit": 100.0, "parent": 0})]}
+    if tif == "gtc":
+        script[4] = [("cancel", 0)]
+    sc = _scenario(rows, script, hours=6, volume=1000.0, max_volume_participation=0.1,
+                   initial_cash=100_000.0, latency_bars=1)
+    ref = check(sc)
+    assert _fills(ref, sc["panel"]) == [(2, 0, 100.0, 100.0), (5, 1, -100.0, 100.0)]
+    assert [(t, s) for t, oid, s in ref.events if oid == 1] == [
+        (BASE_NS + 12 * HOUR_NS, "submitted"), (BASE_NS + 30 * HOUR_NS, "accepted"),
+        (BASE_NS + 30 * HOUR_NS, "filled")]
+
+
 # --------------------------------------------------------------------------- partial parents
 def test_bracket_legs_of_a_cancelled_partly_filled_entry_cover_the_filled_shares() -> None:
     # Whole shares, one share of volume a bar: the entry of 49 buys 1 at bar
