@@ -476,8 +476,7 @@ cdef class Broker(OrderBook):
         if not 0 <= order_id < self.n_orders:
             raise IndexError(f"an order arrival for unknown order id {order_id}")
         cdef OrderC* o = &self.orders[order_id]
-        if (o.status == STATUS_SUBMITTED and o.released and o.skip_bars == 0
-                and o.skipped_ts != ts):
+        if o.status == STATUS_SUBMITTED and o.released and reached_broker(o, ts):
             self.activate(o, ts)
         return 0
 

@@ -1114,6 +1114,24 @@ def test_child_freed_where_its_asset_has_no_bar_is_accepted_at_its_next_bar(tif:
         (BASE_NS + 30 * HOUR_NS, "filled")]
 
 
+def test_a_replaced_child_freed_in_transit_stays_in_transit() -> None:
+    # latency_bars=1, 100 shares a bar. The IOC entry (bar 0) buys 100 of 150
+    # at bar 2 and is cancelled; its child (bar 1) sat out bar 2, so it is
+    # freed in transit. The copy placed by the replace at bar 2 reaches the
+    # broker at bar 3, like the original would have.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 5
+    script = {0: [_mkt(0, 150.0, tif="ioc")],
+              1: [("order", 0, -150.0, "limit", {"limit": 100.0, "parent": 0})],
+              2: [("replace", 1, {"limit": 99.0})]}
+    sc = _scenario(rows, script, volume=1000.0, max_volume_participation=0.1,
+                   initial_cash=100_000.0, latency_bars=1)
+    ref = check(sc)
+    assert _fills(ref, sc["panel"]) == [(2, 0, 100.0, 100.0), (3, 2, -100.0, 100.0)]
+    assert [(t, s) for t, oid, s in ref.events if oid == 2] == [
+        (BASE_NS + 2 * STEP_NS, "submitted"), (BASE_NS + 3 * STEP_NS, "accepted"),
+        (BASE_NS + 3 * STEP_NS, "filled")]
+
+
 # --------------------------------------------------------------------------- partial parents
 def test_bracket_legs_of_a_cancelled_partly_filled_entry_cover_the_filled_shares() -> None:
     # Whole shares, one share of volume a bar: the entry of 49 buys 1 at bar

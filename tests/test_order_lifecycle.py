@@ -374,6 +374,36 @@ def test_child_released_where_its_asset_has_no_bar_reaches_the_broker_at_its_nex
                               (at(30), "A", 1, -100.0, 100.0, 0.0)]
 
 
+def test_replacing_a_freed_child_in_transit_keeps_it_in_transit():
+    # latency_bars=1, 100 shares a bar. The IOC entry (day 0) sits out day 1,
+    # buys 100 of 150 at day 2 and is cancelled there; its child (day 1)
+    # sits out day 2, so it is freed (now -100) still in transit. Replacing
+    # it at day 2 does not let the copy through before day 3, where it is
+    # accepted and sells.
+    seen = {}
+    strat = Recorder({
+        0: lambda s, v: seen.update(entry=s.buy("A", 150, time_in_force="ioc")),
+        1: lambda s, v: seen.update(child=s.order("A", -150, limit_price=100,
+                                                  parent=seen["entry"])),
+        2: lambda s, v: s.replace(seen["child"], limit_price=99),
+    })
+    res = run(flat(5, volume=1_000), strat, initial_cash=100_000,
+              max_volume_participation=0.1, latency_bars=1)
+    assert strat.orders == [
+        (0, "submitted", day(0), ""),
+        (1, "submitted", day(1), ""),
+        (0, "accepted", day(2), ""),
+        (0, "partially_filled", day(2), ""),
+        (0, "cancelled", day(2), IOC_REASON),
+        (2, "submitted", day(2), ""),
+        (1, "cancelled", day(2), "cancelled: replaced by a new order"),
+        (2, "accepted", day(3), ""),
+        (2, "filled", day(3), ""),
+    ]
+    assert fill_rows(res) == [(day(2), "A", 0, 100.0, 100.0, 0.0),
+                              (day(3), "A", 2, -100.0, 100.0, 0.0)]
+
+
 def test_replacing_an_order_does_not_skip_its_latency():
     # latency_bars=2: the limit placed at day 0 would reach the broker after
     # sitting out days 1 and 2. Replacing it at day 1 must not let the copy
