@@ -16,7 +16,8 @@ starts.)
 
 ``MLBT_RANDOM=1 MLBT_EXAMPLES=5000 python -m pytest tests/test_differential.py``
 runs the random tests on fresh examples, more of them (to hunt for engine
-bugs; docs/architecture.md, "Testing").
+bugs; docs/architecture.md, "Testing"). Scenarios such runs found diverging
+are kept in ``tests/differential_examples.py`` and replayed on every run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import Any
 import polars as pl
 import pytest
 from conftest import BASE_NS, HOUR_NS, STEP_NS, VOLUME, Panel, bar_panels, examples
-from hypothesis import HealthCheck, given, settings
+from differential_examples import FOUND
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reference_broker import START, RefResult, reference_run
 
@@ -660,8 +662,18 @@ def check(sc: dict[str, Any]) -> RefResult:
 
 
 # --------------------------------------------------------------------------- tests
+def replaying(found: list[dict[str, Any]]):
+    """Replay the scenarios ``found`` (``@example``) before the drawn ones, on every run."""
+    def wrap(test):
+        for sc in reversed(found):
+            test = example(sc=sc)(test)
+        return test
+    return wrap
+
+
 @pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @settings(max_examples=examples(800), deadline=None, suppress_health_check=list(HealthCheck))
+@replaying(FOUND)  # divergences fresh runs found (tests/differential_examples.py)
 @given(scenarios())
 def test_engine_matches_reference(sc: dict[str, Any]) -> None:
     check(sc)
