@@ -61,6 +61,17 @@ cdef inline bint working(const OrderC* o) noexcept nogil:
     return o.status <= STATUS_PARTIAL
 
 
+cdef inline bint reached_broker(const OrderC* o, ts_t ts) noexcept nogil:
+    """Whether ``o``'s latency is over at ``ts`` (it may still wait for its parent).
+
+    Its arrival time has come and it has no bars left to sit out; after
+    sitting out ``latency_bars`` it reaches the broker at its asset's next
+    bar, where the matching loop clears ``skipped_ts`` (docs/semantics.md,
+    "Latency").
+    """
+    return o.skip_bars == 0 and ts >= o.active_ts and o.skipped_ts == MLB_NO_TS
+
+
 cdef str model_hook(object model, str method, str kind):
     """How a note names a cost model's method: ``MyModel.compute() (commission model)``."""
     return f"{type(model).__name__}.{method}() ({kind} model)"
@@ -465,8 +476,7 @@ cdef class Broker(OrderBook):
         if not 0 <= order_id < self.n_orders:
             raise IndexError(f"an order arrival for unknown order id {order_id}")
         cdef OrderC* o = &self.orders[order_id]
-        if (o.status == STATUS_SUBMITTED and o.released and o.skip_bars == 0
-                and o.skipped_ts != ts):
+        if o.status == STATUS_SUBMITTED and o.released and reached_broker(o, ts):
             self.activate(o, ts)
         return 0
 
@@ -514,7 +524,7 @@ cdef class Broker(OrderBook):
                 if child.type == ORDER_TRAILING_STOP:
                     start_trail(child, o.avg_price if child.asset == o.asset
                                 else self.portfolio.last_price[child.asset])
-                if child.skip_bars == 0 and ts >= child.active_ts and child.skipped_ts != ts:
+                if reached_broker(child, ts):
                     self.activate(child, ts)
                 if self.in_match:
                     child.start_ts = MLB_NO_TS
@@ -523,8 +533,9 @@ cdef class Broker(OrderBook):
                         self.reserve_scratch(self.n_activated + 1)
                         self.activated[self.n_activated] = child.id
                         self.n_activated += 1
-                    else:
+                    elif child.active_ts <= ts:
                         # ended while this bar traded: the child starts on the next bar
+                        # (one still in transit keeps its own, later, arrival)
                         child.active_ts = ts + 1
         return 0
 
@@ -811,7 +822,7 @@ cdef class Broker(OrderBook):
                     # a protective leg trails from the moment its position exists
                     start_trail(other, o.avg_price if other.asset == o.asset
                                 else self.portfolio.last_price[other.asset])
-                if other.skip_bars > 0 or ts < other.active_ts or other.skipped_ts == ts:
+                if not reached_broker(other, ts):
                     continue  # still in transit: it reaches the broker later
                 self.activate(other, ts)
                 if not self.children_same_bar or other.asset != o.asset:
@@ -1252,10 +1263,15 @@ cdef class Broker(OrderBook):
                 continue
             if not o.released:
                 # waiting for its parent; its own latency runs meanwhile
-                if o.skip_bars > 0 and ts >= o.active_ts and o.skipped_ts != ts \
-                        and (phase == PHASE_OPEN or ts > o.created_ts):
-                    o.skip_bars -= 1
-                    o.skipped_ts = ts
+                if ts >= o.active_ts and o.skipped_ts != ts:
+                    if o.skip_bars > 0:
+                        if phase == PHASE_OPEN or ts > o.created_ts:
+                            o.skip_bars -= 1
+                            o.skipped_ts = ts
+                    else:
+                        # its asset's first bar after the bars it sat out: it is at
+                        # the broker from here on (accepted once its parent frees it)
+                        o.skipped_ts = MLB_NO_TS
                 continue
             self.consider(o, store, row, ts, phase, &n_cand)
         self.n_open = kept

@@ -86,7 +86,7 @@ ctypedef struct OrderC:
     ts_t created_ts             # timestamp at which the strategy placed it
     ts_t active_ts              # reaches the broker at this timestamp (latency); bars before it are skipped
     int32_t skip_bars           # bars of the asset still to skip before it reaches the broker
-    ts_t skipped_ts             # timestamp of the bar whose skip was last counted (MLB_NO_TS: none)
+    ts_t skipped_ts             # bar whose skip was last counted (MLB_NO_TS: none, or at the broker since)
     ts_t considered_key         # 2 * ts + phase of the last matching pass that looked at it
     int32_t active_day          # DAY orders: calendar day of the first eligible bar (-1 before)
     ts_t expire_ts              # GTD: expires at the first timestamp after this; MLB_NO_TS for none

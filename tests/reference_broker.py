@@ -308,6 +308,8 @@ def reference_run(
         # orders"; sized by child_size); a child left at zero is cancelled.
         # A waiting trailing leg starts trailing from the parent's average
         # fill price.
+        # A child still in transit keeps its own arrival (docs/semantics.md,
+        # "Latency"): it is accepted when it reaches the broker.
         # Undocumented: the child works from that moment on (from the open
         # of this timestamp's bars when the parent expired before they were
         # matched, else from its asset's next bar).
@@ -669,9 +671,12 @@ def reference_run(
             elif o.tif == "day" and o.day is not None and t // DAY_NS > o.day:
                 end(o, "expired", REASONS["day"], t)
         # 2. latency_bars: bars of the asset (at or after placement + latency) sat
-        # out. Undocumented: the order reaches the broker (is accepted) at the
-        # first bar after those; a waiting child sits out its bars meanwhile;
-        # with fill_at="close" the bars counted are those after placement.
+        # out. The order reaches the broker at its asset's first bar after
+        # those (docs/semantics.md, "Latency"), never at a timestamp where the
+        # asset has no bar; a waiting child sits out its bars meanwhile and is
+        # accepted once it is at the broker and freed by its parent.
+        # Undocumented: with fill_at="close" the bars counted are those after
+        # placement.
         for o in orders:
             if o.working and not o.at_broker and o.asset in rows and t >= o.arrival_ts:
                 if o.bars_to_sit > 0:

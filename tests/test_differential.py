@@ -16,7 +16,8 @@ starts.)
 
 ``MLBT_RANDOM=1 MLBT_EXAMPLES=5000 python -m pytest tests/test_differential.py``
 runs the random tests on fresh examples, more of them (to hunt for engine
-bugs; docs/architecture.md, "Testing").
+bugs; docs/architecture.md, "Testing"). Scenarios such runs found diverging
+are kept in ``tests/differential_examples.py`` and replayed on every run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import Any
 import polars as pl
 import pytest
 from conftest import BASE_NS, HOUR_NS, STEP_NS, VOLUME, Panel, bar_panels, examples
-from hypothesis import HealthCheck, given, settings
+from differential_examples import FOUND
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reference_broker import START, RefResult, reference_run
 
@@ -660,8 +662,18 @@ def check(sc: dict[str, Any]) -> RefResult:
 
 
 # --------------------------------------------------------------------------- tests
+def replaying(found: list[dict[str, Any]]):
+    """Replay the scenarios ``found`` (``@example``) before the drawn ones, on every run."""
+    def wrap(test):
+        for sc in reversed(found):
+            test = example(sc=sc)(test)
+        return test
+    return wrap
+
+
 @pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
 @settings(max_examples=examples(800), deadline=None, suppress_health_check=list(HealthCheck))
+@replaying(FOUND)  # divergences fresh runs found (tests/differential_examples.py)
 @given(scenarios())
 def test_engine_matches_reference(sc: dict[str, Any]) -> None:
     check(sc)
@@ -1069,6 +1081,67 @@ def test_children_of_a_replaced_parent_that_expires_work_on_that_bar() -> None:
                           initial_cash=100_000.0))
     assert [(f.ts, f.order_id, f.quantity) for f in ref.fills] == [
         (BASE_NS + 12 * HOUR_NS, 2, 100.0), (BASE_NS + 24 * HOUR_NS, 1, -100.0)]
+
+
+def test_child_freed_in_transit_by_a_rejected_parent_keeps_its_arrival() -> None:
+    # docs/semantics.md, "Latency". 12-hourly bars, latency 36h, 100 shares a
+    # bar: the entry (0h, arrives 36h) buys 100 of 150 at bar 3; its child,
+    # placed at bar 3, arrives at 72h (bar 6). The rest of the entry is
+    # rejected at bar 4 (it needs 5000, 2000 is left): the child, now -100,
+    # sells at bar 6, not at bar 5.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 8
+    script = {0: [_mkt(0, 150.0)],
+              3: [("order", 0, -150.0, "limit", {"limit": 100.0, "parent": 0})]}
+    sc = _scenario(rows, script, hours=12, volume=1000.0, max_volume_participation=0.1,
+                   initial_cash=12_000.0, latency=36 * HOUR_NS)
+    ref = check(sc)
+    assert _fills(ref, sc["panel"]) == [(3, 0, 100.0, 100.0), (6, 1, -100.0, 100.0)]
+    assert [(t, s) for t, oid, s in ref.events if oid == 1] == [
+        (BASE_NS + 36 * HOUR_NS, "submitted"), (BASE_NS + 72 * HOUR_NS, "accepted"),
+        (BASE_NS + 72 * HOUR_NS, "filled")]
+
+
+@pytest.mark.parametrize("tif", ["day", "gtc"])
+def test_child_freed_where_its_asset_has_no_bar_is_accepted_at_its_next_bar(tif: str) -> None:
+    # docs/semantics.md, "Latency". 6-hourly bars; A0 has none at 24h (bar 4,
+    # day 1). latency_bars=1, 100 shares a bar. The entry (bar 0) sits out
+    # bar 1 and buys 100 of 150 at bar 2; bar 3 stays above its limit. The
+    # child (bar 2) sits out bar 3. At bar 4 the entry ends (a DAY order
+    # expires; a GTC one is cancelled by the script): the child is accepted
+    # at bar 5, A0's next bar, and sells there.
+    flat, up = (100.0, 101.0, 99.0, 100.0), (102.0, 103.0, 101.5, 102.0)
+    a0 = [flat, flat, flat, up, None, flat, flat]
+    rows = [[(1, *flat)] if bar is None else [(0, *bar), (1, *flat)] for bar in a0]
+    script: dict[Any, list] = {
+        0: [("order", 0, 150.0, "limit", {"limit": 100.0, "tif": tif})],
+        2: [("order", 0, -150.0, "limit", {"limit": 100.0, "parent": 0})]}
+    if tif == "gtc":
+        script[4] = [("cancel", 0)]
+    sc = _scenario(rows, script, hours=6, volume=1000.0, max_volume_participation=0.1,
+                   initial_cash=100_000.0, latency_bars=1)
+    ref = check(sc)
+    assert _fills(ref, sc["panel"]) == [(2, 0, 100.0, 100.0), (5, 1, -100.0, 100.0)]
+    assert [(t, s) for t, oid, s in ref.events if oid == 1] == [
+        (BASE_NS + 12 * HOUR_NS, "submitted"), (BASE_NS + 30 * HOUR_NS, "accepted"),
+        (BASE_NS + 30 * HOUR_NS, "filled")]
+
+
+def test_a_replaced_child_freed_in_transit_stays_in_transit() -> None:
+    # latency_bars=1, 100 shares a bar. The IOC entry (bar 0) buys 100 of 150
+    # at bar 2 and is cancelled; its child (bar 1) sat out bar 2, so it is
+    # freed in transit. The copy placed by the replace at bar 2 reaches the
+    # broker at bar 3, like the original would have.
+    rows = [[(0, 100.0, 101.0, 99.0, 100.0)]] * 5
+    script = {0: [_mkt(0, 150.0, tif="ioc")],
+              1: [("order", 0, -150.0, "limit", {"limit": 100.0, "parent": 0})],
+              2: [("replace", 1, {"limit": 99.0})]}
+    sc = _scenario(rows, script, volume=1000.0, max_volume_participation=0.1,
+                   initial_cash=100_000.0, latency_bars=1)
+    ref = check(sc)
+    assert _fills(ref, sc["panel"]) == [(2, 0, 100.0, 100.0), (3, 2, -100.0, 100.0)]
+    assert [(t, s) for t, oid, s in ref.events if oid == 2] == [
+        (BASE_NS + 2 * STEP_NS, "submitted"), (BASE_NS + 3 * STEP_NS, "accepted"),
+        (BASE_NS + 3 * STEP_NS, "filled")]
 
 
 # --------------------------------------------------------------------------- partial parents

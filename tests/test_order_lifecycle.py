@@ -294,6 +294,116 @@ def test_day_order_under_latency_expires_the_day_after_it_reached_the_broker():
     ]
 
 
+def every(hours: int, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (bars stamped ``day(i)``) restamped ``day(0) + i * hours``."""
+    start = day(0)
+    return frame.with_columns(
+        (pl.lit(start) + pl.duration(
+            hours=(pl.col("timestamp") - pl.lit(start)).dt.total_days() * hours))
+        .cast(pl.Datetime("ns")).alias("timestamp"))
+
+
+def at(hours: int) -> dt.datetime:
+    return day(0) + dt.timedelta(hours=hours)
+
+
+def test_child_released_in_transit_mid_bar_waits_for_its_own_arrival():
+    # docs/semantics.md, "Latency": a child freed by its parent's early end
+    # still reaches the broker only at its own arrival. 12-hourly bars,
+    # latency 36h, 100 shares a bar (volume 1000 x 0.1). The entry placed
+    # at 0h arrives at 36h and buys 100 of 150; its child, placed at 36h,
+    # arrives at 72h. At 48h the rest of the entry needs 5000 with 2000 left:
+    # rejected while the bar trades, so the child (now -100) is free, but it
+    # is still in transit: it is accepted at 72h and sells there, not at 60h.
+    seen = {}
+    strat = Recorder({
+        0: lambda s, v: seen.update(entry=s.buy("A", 150)),
+        3: lambda s, v: s.order("A", -150, limit_price=100, parent=seen["entry"]),
+    })
+    res = run(every(12, flat(8, volume=1_000)), strat, initial_cash=12_000,
+              max_volume_participation=0.1, latency="36h")
+    assert strat.orders == [
+        (0, "submitted", at(0), ""),
+        (0, "accepted", at(36), ""),
+        (0, "partially_filled", at(36), ""),
+        (1, "submitted", at(36), ""),
+        (0, "rejected", at(48), "insufficient cash: the fill needed 5000.00 but only "
+                                "2000.00 was available"),
+        (1, "accepted", at(72), ""),
+        (1, "filled", at(72), ""),
+    ]
+    assert fill_rows(res) == [(at(36), "A", 0, 100.0, 100.0, 0.0),
+                              (at(72), "A", 1, -100.0, 100.0, 0.0)]
+
+
+@pytest.mark.parametrize("end", ["expired", "cancelled"])
+def test_child_released_where_its_asset_has_no_bar_reaches_the_broker_at_its_next_bar(end):
+    # docs/semantics.md, "Latency": under latency_bars an order reaches the
+    # broker at its asset's first bar after the bars it sat out. 6-hourly
+    # bars; A has none at 24h (day 1), B has one. latency_bars=1, 100 shares
+    # a bar. The entry (0h) sits out 6h and buys 100 of 150 at 12h; 18h is
+    # above its limit. The child, placed at 12h, sits out 18h. At 24h the
+    # entry ends (a DAY order expires, or the strategy cancels a GTC one)
+    # and frees the child, now -100: A has no bar there, so the child is
+    # accepted at 30h, A's next bar, where it sells.
+    flat_a, up = FLAT, (102, 103, 101.5, 102)
+    frame = every(6, bars({"A": [flat_a, flat_a, flat_a, up, None, flat_a, flat_a],
+                           "B": [flat_a] * 7}, volume=1_000))
+    tif = "day" if end == "expired" else "gtc"
+    seen = {}
+    steps = {
+        0: lambda s, v: seen.update(entry=s.buy("A", 150, limit_price=100, time_in_force=tif)),
+        2: lambda s, v: s.order("A", -150, limit_price=100, parent=seen["entry"]),
+    }
+    if end == "cancelled":
+        steps[4] = lambda s, v: s.cancel(seen["entry"])
+    strat = Recorder(steps)
+    res = run(frame, strat, initial_cash=100_000, max_volume_participation=0.1,
+              latency_bars=1)
+    reason = DAY_REASON if end == "expired" else STRATEGY_REASON
+    assert strat.orders == [
+        (0, "submitted", at(0), ""),
+        (0, "accepted", at(12), ""),
+        (0, "partially_filled", at(12), ""),
+        (1, "submitted", at(12), ""),
+        (0, end, at(24), reason),
+        (1, "accepted", at(30), ""),
+        (1, "filled", at(30), ""),
+    ]
+    assert fill_rows(res) == [(at(12), "A", 0, 100.0, 100.0, 0.0),
+                              (at(30), "A", 1, -100.0, 100.0, 0.0)]
+
+
+def test_replacing_a_freed_child_in_transit_keeps_it_in_transit():
+    # latency_bars=1, 100 shares a bar. The IOC entry (day 0) sits out day 1,
+    # buys 100 of 150 at day 2 and is cancelled there; its child (day 1)
+    # sits out day 2, so it is freed (now -100) still in transit. Replacing
+    # it at day 2 does not let the copy through before day 3, where it is
+    # accepted and sells.
+    seen = {}
+    strat = Recorder({
+        0: lambda s, v: seen.update(entry=s.buy("A", 150, time_in_force="ioc")),
+        1: lambda s, v: seen.update(child=s.order("A", -150, limit_price=100,
+                                                  parent=seen["entry"])),
+        2: lambda s, v: s.replace(seen["child"], limit_price=99),
+    })
+    res = run(flat(5, volume=1_000), strat, initial_cash=100_000,
+              max_volume_participation=0.1, latency_bars=1)
+    assert strat.orders == [
+        (0, "submitted", day(0), ""),
+        (1, "submitted", day(1), ""),
+        (0, "accepted", day(2), ""),
+        (0, "partially_filled", day(2), ""),
+        (0, "cancelled", day(2), IOC_REASON),
+        (2, "submitted", day(2), ""),
+        (1, "cancelled", day(2), "cancelled: replaced by a new order"),
+        (2, "accepted", day(3), ""),
+        (2, "filled", day(3), ""),
+    ]
+    assert fill_rows(res) == [(day(2), "A", 0, 100.0, 100.0, 0.0),
+                              (day(3), "A", 2, -100.0, 100.0, 0.0)]
+
+
 def test_replacing_an_order_does_not_skip_its_latency():
     # latency_bars=2: the limit placed at day 0 would reach the broker after
     # sitting out days 1 and 2. Replacing it at day 1 must not let the copy
