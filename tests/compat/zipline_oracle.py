@@ -75,18 +75,28 @@ def xnys_sessions(start: str, end: str) -> pd.DatetimeIndex:
     return xcals.get_calendar("XNYS").sessions_in_range(start, end)
 
 
+#: Volume range (low, high) per symbol; others trade 1-2 million shares a day.
+THIN = {"AAPL": (20_000, 60_000), "IBM": (5_000, 20_000)}
+
+
 def synthetic_frame(symbols: list[str], start: str, end: str, seed: int) -> pd.DataFrame:
-    """Random-walk daily bars on every XNYS session, prices at 3 decimals."""
+    """Daily bars on every XNYS session, prices at 3 decimals, volumes whole.
+
+    Each price is a random walk around a slow sine (a cycle of about 300
+    sessions), so moving averages cross a few times a year.
+    """
     rng = np.random.default_rng(seed)
     days = xnys_sessions(start, end)
     parts = []
     for k, sym in enumerate(symbols):
         n = len(days)
-        close = 50.0 * (k + 1) * np.exp(np.cumsum(rng.normal(0.0003, 0.015, n)))
+        cycle = 0.25 * np.sin(2 * np.pi * np.arange(n) / (280 + 40 * k) + k)
+        close = 50.0 * (k + 1) * np.exp(cycle + np.cumsum(rng.normal(0.0, 0.01, n)))
         open_ = close * np.exp(rng.normal(0, 0.005, n))
         high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.004, n)))
         low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.004, n)))
-        volume = rng.integers(200_000, 2_000_000, n).astype(float)
+        lo, hi = THIN.get(sym, (1_000_000, 2_000_000))
+        volume = rng.integers(lo, hi, n).astype(float)
         parts.append(pd.DataFrame({
             "timestamp": days, "asset": sym,
             "open": np.round(open_, 3), "high": np.round(high, 3),

@@ -306,6 +306,7 @@ def run_algorithm(
         given = None if algo.commission is None else _Given(algo.commission)
         config = zipline_config(capital_base, given, algo.slippage)
         algo.commission = config.commission_model
+        algo.volume_capped = config.max_volume_participation is not None
         strategy = ZiplineStrategy(algo)
         algo.phase = "trading"
         BacktestEngine(feed, strategy, config).run(progress=False)

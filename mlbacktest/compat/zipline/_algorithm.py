@@ -435,6 +435,7 @@ class ZiplineAlgorithm:
         self.commission: Any = None
         self.slippage: Any = None
         self.long_only = False
+        self.volume_capped = False
         self.max_leverage: float | None = None
         self.benchmark: Any = None
         self.events: list[_Event] = []
@@ -582,6 +583,16 @@ class ZiplineAlgorithm:
                 raise OrderError(
                     f"Order for {q} shares of {asset!r} at {self.current_dt()} violates trading "
                     "constraint LongOnly({})")
+        if self.volume_capped:
+            for other in self.strategy.open_orders(aid):
+                if (other.quantity > 0) != (q > 0):
+                    raise PortingError(
+                        f"{call}() of {q} shares of {asset!r} on {self.current_dt().date()} while "
+                        f"order {other.order_id} for {int(other.quantity)} shares is open on "
+                        "the other side: under a volume limit zipline fills them in the order "
+                        "placed, mlbacktest fills the one that reduces the position first; "
+                        "cancel_order() the open order first (get_open_orders(asset)), or "
+                        "port to native mlbacktest")
         ev = self.strategy.order(aid, float(q))
         oid = int(ev.order_id)
         if isinstance(self.commission, PerOrderCommission):
