@@ -40,7 +40,8 @@ from mlbacktest.data import PolarsDataFeed
 from mlbacktest.engine import BacktestEngine
 from mlbacktest.errors import DataError, PortingError
 
-__all__ = ["run_algorithm", "install", "uninstall", "installed", "load_algorithm",
+__all__ = ["run_algorithm", "read_bars", "install", "uninstall", "installed",
+           "installed_as_zipline", "load_algorithm",
            "zipline_config", "api", "PortingError", "PerOrderCommission", "MARGIN"]
 
 #: Margin requirement of the shim's account: zipline never refuses a fill for lack of
@@ -137,6 +138,23 @@ def _frame(data: Any) -> pl.DataFrame:
         raise DataError(f"daily bars are stamped with their session's date at midnight; "
                         f"asset {r['asset']!r} has a bar at {r['timestamp']}")
     return frame.with_columns(pl.col("asset").cast(pl.Utf8))
+
+
+def read_bars(data: Any) -> pl.DataFrame:
+    """The bars of a zipline run from a frame or a path, checked and with naive dates.
+
+    Parameters
+    ----------
+    data : polars/pandas DataFrame, LazyFrame, or path (.parquet, .csv)
+        Columns ``timestamp``, ``asset``, ``open``, ``high``, ``low``,
+        ``close``, ``volume``; timestamps are sessions' dates (midnight).
+
+    Raises
+    ------
+    DataError
+        For a missing file or column, or a bar not stamped at midnight.
+    """
+    return _frame(data)
 
 
 def _calendar_sessions(name: str | None, first: pd.Timestamp,
