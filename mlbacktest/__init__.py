@@ -17,6 +17,7 @@ from mlbacktest.errors import (
     LookAheadWarning,
     NotBuiltError,
     OrderError,
+    PortingError,
     RejectedOrdersWarning,
     ResultFileError,
 )
@@ -36,6 +37,7 @@ from mlbacktest.models import (
     SlippageModel,
     SquareRootImpact,
     TieredCommission,
+    VolumeShareImpact,
 )
 from mlbacktest.results import BacktestResult
 from mlbacktest.strategy import Bracket, Strategy
@@ -73,12 +75,14 @@ __all__ = [
     "LinearImpact",
     "SquareRootImpact",
     "AlmgrenChrissImpact",
+    "VolumeShareImpact",
     "ColumnSource",
     "DataError",
     "OrderError",
     "ConfigError",
     "ResultFileError",
     "NotBuiltError",
+    "PortingError",
     "LookAheadWarning",
     "RejectedOrdersWarning",
     "__version__",

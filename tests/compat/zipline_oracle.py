@@ -7,7 +7,6 @@ zipline at 3 decimals (which is why the test data is rounded to 3 decimals).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlbacktest.compat.zipline._costs import PerOrderCommission
-from mlbacktest.compat.zipline._rules import DateRule, TimeRule, firing_sessions
+from mlbacktest.compat.zipline._rules import TimeRule, firing_sessions
 from mlbacktest.errors import ConfigError, OrderError, PortingError, did_you_mean
 from mlbacktest.strategy import Strategy
 
@@ -267,11 +267,14 @@ class Context:
             "Strategy.get_equity() / get_cash() / weights() in native mlbacktest")
 
     def __getattr__(self, name: str) -> Any:
-        from mlbacktest.compat.zipline import api
+        try:
+            return API[name]
+        except KeyError:
+            raise AttributeError(f"context has no attribute {name!r}") from None
 
-        if name in api.SUPPORTED or name in api.UNSUPPORTED:
-            return getattr(api, name)
-        raise AttributeError(f"context has no attribute {name!r}")
+
+#: The functions of ``zipline.api`` by name, for ``context.<function>`` (filled by the api module).
+API: dict[str, Callable[..., Any]] = {}
 
 
 def _as_list(x: Any) -> tuple[list[Any], bool]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlbacktest.compat.zipline._algorithm import Asset, Order, ZiplineAlgorithm
+from mlbacktest.compat.zipline._algorithm import API, Asset, Order, ZiplineAlgorithm
 from mlbacktest.compat.zipline._rules import calendars, date_rules, time_rules
 from mlbacktest.compat.zipline.finance import commission, execution, slippage
 from mlbacktest.errors import OrderError, PortingError
@@ -266,3 +266,5 @@ SUPPORTED: tuple[str, ...] = (
 
 __all__ = [*SUPPORTED, *UNSUPPORTED, "date_rules", "time_rules", "calendars", "commission",
            "slippage", "execution"]
+
+API.update({name: globals()[name] for name in (*SUPPORTED, *UNSUPPORTED)})

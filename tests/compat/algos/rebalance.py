@@ -34,7 +34,7 @@ def rebalance(context, data):
     prices = data.history(context.assets, "price", 20, "1d")
     momentum = prices.iloc[-1] / prices.iloc[0] - 1.0
     ranked = momentum.sort_values(ascending=False)
-    weights = {asset: w for asset, w in zip(ranked.index, (0.5, 0.3, 0.0))}
+    weights = {asset: w for asset, w in zip(ranked.index, (0.5, 0.3, 0.0), strict=True)}
     for asset in context.assets:
         for open_order in get_open_orders(asset):
             cancel_order(open_order)
