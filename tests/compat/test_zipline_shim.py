@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -68,11 +69,17 @@ def test_round_order_is_zipline_s():
     assert [round_order(x) for x in (3.99995, 5.5, -5.5, 2.0001, -0.99999)] == [4, 5, -5, 2, -1]
 
 
-def test_install_is_reversible_and_never_shadows_silently():
-    import zipline as real  # the real package is imported in this test session
-
-    with pytest.raises(ImportError, match="a real zipline is imported already"):
+def test_install_is_reversible_and_never_shadows_silently(monkeypatch):
+    # a "real" zipline already imported (zipline-reloaded lives in its own environment)
+    real = types.ModuleType("zipline")
+    real.__file__ = "/site-packages/zipline/__init__.py"
+    real_data = types.ModuleType("zipline.data")
+    monkeypatch.setitem(sys.modules, "zipline", real)
+    monkeypatch.setitem(sys.modules, "zipline.data", real_data)
+    with pytest.raises(ImportError, match=r"a real zipline is imported already "
+                                          r"\(/site-packages/zipline/__init__.py\).*replace=True"):
         shim.install()
+    assert sys.modules["zipline"] is real
     shim.install(replace=True)
     try:
         import zipline
@@ -80,13 +87,22 @@ def test_install_is_reversible_and_never_shadows_silently():
         from zipline.finance import commission as comm
 
         assert zipline is shim and zipline.api is api and comm is commission
-        assert shim.installed()
+        assert shim.installed() and "zipline.data" not in sys.modules
     finally:
         shim.uninstall()
     assert not shim.installed()
-    import zipline
+    assert sys.modules["zipline"] is real and sys.modules["zipline.data"] is real_data
+    assert "zipline.api" not in sys.modules
 
-    assert zipline is real and sys.modules["zipline.api"] is not api
+
+def test_install_without_zipline_then_uninstall(monkeypatch):
+    for name in [n for n in sys.modules if n == "zipline" or n.startswith("zipline.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with shim.installed_as_zipline():
+        from zipline.api import order_target_percent
+
+        assert order_target_percent is api.order_target_percent
+    assert "zipline" not in sys.modules and "zipline.api" not in sys.modules
 
 
 def test_order_sizing_from_portfolio_value_at_the_current_price(frame):

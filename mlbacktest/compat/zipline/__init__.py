@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,10 +170,13 @@ def _calendar_sessions(name: str | None, first: pd.Timestamp,
             f"trading_calendar={name!r} needs the exchange_calendars package (pip install "
             "exchange_calendars), or pass trading_calendar=None to use the data's dates "
             "as sessions") from None
-    cal = xcals.get_calendar(name)
-    lo = max(first - pd.Timedelta(days=40), pd.Timestamp(cal.first_session))
-    hi = min(last + pd.Timedelta(days=40), pd.Timestamp(cal.last_session))
-    return pd.DatetimeIndex(cal.sessions_in_range(lo, hi)).tz_localize(None)
+    with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations
+        warnings.filterwarnings("ignore", module="exchange_calendars")
+        warnings.filterwarnings("ignore", message=".*DatetimeTZDtype is deprecated")
+        cal = xcals.get_calendar(name)
+        lo = max(first - pd.Timedelta(days=40), pd.Timestamp(cal.first_session))
+        hi = min(last + pd.Timedelta(days=40), pd.Timestamp(cal.last_session))
+        return pd.DatetimeIndex(cal.sessions_in_range(lo, hi)).tz_localize(None)
 
 
 def _check_sessions(frame: pl.DataFrame, sessions: pd.DatetimeIndex, start: pd.Timestamp,
