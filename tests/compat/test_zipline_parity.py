@@ -26,7 +26,7 @@ from mlbacktest.compat.zipline import load_algorithm, run_algorithm  # noqa: E40
 
 if oracle.oracle_python() is None:  # pragma: no cover - the oracle environment is set up in CI
     pytest.skip("no zipline-reloaded environment: python -m venv .zipline-venv && "
-                ".zipline-venv/bin/pip install 'mlbacktest[zipline-oracle]' (or set "
+                ".zipline-venv/bin/pip install zipline-reloaded==3.2.1 (or set "
                 "MLBT_ZIPLINE_PYTHON)", allow_module_level=True)
 
 START, END = "2012-01-03", "2014-12-31"
