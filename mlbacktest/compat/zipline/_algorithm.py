@@ -26,6 +26,8 @@ __all__ = ["Asset", "Equity", "Position", "Portfolio", "Order", "Context", "BarD
            "ZiplineAlgorithm", "round_order"]
 
 _BAR_FIELDS = ("open", "high", "low", "close", "volume")
+#: zipline fields read straight from the asset's own bars (``price`` is the close: no gaps).
+_FAST_FIELDS = {"price": "close", **{f: f for f in _BAR_FIELDS}}
 #: zipline's ORDER_STATUS codes, by mlbacktest status name.
 _STATUS = {"submitted": 0, "accepted": 0, "partially_filled": 0, "filled": 1,
            "cancelled": 2, "expired": 2, "rejected": 3}
@@ -352,13 +354,18 @@ class BarData:
         ids = [algo.asset_id(a) for a in alist]
         n = int(bar_count)
         s = algo.strategy
-        stamps = s.history_timestamps(n)
-        if stamps.size < n:
-            raise ValueError(
-                f"data.history asked for {n} sessions on {algo.current_dt().date()}, but the "
-                f"data has {stamps.size} up to then (zipline raises "
-                "HistoryWindowStartsBeforeData): give run_algorithm data that starts earlier")
-        index = pd.DatetimeIndex(stamps, tz="UTC")
+        index = algo.history_index(n)
+        if one_asset and one_field and algo.bar_ts[ids[0]] == algo.now_ns \
+                and flist[0] in _FAST_FIELDS:
+            # the asset has a bar now and no gap (checked at the start): its last bars are
+            # the last sessions, without the cross-sectional panel
+            f = _FAST_FIELDS[flist[0]]
+            values = s.history(ids[0], f, n)
+            out = np.empty(n)
+            k = n - values.size
+            out[:k] = 0.0 if f == "volume" else np.nan
+            out[k:] = values
+            return pd.Series(out, index=index, name=algo.asset_list[ids[0]])
         cols = [algo.asset_list[i] for i in ids]
         frames = {}
         for f in flist:
@@ -453,12 +460,30 @@ class ZiplineAlgorithm:
         self.order_created: dict[int, pd.Timestamp] = {}
         self.order_updated: dict[int, pd.Timestamp] = {}
         self.rows: list[dict[str, Any]] = []
+        self._index_cache: dict[tuple[int, int], pd.DatetimeIndex] = {}
         self.day_txns: list[dict[str, Any]] = []
         self.day_orders: dict[int, None] = {}
         self.prev_value = self.capital_base
         self.prev_cash = self.capital_base
 
     # ------------------------------------------------------------ lookups
+    def history_index(self, n: int) -> pd.DatetimeIndex:
+        """The last ``n`` sessions up to now (UTC), cached for the current session."""
+        key = (self.now_ns, n)
+        index = self._index_cache.get(key)
+        if index is None:
+            stamps = self.strategy.history_timestamps(n)
+            if stamps.size < n:
+                raise ValueError(
+                    f"data.history asked for {n} sessions on {self.current_dt().date()}, but "
+                    f"the data has {stamps.size} up to then (zipline raises "
+                    "HistoryWindowStartsBeforeData): give run_algorithm data that starts "
+                    "earlier")
+            if self._index_cache and next(iter(self._index_cache))[0] != self.now_ns:
+                self._index_cache.clear()
+            index = self._index_cache[key] = pd.DatetimeIndex(stamps, tz="UTC")
+        return index
+
     def current_dt(self) -> pd.Timestamp:
         """The current bar timestamp as a UTC timestamp."""
         if self.now_ns == np.iinfo(np.int64).min:
