@@ -171,16 +171,20 @@ def _plain(value: Any) -> Any:
 
 
 def _run_case(case: dict[str, Any], root: str) -> dict[str, Any]:
+    import time
+
     from zipline import run_algorithm
 
     module = _load(case["algo"])
     sessions = pd.date_range(case["start"], case["end"], freq="B", tz="UTC")
+    t0 = time.perf_counter()
     perf = run_algorithm(
         start=pd.Timestamp(case["start"]), end=pd.Timestamp(case["end"]),
         initialize=module.initialize, handle_data=getattr(module, "handle_data", None),
         before_trading_start=getattr(module, "before_trading_start", None),
         capital_base=case["capital"], data_frequency="daily", bundle=BUNDLE,
         environ={"ZIPLINE_ROOT": root}, benchmark_returns=pd.Series(0.0, index=sessions))
+    seconds = time.perf_counter() - t0
     final: dict[str, Any] = {}
     for day in perf["orders"]:
         for o in day:
@@ -188,6 +192,7 @@ def _run_case(case: dict[str, Any], root: str) -> dict[str, Any]:
     known = set(perf.columns)
     records = [c for c in perf.columns if c not in _PERF_COLUMNS and c in known]
     return {
+        "seconds": seconds,
         "zipline_module": module.initialize.__globals__["__name__"],
         "order_module": next((getattr(module, f).__module__ for f in ("order", "order_target")
                               if hasattr(module, f)), ""),
