@@ -818,12 +818,12 @@ def test_run_zipline_usage_errors(zipline_dir, capsys):
 
 def test_run_zipline_reports_porting_and_data_errors(zipline_dir, capsys):
     (zipline_dir / "pipe.py").write_text(ZIPLINE_ALGO.replace(
-        "    record(", "    from zipline.api import attach_pipeline\n    attach_pipeline()\n"
+        "    record(", "    from zipline.api import fetch_csv\n    fetch_csv()\n"
         "    record("))
     status, _, err = run_cli(capsys, "run", "--zipline", "pipe.py", "--data", "bars.parquet",
                              "--out", "zl")
     assert status == EXIT_FAILURE
-    assert "not supported by the zipline shim" in err and "attach_pipeline" in err
+    assert "not supported by the zipline shim" in err and "fetch_csv" in err
     pl.read_parquet("bars.parquet").filter(
         pl.col("timestamp") != pl.datetime(2021, 2, 1)).write_parquet("gap.parquet")
     status, _, err = run_cli(capsys, "run", "--zipline", "algo.py", "--data", "gap.parquet",

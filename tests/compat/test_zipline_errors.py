@@ -28,13 +28,13 @@ def frame():
     return oracle.synthetic_frame(["AAPL", "MSFT"], START, END, seed=3)
 
 
-def run(frame, handle_data=None, initialize=None, **kwargs):
+def run(frame, handle_data=None, initialize=None, start=START, **kwargs):
     def init(context):
         context.asset = api.symbol("AAPL")
         if initialize is not None:
             initialize(context)
 
-    return run_algorithm(START, END, init, 1e6, handle_data=handle_data, data=frame, **kwargs)
+    return run_algorithm(start, END, init, 1e6, handle_data=handle_data, data=frame, **kwargs)
 
 
 # ------------------------------------------------------------ zipline.api outside the subset
@@ -48,16 +48,50 @@ def test_unsupported_api_call_names_itself_and_the_native_way(name, frame):
     assert issubclass(PortingError, NotImplementedError)
 
 
-def test_pipeline_names_raise_at_import():
+def test_pipeline_names_outside_the_subset_raise_at_import():
     from mlbacktest.compat.zipline import installed_as_zipline
 
     with installed_as_zipline(replace=True):
-        with pytest.raises(PortingError, match=r"zipline\.pipeline\.Pipeline .*signal columns"):
-            from zipline.pipeline import Pipeline  # noqa: F401
-        with pytest.raises(PortingError, match=r"zipline\.pipeline\.factors"):
-            import zipline.pipeline
+        with pytest.raises(PortingError, match=r"zipline\.pipeline\.CustomFactor .*signal "):
+            from zipline.pipeline import CustomFactor  # noqa: F401
+        with pytest.raises(PortingError, match=r"pipeline\.ExponentialWeightedMovingAverage"):
+            from zipline.pipeline.factors import ExponentialWeightedMovingAverage  # noqa: F401
 
-            zipline.pipeline.factors  # noqa: B018
+
+def test_pipeline_terms_outside_the_subset():
+    from mlbacktest.compat.zipline.pipeline import RSI, Returns
+
+    with pytest.raises(PortingError, match=r"Factor\.zscore is not supported"):
+        RSI().zscore()
+    with pytest.raises(PortingError, match=r"rank\(method='average'\)"):
+        Returns(window_length=5).rank(method="average")
+    with pytest.raises(PortingError, match=r"rank\(groupby=\.\.\.\)"):
+        Returns(window_length=5).rank(groupby=object())
+    with pytest.raises(PortingError, match=r"inputs are EquityPricing columns"):
+        Returns(inputs=["close"], window_length=5)
+
+
+def test_pipeline_misuse(frame):
+    from mlbacktest.compat.zipline.pipeline import Pipeline, Returns
+
+    with pytest.raises(PortingError, match=r"attach_pipeline\(.*built-in factors only"):
+        run(frame, initialize=lambda c: api.attach_pipeline(object(), "p"))
+
+    def unknown(context, data):
+        api.pipeline_output("other")
+
+    def attach(context):
+        api.attach_pipeline(Pipeline({"r": Returns(window_length=3)}), "p")
+
+    with pytest.raises(ValueError, match=r"no pipeline named 'other'.*NoSuchPipeline"):
+        run(frame, unknown, attach, start="2014-01-10")
+
+    def long_window(context):
+        api.attach_pipeline(Pipeline({"r": Returns(window_length=300)}), "p")
+
+    with pytest.raises(ValueError, match=r"needs 300 sessions of 'close' before 2014-01-10, "
+                                         r"and the data has 6 .*NoFurtherData"):
+        run(frame, None, long_window, start="2014-01-10")
 
 
 @pytest.mark.parametrize("style", ["LimitOrder", "StopOrder", "StopLimitOrder"])

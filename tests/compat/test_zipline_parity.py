@@ -164,3 +164,56 @@ def test_the_examples_are_zipline_s_own_and_run_unmodified(cases, zipline_out):
         module = load_algorithm(path)
         api_fn = module.order if hasattr(module, "order") else module.order_target
         assert api_fn.__module__ == "mlbacktest.compat.zipline.api"
+
+
+# ------------------------------------------------------------ pipeline
+PIPE_SYMBOLS = [f"S{i}" for i in range(8)]
+PIPE_CASES = ("momentum_pipeline", "pipeline_screen")
+
+
+@pytest.fixture(scope="module")
+def pipe_cases():
+    examples = oracle.examples_dir()
+    return {
+        # zipline's own example, with the dates and capital of its _test_args
+        "momentum_pipeline": {"algo": examples / "momentum_pipeline.py", "start": "2013-10-07",
+                              "end": "2013-11-29", "capital": 100_000.0},
+        "pipeline_screen": {"algo": ALGOS / "pipeline_screen.py", "start": "2013-09-03",
+                            "end": "2013-12-31", "capital": 1e6},
+    }
+
+
+@pytest.fixture(scope="module")
+def pipe_frame():
+    return oracle.synthetic_frame(PIPE_SYMBOLS, "2013-07-01", "2013-12-31", seed=13)
+
+
+@pytest.fixture(scope="module")
+def pipe_zipline(pipe_frame, pipe_cases, tmp_path_factory):
+    return oracle.run_oracle(pipe_frame, pipe_cases, tmp_path_factory.mktemp("zipline_pipe"))
+
+
+@pytest.mark.parametrize("name", PIPE_CASES)
+def test_pipeline_algorithms_agree(name, pipe_frame, pipe_cases, pipe_zipline):
+    case = pipe_cases[name]
+    module = load_algorithm(case["algo"])
+    ours = run_algorithm(case["start"], case["end"], module.initialize, case["capital"],
+                         handle_data=getattr(module, "handle_data", None),
+                         before_trading_start=module.before_trading_start, data=pipe_frame)
+    real = pipe_zipline[name]
+    assert [d.date().isoformat() for d in ours.index] == real["index"]
+    t_ours, t_real = _shim_transactions(ours), _transactions(real["transactions"])
+    assert len(t_ours) == len(t_real) > 0
+    assert {t[2] > 0 for t in t_real} == {True, False}  # longs and shorts
+    for a, b in zip(t_ours, t_real, strict=True):
+        assert a[:3] == b[:3] and _close(a[3], b[3]), (a, b)
+    for col in ("portfolio_value", "ending_cash"):
+        x, y = ours[col].to_numpy(float), np.array(real[col])
+        assert (np.abs(x - y) <= RTOL * np.abs(y)).all(), col
+    for col, values in real["records"].items():
+        mine = list(ours[col])
+        for a, b in zip(mine, values, strict=True):
+            if isinstance(b, str) or b is None:
+                assert (a if a == a else None) == b, col
+            else:
+                assert (a != a and b != b) or _close(float(a), float(b)), (col, a, b)

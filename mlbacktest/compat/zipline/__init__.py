@@ -360,6 +360,9 @@ _MODULES: dict[str, str] = {
     "zipline.finance.slippage": "mlbacktest.compat.zipline.finance.slippage",
     "zipline.finance.execution": "mlbacktest.compat.zipline.finance.execution",
     "zipline.pipeline": "mlbacktest.compat.zipline.pipeline",
+    "zipline.pipeline.factors": "mlbacktest.compat.zipline.pipeline",
+    "zipline.pipeline.filters": "mlbacktest.compat.zipline.pipeline",
+    "zipline.pipeline.data": "mlbacktest.compat.zipline.pipeline",
 }
 _SAVED: list[dict[str, ModuleType]] = []
 
@@ -374,8 +377,9 @@ def install(*, replace: bool = False) -> None:
 
     Puts the shim's modules in :data:`sys.modules` under the names
     ``zipline``, ``zipline.api``, ``zipline.finance`` (``.commission``,
-    ``.slippage``, ``.execution``) and ``zipline.pipeline`` (whose names
-    raise PortingError), so an unmodified algorithm file imports the shim.
+    ``.slippage``, ``.execution``) and ``zipline.pipeline`` (``.factors``,
+    ``.filters``, ``.data``: the built-in factors; other names raise
+    PortingError), so an unmodified algorithm file imports the shim.
     A real zipline-reloaded installed but not yet imported is shadowed
     until :func:`uninstall`; one already imported is not replaced unless
     ``replace=True``, and is then set aside and restored by

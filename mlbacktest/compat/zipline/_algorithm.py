@@ -449,6 +449,8 @@ class ZiplineAlgorithm:
         self.max_leverage: float | None = None
         self.benchmark: Any = None
         self.events: list[_Event] = []
+        self.pipelines: dict[str, Any] = {}
+        self.pipeline_out: dict[str, pd.DataFrame] = {}
         self.recorded: dict[str, Any] = {}
         self.positions: dict[int, Position] = {}
         n = len(asset_names)
@@ -707,15 +709,55 @@ class ZiplineAlgorithm:
                               "commission": None})
 
     def before_trading_start(self, ts: int) -> None:
-        """Run ``before_trading_start(context, data)`` before the session stamped ``ts``."""
+        """Before the session stamped ``ts``: compute the pipelines (from the sessions before
+        it), then run ``before_trading_start(context, data)``."""
         if ts < self.start_ns:
             return
         self.now_ns = ts
         self.phase = "before_trading_start"
         try:
-            self.before_trading_start_fn(self.context, self.data)  # type: ignore[misc]
+            if self.pipelines:
+                self._run_pipelines(ts)
+            if self.before_trading_start_fn is not None:
+                self.before_trading_start_fn(self.context, self.data)
         finally:
             self.phase = "trading"
+
+    def _run_pipelines(self, ts: int) -> None:
+        from mlbacktest.compat.zipline.pipeline import PipelineContext
+
+        exists = (self.first_ts <= ts) & (self.last_ts >= ts)
+        ctx = PipelineContext(lambda col, n: self.strategy.history_panel(col, n), exists,
+                              str(pd.Timestamp(ts).date()))
+        self.pipeline_out = {}
+        for name, pipe in self.pipelines.items():
+            rows, values = pipe.evaluate(ctx)
+            ids = np.flatnonzero(rows)
+            self.pipeline_out[name] = pd.DataFrame(
+                {col: v[ids] for col, v in values.items()},
+                index=pd.Index([self.asset_list[i] for i in ids], dtype=object))
+
+    def attach_pipeline(self, pipeline: Any, name: str) -> Any:
+        """Register a pipeline, computed before every session."""
+        from mlbacktest.compat.zipline.pipeline import Pipeline
+
+        self.require_initialize("attach_pipeline()")
+        if not isinstance(pipeline, Pipeline):
+            raise PortingError(f"attach_pipeline({pipeline!r}): the zipline shim computes "
+                               "zipline.pipeline.Pipeline objects of built-in factors only")
+        self.pipelines[name] = pipeline
+        return pipeline
+
+    def pipeline_output(self, name: str) -> pd.DataFrame:
+        """The output of pipeline ``name`` for the current session."""
+        if name not in self.pipelines:
+            raise ValueError(f"no pipeline named {name!r} is attached (attached: "
+                             f"{sorted(self.pipelines)}; zipline raises NoSuchPipeline)")
+        if self.phase == "initialize" or name not in self.pipeline_out:
+            raise ValueError(f"pipeline_output({name!r}) is available from the first "
+                             "session on (before_trading_start, handle_data, scheduled "
+                             "functions), not in initialize")
+        return self.pipeline_out[name]
 
     def session(self, view: Any) -> None:
         """One session: bars seen, ``handle_data``, scheduled functions, the perf row."""
@@ -797,7 +839,7 @@ class ZiplineStrategy(Strategy):
     def on_start(self) -> None:
         """Schedule ``before_trading_start`` just before each session, if the algorithm has one."""
         algo = self._algo
-        if algo.before_trading_start_fn is None:
+        if algo.before_trading_start_fn is None and not algo.pipelines:
             return
         for ts in algo.sessions.asi8:
             self.schedule_at(lambda ctx, t=int(ts): algo.before_trading_start(t), int(ts) - 1)

@@ -138,6 +138,18 @@ def schedule_function(func: Callable[..., Any], date_rule: Any = None, time_rule
     _algo("schedule_function").schedule(func, date_rule, time_rule, half_days, calendar)
 
 
+# ------------------------------------------------------------ pipeline
+def attach_pipeline(pipeline: Any, name: str, chunks: Any = None, eager: bool = True) -> Any:
+    """Compute ``pipeline`` (built-in factors) before every session; see
+    :mod:`mlbacktest.compat.zipline.pipeline`."""
+    return _algo("attach_pipeline").attach_pipeline(pipeline, name)
+
+
+def pipeline_output(name: str) -> pd.DataFrame:
+    """The current session's output of an attached pipeline (one row per asset)."""
+    return _algo("pipeline_output").pipeline_output(name)
+
+
 # ------------------------------------------------------------ settings (initialize only)
 def set_commission(us_equities: Any = None, us_futures: Any = None) -> None:
     """Set the commission model (``commission.PerShare``, ``PerTrade``, ``PerDollar``)."""
@@ -198,10 +210,6 @@ def set_benchmark(benchmark: Any) -> None:
 # ------------------------------------------------------------ outside the subset
 #: zipline.api calls the shim refuses, and the mlbacktest way to do each.
 UNSUPPORTED: dict[str, str] = {
-    "attach_pipeline": "compute the factors with polars over the panel and pass them as signal "
-                       "columns (PolarsDataFeed(frame, signal_columns=[...])), read in on_slice",
-    "pipeline_output": "read signal columns from the slice view (view.signal('name')) or "
-                       "Strategy.history_panel('name', n)",
     "batch_market_order": "Strategy.order_many(assets, quantities)",
     "order_batch": "Strategy.order_many(assets, quantities)",
     "set_cancel_policy": "orders with time_in_force='day' (Strategy.order(..., "
@@ -236,8 +244,6 @@ def _unsupported(name: str) -> Callable[..., Any]:
     return call
 
 
-attach_pipeline = _unsupported("attach_pipeline")
-pipeline_output = _unsupported("pipeline_output")
 batch_market_order = _unsupported("batch_market_order")
 order_batch = _unsupported("order_batch")
 set_cancel_policy = _unsupported("set_cancel_policy")
@@ -261,7 +267,8 @@ SUPPORTED: tuple[str, ...] = (
     "symbol", "symbols", "sid", "order", "order_value", "order_percent", "order_target",
     "order_target_value", "order_target_percent", "cancel_order", "get_open_orders",
     "get_order", "record", "get_datetime", "schedule_function", "set_commission",
-    "set_slippage", "set_long_only", "set_max_leverage", "set_benchmark",
+    "set_slippage", "set_long_only", "set_max_leverage", "set_benchmark", "attach_pipeline",
+    "pipeline_output",
 )
 
 __all__ = [*SUPPORTED, *UNSUPPORTED, "date_rules", "time_rules", "calendars", "commission",
