@@ -218,3 +218,82 @@ def test_perf_frame_is_shaped_like_zipline_s(frame):
                                atol=1e-15)
     assert perf.transactions.iloc[0] == [] and len(perf.transactions.iloc[1]) == 1
     assert perf.positions.iloc[-1][0]["amount"] == 3 * 60
+
+
+def _pipeline_outputs(frame, start="2014-01-24", end=END):
+    from mlbacktest.compat.zipline.pipeline import RSI, Pipeline, Returns, SimpleMovingAverage
+
+    seen = {}
+
+    def init(context):
+        r = Returns(window_length=5)
+        api.attach_pipeline(Pipeline({
+            "r": r, "sma": SimpleMovingAverage(inputs=[api_pricing().close], window_length=7),
+            "rsi": RSI(), "top": r.top(1), "rank": r.rank(ascending=False)}), "p")
+
+    def bts(context, data):
+        seen[api.get_datetime().date()] = api.pipeline_output("p").copy()
+
+    run_algorithm(start, end, init, 1e5, before_trading_start=bts, data=frame)
+    return seen
+
+
+def api_pricing():
+    from mlbacktest.compat.zipline.pipeline import USEquityPricing
+
+    return USEquityPricing
+
+
+def test_pipeline_is_point_in_time(frame):
+    """The output of session D is the same whatever the bars of D and later say."""
+    full = _pipeline_outputs(frame)
+    cut = pd.Timestamp("2014-02-14")
+    rng = np.random.default_rng(0)
+    changed = frame.copy()
+    later = changed["timestamp"] >= cut
+    scale = rng.uniform(0.5, 1.5, later.sum())
+    for col in ("open", "high", "low", "close"):
+        changed.loc[later, col] = changed.loc[later, col] * scale
+    altered = _pipeline_outputs(changed)
+    days = sorted(full)
+    assert days[0] == pd.Timestamp("2014-01-24").date()
+    for d in days:
+        if d <= cut.date():
+            pd.testing.assert_frame_equal(full[d], altered[d])
+    assert not full[days[-1]].equals(altered[days[-1]])
+
+
+def test_pipeline_values_by_hand(frame):
+    out = _pipeline_outputs(frame, start="2014-02-03", end="2014-02-03")
+    table = out[pd.Timestamp("2014-02-03").date()]
+    closes = frame.pivot(index="timestamp", columns="asset", values="close")
+    before = closes.loc[:"2014-01-31"]                     # the sessions before D
+    r = (before.iloc[-1] - before.iloc[-5]) / before.iloc[-5]
+    assert [a.symbol for a in table.index] == ["AAPL", "MSFT"]
+    np.testing.assert_array_equal(table["r"].to_numpy(), r.to_numpy())
+    np.testing.assert_allclose(table["sma"].to_numpy(), before.iloc[-7:].mean().to_numpy(),
+                               rtol=1e-15)
+    diffs = before.iloc[-15:].diff().iloc[1:]
+    ups, downs = diffs.clip(lower=0).mean(), -diffs.clip(upper=0).mean()
+    np.testing.assert_allclose(table["rsi"].to_numpy(), (100 - 100 / (1 + ups / downs)).to_numpy(),
+                               rtol=1e-12)
+    best = r.to_numpy().argmax()
+    assert table["top"].tolist() == [i == best for i in range(2)]
+    assert table["rank"].tolist() == [1.0 if i == best else 2.0 for i in range(2)]
+
+
+def test_ordinal_rank_with_ties_nan_and_mask():
+    from mlbacktest.compat.zipline.pipeline import Factor, PipelineContext
+
+    class Fixed(Factor):
+        def evaluate(self, ctx):
+            return np.array([3.0, np.nan, 1.0, 3.0, 2.0])
+
+    exists = np.array([True, True, True, True, False])
+    ctx = PipelineContext(lambda c, n: np.empty((0, 5)), exists, "2014-01-02")
+    up = Fixed().rank().evaluate(ctx)
+    np.testing.assert_array_equal(up, [2.0, np.nan, 1.0, 3.0, np.nan])   # ties by position
+    down = Fixed().rank(ascending=False).evaluate(ctx)
+    np.testing.assert_array_equal(down, [1.0, np.nan, 3.0, 2.0, np.nan])
+    assert Fixed().top(2).evaluate(ctx).tolist() == [True, False, False, True, False]
+    assert Fixed().bottom(1).evaluate(ctx).tolist() == [False, False, True, False, False]
