@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 import polars as pl
 
 from mlbacktest.compat.zipline import api, finance, pipeline
@@ -164,7 +164,7 @@ def _calendar_sessions(name: str | None, first: pd.Timestamp,
     if name is None:
         return data_days
     try:
-        import exchange_calendars as xcals
+        import exchange_calendars as xcals  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - exchange_calendars comes with the test extra
         raise PortingError(
             f"trading_calendar={name!r} needs the exchange_calendars package (pip install "

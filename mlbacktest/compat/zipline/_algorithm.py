@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from mlbacktest.compat.zipline._costs import PerOrderCommission
 from mlbacktest.compat.zipline._rules import TimeRule, firing_sessions
@@ -829,6 +830,11 @@ class ZiplineAlgorithm:
         return frame
 
 
+def _before_session(algo: ZiplineAlgorithm, ts: int, context: Any) -> None:
+    """The timer just before the session stamped ``ts``."""
+    algo.before_trading_start(ts)
+
+
 class ZiplineStrategy(Strategy):
     """The :class:`~mlbacktest.Strategy` that plays a :class:`ZiplineAlgorithm`."""
 
@@ -842,7 +848,7 @@ class ZiplineStrategy(Strategy):
         if algo.before_trading_start_fn is None and not algo.pipelines:
             return
         for ts in algo.sessions.asi8:
-            self.schedule_at(lambda ctx, t=int(ts): algo.before_trading_start(t), int(ts) - 1)
+            self.schedule_at(partial(_before_session, algo, int(ts)), int(ts) - 1)
 
     def on_order(self, order: Any) -> None:
         """Refuse the one order zipline never places: a margin call's liquidation."""

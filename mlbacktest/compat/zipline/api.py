@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from mlbacktest.compat.zipline._algorithm import API, Asset, Order, ZiplineAlgorithm
 from mlbacktest.compat.zipline._rules import calendars, date_rules, time_rules

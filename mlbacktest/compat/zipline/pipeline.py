@@ -370,7 +370,7 @@ class Pipeline:
         self.columns: dict[str, Term] = {}
         for name, term in (columns or {}).items():
             self.add(term, name)
-        self.screen = None
+        self.screen: Filter | None = None
         if screen is not None:
             self.set_screen(screen)
 
