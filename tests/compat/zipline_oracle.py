@@ -177,7 +177,7 @@ def _run_case(case: dict[str, Any], root: str) -> dict[str, Any]:
 
     module = _load(case["algo"])
     sessions = pd.date_range(case["start"], case["end"], freq="B", tz="UTC")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     perf = run_algorithm(
         start=pd.Timestamp(case["start"]), end=pd.Timestamp(case["end"]),
         initialize=module.initialize, handle_data=getattr(module, "handle_data", None),
@@ -185,6 +185,7 @@ def _run_case(case: dict[str, Any], root: str) -> dict[str, Any]:
         capital_base=case["capital"], data_frequency="daily", bundle=BUNDLE,
         environ={"ZIPLINE_ROOT": root}, benchmark_returns=pd.Series(0.0, index=sessions))
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     final: dict[str, Any] = {}
     for day in perf["orders"]:
         for o in day:
@@ -193,6 +194,7 @@ def _run_case(case: dict[str, Any], root: str) -> dict[str, Any]:
     records = [c for c in perf.columns if c not in _PERF_COLUMNS and c in known]
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "zipline_module": module.initialize.__globals__["__name__"],
         "order_module": next((getattr(module, f).__module__ for f in ("order", "order_target")
                               if hasattr(module, f)), ""),
