@@ -287,7 +287,8 @@ def test_bars_off_the_daily_grid_and_off_the_calendar(frame):
 
 
 def test_data_of_another_type():
-    with pytest.raises(DataError, match=r"data must be a polars or pandas frame or a path"):
+    with pytest.raises(DataError, match=r"data must be a polars or pandas frame, a DataFeed or "
+                                        r"a path"):
         run_algorithm(START, END, lambda c: None, 1e6, data=[1, 2])
     with pytest.raises(DataError, match=r"run_algorithm needs data="):
         run_algorithm(START, END, lambda c: None, 1e6)

@@ -297,3 +297,26 @@ def test_ordinal_rank_with_ties_nan_and_mask():
     np.testing.assert_array_equal(down, [1.0, np.nan, 3.0, 2.0, np.nan])
     assert Fixed().top(2).evaluate(ctx).tolist() == [True, False, False, True, False]
     assert Fixed().bottom(1).evaluate(ctx).tolist() == [False, False, True, False, False]
+
+
+def test_data_as_frame_feed_or_file_gives_the_same_run(frame, tmp_path):
+    import polars as pl
+
+    from mlbacktest import PolarsDataFeed
+
+    def init(context):
+        context.asset = api.symbol("MSFT")
+
+    def handle_data(context, data):
+        api.order_target_percent(context.asset, 0.3)
+
+    def perf(data):
+        return run_algorithm(START, END, init, 1e5, handle_data=handle_data, data=data)
+
+    base = perf(frame)["portfolio_value"]
+    polars_frame = pl.from_pandas(frame)
+    polars_frame.write_parquet(tmp_path / "bars.parquet")
+    frame.to_csv(tmp_path / "bars.csv", index=False)
+    for data in (polars_frame, polars_frame.lazy(), PolarsDataFeed(polars_frame),
+                 tmp_path / "bars.parquet", str(tmp_path / "bars.csv")):
+        assert perf(data)["portfolio_value"].equals(base), type(data)

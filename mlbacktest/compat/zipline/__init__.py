@@ -37,7 +37,7 @@ from mlbacktest.compat.zipline._algorithm import ZiplineAlgorithm, ZiplineStrate
 from mlbacktest.compat.zipline._costs import PerOrderCommission
 from mlbacktest.compat.zipline.finance import commission, execution, slippage
 from mlbacktest.config import BacktestConfig
-from mlbacktest.data import PolarsDataFeed
+from mlbacktest.data import DataFeed, PolarsDataFeed
 from mlbacktest.engine import BacktestEngine
 from mlbacktest.errors import DataError, PortingError
 
@@ -93,10 +93,26 @@ def zipline_config(capital_base: float, commission_model: Any = None,
         account="margin", initial_margin=MARGIN, maintenance_margin=MARGIN)
 
 
+def _feed_frame(feed: DataFeed) -> pl.DataFrame:
+    """The bars of an in-memory feed as a frame (timestamps as the feed's wall clock or UTC)."""
+    if feed.streaming:
+        raise DataError("data= is a streamed feed (chunk=...): the zipline shim needs the whole "
+                        "panel; pass the parquet path or a frame instead")
+    p = feed.panel
+    names = np.asarray(p.asset_names, dtype=object)
+    return pl.DataFrame({
+        "timestamp": pl.Series(p.ts).cast(pl.Datetime("ns")),
+        "asset": names[p.asset].tolist(),
+        **{f: p.__getattribute__(f) for f in ("open", "high", "low", "close", "volume")},
+    })
+
+
 def _frame(data: Any) -> pl.DataFrame:
     if data is None:
         raise DataError("run_algorithm needs data=: a polars or pandas frame, or a parquet/csv "
                         "path, with columns timestamp, asset, open, high, low, close, volume")
+    if isinstance(data, DataFeed):
+        data = _feed_frame(data)
     if isinstance(data, (str, Path)):
         path = Path(data)
         if not path.exists():
@@ -116,7 +132,7 @@ def _frame(data: Any) -> pl.DataFrame:
     elif isinstance(data, pl.DataFrame):
         frame = data
     else:
-        raise DataError(f"data must be a polars or pandas frame or a path, got "
+        raise DataError(f"data must be a polars or pandas frame, a DataFeed or a path, got "
                         f"{type(data).__name__}")
     missing = [c for c in _BAR_COLUMNS if c not in frame.columns]
     if missing:
@@ -246,10 +262,11 @@ def run_algorithm(
         ``analyze(context, perf)``, called with the result.
     data_frequency : {"daily"}
         Only daily runs are translated; ``"minute"`` raises PortingError.
-    data : polars/pandas DataFrame, LazyFrame or path
-        The bars: ``timestamp`` (the session's date), ``asset`` (the
-        symbol), ``open``, ``high``, ``low``, ``close``, ``volume``; one bar
-        per asset and session between its first and last bars.
+    data : polars/pandas DataFrame, LazyFrame, DataFeed or path
+        The bars (of a feed: its validated in-memory panel): ``timestamp``
+        (the session's date), ``asset`` (the symbol), ``open``, ``high``,
+        ``low``, ``close``, ``volume``; one bar per asset and session
+        between its first and last bars.
     trading_calendar : str or None
         exchange_calendars name of the sessions (zipline's default
         ``"XNYS"``): date rules and the check that every session has bars
