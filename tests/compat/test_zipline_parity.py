@@ -217,3 +217,45 @@ def test_pipeline_algorithms_agree(name, pipe_frame, pipe_cases, pipe_zipline):
                 assert (a if a == a else None) == b, col
             else:
                 assert (a != a and b != b) or _close(float(a), float(b)), (col, a, b)
+
+
+# ------------------------------------------------------------ the preset, natively
+def test_the_zipline_preset_reproduces_zipline_s_default_conventions(frame, zipline_out):
+    """algos/defaults.py written as a native Strategy on BacktestConfig.preset("zipline"):
+    next-close fills, 5 bps, at most 10 % of the volume with the rest carried over and
+    $0.001 per share give zipline's fills and portfolio values (a margin account with a
+    negligible requirement stands for zipline's unchecked cash)."""
+    import polars as pl
+
+    from mlbacktest import BacktestConfig, Strategy, run_backtest
+
+    start = np.datetime64("2013-01-02")
+
+    class Defaults(Strategy):
+        def __init__(self):
+            self.day = 0
+
+        def on_slice(self, view, context):
+            if np.datetime64(view.timestamp) < start:
+                return
+            self.day += 1
+            if self.day % 40 == 1:
+                self.order_percent("AAPL", 0.6)
+            elif self.day % 40 == 21 and self.get_position("AAPL"):
+                self.order("AAPL", -self.get_position("AAPL"))
+
+    config = BacktestConfig.preset("zipline", initial_cash=1e6, account="margin",
+                                   initial_margin=1e-6, maintenance_margin=1e-6)
+    result = run_backtest(pl.from_pandas(frame), Defaults(), config)
+    real = zipline_out["defaults"]
+    fills = result.fills
+    ours = [(str(t.date()), a, int(q), p) for t, a, q, p in
+            zip(fills["timestamp"], fills["asset"], fills["quantity"], fills["price"],
+                strict=True)]
+    theirs = [tuple(t[:4]) for t in real["transactions"]]
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs, strict=True):
+        assert a[:3] == b[:3] and _close(a[3], b[3]), (a, b)
+    equity = result.equity["equity"].to_numpy()[-len(real["portfolio_value"]):]
+    y = np.array(real["portfolio_value"])
+    assert (np.abs(equity - y) <= RTOL * np.abs(y)).all()
