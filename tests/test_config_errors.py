@@ -21,8 +21,10 @@ from mlbacktest import (
     ParquetDataFeed,
     PolarsDataFeed,
     SignalSource,
+    VolumeShareImpact,
 )
 from mlbacktest._time import parse_duration
+from mlbacktest.compat.zipline import PerOrderCommission
 from mlbacktest.data.synthetic import synthetic_bars
 from mlbacktest.schedule import parse_every
 from mlbacktest.config import INT32_MAX, MAX_LATENCY_NS, MAX_PERIODS_PER_YEAR, PositionRules
@@ -232,6 +234,24 @@ def test_costs_at_the_bounds_and_explicit_models_are_accepted():
     assert BacktestConfig.from_dict(cfg.to_dict()).commission_model.rate == 5  # tables round-trip
     table = {"commission": {"model": "percentage", "rate": 5}, "slippage_bps": {"bps": 0.001}}
     assert BacktestConfig.from_dict(table).slippage_model.bps == 0.001
+
+
+# ------------------------------------------------------------ zipline's cost models
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: VolumeShareImpact(-0.1), r"price_impact must be a finite number >= 0, got -0.1"),
+    (lambda: VolumeShareImpact(math.nan), r"price_impact must be a finite number >= 0, got nan"),
+    (lambda: VolumeShareImpact(True), r"price_impact must be a finite number >= 0, got True"),
+    (lambda: VolumeShareImpact(0.1, volume_limit=1.5),
+     r"volume_limit must be a fraction in \(0, 1\] or None, got 1.5"),
+    (lambda: VolumeShareImpact(0.1, volume_limit=0), r"volume_limit must be a fraction"),
+    (lambda: PerOrderCommission(per_share=-0.01), r"per_share must be a finite number >= 0"),
+    (lambda: PerOrderCommission(min_trade_cost=math.inf), r"min_trade_cost must be a finite"),
+    (lambda: PerOrderCommission(per_trade="1"), r"per_trade must be a finite number >= 0, "
+                                                r"got '1'"),
+])
+def test_zipline_cost_model_parameters(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
 
 
 # ------------------------------------------------------------ files
