@@ -185,6 +185,11 @@ def job_of(digest: str, blob: bytes | Job) -> Job:
     return job
 
 
+def load_counts() -> dict[str, int]:
+    """How many times this process loaded each data fingerprint (a copy of :data:`LOADS`)."""
+    return dict(LOADS)
+
+
 def install(fingerprint: str, source: bytes | str) -> None:
     """Process-pool initializer: load the data of ``fingerprint`` into this process."""
     feed_of(fingerprint, source)

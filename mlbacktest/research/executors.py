@@ -205,11 +205,10 @@ class DaskRunner(Runner):
                                       self.data_ref, window, list(b), pure=False)
                    for b in batches]
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=self.client.loop):
                 yield fut.result()
         finally:
-            for fut in futures:
-                fut.cancel()
+            self.client.cancel(futures)
 
     def close(self) -> None:
         """Release the scattered data; close a client this runner opened."""
