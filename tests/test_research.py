@@ -17,8 +17,7 @@ import pytest
 
 from mlbacktest import BacktestConfig, PolarsDataFeed, Strategy, run_backtest
 from mlbacktest.data.synthetic import synthetic_bars
-from mlbacktest.research import expand_grid, sweep
-from mlbacktest.research import _worker
+from mlbacktest.research import _worker, expand_grid, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
