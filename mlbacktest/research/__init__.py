@@ -16,11 +16,15 @@ from mlbacktest.research.stats import (
     probability_of_backtest_overfitting,
 )
 from mlbacktest.research.sweep import SweepResult, expand_grid, sweep
+from mlbacktest.research.walk import WalkForwardResult, make_folds, walk_forward
 
 __all__ = [
     "sweep",
     "SweepResult",
     "expand_grid",
+    "walk_forward",
+    "WalkForwardResult",
+    "make_folds",
     "deflated_sharpe_ratio",
     "probabilistic_sharpe_ratio",
     "expected_max_sharpe",
