@@ -7,6 +7,7 @@ from itertools import combinations
 from statistics import NormalDist
 
 import numpy as np
+import polars as pl
 import pytest
 from research_strategies import Momentum
 
@@ -153,3 +154,34 @@ def _moments(x):
     d = x - x.mean()
     m2 = np.mean(d * d)
     return float(np.mean(d**3) / m2**1.5), float(np.mean(d**4) / m2**2)
+
+
+# -- the sweep report ---------------------------------------------------------------------
+
+
+def test_the_sweep_report(tmp_path):
+    import re
+
+    from mlbacktest.research.report import SECTION_IDS, heatmap_table
+
+    bars = synthetic_bars(n_assets=3, n_bars=120, seed=2)
+    s = sweep(Momentum, {"lookback": [2, 5, 8], "top": [1, 2]}, bars, progress=False,
+              keep_returns=True)
+    path = s.report(tmp_path / "report.html", x="lookback", y="top", n_partitions=8)
+    page = path.read_text()
+    assert re.findall(r'<section id="([a-z-]+)"', page) == list(SECTION_IDS)
+    assert page.count("data:image/png;base64,") == 2  # heat map and logit histogram
+    assert f"{s.pbo(8).pbo:.3f}" in page and f"{s.deflated_sharpe()['dsr']:.4f}" in page
+    table = heatmap_table(s.frame, "lookback", "top", "sharpe")
+    assert table.columns == ["top", "2", "5", "8"]
+    for row in s.frame.iter_rows(named=True):
+        assert table.filter(pl.col("top") == row["top"])[str(row["lookback"])][0] == \
+            row["sharpe"]
+    s.report(path)  # its own report is replaced
+    with pytest.raises(ValueError, match="x='lookbak' is not a parameter of the sweep"):
+        s.report(tmp_path / "other.html", x="lookbak")
+    foreign = tmp_path / "notes.html"
+    foreign.write_text("mine")
+    with pytest.raises(FileExistsError, match="not a report mlbacktest wrote"):
+        s.report(foreign)
+    assert foreign.read_text() == "mine"
