@@ -21,7 +21,7 @@ work on every executor.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib.machinery
 import os
 import sys
 import tempfile
@@ -56,11 +56,14 @@ def _unimportable_modules(obj: Any) -> list[Any]:
     module = sys.modules.get(name)
     if module is None:
         return []
+    # Look on sys.path, not in sys.modules: a file loaded by path (the command line's
+    # "strategy.py:Class") is in sys.modules under a name no other process can import.
+    top = name.partition(".")[0]
     try:
-        found = importlib.util.find_spec(name) is not None
+        found = importlib.machinery.PathFinder.find_spec(top) is not None
     except (ImportError, ValueError):
         found = False
-    return [] if found else [module]
+    return [] if found or top in sys.builtin_module_names else [module]
 
 
 def dumps_job(job: Job) -> bytes:
