@@ -1161,7 +1161,8 @@ def _sweep_command(args: argparse.Namespace, cls: Any, params: list[dict[str, An
         except ValueError as exc:
             print(f"probability of backtest overfitting: not available ({exc})")
     if args.out is not None:
-        heat = _split_list(args.heatmap) or [None, None]
+        pair = _split_list(args.heatmap)
+        heat: list[str | None] = [None, None] if pair is None else list(pair)
         try:
             report = result.report(Path(args.out) / REPORT_NAME, x=heat[0], y=heat[1],
                                    metric=objective, n_partitions=args.partitions)

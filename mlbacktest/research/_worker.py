@@ -181,6 +181,8 @@ def job_of(digest: str, blob: bytes | Job) -> Job:
             import cloudpickle
 
             job = cloudpickle.loads(blob)
+        if len(_JOBS) >= _MAX_FEEDS:
+            _JOBS.pop(next(iter(_JOBS)))
         _JOBS[digest] = job
     return job
 

@@ -459,6 +459,7 @@ class _SweepDir:
         """Write one finished run (its returns first, its record last: the record marks it done)."""
         name = f"run-{o.index:06d}"
         if o.returns is not None:
+            assert o.timestamps is not None
             buf = io.BytesIO()
             np.savez(buf, timestamps=o.timestamps, returns=o.returns)
             self._write(f"{_RUNS_DIR}/{name}.npz", buf.getvalue())
@@ -519,6 +520,7 @@ def _returns_matrix(params: list[dict[str, Any]], outcomes: Mapping[int, TaskOut
     for i in range(len(params)):
         o = outcomes[i]
         if o.status == "ok" and o.returns is not None:
+            assert o.timestamps is not None
             if o.returns.size != ts.size or not np.array_equal(o.timestamps, ts):
                 raise RuntimeError(f"run {i}: its equity timestamps differ from run "
                                    f"{ok[0].index}'s; the runs do not share one calendar")
