@@ -298,6 +298,9 @@ def test_bad_grids(grid, error, match):
 def test_expand_grid_is_the_cartesian_product_last_key_fastest():
     assert expand_grid({"a": [1, 2], "b": ["x", "y"]}) == [
         {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+    grid = expand_grid({"a": np.arange(2, 4), "b": np.array([0.5])})
+    assert grid == [{"a": 2, "b": 0.5}, {"a": 3, "b": 0.5}]
+    assert type(grid[0]["a"]) is int and type(grid[0]["b"]) is float
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [

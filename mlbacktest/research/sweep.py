@@ -68,6 +68,7 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
     grid : dict of str to list, or list of dict
         A dict of lists is the Cartesian product, the last key varying
         fastest; a list of dicts is taken as given (every dict with the same keys).
+        numpy scalars (from ``np.arange``, say) become Python numbers.
 
     Returns
     -------
@@ -114,7 +115,9 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
             f"grid must be a dict of lists or a list of dicts, got {type(grid).__name__}")
     taken = set(RESERVED_COLUMNS) | set(_metric_names())
     for i, row in enumerate(combos):
-        for k, v in row.items():
+        for k, v in list(row.items()):
+            if isinstance(v, np.generic) and not isinstance(v, (np.datetime64, np.timedelta64)):
+                v = row[k] = v.item()  # np.arange(...) values become Python numbers
             if not isinstance(k, str) or not k:
                 raise ValueError(f"grid: parameter names must be non-empty strings, got {k!r}")
             if k in taken:
