@@ -231,6 +231,7 @@ def test_an_interrupted_sweep_resumes_without_running_anything_twice(tmp_path, b
     assert len(CALLS) == 3
     assert len(list((out / "runs").glob("run-*.json"))) == 3
     assert not (out / "sweep.parquet").exists()
+    (out / "runs" / "run-000004.npz").write_bytes(b"killed while writing")  # no record
     STOP_AFTER.clear()
     CALLS.clear()
     s = sweep(counted, GRID, bars, out=out, progress=False, keep_returns=True)

@@ -461,6 +461,9 @@ class _SweepDir:
     def save(self, o: TaskOutcome) -> None:
         """Write one finished run (its returns first, its record last: the record marks it done)."""
         name = f"run-{o.index:06d}"
+        stale = self.root / _RUNS_DIR / f"{name}.npz"  # from a run killed before its record
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
         if o.returns is not None:
             assert o.timestamps is not None
             buf = io.BytesIO()
