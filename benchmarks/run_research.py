@@ -16,6 +16,12 @@ executor must give the same frame (the run times aside): the script checks
 it. Targets on a 2-core machine: processes >= 1.7x and Dask >= 1.6x faster
 than serial.
 
+Memory (``--memory-mb N``): a parquet source of about N MB in memory
+(100 assets), swept 8 times on a fresh pool of 2 processes. Each worker
+opens the source once and keeps it; its peak RSS is compared with that of
+a fresh process doing one run on the same source: it should be the size of
+one run, not of the sweep.
+
 Scheduling overhead per task: ``--tasks`` runs of a strategy that does
 nothing, on a feed of one bar, per executor: wall time / tasks. Targets:
 under 20 ms (local processes) and under 50 ms (Dask).
@@ -72,7 +78,11 @@ def main(argv=None) -> int:
     _script.add_size_args(p, assets=100, bars=1260, repeat=None)
     p.add_argument("--tasks", type=int, default=100, help="tasks of the overhead measurement")
     p.add_argument("--no-dask", action="store_true", help="skip the Dask cluster")
+    p.add_argument("--memory-mb", type=int, default=0, metavar="N",
+                   help="also measure the workers' peak memory on a parquet source of N MB")
     args = p.parse_args(argv)
+    if args.memory_mb:
+        _memory(args.memory_mb, args.seed)
     print(_script.environment())
     bars = synthetic_bars(n_assets=args.assets, n_bars=args.bars, seed=args.seed)
     one_bar = synthetic_bars(n_assets=2, n_bars=1, seed=args.seed)
@@ -125,6 +135,48 @@ def main(argv=None) -> int:
     for name, t in rows:
         print(f"  {name:18s} {1e3 * t / args.tasks:7.2f} ms")
     return 0
+
+
+def _peak() -> tuple[int, int, dict[str, int]]:
+    """(pid, peak RSS in bytes, data loads) of the process running it."""
+    import os
+
+    from mlbacktest.research._worker import load_counts
+
+    time.sleep(0.3)  # so that both workers of the pool answer
+    return os.getpid(), common.proc_status("VmHWM") or 0, load_counts()
+
+
+def _one_run(path: str) -> int:
+    from mlbacktest import BacktestEngine
+    from mlbacktest.data.feeds import open_feed
+
+    BacktestEngine(open_feed(path), SmaCross(5, 20), common.config()).run(progress=False)
+    return common.proc_status("VmHWM") or 0
+
+
+def _memory(mb: int, seed: int) -> None:
+    import tempfile
+
+    n_bars = max(int(mb * 2**20 / (100 * 64)), 50)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/bars.parquet"
+        synthetic_bars(n_assets=100, n_bars=n_bars, seed=seed).write_parquet(path)
+        print(f"memory: a parquet source of 100 assets x {n_bars:,} bars (about {mb} MB in "
+              "memory), 8 runs on 2 processes")
+        with _started_pool(1) as pool:
+            one = pool.submit(_one_run, path).result()
+        with _started_pool(2) as pool:
+            sweep(SmaCross, {"fast": [5, 10], "slow": [20, 30, 40, 50]}, path, common.config(),
+                  executor=pool, progress=False)
+            seen = {}
+            for f in [pool.submit(_peak) for _ in range(4)]:
+                pid, peak, loads = f.result()
+                seen[pid] = (peak, loads)
+        print(f"  one run in a fresh process: peak RSS {one / _script.MB:8.0f} MB")
+        for pid, (peak, loads) in sorted(seen.items()):
+            print(f"  worker {pid}: peak RSS {peak / _script.MB:8.0f} MB   "
+                  f"({peak / one:.2f}x one run), data read {sum(loads.values())} time(s)")
 
 
 def _started_pool(n: int) -> ProcessPoolExecutor:

@@ -89,6 +89,26 @@ def test_grid_order_parameters_metrics_status_and_run_time(serial, bars):
         assert row[k] == v or (np.isnan(v) and np.isnan(row[k])), k
 
 
+def test_a_finished_run_is_freed_without_the_garbage_collector(bars):
+    import gc
+    import weakref
+
+    alive = []
+
+    def make(fast, slow):
+        s = Cross(fast, slow)
+        alive.append(weakref.ref(s))
+        return s
+
+    gc.collect()
+    gc.disable()
+    try:
+        sweep(make, {"fast": [2, 4], "slow": [8]}, bars, progress=False)
+        assert [r() for r in alive] == [None, None]  # a worker's memory stays at one run
+    finally:
+        gc.enable()
+
+
 def test_result_of_rebuilds_a_row(serial, bars):
     r = serial.result_of(1)
     assert r.metrics["final_equity"] == serial.frame["final_equity"][1]
