@@ -161,9 +161,9 @@ def _memory(mb: int, seed: int) -> None:
     n_bars = max(int(mb * 2**20 / (100 * 64)), 50)
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/bars.parquet"
-        synthetic_bars(n_assets=100, n_bars=n_bars, seed=seed).write_parquet(path)
-        print(f"memory: a parquet source of 100 assets x {n_bars:,} bars (about {mb} MB in "
-              "memory), 8 runs on 2 processes")
+        synthetic_bars(n_assets=100, n_bars=n_bars, seed=seed, every="1h").write_parquet(path)
+        print(f"memory: a parquet source of 100 assets x {n_bars:,} hourly bars (about {mb} MB "
+              "in memory), 8 runs on 2 processes")
         with _started_pool(1) as pool:
             one = pool.submit(_one_run, path).result()
         with _started_pool(2) as pool:
