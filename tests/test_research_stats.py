@@ -96,6 +96,18 @@ def test_pbo_equals_a_brute_force_cscv(seed, t, n, s):
     assert got.n_splits == math.comb(s, s // 2) and got.n_rows_used == (t // s) * s
 
 
+def test_pbo_in_chunks_of_splits_is_the_same(monkeypatch):
+    import mlbacktest.research.stats as stats
+
+    m = np.random.default_rng(4).normal(0.0, 0.01, size=(120, 7))
+    whole = probability_of_backtest_overfitting(m, 10)
+    monkeypatch.setattr(stats, "_CHUNK_CELLS", 50)  # 7 splits at a time: 36 chunks
+    chunked = probability_of_backtest_overfitting(m, 10)
+    assert np.array_equal(whole.logits, chunked.logits)
+    assert np.array_equal(whole.chosen, chunked.chosen) and whole.pbo == chunked.pbo
+    assert whole.pbo == brute_force_cscv(m, 10)[0]
+
+
 def test_pbo_is_near_zero_with_one_skilled_configuration_and_high_for_noise():
     rng = np.random.default_rng(7)
     noise = rng.normal(0.0, 0.01, size=(1000, 50))
@@ -115,6 +127,7 @@ def test_pbo_is_near_zero_with_one_skilled_configuration_and_high_for_noise():
     (np.zeros((40, 3)), 3, "even integer >= 2"),
     (np.zeros((40, 3)), 0, "even integer >= 2"),
     (np.zeros((10, 3)), 8, "fewer than two rows per block"),
+    (np.zeros((1000, 3)), 24, "gives 2,704,156 splits; at most 1,000,000"),
 ])
 def test_bad_pbo_inputs(m, s, match):
     with pytest.raises(ValueError, match=match):
@@ -139,7 +152,11 @@ def test_a_sweeps_summary_has_its_dsr_and_pbo():
     assert pbo.pbo == brute_force_cscv(s.returns.T, 8)[0]
     summary = s.summary(n_partitions=8)
     assert summary["pbo"] == pbo.pbo and summary["dsr_dsr"] == dsr["dsr"]
-    assert summary["best_run"] == s.best("sharpe")
+    assert summary["best_run"] == s.best("sharpe") and summary["pbo_partitions"] == 8
+    short = sweep(Momentum, {"lookback": [2, 3], "top": [1, 2]}, bars.head(3 * 20),
+                  progress=False, keep_returns=True)
+    # Too many partitions for 20 periods: lowered to the largest with two periods a block.
+    assert short.summary(n_partitions=16)["pbo_partitions"] == 10
     # Without the returns: the frame's Sharpe ratios, skewness and kurtosis.
     plain = sweep(Momentum, {"lookback": [2, 3, 5, 8, 13], "top": [1, 2]}, bars,
                   progress=False)

@@ -154,7 +154,7 @@ def write_sweep_report(sweep: SweepResult, path: str | os.PathLike[str], *,
     x = x or names[0]
     y = y or next((n for n in names if n != x), None)
     title = title or "Sweep report"
-    summary = sweep.summary(metric)
+    summary = sweep.summary(metric, n_partitions)
     parts = []
     rows = [("runs", str(summary["runs"])), ("failed", str(summary["failed"]))]
     if "best_run" in summary:
@@ -192,10 +192,7 @@ def write_sweep_report(sweep: SweepResult, path: str | os.PathLike[str], *,
         body = ('<p class="note">Run the sweep with keep_returns=True to compute the '
                 "probability of backtest overfitting.</p>")
     else:
-        s = n_partitions
-        n_obs = sweep.returns.shape[1]
-        while s > 2 and n_obs // s < 2:
-            s -= 2
+        s = summary.get("pbo_partitions", n_partitions)
         try:
             p = sweep.pbo(s)
             img = _png(_draw_logits(p.logits), 3.0)

@@ -38,6 +38,11 @@ EULER_GAMMA: float = 0.5772156649015329
 
 _NORMAL = NormalDist()
 
+MAX_SPLITS: int = 1_000_000
+"""Most splits ``C(S, S/2)`` a PBO computes (S = 22 gives 705,432; S = 24, 2.7 million)."""
+_CHUNK_CELLS = 2_000_000
+"""Splits x configurations computed at once (bounds the memory of the PBO)."""
+
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     """Expected maximum Sharpe ratio of `n_trials` trials with no skill (DSR paper, eq. 2 of PSR*).
@@ -265,7 +270,8 @@ def probability_of_backtest_overfitting(returns: Any, n_partitions: int = 16
     returns : array_like, shape (T, N)
         Period returns, one column per configuration (N >= 2), all finite.
     n_partitions : int, default 16
-        S: an even number >= 2 with at least two rows per block.
+        S: an even number >= 2 with at least two rows per block and at most
+        :data:`MAX_SPLITS` splits (S <= 22).
 
     Returns
     -------
@@ -291,6 +297,10 @@ def probability_of_backtest_overfitting(returns: Any, n_partitions: int = 16
     s = n_partitions
     if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 2 or s % 2:
         raise ValueError(f"n_partitions must be an even integer >= 2, got {s!r}")
+    n_splits = math.comb(s, s // 2)
+    if n_splits > MAX_SPLITS:
+        raise ValueError(f"n_partitions={s} gives {n_splits:,} splits; at most "
+                         f"{MAX_SPLITS:,} (n_partitions <= 22)")
     size = t // s
     if size < 2:
         raise ValueError(f"n_partitions={s} leaves fewer than two rows per block for "
@@ -300,8 +310,6 @@ def probability_of_backtest_overfitting(returns: Any, n_partitions: int = 16
     sums = blocks.sum(axis=1)  # (S, N)
     sq = (blocks * blocks).sum(axis=1)
     combos = np.array(list(combinations(range(s), s // 2)), dtype=np.int64)
-    member = np.zeros((combos.shape[0], s), dtype=np.float64)
-    member[np.arange(combos.shape[0])[:, None], combos] = 1.0
     half = float(size * (s // 2))
 
     def sharpe(sel: np.ndarray) -> np.ndarray:
@@ -312,19 +320,31 @@ def probability_of_backtest_overfitting(returns: Any, n_partitions: int = 16
             out = np.where(var > 0, mean / np.sqrt(np.maximum(var, 0.0)), np.nan)
         return np.where(np.isnan(out), -np.inf, out)
 
-    is_sr = sharpe(member)
-    oos_sr = sharpe(1.0 - member)
-    chosen = np.argmax(is_sr, axis=1)
-    rows = np.arange(combos.shape[0])
-    oos_chosen = oos_sr[rows, chosen]
-    rank = 1 + (oos_sr < oos_chosen[:, None]).sum(axis=1)
+    k = combos.shape[0]
+    chosen = np.empty(k, dtype=np.int64)
+    is_best = np.empty(k)
+    oos_chosen = np.empty(k)
+    rank = np.empty(k, dtype=np.int64)
+    step = max(1, _CHUNK_CELLS // max(n, s))  # bounds the memory of a chunk of splits
+    for lo in range(0, k, step):
+        part = combos[lo:lo + step]
+        rows = np.arange(part.shape[0])
+        member = np.zeros((part.shape[0], s), dtype=np.float64)
+        member[rows[:, None], part] = 1.0
+        is_sr = sharpe(member)
+        oos_sr = sharpe(1.0 - member)
+        best = np.argmax(is_sr, axis=1)
+        chosen[lo:lo + step] = best
+        is_best[lo:lo + step] = is_sr[rows, best]
+        oos_chosen[lo:lo + step] = oos_sr[rows, best]
+        rank[lo:lo + step] = 1 + (oos_sr < oos_sr[rows, best][:, None]).sum(axis=1)
     w = rank / (n + 1.0)
     logits = np.log(w / (1.0 - w))
     return PBOResult(
         pbo=float(np.mean(logits <= 0)),
         logits=logits,
-        chosen=chosen.astype(np.int64),
-        is_performance=is_sr[rows, chosen],
+        chosen=chosen,
+        is_performance=is_best,
         oos_performance=oos_chosen,
         n_partitions=int(s),
         n_rows_used=int(used),

@@ -9,6 +9,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -342,7 +343,26 @@ class SweepResult:
         return probability_of_backtest_overfitting(self.returns[ok].T, n_partitions, **kwargs)
 
     def summary(self, objective: str = "sharpe", n_partitions: int = 16) -> dict[str, Any]:
-        """Runs, failures, the best run by `objective`, its DSR and (with returns) the PBO."""
+        """The sweep in a few numbers: its runs, the best one, its DSR and the grid's PBO.
+
+        Parameters
+        ----------
+        objective : str, default "sharpe"
+            The metric that picks the best run.
+        n_partitions : int, default 16
+            Partitions of the PBO; lowered (by twos) until each block has two
+            periods when the runs are short.
+
+        Returns
+        -------
+        dict
+            ``runs``, ``failed``; with a successful run ``best_run``,
+            ``best_params`` and ``best_<objective>``; ``dsr_dsr``,
+            ``dsr_sharpe``, ``dsr_expected_max_sharpe``, ``dsr_n_trials`` and
+            ``dsr_n_obs`` (see :meth:`deflated_sharpe`) when two runs have a
+            finite Sharpe ratio; ``pbo`` and ``pbo_partitions`` with the
+            runs' returns (``keep_returns=True``) and two successful runs.
+        """
         out: dict[str, Any] = {
             "runs": self.frame.height,
             "failed": int((self.frame["status"] != "ok").sum()),
@@ -354,10 +374,20 @@ class SweepResult:
         out["best_run"] = b
         out["best_params"] = self.params[b]
         out[f"best_{objective}"] = self.frame[objective][b]
-        if self.returns is not None:
+        try:
             out.update({f"dsr_{k}": v for k, v in self.deflated_sharpe().items()})
-            if self.frame.height - out["failed"] >= 2:
-                out["pbo"] = self.pbo(n_partitions).pbo
+        except ValueError:
+            pass
+        if self.returns is not None and self.frame.height - out["failed"] >= 2:
+            from mlbacktest.research.stats import MAX_SPLITS
+
+            s = n_partitions
+            while s > 2 and (self.returns.shape[1] // s < 2
+                             or math.comb(s, s // 2) > MAX_SPLITS):
+                s -= 2
+            if self.returns.shape[1] // s >= 2:
+                out["pbo"] = self.pbo(s).pbo
+                out["pbo_partitions"] = s
         return out
 
     def report(self, path: str | os.PathLike[str], *, x: str | None = None,
