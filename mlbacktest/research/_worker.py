@@ -219,6 +219,8 @@ class TaskOutcome:
         The period returns when asked for.
     result : BacktestResult or None
         The whole result when asked for.
+    n_periods : int
+        Number of equity periods of the run (0 for a failed run).
     """
 
     index: int
@@ -229,6 +231,7 @@ class TaskOutcome:
     timestamps: np.ndarray | None = None
     returns: np.ndarray | None = None
     result: Any = None
+    n_periods: int = 0
 
 
 def make_strategy(factory: Any, params: Mapping[str, Any]) -> Any:
@@ -270,6 +273,7 @@ def run_one(
         if job.metrics is not None:
             metrics = {k: metrics[k] for k in job.metrics}
         out = TaskOutcome(index, "ok", None, dict(metrics))
+        out.n_periods = int(result.equity.height)
         if job.keep_returns:
             rets = result.returns
             out.timestamps = rets["timestamp"].dt.epoch("ns").to_numpy().astype(np.int64)

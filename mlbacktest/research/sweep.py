@@ -257,7 +257,8 @@ class SweepResult:
     def __init__(self, frame: pl.DataFrame, params: list[dict[str, Any]], *, strategy: Any,
                  source: FeedSource | ParquetSource, config: BacktestConfig,
                  window: tuple[int, int] | None = None, timestamps: np.ndarray | None = None,
-                 returns: np.ndarray | None = None, out: Path | None = None) -> None:
+                 returns: np.ndarray | None = None, out: Path | None = None,
+                 n_periods: int | None = None) -> None:
         self.frame = frame
         self.params = params
         self.timestamps = timestamps
@@ -267,6 +268,7 @@ class SweepResult:
         self._source = source
         self._config = config
         self._window = window
+        self._n_periods = n_periods
 
     def __len__(self) -> int:
         return self.frame.height
@@ -301,13 +303,16 @@ class SweepResult:
         return BacktestEngine(feed, strategy, self._config).run(progress=False)
 
     def n_periods(self) -> int:
-        """Number of equity periods of a run: the distinct timestamps of the sweep's bars."""
-        if self.timestamps is not None:
-            return int(self.timestamps.size)
-        feed = self._source.load()
-        if self._window is not None:
-            feed = window_feed(feed, self._window)
-        return int(feed.calendar().size)
+        """Number of equity periods of a run (the distinct timestamps of the sweep's bars).
+
+        Raises
+        ------
+        ValueError
+            No run succeeded.
+        """
+        if self._n_periods is None:
+            raise ValueError("no run of the sweep succeeded")
+        return self._n_periods
 
     def best(self, objective: str = "sharpe", maximize: bool = True) -> int:
         """The ``run`` of the best successful row by ``objective`` (ties: the first in the grid).
@@ -480,7 +485,7 @@ class _SweepDir:
         for f in sorted((self.root / _RUNS_DIR).glob("run-*.json")):
             d = json.loads(f.read_text(encoding="utf-8"))
             o = TaskOutcome(int(d["index"]), d["status"], d["error"], d["metrics"],
-                            float(d["run_time"]))
+                            float(d["run_time"]), n_periods=int(d["n_periods"]))
             npz = f.with_suffix(".npz")
             if npz.exists():
                 with np.load(npz) as z:
@@ -504,7 +509,7 @@ class _SweepDir:
             target.parent.mkdir(exist_ok=True)
             o.result.to_parquet(target, overwrite=True)
         record = {"index": o.index, "status": o.status, "error": o.error,
-                  "metrics": o.metrics, "run_time": o.run_time}
+                  "metrics": o.metrics, "run_time": o.run_time, "n_periods": o.n_periods}
         self._write(f"{_RUNS_DIR}/{name}.json", json.dumps(record).encode())
 
     def finish(self, frame: pl.DataFrame) -> None:
@@ -691,8 +696,9 @@ def sweep(
     ts, mat = _returns_matrix(params, outcomes) if keep_returns else (None, None)
     if sweep_dir is not None:
         sweep_dir.finish(frame)
+    periods = next((o.n_periods for _, o in sorted(outcomes.items()) if o.status == "ok"), None)
     return SweepResult(frame, params, strategy=factory, source=source, config=cfg,
-                       timestamps=ts, returns=mat,
+                       timestamps=ts, returns=mat, n_periods=periods,
                        out=None if sweep_dir is None else sweep_dir.root)
 
 
