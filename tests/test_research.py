@@ -1,4 +1,8 @@
-"""mlbacktest.research.sweep: grids, executors, failures, resume, and the refused arguments."""
+"""mlbacktest.research.sweep: grids, executors, failures, resume; every refused argument.
+
+The refused arguments of the whole research layer (sweep, walk_forward, DSR, PBO) are
+tested here, in the sections "refused arguments"; the command line's in test_research_cli.py.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mlbacktest import BacktestConfig, PolarsDataFeed, Strategy, run_backtest
+from mlbacktest import BacktestConfig, ConfigError, PolarsDataFeed, Strategy, run_backtest
 from mlbacktest.data.synthetic import synthetic_bars
-from mlbacktest.research import _worker, expand_grid, sweep
+from mlbacktest.research import (
+    _worker,
+    expand_grid,
+    expected_max_sharpe,
+    probabilistic_sharpe_ratio,
+    probability_of_backtest_overfitting,
+    sweep,
+    walk_forward,
+)
+from mlbacktest.research.walk import make_folds
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -356,6 +369,67 @@ def test_a_streamed_feed_or_options_with_a_feed_are_refused(tmp_path, bars):
     with pytest.raises(TypeError, match=r"feed options \['end'\] need a frame or path"):
         sweep(Cross, GRID, PolarsDataFeed(bars), feed_options={"end": "2020-02-01"},
               progress=False)
+
+
+# -- refused arguments of walk_forward and of the statistics ----------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"train": 0, "test": 10}, ValueError, "train must be > 0 bars"),
+    ({"train": 10, "test": "-1d"}, ConfigError, "test='-1d' is not a duration"),
+    ({"train": 10, "test": 10, "purge": -1}, ValueError, "purge must be >= 0 bars"),
+    ({"train": 10, "test": "5d"}, ValueError, "all be bars or all durations"),
+    ({"train": 10.5, "test": 5}, TypeError, "train must be a number of bars"),
+    ({"train": 200, "test": 10}, ValueError, "no fold fits in the data's 100 timestamps"),
+    ({"train": 10, "test": 5, "purge": 9}, ValueError, "fold 0: the training window holds 1"),
+])
+def test_bad_fold_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make_folds(np.arange(100, dtype=np.int64) * 86_400 * 10**9, **kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"objective": "sharp"}, ValueError, "objective 'sharp' is not a metric"),
+    ({"train": 90}, ValueError, "no fold fits in the data's 90 timestamps"),
+    ({"executor": "threads"}, ValueError, "unknown executor 'threads'"),
+    ({"grid": {}}, ValueError, "the dict of parameters is empty"),
+    ({"strategy": Cross(2, 8)}, TypeError, "not an instance"),
+    ({"embargo": "2 days"}, ConfigError, "embargo='2 days' is not a duration"),
+])
+def test_bad_walk_forward_arguments_are_refused_before_any_run(bars, kwargs, error, match):
+    CALLS.clear()
+    args = {"strategy": counted, "grid": GRID, "data": bars, "train": 40, "test": 20,
+            "progress": False, **kwargs}
+    with pytest.raises(error, match=match):
+        walk_forward(**args)
+    assert CALLS == []
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: expected_max_sharpe(0, 1.0), "n_trials must be a positive integer"),
+    (lambda: expected_max_sharpe(10, -1.0), "sharpe_variance must be finite and >= 0"),
+    (lambda: probabilistic_sharpe_ratio(0.1, 0.0, 1), "n_obs must be an integer >= 2"),
+    (lambda: probabilistic_sharpe_ratio(2.0, 0.0, 100, skew=5.0, kurtosis=1.0),
+     "variance term"),
+])
+def test_bad_dsr_inputs(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize(("m", "s", "match"), [
+    (np.zeros(10), 2, "2-D matrix"),
+    (np.zeros((10, 1)), 2, "at least two configurations"),
+    (np.array([[0.0, 1.0], [np.nan, 0.0], [0.0, 0.0], [1.0, 1.0]]), 2,
+     "row 1, column 0 is nan"),
+    (np.zeros((40, 3)), 3, "even integer >= 2"),
+    (np.zeros((40, 3)), 0, "even integer >= 2"),
+    (np.zeros((10, 3)), 8, "fewer than two rows per block"),
+    (np.zeros((1000, 3)), 24, "gives 2,704,156 splits; at most 1,000,000"),
+])
+def test_bad_pbo_inputs(m, s, match):
+    with pytest.raises(ValueError, match=match):
+        probability_of_backtest_overfitting(m, s)
 
 
 # -- Dask ----------------------------------------------------------------------------------

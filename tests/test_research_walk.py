@@ -164,22 +164,3 @@ def test_durations_and_mixed_purge():
         assert (x.test_lo, x.test_hi) == (test[0], test[-1] + 1)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "match"), [
-    ({"train": 0, "test": 10}, ValueError, "train must be > 0 bars"),
-    ({"train": 10, "test": "-1d"}, Exception, "test"),
-    ({"train": 10, "test": 10, "purge": -1}, ValueError, "purge must be >= 0 bars"),
-    ({"train": 10, "test": "5d"}, ValueError, "all be bars or all durations"),
-    ({"train": 10.5, "test": 5}, TypeError, "train must be a number of bars"),
-    ({"train": 200, "test": 10}, ValueError, "no fold fits in the data's 100 timestamps"),
-    ({"train": 10, "test": 5, "purge": 9}, ValueError, "fold 0: the training window holds 1"),
-])
-def test_bad_fold_arguments(kwargs, error, match):
-    with pytest.raises(error, match=match):
-        make_folds(_cal(100), **kwargs)
-
-
-def test_bad_walk_forward_arguments_are_refused_before_any_run(bars):
-    with pytest.raises(ValueError, match="objective 'sharp' is not a metric"):
-        walk_forward(Momentum, GRID, bars, train=60, test=30, objective="sharp")
-    with pytest.raises(ValueError, match="no fold fits"):
-        walk_forward(Momentum, GRID, bars, train=170, test=30)
