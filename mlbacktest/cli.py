@@ -981,7 +981,10 @@ def _grid_values(name: str, text: str) -> list[Any]:
             raise CLIError(f"--grid {name}={text}: {count} values; at most 100,000")
         if all(isinstance(v, int) for v in nums):
             return [start + i * step for i in range(count)]
-        return [float(start + i * step) for i in range(count)]
+        # As written: 0.1:0.3:0.1 is 0.1, 0.2, 0.3 (not 0.30000000000000004).
+        digits = 12 if any("e" in p.lower() for p in parts) else max(
+            len(p.strip().partition(".")[2]) for p in parts)
+        return [round(float(start + i * step), digits) for i in range(count)]
     items = [x.strip() for x in text.split(",")]
     if not text.strip() or any(not x for x in items):
         raise CLIError(f"--grid {name}={text}: give the values separated by commas, as in "

@@ -155,3 +155,15 @@ def test_bad_walk_forward_arguments(workdir, capsys, extra, message):
     err = capsys.readouterr().err
     assert err.startswith("mlbacktest: error: ") and message in err
     assert err.count("\n") == 1
+
+
+def test_grid_lists_and_ranges():
+    from mlbacktest.cli import _grid_values
+
+    assert _grid_values("a", "5,10,20") == [5, 10, 20]
+    assert _grid_values("a", '1.5,true,"x",y') == [1.5, True, "x", "y"]
+    assert _grid_values("a", "30:90:10") == [30, 40, 50, 60, 70, 80, 90]
+    assert _grid_values("a", "30:95:10") == [30, 40, 50, 60, 70, 80, 90]
+    assert _grid_values("a", "0.1:0.3:0.1") == [0.1, 0.2, 0.3]
+    assert _grid_values("a", "1:2:0.25") == [1.0, 1.25, 1.5, 1.75, 2.0]
+    assert _grid_values("a", "1e-3:3e-3:1e-3") == [0.001, 0.002, 0.003]
