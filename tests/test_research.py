@@ -122,6 +122,14 @@ def test_a_finished_run_is_freed_without_the_garbage_collector(bars):
         gc.enable()
 
 
+def test_the_result_reads_as_its_frame(serial):
+    assert serial["sharpe"].equals(serial.frame["sharpe"])
+    assert serial.columns == serial.frame.columns and len(serial) == serial.height == 6
+    assert serial.filter(pl.col("status") == "error")["run"].to_list() == [4]
+    with pytest.raises(AttributeError):
+        serial.no_such_thing  # noqa: B018
+
+
 def test_result_of_rebuilds_a_row(serial, bars):
     r = serial.result_of(1)
     assert r.metrics["final_equity"] == serial.frame["final_equity"][1]

@@ -234,6 +234,10 @@ def _strategy_name(strategy: Any) -> str:
 class SweepResult:
     """The outcome of :func:`sweep`: a frame, one row per parameter set, and what made it.
 
+    It reads as its :attr:`frame`: attributes it does not have and indexing
+    are those of the frame (``result["sharpe"]``, ``result.sort("sharpe")``,
+    ``result.columns``).
+
     Attributes
     ----------
     frame : polars.DataFrame
@@ -272,6 +276,15 @@ class SweepResult:
 
     def __len__(self) -> int:
         return self.frame.height
+
+    def __getattr__(self, name: str) -> Any:
+        # Read it as its frame: result.filter(...), result.sort(...), result.columns, ...
+        if name.startswith("_") or name == "frame":
+            raise AttributeError(name)
+        return getattr(self.frame, name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.frame[key]
 
     def __repr__(self) -> str:
         ok = int((self.frame["status"] == "ok").sum())
