@@ -388,7 +388,11 @@ def walk_forward(
     ValueError, TypeError
         Bad arguments (checked before any run), as for :func:`make_folds` and
         :func:`~mlbacktest.research.sweep`; an objective that is not a metric;
-        a fold whose training runs all fail.
+        a fold whose training runs all fail (the message names the fold).
+    Exception
+        An out-of-sample run that raises propagates its exception (with the
+        engine's note naming the hook and timestamp): a failing training run
+        only loses its row, but the fold's chosen parameters must run.
     """
     factory = _strategy_factory(strategy)
     params = expand_grid(grid)
