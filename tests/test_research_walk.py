@@ -164,3 +164,13 @@ def test_durations_and_mixed_purge():
         assert (x.test_lo, x.test_hi) == (test[0], test[-1] + 1)
 
 
+
+
+class Fails(Momentum):
+    def on_start(self):
+        raise RuntimeError("model file missing")
+
+
+def test_a_fold_whose_training_runs_all_fail_is_named(bars):
+    with pytest.raises(ValueError, match="walk_forward fold 0: no run of the sweep succeeded"):
+        walk_forward(Fails, {"lookback": [2, 3]}, bars, train=60, test=30, progress=False)
