@@ -22,6 +22,11 @@ opens the source once and keeps it; its peak RSS is compared with that of
 a fresh process doing one run on the same source: it should be the size of
 one run, not of the sweep.
 
+On a machine shared with other jobs the wall-clock ratios measure the
+contention; the script also adds up the CPU time each worker spent on the
+sweep: serial CPU time / the busiest worker's is the speed-up idle cores
+would give (it includes the workers' own overheads, not the scheduling).
+
 Scheduling overhead per task: ``--tasks`` runs of a strategy that does
 nothing, on a feed of one bar, per executor: wall time / tasks. Targets:
 under 20 ms (local processes) and under 50 ms (Dask).
@@ -91,19 +96,24 @@ def main(argv=None) -> int:
     print(f"sweep: {len(GRID['fast']) * len(GRID['slow'])} runs of SmaCross on "
           f"{args.assets} assets x {args.bars} daily bars")
 
+    c0 = time.process_time()
     serial, t_serial = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, progress=False))
-    print(f"  serial           {t_serial:8.2f} s")
+    cpu_serial = time.process_time() - c0
+    print(f"  serial           {t_serial:8.2f} s   (CPU {cpu_serial:.2f} s)")
     _, t_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg, progress=False))
 
     pool, t_start = _timed(lambda: _started_pool(2))
     with pool:
+        before = _pool_cpu(pool)
         local, t_local = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, executor=pool,
                                               progress=False))
+        cpu_local = _delta(before, _pool_cpu(pool))
         _, t_local_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg, executor=pool,
                                                progress=False))
     _check(serial, local, "2 processes")
     print(f"  2 processes      {t_local:8.2f} s   {t_serial / t_local:5.2f}x   "
           f"(pool start-up {t_start:.2f} s, not included)")
+    _cpu_line(cpu_serial, cpu_local)
     rows = [("local processes", t_local_null)]
     if not args.no_dask:
         try:
@@ -119,8 +129,10 @@ def main(argv=None) -> int:
             client.run(lambda: None)
             t_start = time.perf_counter() - t0
             try:
+                before = {k: v[1] for k, v in client.run(_cpu_probe).items()}
                 dask, t_dask = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, executor=client,
                                                     progress=False))
+                cpu_dask = _delta(before, {k: v[1] for k, v in client.run(_cpu_probe).items()})
                 _, t_dask_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg,
                                                       executor=client, progress=False))
             finally:
@@ -129,12 +141,41 @@ def main(argv=None) -> int:
             _check(serial, dask, "Dask")
             print(f"  2 Dask workers   {t_dask:8.2f} s   {t_serial / t_dask:5.2f}x   "
                   f"(cluster start-up {t_start:.2f} s, not included)")
+            _cpu_line(cpu_serial, cpu_dask)
             rows.append(("Dask LocalCluster", t_dask_null))
     print(f"per-task overhead ({args.tasks} tasks of a strategy that does nothing on 1 bar; "
           f"serial: {1e3 * t_null / args.tasks:.2f} ms a run):")
     for name, t in rows:
         print(f"  {name:18s} {1e3 * t / args.tasks:7.2f} ms")
     return 0
+
+
+def _cpu_probe() -> tuple[int, float]:
+    """(pid, CPU seconds used so far) of the process running it."""
+    import os
+
+    time.sleep(0.3)  # so that every worker of the pool answers
+    t = os.times()
+    return os.getpid(), t.user + t.system
+
+
+def _pool_cpu(pool: ProcessPoolExecutor) -> dict[int, float]:
+    seen: dict[int, float] = {}
+    for f in [pool.submit(_cpu_probe) for _ in range(4)]:
+        pid, cpu = f.result()
+        seen[pid] = cpu
+    return seen
+
+
+def _delta(before: dict, after: dict) -> list[float]:
+    return [after[k] - before.get(k, 0.0) for k in after]
+
+
+def _cpu_line(serial: float, workers: list[float]) -> None:
+    """CPU per worker, and the speed-up two idle cores would give (serial CPU / busiest)."""
+    print(f"      CPU in the workers {' + '.join(f'{w:.2f}' for w in workers)} s "
+          f"(vs {serial:.2f} s serial): on idle cores about "
+          f"{serial / max(workers):.2f}x")
 
 
 def _peak() -> tuple[int, int, dict[str, int]]:
