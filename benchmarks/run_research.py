@@ -83,6 +83,8 @@ def main(argv=None) -> int:
     _script.add_size_args(p, assets=100, bars=1260, repeat=None)
     p.add_argument("--tasks", type=int, default=100, help="tasks of the overhead measurement")
     p.add_argument("--no-dask", action="store_true", help="skip the Dask cluster")
+    p.add_argument("--dask-profile", action="store_true",
+                   help="leave the Dask workers' statistical profiler on (Dask's default)")
     p.add_argument("--memory-mb", type=int, default=0, metavar="N",
                    help="also measure the workers' peak memory on a parquet source of N MB")
     args = p.parse_args(argv)
@@ -121,6 +123,11 @@ def main(argv=None) -> int:
         except ImportError:
             print("  Dask: not installed (pip install 'mlbacktest[distributed]')")
         else:
+            import dask
+
+            # The workers' statistical profiler samples every thread's stack every 10 ms,
+            # holding the GIL: CPU-bound backtests pay for it (see docs/guide/research.md).
+            dask.config.set({"distributed.worker.profile.enabled": args.dask_profile})
             t0 = time.perf_counter()
             cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                                processes=True, dashboard_address=None,
