@@ -1,10 +1,12 @@
-"""The ``mlbacktest`` command: ``demo``, ``run`` and ``report``.
+"""The ``mlbacktest`` command: ``demo``, ``run``, ``report``, ``sweep`` and ``walk-forward``.
 
 ``python -m mlbacktest demo`` runs the built-in demo and writes its report;
 ``mlbacktest run strategy.py:MyStrategy --data bars.parquet --out results/``
 backtests a strategy class on parquet (or CSV, Arrow IPC) data and writes the results
 and an HTML report; ``mlbacktest report results/`` rebuilds the report from
-a results directory. :func:`main` is the entry point; it returns the exit
+a results directory; ``mlbacktest sweep`` and ``mlbacktest walk-forward`` run
+a grid of parameters (see docs/guide/research.md). :func:`main` is the entry
+point; it returns the exit
 status instead of exiting, so it can be called in-process.
 
 Exit status: 0 on success; 2 when the command line does not name a runnable
@@ -29,6 +31,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import os
 import re
 import signal
@@ -238,6 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("results", metavar="RESULTS_DIR", help="a results directory")
     report.add_argument("--out", metavar="FILE",
                         help=f"where to write the report (default RESULTS_DIR/{REPORT_NAME})")
+    _add_research_commands(sub, common)
     return parser
 
 
@@ -267,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _demo(args)
             if args.command == "run":
                 return _run(args)
+            if args.command in ("sweep", "walk-forward"):
+                return _research(args)
             return _report(args)
     except CLIError as exc:
         if show_traceback:
@@ -933,6 +939,371 @@ def _report(args: argparse.Namespace) -> int:
     print(f"report written to {path}")
     return EXIT_OK
 
+
+
+# --------------------------------------------------------------------------- #
+# Research: sweep and walk-forward
+# --------------------------------------------------------------------------- #
+_RESEARCH_EXAMPLES = """\
+examples:
+  mlbacktest sweep strategy.py:Cross --data bars.parquet --grid fast=5,10,20 \\
+      --grid slow=30:90:10 --executor processes --out sweep/
+  mlbacktest sweep strategy.py:Cross --data bars.parquet --grid fast=5,10 \\
+      --executor dask://scheduler:8786 --out sweep/
+  mlbacktest walk-forward strategy.py:Cross --data bars.parquet --grid fast=5,10,20 \\
+      --grid slow=30:90:10 --train 504 --test 126 --purge 5 --out wf/
+
+"""
+
+
+def _add_research_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The ``sweep`` and ``walk-forward`` subcommands."""
+    for name in ("sweep", "walk-forward"):
+        wf = name == "walk-forward"
+        cmd = sub.add_parser(
+            name, parents=[common], epilog=_RESEARCH_EXAMPLES + _EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            help=("re-optimise a grid on rolling windows and stitch the out-of-sample runs"
+                  if wf else "backtest a strategy class over a grid of parameters"),
+            description=(
+                "Walk forward: sweep the grid on each training window, run the best "
+                "parameters on the next test window, and write the stitched out-of-sample "
+                "result to --out." if wf else
+                "Run one backtest per parameter set of the grid; print the best runs, the "
+                "deflated Sharpe ratio and the probability of backtest overfitting, and "
+                "write every run as it completes to --out (rerun the same command to resume)."),
+        )
+        cmd.add_argument("strategy", metavar="STRATEGY",
+                         help="path/to/file.py:ClassName or package.module:ClassName")
+        cmd.add_argument("--data", required=True, metavar="PATH",
+                         help="bars: parquet (file, directory or glob, opened by each worker), "
+                              "or .csv, .tsv, Arrow IPC (read once and sent to each worker)")
+        cmd.add_argument("--grid", action="append", default=[], metavar="NAME=VALUES",
+                         help="a parameter and its values: a list 'fast=5,10,20' (each read as "
+                              "JSON, else as a string) or an inclusive range 'slow=30:90:10' "
+                              "(start:stop:step); repeat for several (their product is run)")
+        cmd.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="a fixed keyword argument of the constructor, as for 'run'")
+        cmd.add_argument("--config", metavar="FILE",
+                         help="BacktestConfig as a .toml, .yaml/.yml or .json file")
+        cmd.add_argument("--executor", default=None, metavar="WHERE",
+                         help="'processes' (one per CPU), 'processes:N', or "
+                              "'dask://HOST:PORT' (a Dask scheduler); default: this process")
+        cmd.add_argument("--objective", default="sharpe", metavar="METRIC",
+                         help="the metric that ranks the runs (default 'sharpe')")
+        cmd.add_argument("--minimize", action="store_true",
+                         help="the lowest objective is the best")
+        if wf:
+            cmd.add_argument("--train", required=True, metavar="N|DURATION",
+                             help="training window: bars (an integer) or a duration ('365d')")
+            cmd.add_argument("--test", required=True, metavar="N|DURATION",
+                             help="test window: bars or a duration, as --train")
+            cmd.add_argument("--step", metavar="N|DURATION",
+                             help="shift between folds (default: --test)")
+            cmd.add_argument("--anchored", action="store_true",
+                             help="every training window starts at the first bar")
+            cmd.add_argument("--purge", default="0", metavar="N|DURATION",
+                             help="left out of the end of each training window")
+            cmd.add_argument("--embargo", default="0", metavar="N|DURATION",
+                             help="skipped between each training window and its test window")
+            cmd.add_argument("--warmup", metavar="N|DURATION",
+                             help="the out-of-sample run starts this long before the test "
+                                  "window (default: at the training window's start)")
+            cmd.add_argument("--out", metavar="DIR",
+                             help="write the stitched out-of-sample result there (new or "
+                                  "empty, see --overwrite)")
+            cmd.add_argument("--folds", metavar="FILE",
+                             help="write the fold table there (.csv or .parquet; a new file)")
+            cmd.add_argument("--overwrite", action="store_true",
+                             help="replace an earlier mlbacktest output in --out")
+        else:
+            cmd.add_argument("--out", metavar="DIR",
+                             help="write each run there as it completes, the frame "
+                                  "(sweep.parquet) and report.html; an interrupted sweep "
+                                  "resumes when the same command is run again")
+            cmd.add_argument("--keep-returns", action="store_true",
+                             help="keep each run's returns: the PBO and its histogram")
+            cmd.add_argument("--partitions", type=int, default=16, metavar="S",
+                             help="partitions of the PBO (even, default 16)")
+            cmd.add_argument("--heatmap", metavar="X,Y",
+                             help="parameters of the report's heat map (default: the first "
+                                  "two of the grid)")
+            cmd.add_argument("--top", type=int, default=10, metavar="N",
+                             help="print the N best runs (default 10)")
+        feed = cmd.add_argument_group("data options")
+        feed.add_argument("--signal-columns", metavar="A,B",
+                          help="comma-separated signal columns")
+        feed.add_argument("--timestamp-column", default="timestamp", metavar="NAME")
+        feed.add_argument("--asset-column", default="asset", metavar="NAME")
+        feed.add_argument("--start", metavar="TIME",
+                          help="first timestamp to read (parquet data)")
+        feed.add_argument("--end", metavar="TIME", help="last timestamp to read (parquet data)")
+        feed.add_argument("--assets", metavar="A,B",
+                          help="comma-separated assets to read (parquet data)")
+        cmd.add_argument("--progress", dest="progress", action="store_const", const=True,
+                         default=None, help="show a progress bar (default: on a terminal)")
+        cmd.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                         help="never show a progress bar")
+
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _grid_values(name: str, text: str) -> list[Any]:
+    """The values of one ``--grid NAME=VALUES``: a comma list or an inclusive range."""
+    if ":" in text and "," not in text:
+        parts = text.split(":")
+        if len(parts) != 3 or not all(_NUMBER.fullmatch(p.strip()) for p in parts):
+            raise CLIError(f"--grid {name}={text}: a range is START:STOP:STEP with three "
+                           "numbers, as in slow=30:90:10")
+        nums = [json.loads(p.strip()) if re.fullmatch(r"[+-]?\d+", p.strip())
+                else float(p) for p in parts]
+        start, stop, step = nums
+        if not step > 0 or stop < start:
+            raise CLIError(f"--grid {name}={text}: the step must be positive and STOP >= "
+                           "START")
+        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        if count > 100_000:
+            raise CLIError(f"--grid {name}={text}: {count} values; at most 100,000")
+        if all(isinstance(v, int) for v in nums):
+            return [start + i * step for i in range(count)]
+        # As written: 0.1:0.3:0.1 is 0.1, 0.2, 0.3 (not 0.30000000000000004).
+        digits = 12 if any("e" in p.lower() for p in parts) else max(
+            len(p.strip().partition(".")[2]) for p in parts)
+        return [round(float(start + i * step), digits) for i in range(count)]
+    items = [x.strip() for x in text.split(",")]
+    if not text.strip() or any(not x for x in items):
+        raise CLIError(f"--grid {name}={text}: give the values separated by commas, as in "
+                       "fast=5,10,20 (no empty value)")
+    values: list[Any] = []
+    for item in items:
+        try:
+            values.append(json.loads(item))
+        except ValueError:
+            values.append(item)
+    return values
+
+
+def _parse_grid(items: Sequence[str], fixed: dict[str, Any]) -> list[dict[str, Any]]:
+    if not items:
+        raise CLIError("give at least one --grid NAME=VALUES (as in --grid fast=5,10,20)")
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CLIError(f"--grid {item!r} is not NAME=VALUES with NAME a Python identifier")
+        if key in grid:
+            raise CLIError(f"--grid {key} is given twice")
+        if key in fixed:
+            raise CLIError(f"{key} is given both by --grid and by --param")
+        grid[key] = _grid_values(key, text)
+    from mlbacktest.research import expand_grid
+
+    try:
+        return [{**fixed, **p} for p in expand_grid(grid)]
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _span_arg(text: str | None, option: str) -> Any:
+    """An integer (bars) or a duration string of ``--train`` and the like."""
+    if text is None:
+        return None
+    text = text.strip()
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    from mlbacktest._time import parse_duration
+
+    try:
+        parse_duration(text, option)
+    except Exception as exc:
+        raise CLIError(f"{option} {text!r} is neither a number of bars nor a duration such as "
+                       f"'30d': {_describe(exc)}") from None
+    return text
+
+
+def _research(args: argparse.Namespace) -> int:
+    from mlbacktest.config import BacktestConfig
+    from mlbacktest.errors import ConfigError, DataError
+    from mlbacktest.research.executors import parse_executor
+
+    tb = args.traceback
+    fixed = _parse_params(args.param)
+    params = _parse_grid(args.grid, fixed)
+    try:
+        parse_executor(args.executor)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"--executor: {exc}") from None
+    args.chunk = None
+    _check_time_options(args)
+    for option in ("data", "config"):
+        if getattr(args, option) is not None:
+            _check_exists(getattr(args, option), f"--{option}")
+    _check_format(args.data, "--data")
+    from mlbacktest.data.files import file_format
+
+    filters = {"start": args.start, "end": args.end, "assets": _split_list(args.assets)}
+    fmt = file_format(args.data)
+    given = [f"--{k}" for k, v in filters.items() if v is not None]
+    if fmt != "parquet" and given:
+        raise CLIError(f"{', '.join(given)}: these options need parquet data (--data is a "
+                       f"{fmt.upper()} file)")
+    options = {"signal_columns": _split_list(args.signal_columns),
+               "timestamp_column": args.timestamp_column, "asset_column": args.asset_column,
+               **{k: v for k, v in filters.items() if v is not None}}
+    wf = args.command == "walk-forward"
+    if wf:
+        spans = {k: _span_arg(getattr(args, k), f"--{k}")
+                 for k in ("train", "test", "step", "purge", "embargo", "warmup")}
+        if args.out is not None:
+            _check_out_dir(args.out, args.overwrite)
+        if args.folds is not None:
+            if not args.folds.endswith((".csv", ".parquet")):
+                raise CLIError(f"--folds {args.folds!r}: give a .csv or .parquet file")
+            if os.path.lexists(args.folds):
+                raise CLIError(f"--folds {args.folds!r} exists; mlbacktest writes the fold "
+                               "table to a new file only")
+    else:
+        if args.partitions < 2 or args.partitions % 2:
+            raise CLIError(f"--partitions {args.partitions}: an even number >= 2")
+        if args.top < 0:
+            raise CLIError(f"--top {args.top}: must be >= 0")
+        heat = _split_list(args.heatmap)
+        if heat is not None and (len(heat) != 2 or any(h not in params[0] for h in heat)):
+            raise CLIError(f"--heatmap {args.heatmap!r}: give two parameters of the grid, as "
+                           f"in --heatmap {','.join(list(params[0])[:2])}")
+    strategy_file = _split_spec(args.strategy)[0]
+    where = [os.getcwd()]
+    if _is_path(strategy_file):
+        where.insert(0, str(Path(strategy_file).resolve().parent))
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    with _on_path(*where):
+        try:
+            cls = _load_strategy_class(args.strategy)
+        except _UserCodeError as exc:
+            return _fail(exc.exc, exc.what, tb)
+        try:
+            config = (BacktestConfig.from_file(args.config) if args.config is not None
+                      else BacktestConfig())
+        except ConfigError as exc:
+            return _fail(exc, f"bad config {args.config}", tb)
+        except Exception as exc:
+            return _fail(exc, f"cannot read the config {args.config}", tb)
+        try:
+            if wf:
+                return _walk_forward_command(args, cls, params, config, options, spans,
+                                             progress)
+            return _sweep_command(args, cls, params, config, options, progress)
+        except (DataError, ConfigError) as exc:
+            return _fail(exc, "bad data" if isinstance(exc, DataError) else "bad option", tb)
+        except FileNotFoundError as exc:
+            raise CLIError(f"{exc.filename or exc}: no such file") from exc
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise CLIError(str(exc)) from None
+        except OSError as exc:  # a Dask scheduler that cannot be reached, say
+            raise CLIError(f"{_describe(exc)}", EXIT_FAILURE) from exc
+        except ValueError as exc:  # a changed grid in --out, a bad objective, no fold fits
+            raise CLIError(str(exc), EXIT_FAILURE) from None
+
+
+def _sweep_command(args: argparse.Namespace, cls: Any, params: list[dict[str, Any]],
+                   config: Any, options: dict[str, Any], progress: bool) -> int:
+    import polars as pl
+
+    from mlbacktest.research import sweep
+
+    try:
+        result = sweep(cls, params, args.data, config, executor=args.executor, out=args.out,
+                       progress=progress, keep_returns=args.keep_returns,
+                       feed_options=options)
+    except KeyboardInterrupt as exc:
+        if args.out is None:
+            raise
+        _error(f"{'terminated by SIGTERM' if isinstance(exc, _Terminated) else 'interrupted'}"
+               f"; the finished runs are in {args.out}: run the same command again to resume")
+        return EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_SIGINT
+    frame = result.frame
+    objective = args.objective
+    if objective not in frame.columns:
+        raise CLIError(f"--objective {objective!r} is not a metric of the sweep",
+                       EXIT_FAILURE)
+    shown = frame.filter(pl.col("status") == "ok").sort(
+        objective, descending=not args.minimize, nulls_last=True).head(args.top)
+    keep = ["run", *params[0], objective, "total_return", "max_drawdown", "num_trades"]
+    with pl.Config(tbl_rows=args.top, tbl_hide_dataframe_shape=True):
+        print(shown.select([c for c in dict.fromkeys(keep) if c in frame.columns]))
+    failed = frame.filter(pl.col("status") != "ok")
+    if failed.height:
+        print(f"{failed.height} of {frame.height} runs failed; the first: run "
+              f"{failed['run'][0]}: {failed['error'][0]}")
+    try:
+        d = result.deflated_sharpe()
+        print(f"deflated Sharpe ratio of the best run: {d['dsr']:.4f} ({d['n_trials']:.0f} "
+              f"trials, {d['n_obs']:.0f} returns)")
+    except ValueError as exc:
+        print(f"deflated Sharpe ratio: not available ({exc})")
+    if result.returns is not None and frame.height - failed.height >= 2:
+        try:
+            print(f"probability of backtest overfitting: {result.pbo(args.partitions).pbo:.3f} "
+                  f"({args.partitions} partitions)")
+        except ValueError as exc:
+            print(f"probability of backtest overfitting: not available ({exc})")
+    if args.out is not None:
+        pair = _split_list(args.heatmap)
+        heat: list[str | None] = [None, None] if pair is None else list(pair)
+        try:
+            report = result.report(Path(args.out) / REPORT_NAME, x=heat[0], y=heat[1],
+                                   metric=objective, n_partitions=args.partitions)
+        except ImportError as exc:
+            raise CLIError(f"the report needs a package that is not installed ({exc}): "
+                           "pip install matplotlib", EXIT_FAILURE) from exc
+        print(f"sweep written to {args.out}{os.sep}")
+        print(f"report written to {report}")
+    return EXIT_OK
+
+
+def _walk_forward_command(args: argparse.Namespace, cls: Any, params: list[dict[str, Any]],
+                          config: Any, options: dict[str, Any], spans: dict[str, Any],
+                          progress: bool) -> int:
+    import polars as pl
+
+    from mlbacktest.research import walk_forward
+
+    out = walk_forward(cls, params, args.data, config, executor=args.executor,
+                       progress=progress, feed_options=options, anchored=args.anchored,
+                       objective=args.objective, maximize=not args.minimize,
+                       **{k: v for k, v in spans.items() if v is not None})
+    keep = ["fold", "test_start", "test_end", *params[0], f"is_{args.objective}",
+            f"oos_{args.objective}"]
+    with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True):
+        print(out.folds.select([c for c in dict.fromkeys(keep) if c in out.folds.columns]))
+    m = out.result.metrics
+    print(f"out of sample: total return {format_metric_text('total_return', m)}, Sharpe "
+          f"{format_metric_text('sharpe', m)}, max drawdown "
+          f"{format_metric_text('max_drawdown', m)}")
+    if args.out is not None:
+        out.result.to_parquet(args.out, overwrite=args.overwrite)
+        print(f"out-of-sample result written to {args.out}{os.sep}")
+    if args.folds is not None:
+        import io
+
+        buf = io.BytesIO()
+        if args.folds.endswith(".parquet"):
+            out.folds.write_parquet(buf)
+        else:
+            out.folds.write_csv(buf)
+        with open(args.folds, "xb") as f:
+            f.write(buf.getvalue())
+        print(f"fold table written to {args.folds}")
+    return EXIT_OK
+
+
+def format_metric_text(name: str, metrics: dict[str, Any]) -> str:
+    """``metrics[name]`` formatted as in the summary."""
+    from mlbacktest.results.metrics import format_metric
+
+    return format_metric(name, metrics[name])
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

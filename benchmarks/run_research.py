@@ -1,0 +1,245 @@
+#!/usr/bin/env python
+"""Sweeps on one core, two local processes and a two-worker Dask cluster; per-task overhead.
+
+Usage (from the repository root)::
+
+    python benchmarks/run_research.py                     # 32 runs, 100 assets x 1,260 bars
+    python benchmarks/run_research.py --assets 20 --bars 500 --tasks 50   # quick look
+
+The sweep is the issue's: 32 parameter sets (fast in 5, 10, 15, 20 x slow in
+30 .. 100) of an SMA cross-over strategy (``history_panel`` once per
+timestamp, every asset at once) on daily bars. It runs serially, on a
+pre-started pool of 2 local processes, and on a pre-started
+``distributed.LocalCluster`` of 2 single-threaded worker processes; the
+start-up of the pool and of the cluster is timed on its own. Every
+executor must give the same frame (the run times aside): the script checks
+it. Targets on a 2-core machine: processes >= 1.7x and Dask >= 1.6x faster
+than serial.
+
+Memory (``--memory-mb N``): a parquet source of about N MB in memory
+(100 assets), swept 8 times on a fresh pool of 2 processes. Each worker
+opens the source once and keeps it; its peak RSS is compared with that of
+a fresh process doing one run on the same source: it should be the size of
+one run, not of the sweep.
+
+On a machine shared with other jobs the wall-clock ratios measure the
+contention; the script also adds up the CPU time each worker spent on the
+sweep: serial CPU time / the busiest worker's is the speed-up idle cores
+would give (it includes the workers' own overheads, not the scheduling).
+
+Scheduling overhead per task: ``--tasks`` runs of a strategy that does
+nothing, on a feed of one bar, per executor: wall time / tasks. Targets:
+under 20 ms (local processes) and under 50 ms (Dask).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import _script  # noqa: E402  (first: sets up the imports below)
+import numpy as np  # noqa: E402
+from _script import common  # noqa: E402
+
+from mlbacktest import Strategy  # noqa: E402
+from mlbacktest.data.synthetic import synthetic_bars  # noqa: E402
+from mlbacktest.research import sweep  # noqa: E402
+
+GRID = {"fast": [5, 10, 15, 20], "slow": [30, 40, 50, 60, 70, 80, 90, 100]}
+
+
+class SmaCross(Strategy):
+    """Equal weight in the assets whose fast mean close is above the slow one."""
+
+    def __init__(self, fast: int, slow: int) -> None:
+        self.fast, self.slow = fast, slow
+
+    def on_slice(self, view, context):
+        closes = self.history_panel("close", self.slow)
+        if closes.shape[0] < self.slow:
+            return
+        up = np.nanmean(closes[-self.fast:], axis=0) > np.nanmean(closes, axis=0)
+        n = int(up.sum())
+        self.rebalance(np.where(up, 0.95 / n, 0.0) if n else np.zeros(up.size))
+
+
+class Nothing(Strategy):
+    """Does nothing: the run is all scheduling."""
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _script.add_size_args(p, assets=100, bars=1260, repeat=None)
+    p.add_argument("--tasks", type=int, default=100, help="tasks of the overhead measurement")
+    p.add_argument("--no-dask", action="store_true", help="skip the Dask cluster")
+    p.add_argument("--dask-profile", action="store_true",
+                   help="leave the Dask workers' statistical profiler on (Dask's default)")
+    p.add_argument("--memory-mb", type=int, default=0, metavar="N",
+                   help="also measure the workers' peak memory on a parquet source of N MB")
+    args = p.parse_args(argv)
+    if args.memory_mb:
+        _memory(args.memory_mb, args.seed)
+    print(_script.environment())
+    bars = synthetic_bars(n_assets=args.assets, n_bars=args.bars, seed=args.seed)
+    one_bar = synthetic_bars(n_assets=2, n_bars=1, seed=args.seed)
+    nothing = {"i": list(range(args.tasks))}
+    cfg = common.config()
+    print(f"sweep: {len(GRID['fast']) * len(GRID['slow'])} runs of SmaCross on "
+          f"{args.assets} assets x {args.bars} daily bars")
+
+    c0 = time.process_time()
+    serial, t_serial = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, progress=False))
+    cpu_serial = time.process_time() - c0
+    print(f"  serial           {t_serial:8.2f} s   (CPU {cpu_serial:.2f} s)")
+    _, t_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg, progress=False))
+
+    pool, t_start = _timed(lambda: _started_pool(2))
+    with pool:
+        before = _pool_cpu(pool)
+        local, t_local = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, executor=pool,
+                                              progress=False))
+        cpu_local = _delta(before, _pool_cpu(pool))
+        _, t_local_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg, executor=pool,
+                                               progress=False))
+    _check(serial, local, "2 processes")
+    print(f"  2 processes      {t_local:8.2f} s   {t_serial / t_local:5.2f}x   "
+          f"(pool start-up {t_start:.2f} s, not included)")
+    _cpu_line(cpu_serial, cpu_local)
+    rows = [("local processes", t_local_null)]
+    if not args.no_dask:
+        try:
+            import distributed
+        except ImportError:
+            print("  Dask: not installed (pip install 'mlbacktest[distributed]')")
+        else:
+            import dask
+
+            # The workers' statistical profiler samples every thread's stack every 10 ms,
+            # holding the GIL: CPU-bound backtests pay for it (see docs/guide/research.md).
+            dask.config.set({"distributed.worker.profile.enabled": args.dask_profile})
+            t0 = time.perf_counter()
+            cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                               processes=True, dashboard_address=None,
+                                               silence_logs=40)
+            client = distributed.Client(cluster)
+            client.run(lambda: None)
+            t_start = time.perf_counter() - t0
+            try:
+                before = {k: v[1] for k, v in client.run(_cpu_probe).items()}
+                dask, t_dask = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, executor=client,
+                                                    progress=False))
+                cpu_dask = _delta(before, {k: v[1] for k, v in client.run(_cpu_probe).items()})
+                _, t_dask_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg,
+                                                      executor=client, progress=False))
+            finally:
+                client.close()
+                cluster.close()
+            _check(serial, dask, "Dask")
+            print(f"  2 Dask workers   {t_dask:8.2f} s   {t_serial / t_dask:5.2f}x   "
+                  f"(cluster start-up {t_start:.2f} s, not included)")
+            _cpu_line(cpu_serial, cpu_dask)
+            rows.append(("Dask LocalCluster", t_dask_null))
+    print(f"per-task overhead ({args.tasks} tasks of a strategy that does nothing on 1 bar; "
+          f"serial: {1e3 * t_null / args.tasks:.2f} ms a run):")
+    for name, t in rows:
+        print(f"  {name:18s} {1e3 * t / args.tasks:7.2f} ms")
+    return 0
+
+
+def _cpu_probe() -> tuple[int, float]:
+    """(pid, CPU seconds used so far) of the process running it."""
+    import os
+
+    time.sleep(0.3)  # so that every worker of the pool answers
+    t = os.times()
+    return os.getpid(), t.user + t.system
+
+
+def _pool_cpu(pool: ProcessPoolExecutor) -> dict[int, float]:
+    seen: dict[int, float] = {}
+    for f in [pool.submit(_cpu_probe) for _ in range(4)]:
+        pid, cpu = f.result()
+        seen[pid] = cpu
+    return seen
+
+
+def _delta(before: dict, after: dict) -> list[float]:
+    return [after[k] - before.get(k, 0.0) for k in after]
+
+
+def _cpu_line(serial: float, workers: list[float]) -> None:
+    """CPU per worker, and the speed-up two idle cores would give (serial CPU / busiest)."""
+    print(f"      CPU in the workers {' + '.join(f'{w:.2f}' for w in workers)} s "
+          f"(vs {serial:.2f} s serial): on idle cores about "
+          f"{serial / max(workers):.2f}x")
+
+
+def _peak() -> tuple[int, int, dict[str, int]]:
+    """(pid, peak RSS in bytes, data loads) of the process running it."""
+    import os
+
+    from mlbacktest.research._worker import load_counts
+
+    time.sleep(0.3)  # so that both workers of the pool answer
+    return os.getpid(), common.proc_status("VmHWM") or 0, load_counts()
+
+
+def _one_run(path: str) -> int:
+    from mlbacktest import BacktestEngine
+    from mlbacktest.data.feeds import open_feed
+
+    BacktestEngine(open_feed(path), SmaCross(5, 20), common.config()).run(progress=False)
+    return common.proc_status("VmHWM") or 0
+
+
+def _memory(mb: int, seed: int) -> None:
+    import tempfile
+
+    n_bars = max(int(mb * 2**20 / (100 * 64)), 50)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/bars.parquet"
+        synthetic_bars(n_assets=100, n_bars=n_bars, seed=seed, every="1h").write_parquet(path)
+        print(f"memory: a parquet source of 100 assets x {n_bars:,} hourly bars (about {mb} MB "
+              "in memory), 8 runs on 2 processes")
+        with _started_pool(1) as pool:
+            one = pool.submit(_one_run, path).result()
+        with _started_pool(2) as pool:
+            sweep(SmaCross, {"fast": [5, 10], "slow": [20, 30, 40, 50]}, path, common.config(),
+                  executor=pool, progress=False)
+            seen = {}
+            for f in [pool.submit(_peak) for _ in range(4)]:
+                pid, peak, loads = f.result()
+                seen[pid] = (peak, loads)
+        print(f"  one run in a fresh process: peak RSS {one / _script.MB:8.0f} MB")
+        for pid, (peak, loads) in sorted(seen.items()):
+            print(f"  worker {pid}: peak RSS {peak / _script.MB:8.0f} MB   "
+                  f"({peak / one:.2f}x one run), data read {sum(loads.values())} time(s)")
+
+
+def _started_pool(n: int) -> ProcessPoolExecutor:
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+    for f in [pool.submit(time.sleep, 0.2) for _ in range(n)]:
+        f.result()
+    return pool
+
+
+def _check(a, b, name: str) -> None:
+    if not a.frame.drop("run_time_s").equals(b.frame.drop("run_time_s")):
+        raise SystemExit(f"{name}: the sweep frame differs from the serial one")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
