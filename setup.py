@@ -15,7 +15,9 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("MLBACKTEST_DEBUG", "") not in ("", "0")
 
-MODULES = ["_events", "_costs", "_clock", "_broker", "_portfolio", "_engine", "_fifo", "_guard"]
+MODULES = [
+    "_events", "_costs", "_clock", "_broker", "_portfolio", "_engine", "_fifo", "_guard", "_strategy",
+]
 
 directives = {
     "language_level": 3,
