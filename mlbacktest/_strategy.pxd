@@ -38,13 +38,15 @@ cdef class StrategyCore(Guarded):
     cdef dict tix_cols                   # field name -> float64 column in timestamp order (read-only)
     cdef Py_ssize_t tix_k1               # cursor: timestamps of tix_times at or before tix_now
     cdef ts_t tix_now                    # the time the cursor was last moved to (MLB_NO_TS: never)
-    cdef object scratch_array            # numpy int64 (n_assets,): -1, or a panel column (reset after use)
-    cdef int64_t[::1] scratch            # memoryview of scratch_array
+    cdef const int64_t[::1] hist_slot    # position in hist_order -> index into tix_times of its timestamp (with tix)
 
     cdef int require(self) except -1
     cdef Py_ssize_t aid_of(self, object asset) except -1
     cdef int ensure_hist(self) except -1
     cdef int ensure_tix(self) except -1
+    cdef object panel_ids(self, object assets)
+    cdef object tix_column(self, str field)
+    cdef object hist_column(self, str field)
     cdef object window(self, Py_ssize_t aid, object col, Py_ssize_t n)
     cdef double sizing_price(self, Py_ssize_t aid) except? -1.0
     cdef double weights_equity(self) except? -1.0

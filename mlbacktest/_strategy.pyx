@@ -126,8 +126,6 @@ cdef class StrategyCore(Guarded):
         self.last_px = engine.portfolio.last_price_array
         self.avg_cost = engine.portfolio.avg_cost_array
         self.pending = engine.broker.pending_market_array
-        self.scratch_array = np.full(self.n_assets_c, -1, dtype=np.int64)
-        self.scratch = self.scratch_array
         self._core_set_store(engine.store)
 
     def _core_set_store(self, BarStore store):
@@ -140,6 +138,7 @@ cdef class StrategyCore(Guarded):
         self.hist_order = None
         self.hist_pos = None
         self.hist_offsets = None
+        self.hist_slot = None
         self.hist_cols = {}
         self.tix_ready = False
         self.tix_times = None
@@ -277,14 +276,7 @@ cdef class StrategyCore(Guarded):
 
     def _history_window(self, Py_ssize_t aid, str field, Py_ssize_t n):
         """The window of a checked call (the full path); caches the field's column."""
-        cdef object col = self.hist_cols.get(field)
-        if col is None:
-            self.ensure_hist()
-            col = np.ascontiguousarray(self._resolve_column(field)[self.hist_order],
-                                       dtype=np.float64)
-            col.flags.writeable = False
-            self.hist_cols[field] = col
-        return self.window(aid, col, n)
+        return self.window(aid, self.hist_column(field), n)
 
     cdef int ensure_hist(self) except -1:
         cdef BarStore store = self.bars
@@ -360,23 +352,20 @@ cdef class StrategyCore(Guarded):
         in the run's timestamps is followed by a cursor, not searched.
         """
         cdef Py_ssize_t nn = _whole(n)
-        cdef PyObject* hit
-        cdef object col
-        cdef const int64_t[::1] cols
-        cdef Py_ssize_t width, k0, k1, r0, r1, r, j, nrows, lo, hi, mid, t
-        cdef int64_t c
+        cdef PyObject* hit = NULL
+        cdef Py_ssize_t width, k0, k1, r, j, p, first, nrows, lo, hi, mid
+        cdef int64_t row, slot
         cdef ts_t now
         cdef double* out_data
         cdef const double[::1] values
-        cdef int64_t[::1] where
+        cdef const int64_t[::1] cols
         self.require()
-        hit = NULL
         if nn > 0 and not (self.hist_limit and nn > self.hist_limit):
             hit = PyDict_GetItem(self.tix_cols, field)
         if hit == NULL:
             field = self._check_history_args(field, n)
             nn = n
-        ids = None if assets is None else self._asset_list(assets)
+        ids = None if assets is None else self.panel_ids(assets)
         width = self.n_assets_c if ids is None else len(ids)
         now = self.core.current_ts
         if now == MLB_NO_TS:
@@ -384,14 +373,6 @@ cdef class StrategyCore(Guarded):
             out.flags.writeable = False
             return out
         self.ensure_tix()
-        if hit == NULL:
-            col = self.tix_cols.get(field)
-            if col is None:
-                col = np.ascontiguousarray(self._time_index().column(field), dtype=np.float64)
-                self.tix_cols[field] = col
-        else:
-            col = <object> hit
-        values = col
         # the cursor follows the clock forward (amortised O(1)); a jump back searches
         if now >= self.tix_now:
             k1 = self.tix_k1
@@ -410,38 +391,72 @@ cdef class StrategyCore(Guarded):
         self.tix_now = now
         k0 = k1 - nn if k1 > nn else 0
         nrows = k1 - k0
-        r0 = self.tix_starts[k0]
-        r1 = self.tix_starts[k1]
         out = np.empty((nrows, width), dtype=np.float64)
         out_data = <double*> cnp.PyArray_DATA(<cnp.ndarray> out)
         for r in range(nrows * width):
             out_data[r] = NAN
-        if ids is None:
-            for r in range(r0, r1):
+        if ids is None:  # every asset: scatter the rows of the span, in time order
+            values = self.tix_column(field)
+            for r in range(self.tix_starts[k0], self.tix_starts[k1]):
                 out_data[(self.tix_slot[r] - k0) * width + self.tix_asset[r]] = values[r]
-        else:
-            cols = np.ascontiguousarray(ids, dtype=np.int64)
-            where = self.scratch
+        else:  # chosen assets: walk each one's rows back from its latest bar
+            values = self.hist_column(field)
+            cols = ids
             for j in range(width):
                 if not 0 <= cols[j] < self.n_assets_c:
                     raise IndexError(f"asset id {cols[j]} out of range: the run has "
                                      f"{self.n_assets_c} assets")
             for j in range(width):
-                if where[cols[j]] < 0:
-                    where[cols[j]] = j
-            for r in range(r0, r1):
-                c = where[self.tix_asset[r]]
-                if c >= 0:
-                    out_data[(self.tix_slot[r] - k0) * width + c] = values[r]
-            for j in range(width):  # an asset named twice: copy its first column
-                c = where[cols[j]]
-                if c != j:
-                    for t in range(nrows):
-                        out_data[t * width + j] = out_data[t * width + c]
-            for j in range(width):
-                where[cols[j]] = -1
+                row = self.core.last_row[cols[j]]
+                if row < 0:
+                    continue
+                first = self.hist_offsets[cols[j]]
+                p = self.hist_pos[row]
+                while p >= first:
+                    slot = self.hist_slot[p]
+                    if slot < k0:
+                        break
+                    out_data[(slot - k0) * width + j] = values[p]
+                    p -= 1
         out.flags.writeable = False
         return out
+
+    cdef object panel_ids(self, object assets):
+        """int64 ids of a list or tuple of names and ids; anything else: ``_asset_list``."""
+        cdef Py_ssize_t j, m
+        cdef int64_t[::1] out
+        cdef object t
+        if type(assets) is list or type(assets) is tuple:
+            m = len(assets)
+            for j in range(m):
+                t = type(assets[j])
+                if t is not str and t is not int:
+                    return self._asset_list(assets)
+            ids = np.empty(m, dtype=np.int64)
+            out = ids
+            for j in range(m):
+                out[j] = self.aid_of(assets[j])
+            return ids
+        return np.ascontiguousarray(self._asset_list(assets), dtype=np.int64)
+
+    cdef object tix_column(self, str field):
+        """The field in timestamp order (the _TimeIndex's), cached by name."""
+        col = self.tix_cols.get(field)
+        if col is None:
+            col = np.ascontiguousarray(self._time_index().column(field), dtype=np.float64)
+            self.tix_cols[field] = col
+        return col
+
+    cdef object hist_column(self, str field):
+        """The field in (asset, time) order, cached by name."""
+        col = self.hist_cols.get(field)
+        if col is None:
+            self.ensure_hist()
+            col = np.ascontiguousarray(self._resolve_column(field)[self.hist_order],
+                                       dtype=np.float64)
+            col.flags.writeable = False
+            self.hist_cols[field] = col
+        return col
 
     cdef int ensure_tix(self) except -1:
         if self.tix_ready:
@@ -451,6 +466,9 @@ cdef class StrategyCore(Guarded):
         self.tix_starts = np.ascontiguousarray(index.starts, dtype=np.int64)
         self.tix_slot = np.ascontiguousarray(index.slot, dtype=np.int64)
         self.tix_asset = np.ascontiguousarray(index.asset, dtype=np.int32)
+        self.ensure_hist()
+        ts_sorted = self.bars.ts_array[self.hist_order]
+        self.hist_slot = np.searchsorted(index.times, ts_sorted).astype(np.int64)
         self.tix_k1 = 0
         self.tix_now = MLB_NO_TS
         self.tix_ready = True
