@@ -14,20 +14,20 @@ cdef class StrategyCore(Guarded):
     """What Strategy reads from the running engine, held as C references."""
     cdef Engine core                     # the engine running this strategy; None before _core_bind
     cdef Portfolio pf                    # the run's portfolio
-    cdef BarStore bars                   # the store bars are read from (a streamed run: the current chunk)
+    cdef BarStore bars                   # the store bars are read from (streamed: the chunk)
     cdef dict asset_ids                  # asset name -> asset id
     cdef Py_ssize_t n_assets_c           # number of assets of the run
-    cdef bint fractional_c               # fractional quantities allowed (else whole units toward zero)
+    cdef bint fractional_c               # fractional quantities allowed (else whole units)
     cdef Py_ssize_t hist_limit           # most bars history() may ask for (0: no limit)
     cdef double[::1] pos                 # portfolio positions, by asset id
     cdef double[::1] last_px             # last close of each asset (NaN before its first bar)
     cdef double[::1] avg_cost            # average entry price of each asset (0 when flat)
     cdef double[::1] pending             # unfilled quantity of working market orders, by asset id
-    # history(): per-asset, time-ordered copies of columns (built on first use, dropped with `bars`)
+    # history(): per-asset, time-ordered copies of columns (built on first use, reset with `bars`)
     cdef bint hist_ready                 # hist_order, hist_pos and hist_offsets describe `bars`
     cdef object hist_order               # numpy int64 (n_rows,): rows sorted by (asset, ts), stable
     cdef const int64_t[::1] hist_pos     # row -> its position in hist_order
-    cdef const int64_t[::1] hist_offsets # asset -> first position of its rows in hist_order (n_assets + 1)
+    cdef const int64_t[::1] hist_offsets  # asset -> its first position in hist_order (n_assets + 1)
     cdef dict hist_cols                  # field name -> float64 column in hist_order (read-only)
     # history_panel(): the store's rows in timestamp order (a _TimeIndex), read from C
     cdef bint tix_ready                  # the tix_* views below describe `bars`
@@ -35,10 +35,10 @@ cdef class StrategyCore(Guarded):
     cdef const int64_t[::1] tix_starts   # first time-ordered row of each timestamp (n_times + 1)
     cdef const int64_t[::1] tix_slot     # time-ordered row -> index into tix_times
     cdef const int32_t[::1] tix_asset    # time-ordered row -> asset id
-    cdef dict tix_cols                   # field name -> float64 column in timestamp order (read-only)
+    cdef dict tix_cols                   # field name -> float64 column in timestamp order
     cdef Py_ssize_t tix_k1               # cursor: timestamps of tix_times at or before tix_now
     cdef ts_t tix_now                    # the time the cursor was last moved to (MLB_NO_TS: never)
-    cdef const int64_t[::1] hist_slot    # position in hist_order -> index into tix_times of its timestamp (with tix)
+    cdef const int64_t[::1] hist_slot    # position in hist_order -> index of its time in tix_times
 
     cdef int require(self) except -1
     cdef Py_ssize_t aid_of(self, object asset) except -1

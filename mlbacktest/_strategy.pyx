@@ -25,12 +25,12 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject
 from libc.math cimport NAN, fabs, fmax, isfinite
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int64_t
 
 from mlbacktest._engine cimport Engine
 from mlbacktest._events cimport BarStore
 from mlbacktest._guard cimport Guarded
-from mlbacktest._portfolio cimport Portfolio, whole_units
+from mlbacktest._portfolio cimport whole_units
 from mlbacktest._typedefs cimport MLB_NO_TS, ts_t
 
 import numpy as np
@@ -114,7 +114,7 @@ cdef class StrategyCore(Guarded):
         self.tix_now = MLB_NO_TS
 
     # ------------------------------------------------------------ binding
-    def _core_bind(self, Engine engine, bint fractional):
+    def _core_bind(self, Engine engine not None, bint fractional):
         """Hold the engine's portfolio, broker arrays and store (called by ``Strategy._bind``)."""
         self.core = engine
         self.pf = engine.portfolio
@@ -128,7 +128,7 @@ cdef class StrategyCore(Guarded):
         self.pending = engine.broker.pending_market_array
         self._core_set_store(engine.store)
 
-    def _core_set_store(self, BarStore store):
+    def _core_set_store(self, BarStore store not None):
         """Read bars from ``store`` from now on; drops every per-field cache (by name)."""
         if self.core is not None and store.n_assets != self.n_assets_c:
             raise ValueError(f"the new store has {store.n_assets} assets, the run "
@@ -276,6 +276,9 @@ cdef class StrategyCore(Guarded):
 
     def _history_window(self, Py_ssize_t aid, str field, Py_ssize_t n):
         """The window of a checked call (the full path); caches the field's column."""
+        self.require()
+        if n <= 0:
+            raise ValueError(f"history needs n > 0 bars, got {n}")
         return self.window(aid, self.hist_column(field), n)
 
     cdef int ensure_hist(self) except -1:
