@@ -91,6 +91,7 @@ cdef class Portfolio:
         self.n_assets = n_assets
         self.cash = initial_cash
         self.initial_cash = initial_cash
+        self.version = 0
         self.position_array = np.zeros(n_assets, dtype=np.float64)
         self.avg_cost_array = np.zeros(n_assets, dtype=np.float64)
         self.realized_array = np.zeros(n_assets, dtype=np.float64)
@@ -148,6 +149,7 @@ cdef class Portfolio:
         cdef double pos = self.position[asset]
         cdef double new_pos = pos + quantity
         cdef double closed, lp
+        self.version += 1
         if new_pos != 0.0 and is_flat(new_pos, fmax(fabs(pos), fabs(quantity))):
             new_pos = 0.0  # float residue of a close (0.1 + 0.2 - 0.3): flat, exactly
         if isnan(self.last_price[asset]):
@@ -184,6 +186,7 @@ cdef class Portfolio:
         """
         cdef idx_t i
         cdef asset_t a
+        self.version += 1
         for i in range(start, stop):
             a = asset[i]
             self.last_price[a] = close[i]

@@ -23,6 +23,8 @@ cdef class StrategyCore(Guarded):
     cdef double[::1] last_px             # last close of each asset (NaN before its first bar)
     cdef double[::1] avg_cost            # average entry price of each asset (0 when flat)
     cdef double[::1] pending             # unfilled quantity of working market orders, by asset id
+    cdef int64_t eq_version              # pf.version at which eq_value was computed (-1: never)
+    cdef double eq_value                 # equity (cash + positions at last prices) at eq_version
     # history(): per-asset, time-ordered copies of columns (built on first use, reset with `bars`)
     cdef bint hist_ready                 # hist_order, hist_pos and hist_offsets describe `bars`
     cdef object hist_order               # numpy int64 (n_rows,): rows sorted by (asset, ts), stable

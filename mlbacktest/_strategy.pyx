@@ -112,6 +112,7 @@ cdef class StrategyCore(Guarded):
         self.tix_cols = {}
         self.tix_k1 = 0
         self.tix_now = MLB_NO_TS
+        self.eq_version = -1
 
     # ------------------------------------------------------------ binding
     def _core_bind(self, Engine engine not None, bint fractional):
@@ -126,6 +127,7 @@ cdef class StrategyCore(Guarded):
         self.last_px = engine.portfolio.last_price_array
         self.avg_cost = engine.portfolio.avg_cost_array
         self.pending = engine.broker.pending_market_array
+        self.eq_version = -1
         self._core_set_store(engine.store)
 
     def _core_set_store(self, BarStore store not None):
@@ -489,8 +491,11 @@ cdef class StrategyCore(Guarded):
 
     cdef double weights_equity(self) except? -1.0:
         cdef double value, gross, equity
-        self.pf.exposures(&value, &gross)
-        equity = self.pf.cash + value
+        if self.pf.version != self.eq_version:  # cash, a position or a price moved
+            self.pf.exposures(&value, &gross)
+            self.eq_value = self.pf.cash + value
+            self.eq_version = self.pf.version
+        equity = self.eq_value
         if not (equity > 0 and isfinite(equity)):
             raise OrderError(f"weights are fractions of equity, and equity is {equity}")
         return equity

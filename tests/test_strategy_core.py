@@ -355,3 +355,34 @@ def test_every_public_name_of_the_compiled_base_is_reserved():
     assert public <= RESERVED_NAMES
     with pytest.raises(AttributeError, match="self.history"):
         Strategy().history = None
+
+
+def test_equity_for_sizing_follows_fills_marks_and_accruals():
+    # The helpers size from equity cached by the portfolio's version: it must move
+    # with every fill, every close and every borrow fee or margin interest charge.
+    frame = _frame(("A", "B"), 25, dt.timedelta(days=1), dt.timedelta(0), seed=15, gaps=0.1)
+    seen = []
+
+    class Equity(Strategy):
+        def on_start(self):
+            self.schedule(self.look, every="2d")
+
+        def look(self, context):
+            seen.append((self._equity_for_weights(), self.get_equity()))
+
+        def on_slice(self, view, context):
+            self.look(context)
+            k = len(seen)
+            self.order_target_percent("A", 1.5 if k % 3 else 0.5)
+            seen.append((self._equity_for_weights(), self.get_equity()))
+            self.order_target_percent("B", -0.6 if k % 2 else -0.2)
+
+        def on_fill(self, fill):
+            seen.append((self._equity_for_weights(), self.get_equity()))
+
+    cfg = BacktestConfig(initial_cash=100_000, account="margin", margin_rate=0.5,
+                         borrow_rate=0.3, fractional=True)
+    BacktestEngine(PolarsDataFeed(frame), Equity(), cfg).run()
+    assert len(seen) > 60
+    assert all(cached == fresh for cached, fresh in seen)
+    assert len({fresh for _, fresh in seen}) > 15
