@@ -13,6 +13,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.math cimport NAN
 from libc.string cimport memcpy
 
+from mlbacktest._portfolio cimport Portfolio
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import datetime as _dt
@@ -676,17 +677,19 @@ cdef class SliceView:
         out.flags.writeable = False
         return out
 
-    cdef object _gather(self, object per_asset, bint as_weights):
-        """A new read-only array of ``per_asset[asset]`` for each bar (weights: x price / equity)."""
-        cdef cnp.ndarray src = <cnp.ndarray> np.ascontiguousarray(per_asset, dtype=np.float64)
-        cdef const double* value = <const double*> cnp.PyArray_DATA(src)
-        cdef const double* price = NULL
-        cdef cnp.ndarray px
+    cdef object _gather(self, bint as_weights):
+        """A new read-only array of each bar's position (weights: x last close / equity)."""
+        cdef Portfolio pf = <Portfolio?> self.portfolio
         cdef const int32_t* asset = &self.store.asset[0] if self.store.n_rows else NULL
         cdef cnp.ndarray rows_arr
         cdef const int64_t* rows = NULL
         cdef Py_ssize_t i, n, r
-        cdef double equity = 0.0, p, v
+        cdef double equity = 0.0, gross, p, v
+        cdef const double* held = NULL
+        cdef const double* price = NULL
+        if pf.n_assets:
+            held = &pf.position[0]
+            price = &pf.last_price[0]
         if self.rows is None:
             n = self.stop - self.start
         else:
@@ -694,16 +697,14 @@ cdef class SliceView:
             rows = <const int64_t*> cnp.PyArray_DATA(rows_arr)
             n = cnp.PyArray_DIMS(rows_arr)[0]
         if as_weights:
-            px = <cnp.ndarray> np.ascontiguousarray(self.portfolio.last_price_array,
-                                                    dtype=np.float64)
-            price = <const double*> cnp.PyArray_DATA(px)
-            equity = self.portfolio.equity()
+            pf.exposures(&equity, &gross)  # equity = cash + value, as Portfolio.equity()
+            equity = pf.cash + equity
         cdef cnp.npy_intp dims = n
         out = cnp.PyArray_EMPTY(1, &dims, cnp.NPY_FLOAT64, 0)
         cdef double* dst = <double*> cnp.PyArray_DATA(<cnp.ndarray> out)
         for i in range(n):
             r = self.start + i if rows == NULL else rows[i]
-            p = value[asset[r]]
+            p = held[asset[r]]
             if not as_weights:
                 dst[i] = p
             elif equity > 0:
@@ -771,7 +772,7 @@ cdef class SliceView:
 
     @property
     def positions(self):
-        return self._gather(self.portfolio.position_array, False)
+        return self._gather(False)
 
     @property
     def weights(self):
@@ -779,7 +780,7 @@ cdef class SliceView:
 
         NaN everywhere when equity is not > 0 (weights are undefined).
         """
-        return self._gather(self.portfolio.position_array, True)
+        return self._gather(True)
 
     def __repr__(self):
         return f"SliceView({self.timestamp}, {len(self)} bars)"

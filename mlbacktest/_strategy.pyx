@@ -23,6 +23,7 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.number cimport PyNumber_AsSsize_t
 from cpython.object cimport PyObject
 from libc.math cimport NAN, fabs, fmax, isfinite
 from libc.stdint cimport int64_t
@@ -45,6 +46,9 @@ cdef extern from "Python.h":
     double _long_as_double "PyLong_AsDouble"(object v) noexcept
 
 cdef object _F64 = np.float64
+#: numpy integer scalar types: an asset id read from an array (``view.asset_ids``)
+cdef frozenset _NP_INTS = frozenset({np.int8, np.int16, np.int32, np.int64, np.uint8,
+                                     np.uint16, np.uint32, np.uint64})
 cdef object _EMPTY_F64 = np.empty(0, dtype=np.float64)
 _EMPTY_F64.flags.writeable = False
 
@@ -158,17 +162,22 @@ cdef class StrategyCore(Guarded):
         return 0
 
     cdef Py_ssize_t aid_of(self, object asset) except -1:
-        """The id of an asset named by str or int; the full path (``_asset_id``) otherwise."""
+        """The id of an asset named by str, int or numpy int; else the full path (``_asset_id``)."""
         cdef PyObject* hit
         cdef long long v
         cdef int overflow = 0
-        if type(asset) is str:
+        cdef object t = type(asset)
+        if t is str:
             hit = PyDict_GetItem(self.asset_ids, asset)
             if hit != NULL:
                 return <Py_ssize_t> (<object> hit)
-        elif type(asset) is int:
+        elif t is int:
             v = PyLong_AsLongLongAndOverflow(asset, &overflow)
             if overflow == 0 and 0 <= v < self.n_assets_c:
+                return <Py_ssize_t> v
+        elif t in _NP_INTS:
+            v = PyNumber_AsSsize_t(asset, None)  # clipped on overflow: out of range below
+            if 0 <= v < self.n_assets_c:
                 return <Py_ssize_t> v
         return <Py_ssize_t> self._asset_id(asset)
 

@@ -160,20 +160,23 @@ def one_asset_feed(n_bars: int, seed: int = common.SEED) -> PolarsDataFeed:
 # A per-asset loop of helpers against order_many (same decisions, same orders)
 # --------------------------------------------------------------------------- #
 class LoopHelpers(Strategy):
-    """Signal threshold with a per-asset loop: ``buy`` 10 on entry, ``close_position`` on exit."""
+    """Signal threshold, a loop over the assets that trade: ``buy`` 10 / ``close_position``.
+
+    The decisions are the numpy masks of :class:`ManyOrders`; only the
+    placing differs (one helper call per order instead of one batch).
+    """
 
     def __init__(self, threshold: float = common.THRESHOLD) -> None:
         self.threshold = threshold
 
     def on_slice(self, view, context):
-        th = self.threshold
-        pred = view.signals[:, 0].tolist()
-        pos = view.positions.tolist()
-        for aid, p, q in zip(view.asset_ids.tolist(), pred, pos, strict=True):
-            if p > th and q == 0.0:
-                self.buy(aid, 10)
-            elif p < -th and q > 0.0:
-                self.close_position(aid)
+        pred = view.signals[:, 0]
+        pos = view.positions
+        ids = view.asset_ids
+        for aid in ids[(pred < -self.threshold) & (pos > 0.0)]:
+            self.close_position(aid)
+        for aid in ids[(pred > self.threshold) & (pos == 0.0)]:
+            self.buy(aid, 10)
 
 
 class ManyOrders(Strategy):
@@ -185,11 +188,12 @@ class ManyOrders(Strategy):
     def on_slice(self, view, context):
         pred = view.signals[:, 0]
         pos = view.positions
-        enter = (pred > self.threshold) & (pos == 0.0)
+        ids = view.asset_ids
         leave = (pred < -self.threshold) & (pos > 0.0)
-        mask = enter | leave
-        if mask.any():
-            self.order_many(view.asset_ids[mask], np.where(enter, 10.0, -pos)[mask])
+        enter = (pred > self.threshold) & (pos == 0.0)
+        if leave.any() or enter.any():  # exits first, as the loop places them
+            self.order_many(np.concatenate((ids[leave], ids[enter])),
+                            np.concatenate((-pos[leave], np.full(int(enter.sum()), 10.0))))
 
 
 def loop_vs_many(data_feed, rounds: int = 3) -> dict[str, float]:
