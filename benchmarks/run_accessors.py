@@ -27,6 +27,10 @@ strategy, measured in the same process: what any call costs.
 * The slice-view arrays (``view.close`` ... ``view.weights``) on 500 assets
   and on one asset x ``--one-asset-bars`` minute bars. Target: a few
   hundred ns (checked at 300 ns on one asset).
+* One asset: whole runs of ``FewSlice`` (reads ``view.close``,
+  ``view.signals``, ``view.positions`` and compares them in ``on_slice``),
+  of ``FewMarketData`` (the same on the bar's scalars in
+  ``on_market_data``) and of an empty ``on_slice``, in ns per timestamp.
 * A signal-threshold strategy written as a per-asset loop of ``buy`` /
   ``close_position`` in ``on_slice`` against the same decisions through one
   ``order_many`` call (whole runs, ``--loop-bars`` bars): at most 1.5x.
@@ -66,8 +70,10 @@ def _rows(results: dict[str, dict[str, float]], loop: dict[str, float] | None) -
     one = results["one"]
     for case, (_, target) in ac.VIEW_CASES.items():
         rows.append(("one", f"{case} (1 asset)", one[case], target))
-    for section, res in (("panel", panel), ("one", one)):
-        rows.append((section, "baseline: empty method", res["baseline"], None))
+    rows.append(("panel", f"baseline: empty method ({n:.0f} assets)", panel["baseline"], None))
+    rows.append(("one", "baseline: empty method (1 asset)", one["baseline"], None))
+    for case, ns in results.get("hooks", {}).items():
+        rows.append(("hooks", f"1 asset, whole run per timestamp: {case}", ns, None))
     if loop is not None:
         rows.append(("loop", "per-asset buy/close_position loop / order_many (ratio)",
                      loop["loop"] / loop["order_many"], ac.LOOP_RATIO_TARGET))
@@ -85,6 +91,7 @@ def measure(args: argparse.Namespace) -> dict:
     one_feed = ac.one_asset_feed(args.one_asset_bars, args.seed)
     out["one"] = ac.run_probe(one_feed, ("history", "getters", "views"),
                               args.one_asset_bars - 1, rounds=args.rounds)
+    out["hooks"] = ac.few_asset_hooks(one_feed, rounds=args.loop_rounds)
     if args.loop_bars > 0:
         loop_feed = common.feed(args.assets, args.loop_bars, args.seed)
         best = ac.loop_vs_many(loop_feed, rounds=args.loop_rounds)

@@ -214,3 +214,49 @@ def loop_vs_many(data_feed, rounds: int = 3) -> dict[str, float]:
 def config() -> BacktestConfig:
     """The run configuration (that of every benchmark)."""
     return common.config()
+
+
+# --------------------------------------------------------------------------- #
+# Few assets: on_slice on length-1 arrays against on_market_data on scalars
+# --------------------------------------------------------------------------- #
+class FewSlice(Strategy):
+    """Reads ``view.close``, ``view.signals`` and ``view.positions`` and compares them."""
+
+    def on_slice(self, view, context):
+        close = view.close
+        pred = view.signals[:, 0]
+        pos = view.positions
+        enter = (pred > common.THRESHOLD) & (pos == 0.0) & (close > 0.0)
+        if enter.any():
+            self.noted = True
+
+
+class FewMarketData(Strategy):
+    """The same reads and comparisons on one bar's scalars."""
+
+    def on_market_data(self, event, context):
+        if (event.signals[0] > common.THRESHOLD and self.get_position(event.asset_id) == 0.0
+                and event.close > 0.0):
+            self.noted = True
+
+
+class EmptySlice(Strategy):
+    """An empty ``on_slice`` (the cost of the hook call alone)."""
+
+    def on_slice(self, view, context):
+        pass
+
+
+def few_asset_hooks(data_feed, rounds: int = 3) -> dict[str, float]:
+    """Best whole-run ns per timestamp of :class:`FewSlice`, :class:`FewMarketData`, empty hook."""
+    n = None
+    best = {}
+    for _ in range(rounds):
+        for name, cls in (("on_slice arrays", FewSlice), ("on_market_data scalars", FewMarketData),
+                          ("empty on_slice", EmptySlice)):
+            t0 = time.perf_counter()
+            res = BacktestEngine(data_feed, cls(), common.config()).run()
+            dt = time.perf_counter() - t0
+            n = res.equity.height
+            best[name] = min(best.get(name, float("inf")), dt)
+    return {k: v / n * 1e9 for k, v in best.items()}
