@@ -288,13 +288,14 @@ cdef class Engine:
         cdef object ctx = None
         cdef object hook
         cdef int64_t[::1] last = self.last_row
+        cdef const asset_t[::1] bar_asset = store.asset
         if self.n_ranges == 0:
             return 0
         # each asset's latest bar (history() windows end there); one asset
         # has at most one bar per timestamp
         for r in range(self.n_ranges):
             for i in range(self.starts[r], self.stops[r]):
-                last[store.asset[i]] = i
+                last[bar_asset[i]] = i
         broker.accrue(ts)
         broker.match(store, self.starts, self.stops, self.n_ranges, ts, PHASE_OPEN)
         for r in range(self.n_ranges):
