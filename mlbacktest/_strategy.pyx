@@ -97,6 +97,14 @@ cdef inline object _view(object base, Py_ssize_t start, Py_ssize_t length):
     return out
 
 
+def _rebuild(cls, state):
+    """A strategy of class ``cls`` with instance attributes ``state`` (unpickling, copies)."""
+    obj = cls.__new__(cls)
+    if state:
+        obj.__dict__.update(state)
+    return obj
+
+
 cdef inline bint _is_gtc(object tif) noexcept:
     return type(tif) is str and tif == "gtc"
 
@@ -117,6 +125,15 @@ cdef class StrategyCore(Guarded):
         self.tix_k1 = 0
         self.tix_now = MLB_NO_TS
         self.eq_version = -1
+
+    def __reduce__(self):
+        """Pickle and copy a strategy by its class and instance attributes.
+
+        The C references to a run are not part of the state: a copy is
+        unbound, like the strategy before its run (a bound strategy's
+        attributes hold the engine, which cannot be pickled).
+        """
+        return _rebuild, (type(self), getattr(self, "__dict__", None))
 
     # ------------------------------------------------------------ binding
     def _core_bind(self, Engine engine not None, bint fractional):

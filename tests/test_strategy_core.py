@@ -386,3 +386,32 @@ def test_equity_for_sizing_follows_fills_marks_and_accruals():
     assert len(seen) > 60
     assert all(cached == fresh for cached, fresh in seen)
     assert len({fresh for _, fresh in seen}) > 15
+
+
+class Params(Strategy):
+    """A strategy with parameters, for the pickle and copy test."""
+
+    def __init__(self, k: int = 1) -> None:
+        self.k = k
+        self.window = [1.0, 2.0]
+
+    def on_slice(self, view, context):
+        self.window.append(self.get_position(0))
+
+
+def test_strategies_pickle_and_copy_with_their_attributes():
+    import copy
+    import pickle
+
+    s = Params(3)
+    for other in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s), copy.copy(s)):
+        assert type(other) is Params and other.k == 3 and other.window == [1.0, 2.0]
+    deep = copy.deepcopy(s)
+    deep.window.append(9.0)
+    assert s.window == [1.0, 2.0]
+    # a copy runs on its own
+    frame = _frame(("A",), 4, dt.timedelta(days=1), dt.timedelta(0), seed=16, gaps=0.0)
+    BacktestEngine(PolarsDataFeed(frame), deep).run()
+    assert deep.window == [1.0, 2.0, 9.0, 0.0, 0.0, 0.0, 0.0] and s.window == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="not attached"):
+        copy.copy(s).get_position(0)
