@@ -31,6 +31,9 @@ strategy, measured in the same process: what any call costs.
   ``view.signals``, ``view.positions`` and compares them in ``on_slice``),
   of ``FewMarketData`` (the same on the bar's scalars in
   ``on_market_data``) and of an empty ``on_slice``, in ns per timestamp.
+* The 10/30 moving-average strategy written with ``history(asset, "close",
+  30)`` and two numpy means per asset-bar in ``on_market_data``
+  (``HistoryMeans``, 100 assets x ``--ma-bars``): asset-bars/s.
 * A signal-threshold strategy written as a per-asset loop of ``buy`` /
   ``close_position`` in ``on_slice`` against the same decisions through one
   ``order_many`` call (whole runs, ``--loop-bars`` bars): at most 1.5x.
@@ -74,6 +77,10 @@ def _rows(results: dict[str, dict[str, float]], loop: dict[str, float] | None) -
     rows.append(("one", "baseline: empty method (1 asset)", one["baseline"], None))
     for case, ns in results.get("hooks", {}).items():
         rows.append(("hooks", f"1 asset, whole run per timestamp: {case}", ns, None))
+    ma = results.get("ma")
+    if ma:
+        rows.append(("ma", "10/30 MA with history() + numpy means, M asset-bars/s",
+                     ma["asset_bars_per_s"] / 1e6, None))
     if loop is not None:
         rows.append(("loop", "per-asset buy/close_position loop / order_many (ratio)",
                      loop["loop"] / loop["order_many"], ac.LOOP_RATIO_TARGET))
@@ -92,6 +99,9 @@ def measure(args: argparse.Namespace) -> dict:
     out["one"] = ac.run_probe(one_feed, ("history", "getters", "views"),
                               args.one_asset_bars - 1, rounds=args.rounds)
     out["hooks"] = ac.few_asset_hooks(one_feed, rounds=args.loop_rounds)
+    if args.ma_bars > 0:
+        out["ma"] = ac.history_means_rate(common.feed(100, args.ma_bars, args.seed),
+                                          rounds=args.loop_rounds)
     if args.loop_bars > 0:
         loop_feed = common.feed(args.assets, args.loop_bars, args.seed)
         best = ac.loop_vs_many(loop_feed, rounds=args.loop_rounds)
@@ -105,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--one-asset-bars", type=int, default=100_000)
     p.add_argument("--loop-bars", type=int, default=504,
                    help="bars of the loop-vs-order_many runs (0: skip them)")
+    p.add_argument("--ma-bars", type=int, default=504,
+                   help="bars of the 100-asset history()+means runs (0: skip them)")
     p.add_argument("--rounds", type=int, default=7, help="timed loops per case (best is kept)")
     p.add_argument("--loop-rounds", type=int, default=3)
     p.add_argument("--json", help="also write the measurements to this file")
@@ -132,14 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     print(head + f" {'target':>8}  result")
     missed = 0
     for section, case, ns, target in rows:
-        ratio = "ratio" in case
+        ratio = "ratio" in case or "M asset-bars/s" in case
         line = f"{case:<62} {ns:>10.2f}" if ratio else f"{case:<62} {ns:>10.0f}"
         if before is not None:
             b = before.get((section, case))
             if b is None:
                 line += f" {'n/a':>10} {'':>9}"
             else:
-                line += (f" {b:>10.2f}" if ratio else f" {b:>10.0f}") + f" {b / ns:>8.1f}x"
+                gain = ns / b if "asset-bars/s" in case else b / ns
+                line += (f" {b:>10.2f}" if ratio else f" {b:>10.0f}") + f" {gain:>8.1f}x"
         if target is None:
             line += f" {'':>8}"
         else:
