@@ -335,6 +335,9 @@ cdef class StrategyCore(Guarded):
         row = self.core.last_row[aid]
         if row < 0:
             return _view(col, first, 0)
+        if row >= self.hist_pos.shape[0]:
+            raise IndexError(f"the engine's latest row {row} of asset {aid} is outside the "
+                             f"strategy's store ({self.hist_pos.shape[0]} rows)")
         end = self.hist_pos[row] + 1
         start = end - n
         if start < first:
@@ -441,6 +444,10 @@ cdef class StrategyCore(Guarded):
                 row = self.core.last_row[cols[j]]
                 if row < 0:
                     continue
+                if row >= self.hist_pos.shape[0]:
+                    raise IndexError(f"the engine's latest row {row} of asset {cols[j]} is "
+                                     f"outside the strategy's store "
+                                     f"({self.hist_pos.shape[0]} rows)")
                 first = self.hist_offsets[cols[j]]
                 p = self.hist_pos[row]
                 while p >= first:

@@ -263,3 +263,12 @@ def test_engine_last_row_has_one_entry_per_asset():
     store, pf, broker = _broker(2)
     engine = _engine(store, Clock(), broker, pf)
     assert engine.last_row_array.tolist() == [-1, -1]
+
+
+def test_history_refuses_an_engine_row_outside_the_strategy_store():
+    s = _bound_strategy(2)  # 2 assets x 3 bars, run to its end: last rows 4 and 5
+    s._core_set_store(_store(2, 1))  # a 2-row store
+    with pytest.raises(IndexError, match="latest row 4 of asset 0 is outside"):
+        s._history_window(0, "close", 2)
+    with pytest.raises(IndexError, match="latest row 5 of asset 1 is outside"):
+        s.history_panel("close", 2, [1])
