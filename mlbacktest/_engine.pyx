@@ -287,20 +287,17 @@ cdef class Engine:
         cdef int r
         cdef object ctx = None
         cdef object hook
-        cdef int64_t[::1] last = self.last_row
-        cdef const asset_t[::1] bar_asset = store.asset
+        cdef int64_t* last
         if self.n_ranges == 0:
             return 0
-        # each asset's latest bar (history() windows end there); one asset
-        # has at most one bar per timestamp
-        for r in range(self.n_ranges):
-            for i in range(self.starts[r], self.stops[r]):
-                last[bar_asset[i]] = i
+        last = &self.last_row[0]  # rows exist, so assets do
         broker.accrue(ts)
         broker.match(store, self.starts, self.stops, self.n_ranges, ts, PHASE_OPEN)
         for r in range(self.n_ranges):
+            # also each asset's latest row (history() windows end there): one
+            # asset has at most one bar per timestamp
             self.portfolio.mark(store.asset, store.high, store.low, store.close,
-                                self.starts[r], self.stops[r], ts)
+                                self.starts[r], self.stops[r], ts, last)
         if self.hook_order is not None and broker.n_log > 0:
             self.deliver_orders()
         if broker.n_fills > first_fill and self.hook_fill is not None:

@@ -78,7 +78,7 @@ cdef class Portfolio:
                          double commission, double slippage) noexcept nogil
     cdef void mark(self, const asset_t[::1] asset, const double[::1] high,
                    const double[::1] low, const double[::1] close,
-                   idx_t start, idx_t stop, ts_t ts) noexcept nogil
+                   idx_t start, idx_t stop, ts_t ts, int64_t* last_row) noexcept nogil
     cdef void close_segment(self, asset_t asset, ts_t ts, double* high, double* low) noexcept nogil
     cdef void exposures(self, double* value, double* gross) noexcept nogil
     cdef void sync_exposures(self) noexcept nogil

@@ -178,8 +178,12 @@ cdef class Portfolio:
 
     cdef void mark(self, const asset_t[::1] asset, const double[::1] high,
                    const double[::1] low, const double[::1] close,
-                   idx_t start, idx_t stop, ts_t ts) noexcept nogil:
+                   idx_t start, idx_t stop, ts_t ts, int64_t* last_row) noexcept nogil:
         """Take the closes of rows ``start:stop`` (stamped ``ts``) as the assets' last prices.
+
+        ``last_row`` (n_assets entries, or NULL) receives each asset's row:
+        the engine's latest row per asset, which ``Strategy.history`` ends at
+        (set here, in the loop that reads the rows anyway).
 
         A bar of an asset held since before ``ts`` (no fill at ``ts`` yet)
         also widens the asset's held range, which the next fill records.
@@ -190,6 +194,8 @@ cdef class Portfolio:
         for i in range(start, stop):
             a = asset[i]
             self.last_price[a] = close[i]
+            if last_row != NULL:
+                last_row[a] = i
             if self.position[a] != 0.0 and self.last_fill_ts[a] != ts:
                 self.held_high[a] = fmax(self.held_high[a], high[i])
                 self.held_low[a] = fmin(self.held_low[a], low[i])
