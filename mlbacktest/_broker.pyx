@@ -913,6 +913,7 @@ cdef class Broker(OrderBook):
             if self.margin_rate > 0.0 and pf.cash < 0.0:
                 interest = -pf.cash * (self.margin_rate * years)
             pf.cash -= fee + interest
+            pf.version += 1
             self.total_borrow_cost += fee
             self.total_margin_interest += interest
         self.last_accrual_ts = ts

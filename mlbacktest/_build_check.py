@@ -23,6 +23,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "mlbacktest._fifo",
     "mlbacktest._guard",
     "mlbacktest._portfolio",
+    "mlbacktest._strategy",
     "mlbacktest.indicators._kernels",
 )
 """The extension modules compiled from the package's ``.pyx`` files."""

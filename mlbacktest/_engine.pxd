@@ -48,8 +48,14 @@ cdef class Engine:
     cdef object progress                 # callable(n_timestamps_done_since_last_call), or None
     cdef idx_t progress_every            # timestamps between two progress calls
     cdef idx_t progress_count            # timestamps done since the last progress call
+    cdef readonly object last_row_array  # numpy int64 (n_assets,): each asset's latest row of `store` at or before current_ts (-1: none yet)
+    cdef int64_t[::1] last_row           # memoryview of last_row_array, set in step() as bars are marked
 
     cdef int check_streams(self, BarStore store) except -1
+    cdef int rebuild_last_row(self) except -1
+    cdef object submit_c(self, int asset, double quantity, int order_type, double limit_price,
+                         double stop_price, double trail_amount, double trail_percent, int tif,
+                         object expire_ts, long long parent)
     cdef int step(self, ts_t ts) except -1
     cdef int load_next(self) except -1
     cdef object context_at(self, ts_t ts)

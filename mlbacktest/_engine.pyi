@@ -28,6 +28,7 @@ class Engine:
     latency_bars: int
     calendar: npt.NDArray[np.int64]
     history_limit: int
+    last_row_array: npt.NDArray[np.int64]
     def __init__(
         self,
         store: BarStore,

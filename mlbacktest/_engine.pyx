@@ -25,7 +25,7 @@ from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent,
 from mlbacktest._events cimport (
     ORDER_MARKET, ORIGIN_STRATEGY, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY, STATUS_SUBMITTED,
     TIF_GTC,
-    BarStore, OrderC,
+    BarStore, OrderC, OrderEvent,
     make_fill_event, make_market_event, make_slice_view,
 )
 from mlbacktest._portfolio cimport Portfolio
@@ -153,6 +153,8 @@ cdef class Engine:
         if store.n_assets != portfolio.n_assets or broker.portfolio is not portfolio:
             raise ValueError("the broker, the portfolio and the store must be of one run")
         self.check_streams(store)
+        self.last_row_array = np.full(store.n_assets, -1, dtype=np.int64)
+        self.last_row = self.last_row_array
         cdef ts_t first
         if clock.peek_ts(&first):
             self.first_ts = first
@@ -235,7 +237,33 @@ cdef class Engine:
         for k, (times, offsets) in enumerate(streams):
             self.clock.refill_stream(k, times, offsets)
         self.check_streams(store)
+        self.rebuild_last_row()
         self.strategy._set_store(store)
+        return 0
+
+    cdef int rebuild_last_row(self) except -1:
+        """Each asset's latest row of the (new) store stamped at or before ``current_ts``.
+
+        At a chunk swap those are the rows carried over from the previous
+        chunk (the new window's rows all come later).
+        """
+        cdef BarStore store = self.store
+        cdef idx_t i, r
+        cdef asset_t a
+        cdef ts_t now = self.current_ts
+        cdef int64_t[::1] last = self.last_row
+        if last.shape[0] != store.n_assets:
+            raise ValueError(f"the new store has {store.n_assets} assets, the run "
+                             f"{last.shape[0]}")
+        with nogil:
+            for a in range(last.shape[0]):
+                last[a] = -1
+            for i in range(store.n_rows):
+                if store.ts[i] <= now:
+                    a = store.asset[i]
+                    r = last[a]
+                    if r < 0 or store.ts[i] > store.ts[r]:
+                        last[a] = i
         return 0
 
     cdef int check_streams(self, BarStore store) except -1:
@@ -259,13 +287,17 @@ cdef class Engine:
         cdef int r
         cdef object ctx = None
         cdef object hook
+        cdef int64_t* last
         if self.n_ranges == 0:
             return 0
+        last = &self.last_row[0]  # rows exist, so assets do
         broker.accrue(ts)
         broker.match(store, self.starts, self.stops, self.n_ranges, ts, PHASE_OPEN)
         for r in range(self.n_ranges):
+            # also each asset's latest row (history() windows end there): one
+            # asset has at most one bar per timestamp
             self.portfolio.mark(store.asset, store.high, store.low, store.close,
-                                self.starts[r], self.stops[r], ts)
+                                self.starts[r], self.stops[r], ts, last)
         if self.hook_order is not None and broker.n_log > 0:
             self.deliver_orders()
         if broker.n_fills > first_fill and self.hook_fill is not None:
@@ -399,6 +431,13 @@ cdef class Engine:
 
         Raises OrderError for an order that cannot be accepted as written.
         """
+        return self.submit_c(asset, quantity, order_type, limit_price, stop_price, trail_amount,
+                             trail_percent, tif, expire_ts, parent)
+
+    cdef object submit_c(self, int asset, double quantity, int order_type, double limit_price,
+                         double stop_price, double trail_amount, double trail_percent, int tif,
+                         object expire_ts, long long parent):
+        """:meth:`submit` without argument parsing (the strategy's fast order helpers)."""
         cdef OrderC o
         cdef ts_t ts = self.current_ts if self.started else self.first_ts
         cdef int64_t oid
@@ -417,7 +456,11 @@ cdef class Engine:
         if self.latency_ns > 0:
             # a child released before this time becomes accepted when it arrives
             self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, oid)
-        return self.broker.view(oid)
+        cdef OrderEvent ev = OrderEvent.__new__(OrderEvent)  # what broker.view(oid) gives
+        ev.book = self.broker
+        ev.order_id = oid
+        ev.status_snapshot = -1
+        return ev
 
     cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
                            double limit_price, double stop_price, double trail_amount,

@@ -211,6 +211,7 @@ cdef class SliceView:
     cdef object portfolio                # the run's Portfolio: live positions, last prices, equity
     cdef readonly ts_t ts                # the timestamp, ns
     cdef object _col(self, object arr)
+    cdef object _gather(self, bint as_weights)
 
 
 cdef MarketEvent make_market_event(BarStore store, idx_t row)

@@ -7,15 +7,20 @@ are created only when a hook needs them.
 """
 
 cimport cython
+cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.math cimport NAN
 from libc.string cimport memcpy
 
+from mlbacktest._portfolio cimport Portfolio
 from mlbacktest._typedefs cimport MLB_NO_TS
 
 import datetime as _dt
 
 import numpy as np
+
+cnp.import_array()
 
 _EPOCH = _dt.datetime(1970, 1, 1)
 _EPOCH_UTC = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -765,10 +770,54 @@ cdef class SliceView:
         raise TypeError("SliceView objects are created by the engine")
 
     cdef object _col(self, object arr):
+        """The rows of this view of a column of the store (1-d, or 2-d like the signals).
+
+        A contiguous range of a C-contiguous column is a read-only view made
+        through the numpy C API (a few hundred ns, whatever the length);
+        rows of several feeds are a read-only copy.
+        """
         if self.rows is None:
-            return arr[self.start:self.stop]
+            return _range_view(arr, self.start, self.stop)
         out = arr[self.rows]
         out.flags.writeable = False
+        return out
+
+    cdef object _gather(self, bint as_weights):
+        """A new read-only array of each bar's position (weights: x last close / equity)."""
+        cdef Portfolio pf = <Portfolio?> self.portfolio
+        cdef const int32_t* asset = &self.store.asset[0] if self.store.n_rows else NULL
+        cdef cnp.ndarray rows_arr
+        cdef const int64_t* rows = NULL
+        cdef Py_ssize_t i, n, r
+        cdef double equity = 0.0, gross, p, v
+        cdef const double* held = NULL
+        cdef const double* price = NULL
+        if pf.n_assets:
+            held = &pf.position[0]
+            price = &pf.last_price[0]
+        if self.rows is None:
+            n = self.stop - self.start
+        else:
+            rows_arr = <cnp.ndarray> np.ascontiguousarray(self.rows, dtype=np.int64)
+            rows = <const int64_t*> cnp.PyArray_DATA(rows_arr)
+            n = cnp.PyArray_DIMS(rows_arr)[0]
+        if as_weights:
+            pf.exposures(&equity, &gross)  # equity = cash + value, as Portfolio.equity()
+            equity = pf.cash + equity
+        cdef cnp.npy_intp dims = n
+        out = cnp.PyArray_EMPTY(1, &dims, cnp.NPY_FLOAT64, 0)
+        cdef double* dst = <double*> cnp.PyArray_DATA(<cnp.ndarray> out)
+        for i in range(n):
+            r = self.start + i if rows == NULL else rows[i]
+            p = held[asset[r]]
+            if not as_weights:
+                dst[i] = p
+            elif equity > 0:
+                v = p * price[asset[r]] if p != 0 else 0.0
+                dst[i] = v / equity
+            else:  # weights are undefined
+                dst[i] = NAN
+        cnp.PyArray_CLEARFLAGS(<cnp.ndarray> out, cnp.NPY_ARRAY_WRITEABLE)
         return out
 
     def __len__(self):
@@ -828,9 +877,7 @@ cdef class SliceView:
 
     @property
     def positions(self):
-        out = self.portfolio.position_array[self._col(self.store.asset_array)]
-        out.flags.writeable = False
-        return out
+        return self._gather(False)
 
     @property
     def weights(self):
@@ -838,14 +885,7 @@ cdef class SliceView:
 
         NaN everywhere when equity is not > 0 (weights are undefined).
         """
-        ids = self._col(self.store.asset_array)
-        pos = self.portfolio.position_array[ids]
-        value = np.multiply(pos, self.portfolio.last_price_array[ids], where=pos != 0,
-                            out=np.zeros(pos.shape[0]))
-        equity = self.portfolio.equity()
-        out = value / equity if equity > 0 else np.full(pos.shape[0], np.nan)
-        out.flags.writeable = False
-        return out
+        return self._gather(True)
 
     def __repr__(self):
         return f"SliceView({self.timestamp}, {len(self)} bars)"
@@ -875,6 +915,29 @@ cdef class SliceView:
             out = np.stack([self._col(self.store.indicator_array[j]) for j in range(k)], axis=1)
         out.flags.writeable = False
         return out
+
+
+cdef object _range_view(object arr, idx_t start, idx_t stop):
+    """Read-only view of rows ``start:stop`` of a C-contiguous 1-d or 2-d array."""
+    cdef cnp.ndarray a = <cnp.ndarray> arr
+    cdef int nd = cnp.PyArray_NDIM(a)
+    cdef cnp.npy_intp dims[2]
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and 1 <= nd <= 2
+            and 0 <= start <= stop <= shape[0]):
+        out = arr[start:stop]
+        if out.flags.writeable:
+            out = out.view()
+            out.flags.writeable = False
+        return out
+    dims[0] = stop - start
+    if nd == 2:
+        dims[1] = shape[1]
+    out = cnp.PyArray_New(cnp.ndarray, nd, dims, cnp.PyArray_TYPE(a), NULL,
+                          cnp.PyArray_BYTES(a) + start * cnp.PyArray_STRIDES(a)[0],
+                          0, 0, None)
+    cnp.set_array_base(<cnp.ndarray> out, arr)
+    return out
 
 
 cdef SliceView make_slice_view(BarStore store, ts_t ts, idx_t start, idx_t stop, object rows,

@@ -2,6 +2,7 @@
 """Cash, positions and the per-timestamp equity record of one account."""
 
 from libc.math cimport fabs, fmax, round, trunc
+from libc.stdint cimport int64_t
 
 from mlbacktest._typedefs cimport asset_t, idx_t, price_t, qty_t, ts_t
 
@@ -71,12 +72,13 @@ cdef class Portfolio:
     cdef double* rec_gross                   # sum of |position x last close|
     cdef readonly idx_t n_records            # rows recorded (since the last take_records)
     cdef idx_t rec_capacity                  # rows allocated
+    cdef readonly int64_t version            # bumped by every change of cash, a position or a last price
 
     cdef void apply_fill(self, asset_t asset, qty_t quantity, price_t price,
                          double commission, double slippage) noexcept nogil
     cdef void mark(self, const asset_t[::1] asset, const double[::1] high,
                    const double[::1] low, const double[::1] close,
-                   idx_t start, idx_t stop, ts_t ts) noexcept nogil
+                   idx_t start, idx_t stop, ts_t ts, int64_t* last_row) noexcept nogil
     cdef void close_segment(self, asset_t asset, ts_t ts, double* high, double* low) noexcept nogil
     cdef void exposures(self, double* value, double* gross) noexcept nogil
     cdef void sync_exposures(self) noexcept nogil

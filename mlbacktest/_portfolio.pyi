@@ -23,6 +23,7 @@ class Portfolio:
     total_slippage: float
     net_value: float
     gross_value: float
+    version: int
     n_records: int
     def __init__(self, n_assets: int, initial_cash: float, n_steps_hint: int = ...) -> None: ...
     def equity(self) -> float: ...

@@ -91,6 +91,7 @@ cdef class Portfolio:
         self.n_assets = n_assets
         self.cash = initial_cash
         self.initial_cash = initial_cash
+        self.version = 0
         self.position_array = np.zeros(n_assets, dtype=np.float64)
         self.avg_cost_array = np.zeros(n_assets, dtype=np.float64)
         self.realized_array = np.zeros(n_assets, dtype=np.float64)
@@ -148,6 +149,7 @@ cdef class Portfolio:
         cdef double pos = self.position[asset]
         cdef double new_pos = pos + quantity
         cdef double closed, lp
+        self.version += 1
         if new_pos != 0.0 and is_flat(new_pos, fmax(fabs(pos), fabs(quantity))):
             new_pos = 0.0  # float residue of a close (0.1 + 0.2 - 0.3): flat, exactly
         if isnan(self.last_price[asset]):
@@ -176,17 +178,24 @@ cdef class Portfolio:
 
     cdef void mark(self, const asset_t[::1] asset, const double[::1] high,
                    const double[::1] low, const double[::1] close,
-                   idx_t start, idx_t stop, ts_t ts) noexcept nogil:
+                   idx_t start, idx_t stop, ts_t ts, int64_t* last_row) noexcept nogil:
         """Take the closes of rows ``start:stop`` (stamped ``ts``) as the assets' last prices.
+
+        ``last_row`` (n_assets entries, or NULL) receives each asset's row:
+        the engine's latest row per asset, which ``Strategy.history`` ends at
+        (set here, in the loop that reads the rows anyway).
 
         A bar of an asset held since before ``ts`` (no fill at ``ts`` yet)
         also widens the asset's held range, which the next fill records.
         """
         cdef idx_t i
         cdef asset_t a
+        self.version += 1
         for i in range(start, stop):
             a = asset[i]
             self.last_price[a] = close[i]
+            if last_row != NULL:
+                last_row[a] = i
             if self.position[a] != 0.0 and self.last_fill_ts[a] != ts:
                 self.held_high[a] = fmax(self.held_high[a], high[i])
                 self.held_low[a] = fmin(self.held_low[a], low[i])

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from mlbacktest._events import OrderEvent
-from mlbacktest._guard import Guarded, set_reserved
-from mlbacktest._portfolio import round_whole, round_whole_array
+from mlbacktest._guard import set_reserved
+from mlbacktest._portfolio import round_whole_array
+from mlbacktest._strategy import StrategyCore
 from mlbacktest._time import to_ns
 from mlbacktest.errors import IndicatorError, OrderError, did_you_mean
 from mlbacktest.indicators import IndicatorPlan, Series
@@ -49,23 +50,21 @@ class Bracket(NamedTuple):
 
 
 def _store_column(store: BarStore, field: str) -> np.ndarray:
-    """A bar field, signal or indicator column of ``store``, in row order (read-only)."""
+    """A bar field, signal or indicator column of ``store``, in row order (read-only).
+
+    The one place a history field name is resolved (``history``,
+    ``history_panel``); an unknown name is a ValueError listing the fields.
+    """
     if field in _BAR_FIELDS:
         return getattr(store, field + "_array")  # type: ignore[no-any-return]
-    j = store.signal_index.get(field)
-    if j is not None:
-        return store.signal_array[:, j]
-    return store.indicator_array[store.indicator_index[field]]  # type: ignore[no-any-return]
-
-
-def _is_field(store: BarStore, field: object) -> bool:
-    """Whether ``field`` names a bar field, a signal or an indicator of ``store``."""
-    return isinstance(field, str) and (field in _BAR_FIELDS or field in store.signal_index
-                                       or field in store.indicator_index)
-
-
-def _unknown_field(store: BarStore, field: object) -> ValueError:
-    return ValueError(
+    if isinstance(field, str):
+        j = store.signal_index.get(field)
+        if j is not None:
+            return store.signal_array[:, j]  # type: ignore[no-any-return]
+        k = store.indicator_index.get(field)
+        if k is not None:
+            return store.indicator_array[k]  # type: ignore[no-any-return]
+    raise ValueError(
         f"unknown history field {field!r}; fields are {list(_BAR_FIELDS)}, "
         f"signals {list(store.signal_names)} and indicators {list(store.indicator_names)}"
     )
@@ -80,32 +79,6 @@ def _class_indicators(cls: type) -> list[tuple[str, Series]]:
                 found.pop(name, None)  # a subclass redeclaring a name: its own, in its order
                 found[name] = value
     return list(found.items())
-
-
-class _History:
-    """Per-asset, time-ordered copies of columns, built on first use of each field."""
-
-    def __init__(self, store: BarStore) -> None:
-        self._store = store
-        asset = store.asset_array
-        self._order = np.lexsort((store.ts_array, asset))
-        counts = np.bincount(asset, minlength=store.n_assets)
-        self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        self.ts = store.ts_array[self._order]
-        self._columns: dict[str, np.ndarray] = {}
-
-    def column(self, field: str) -> np.ndarray:
-        col = self._columns.get(field)
-        if col is None:
-            col = np.ascontiguousarray(_store_column(self._store, field)[self._order])
-            col.flags.writeable = False
-            self._columns[field] = col
-        return col
-
-    def window(self, asset: int, field: str, n: int, now: int) -> np.ndarray:
-        a0, a1 = int(self.offsets[asset]), int(self.offsets[asset + 1])
-        end = a0 + int(np.searchsorted(self.ts[a0:a1], now, side="right"))
-        return self.column(field)[max(a0, end - n) : end]
 
 
 class _TimeIndex:
@@ -162,7 +135,7 @@ class _TimeIndex:
         return self.asset[self.starts[k] : self.starts[k + 1]]
 
 
-class Strategy(Guarded):
+class Strategy(StrategyCore):
     """Base class for strategies: override the hooks you need.
 
     Every hook is optional, and a hook that is not overridden is never called
@@ -256,7 +229,6 @@ class Strategy(Guarded):
         self._asset_index = engine.store.asset_index
         self._n_assets = engine.store.n_assets
         self._fractional = fractional
-        self._history: _History | None = None
         self._tindex: _TimeIndex | None = None
         store = engine.store
         columns = (*_BAR_FIELDS, *store.signal_names)
@@ -265,6 +237,7 @@ class Strategy(Guarded):
             check_name(name, (n for n, _ in self._indicator_decls), columns, RESERVED_NAMES)
             self._indicator_decls.append((name, spec))
         self._indicators_open = True
+        self._core_bind(engine, fractional)
 
     def add_indicator(self, name: str, series: Series) -> Series:
         """Declare an indicator from ``on_start``; it is computed before the first bar.
@@ -329,9 +302,13 @@ class Strategy(Guarded):
 
     def _set_store(self, store: BarStore) -> None:
         """Read bars from ``store`` from now on (the next chunk of a streamed run)."""
+        self._core_set_store(store)
         self._store = store
-        self._history = None
         self._tindex = None
+
+    def _resolve_column(self, field: str) -> np.ndarray:
+        """The column of a history field in the current store (see :func:`_store_column`)."""
+        return _store_column(self._store, field)
 
     def _check_history_limit(self, n: int) -> None:
         limit = self._require_engine().history_limit
@@ -394,12 +371,6 @@ class Strategy(Guarded):
         ts = engine.current_ts
         return None if ts == _NO_TS else engine.store.to_datetime(ts)
 
-    def get_position(self, asset: str | int) -> float:
-        """Signed quantity held (0.0 when flat)."""
-        if self._engine is None:
-            self._require_engine()
-        return float(self._positions[self._asset_id(asset)])
-
     def get_positions(self) -> dict[str, float]:
         """Every non-zero position, by asset name."""
         self._require_engine()
@@ -414,16 +385,9 @@ class Strategy(Guarded):
         """Cash plus every position at its last close."""
         return float(self._require_engine().portfolio.equity())
 
-    def get_last_price(self, asset: str | int) -> float:
-        """Close of the asset's latest bar seen so far (NaN before its first bar)."""
-        self._require_engine()
-        return float(self._last_price[self._asset_id(asset)])
-
-    def get_unrealized_pnl(self, asset: str | int | None = None) -> float:
-        """Unrealized P&L against average cost, of one asset or (``None``) of all."""
+    def _unrealized_total(self) -> float:
+        """Unrealized P&L of every position (``get_unrealized_pnl()``)."""
         pf = self._require_engine().portfolio
-        if asset is not None:
-            return float(pf.unrealized_pnl(self._asset_id(asset)))
         held = np.flatnonzero(self._positions)
         return float(
             np.sum(self._positions[held] * (self._last_price[held] - pf.avg_cost_array[held]))
@@ -435,12 +399,6 @@ class Strategy(Guarded):
         if asset is not None:
             return float(pf.realized_array[self._asset_id(asset)])
         return float(pf.realized_array.sum())
-
-    def _equity_for_weights(self) -> float:
-        equity = float(self._portfolio.equity())
-        if not (equity > 0 and math.isfinite(equity)):
-            raise OrderError(f"weights are fractions of equity, and equity is {equity}")
-        return equity
 
     def weights(self, view: Any = None) -> np.ndarray:
         """Current position weights: position x last close / equity (short: negative).
@@ -490,39 +448,17 @@ class Strategy(Guarded):
         _deprecated("Strategy.get_weights()", "Strategy.weights_dict()")
         return self.weights_dict()
 
-    def history(self, asset: str | int, field: str, n: int) -> np.ndarray:
-        """The last ``n`` values of a field of one asset, ending at the current bar.
-
-        Parameters
-        ----------
-        asset : str or int
-            Asset name or id.
-        field : str
-            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"``, a
-            signal name or a declared indicator's name.
-        n : int
-            Number of bars wanted (> 0). Fewer come back when the asset has
-            fewer bars so far.
-
-        Returns
-        -------
-        ndarray of float64
-            A read-only view, oldest first, whose last value is the asset's
-            latest bar at or before the current timestamp.
-        """
+    def _history_slow(self, asset: Any, field: Any, n: Any) -> np.ndarray:
+        """:meth:`history` with every check, in order (the compiled fast path's fallback)."""
         engine = self._require_engine()
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
         self._check_history_limit(int(n))
-        store = engine.store
-        if not _is_field(store, field):
-            raise _unknown_field(store, field)
+        _store_column(self._store, field)
         aid = self._asset_id(asset)
         if engine.current_ts == _NO_TS:
             return self._empty_history()
-        if self._history is None:
-            self._history = _History(store)
-        return self._history.window(aid, field, int(n), engine.current_ts)
+        return self._history_window(aid, field, int(n))  # type: ignore[no-any-return]
 
     @staticmethod
     def _empty_history() -> np.ndarray:
@@ -553,74 +489,6 @@ class Strategy(Guarded):
             return ids
         return np.fromiter((self._asset_id(a) for a in assets), dtype=np.int64, count=len(arr))
 
-    def history_panel(self, field: str, n: int, assets: Any = None) -> np.ndarray:
-        """The last ``n`` timestamps of a field for many assets, ending at the current bar.
-
-        Rows are the last ``n`` distinct bar timestamps **of the run** (every
-        feed, every asset) at or before the current time, oldest first;
-        :meth:`history_timestamps` gives them. Columns are assets. A cell is
-        the asset's bar value at that timestamp, or NaN when the asset had no
-        bar stamped then (not yet listed, a gap, another feed's timestamp):
-        values are never carried forward, so a row holds only what was
-        observed at its timestamp.
-
-        Parameters
-        ----------
-        field : str
-            ``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"``, a
-            signal name or a declared indicator's name.
-        n : int
-            Number of timestamps wanted (> 0). Fewer rows come back early in
-            the run; none before the first timestamp (in ``on_start``).
-        assets : sequence of str or int, or SliceView, optional
-            Columns, in this order. Default: every asset, by id (the order of
-            :attr:`assets`). A slice view gives its bars' assets
-            (``view.asset_ids``).
-
-        Returns
-        -------
-        ndarray of float64, shape (rows, columns)
-            A read-only array; its last row is the current timestamp when it
-            has bars (inside a timer between bars: the latest timestamp
-            before it).
-
-        Raises
-        ------
-        ValueError
-            For ``n <= 0`` (or not a whole number) or an unknown field.
-        """
-        engine = self._require_engine()
-        field = self._check_history_args(field, n)
-        cols = None if assets is None else self._asset_list(assets)
-        width = self._n_assets if cols is None else cols.size
-        now = engine.current_ts
-        if now == _NO_TS:
-            out = np.empty((0, width), dtype=np.float64)
-            out.flags.writeable = False
-            return out
-        index = self._time_index()
-        k0, k1 = index.span(now, int(n))
-        r0, r1 = int(index.starts[k0]), int(index.starts[k1])
-        out = np.full((k1 - k0, width), np.nan)
-        rows = index.slot[r0:r1] - k0
-        asset = index.asset[r0:r1]
-        values = index.column(field)[r0:r1]
-        if cols is None:
-            out[rows, asset] = values
-        else:
-            where = np.full(self._n_assets, -1, dtype=np.int64)
-            where[cols] = np.arange(cols.size)
-            if np.unique(cols).size != cols.size:  # duplicate columns: fill each copy
-                for j, a in enumerate(cols):
-                    hit = asset == a
-                    out[rows[hit], j] = values[hit]
-            else:
-                col = where[asset]
-                hit = col >= 0
-                out[rows[hit], col[hit]] = values[hit]
-        out.flags.writeable = False
-        return out
-
     def history_timestamps(self, n: int) -> np.ndarray:
         """The timestamps of the rows :meth:`history_panel` returns for the same ``n``.
 
@@ -642,8 +510,7 @@ class Strategy(Guarded):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"history needs a whole number of bars n > 0, got {n!r}")
         self._check_history_limit(int(n))
-        if not _is_field(self._store, field):
-            raise _unknown_field(self._store, field)
+        _store_column(self._store, field)
         return field
 
     # ------------------------------------------------------------ orders
@@ -852,67 +719,6 @@ class Strategy(Guarded):
             nan if stop_price is None else _as_float(stop_price, "stop_price"),
         )
 
-    def buy(
-        self,
-        asset: str | int,
-        quantity: float,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        *,
-        trail_amount: float | None = None,
-        trail_percent: float | None = None,
-        order_type: str | None = None,
-        time_in_force: str = "gtc",
-        expire_at: Any = None,
-        parent: OrderEvent | int | None = None,
-    ) -> OrderEvent:
-        """Buy ``quantity`` (> 0): :meth:`order` with a positive quantity.
-
-        Every other parameter is that of :meth:`order` (a limit, stop,
-        stop-limit or trailing buy by the prices given).
-
-        Raises
-        ------
-        OrderError
-            For a quantity that is not > 0, and everything :meth:`order` refuses.
-        """
-        q = _as_float(quantity, "quantity")
-        if not q > 0:
-            raise OrderError(f"buy quantity must be > 0, got {quantity!r}")
-        return self.order(asset, q, limit_price, stop_price, trail_amount=trail_amount,
-                          trail_percent=trail_percent, order_type=order_type,
-                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
-
-    def sell(
-        self,
-        asset: str | int,
-        quantity: float,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        *,
-        trail_amount: float | None = None,
-        trail_percent: float | None = None,
-        order_type: str | None = None,
-        time_in_force: str = "gtc",
-        expire_at: Any = None,
-        parent: OrderEvent | int | None = None,
-    ) -> OrderEvent:
-        """Sell ``quantity`` (> 0): :meth:`order` with ``-quantity``.
-
-        Every other parameter is that of :meth:`order`.
-
-        Raises
-        ------
-        OrderError
-            For a quantity that is not > 0, and everything :meth:`order` refuses.
-        """
-        q = _as_float(quantity, "quantity")
-        if not q > 0:
-            raise OrderError(f"sell quantity must be > 0, got {quantity!r}")
-        return self.order(asset, -q, limit_price, stop_price, trail_amount=trail_amount,
-                          trail_percent=trail_percent, order_type=order_type,
-                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
-
     def order_value(
         self,
         asset: str | int,
@@ -990,104 +796,6 @@ class Strategy(Guarded):
                                 order_type=order_type, time_in_force=time_in_force,
                                 expire_at=expire_at, parent=parent)
 
-    def _round(self, quantity: float) -> float:
-        """A helper's order size: whole units toward zero unless fractional (see round_whole)."""
-        return quantity if self._fractional else float(round_whole(quantity))
-
-    def order_target_quantity(
-        self, asset: str | int, target: float, *, tolerance: float = 0.0
-    ) -> OrderEvent | None:
-        """Trade toward a signed target quantity with a market order.
-
-        The gap is measured from the position plus working market orders
-        on the asset, so calling this every bar does not stack orders. With
-        whole shares the order size is truncated toward zero (as backtrader
-        and vectorbt do), so the position never trades past the target.
-
-        Parameters
-        ----------
-        asset : str or int
-            Asset name or id.
-        target : float
-            Signed target quantity.
-        tolerance : float
-            Minimum trade, as a fraction of equity (0.01 = 1 %): no order
-            when ``|target - current| x last close < tolerance x equity``,
-            the rule of :meth:`rebalance`. A target of exactly 0 always
-            closes the position. Default 0.0: every gap is traded.
-
-        Returns
-        -------
-        OrderEvent or None
-            The order; None when the target is met (or within tolerance).
-        """
-        self._require_engine()
-        aid = self._asset_id(asset)
-        target = _as_float(target, "target")
-        return self._to_target(aid, target, tolerance)
-
-    def _to_target(self, aid: int, target: float, tolerance: Any) -> OrderEvent | None:
-        """The market order from position + working market orders to ``target`` units."""
-        current = float(self._positions[aid] + self._pending[aid])
-        if tolerance != 0.0 or type(tolerance) is not float:
-            tol = _as_float(tolerance, "tolerance")
-            if tol < 0:
-                raise OrderError(f"tolerance must be >= 0, got {tolerance!r}")
-            if tol > 0 and target != 0:
-                gap = abs(target - current) * self._price_for_sizing(aid)
-                if gap < tol * self._equity_for_weights():
-                    return None
-        # Whole shares: the order (not the target) is truncated toward zero,
-        # so the position never trades past the target.
-        delta = self._round(target - current)
-        if abs(delta) <= 1e-12 * max(abs(target), abs(current), 1.0):
-            return None
-        return self._require_engine().submit(aid, delta, _ORDER_MARKET)
-
-    def _price_for_sizing(self, aid: int) -> float:
-        price = float(self._last_price[aid])
-        if not price > 0:
-            raise OrderError(
-                f"asset {self._store.asset_names[aid]!r} has no price yet: "
-                "size orders by quantity before its first bar"
-            )
-        return price
-
-    def order_target_value(
-        self, asset: str | int, value: float, *, tolerance: float = 0.0
-    ) -> OrderEvent | None:
-        """Trade toward a position worth ``value`` at the last close (negative: short).
-
-        ``tolerance`` (a fraction of equity) skips a trade smaller than
-        ``tolerance x equity``, as in :meth:`order_target_quantity`.
-        """
-        self._require_engine()
-        aid = self._asset_id(asset)
-        value = _as_float(value, "value")
-        return self._to_target(aid, value / self._price_for_sizing(aid), tolerance)
-
-    def order_target_percent(
-        self, asset: str | int, percent: float, *, tolerance: float = 0.0
-    ) -> OrderEvent | None:
-        """Trade toward a position worth ``percent`` of equity (0.1 = 10 %; negative: short).
-
-        ``tolerance`` (a fraction of equity) skips a trade that would move
-        the weight by less than that, the rule of :meth:`rebalance`: with
-        ``tolerance=0.01`` a 10 % position is left alone while its weight
-        drifts within (9 %, 11 %). Default 0.0 re-trades every drift.
-
-        Raises
-        ------
-        OrderError
-            When equity is not > 0 (weights are undefined), and for an
-            asset with no price yet.
-        """
-        self._require_engine()
-        aid = self._asset_id(asset)
-        percent = _as_float(percent, "percent")
-        value = percent * self._equity_for_weights()
-        return self._to_target(aid, value / self._price_for_sizing(aid), tolerance)
-
     def buy_percent(self, asset: str | int, percent: float) -> OrderEvent | None:
         """Buy a quantity worth ``percent`` of equity at the last close (added to the position)."""
         self._require_engine()
@@ -1099,10 +807,6 @@ class Strategy(Guarded):
         if q == 0:
             return None
         return self._require_engine().submit(aid, q, _ORDER_MARKET)
-
-    def close_position(self, asset: str | int) -> OrderEvent | None:
-        """Flatten the position with a market order (None when already flat)."""
-        return self.order_target_quantity(asset, 0.0)
 
     def order_many(self, assets: Iterable[int] | np.ndarray, quantities: Any) -> np.ndarray:
         """Place market orders for many assets at once (ids or names).
@@ -1485,7 +1189,9 @@ class Strategy(Guarded):
 #: Public names of :class:`Strategy` (helpers, properties and hooks): an
 #: instance attribute of one of these names is refused (by the C base class
 #: ``mlbacktest._guard.Guarded``, at no cost to other assignments).
-RESERVED_NAMES: frozenset[str] = frozenset(n for n in vars(Strategy) if not n.startswith("_"))
+RESERVED_NAMES: frozenset[str] = frozenset(
+    n for cls in (Strategy, StrategyCore) for n in vars(cls) if not n.startswith("_")
+)
 
 
 def _reserved_message(cls: str, name: str) -> str:
@@ -1563,3 +1269,7 @@ def _as_float_array(values: Any, name: str) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise OrderError(f"{name} must be finite numbers, got {arr[i]} at position {i}")
     return out
+
+
+# The compiled fast paths fall back to this for every number they do not take as is.
+Strategy._as_float = staticmethod(_as_float)  # type: ignore[attr-defined]

@@ -239,3 +239,69 @@ def test_bar_store_refuses_indicator_values_that_do_not_fit():
         store.set_indicators(np.zeros((2, 3)), ["x", "x"])
     store.set_indicators(np.zeros((2, 3)), ["x"])  # a named row and an anonymous one
     assert store.indicator_names == ("x",) and not store.indicator_array.flags.writeable
+# ---------------------------------------------------------------- StrategyCore
+def _bound_strategy(n_assets: int = 2) -> Strategy:
+    """A Strategy bound to a run of ``n_assets`` x 3 bars, run to its end."""
+    import polars as pl
+
+    from mlbacktest import BacktestEngine, PolarsDataFeed
+
+    store = _store(n_assets)
+    frame = pl.DataFrame({
+        "timestamp": store.ts_array, "asset": [store.asset_names[a] for a in store.asset_array],
+        "open": store.open_array, "high": store.high_array, "low": store.low_array,
+        "close": store.close_array, "volume": store.volume_array,
+    }).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
+    strategy = Strategy()
+    BacktestEngine(PolarsDataFeed(frame), strategy).run()
+    return strategy
+
+
+@pytest.mark.parametrize("aid", [2, -1, 2**40, -(2**40)])
+def test_strategy_core_checks_asset_ids(aid):
+    s = _bound_strategy()
+    with pytest.raises((IndexError, OverflowError)):
+        s._history_window(aid, "close", 3)
+    with pytest.raises((IndexError, OverflowError)):
+        s._to_target(aid, 1.0, 0.0)
+    with pytest.raises((IndexError, OverflowError)):
+        s._price_for_sizing(aid)
+
+
+@pytest.mark.parametrize("n", [0, -1])
+def test_strategy_core_checks_the_window_length(n):
+    with pytest.raises(ValueError, match="n > 0"):
+        _bound_strategy()._history_window(0, "close", n)
+
+
+def test_strategy_core_checks_the_new_store():
+    s = _bound_strategy(2)
+    with pytest.raises(ValueError, match="new store has 3 assets, the run 2"):
+        s._core_set_store(_store(3))
+    with pytest.raises(TypeError):
+        s._core_set_store(None)
+
+
+def test_unbound_strategy_core_refuses_every_accessor():
+    s = Strategy()
+    for call in (lambda: s._history_window(0, "close", 3), lambda: s._to_target(0, 1.0, 0.0),
+                 lambda: s._price_for_sizing(0), lambda: s.get_position(0),
+                 lambda: s.history(0, "close", 3), lambda: s.buy(0, 1.0),
+                 lambda: s.history_panel("close", 3, [0])):
+        with pytest.raises(RuntimeError, match="not attached"):
+            call()
+
+
+def test_engine_last_row_has_one_entry_per_asset():
+    store, pf, broker = _broker(2)
+    engine = _engine(store, Clock(), broker, pf)
+    assert engine.last_row_array.tolist() == [-1, -1]
+
+
+def test_history_refuses_an_engine_row_outside_the_strategy_store():
+    s = _bound_strategy(2)  # 2 assets x 3 bars, run to its end: last rows 4 and 5
+    s._core_set_store(_store(2, 1))  # a 2-row store
+    with pytest.raises(IndexError, match="latest row 4 of asset 0 is outside"):
+        s._history_window(0, "close", 2)
+    with pytest.raises(IndexError, match="latest row 5 of asset 1 is outside"):
+        s.history_panel("close", 2, [1])

@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("compiled core", (
         "mlbacktest._typedefs", "mlbacktest._events", "mlbacktest._costs", "mlbacktest._clock",
         "mlbacktest._broker", "mlbacktest._portfolio", "mlbacktest._engine", "mlbacktest._fifo",
-        "mlbacktest._fillrules", "mlbacktest._guard", "mlbacktest._build_check",
+        "mlbacktest._fillrules", "mlbacktest._guard", "mlbacktest._strategy",
+        "mlbacktest._build_check",
     )),
     ("data", ("mlbacktest.data",)),
     ("indicators", ("mlbacktest.indicators",)),

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["_events", "_clock", "_costs", "_portfolio", "_broker", "_engine", "_fifo",
+MODULES = ["_events", "_clock", "_costs", "_portfolio", "_broker", "_engine", "_fifo", "_strategy",
            "indicators._kernels"]
 
 
