@@ -151,6 +151,36 @@ cdef class StrategyCore(Guarded):
         self.eq_version = -1
         self._core_set_store(engine.store)
 
+    def _core_release(self):
+        """Drop the C references to the finished run (engine, portfolio, store, caches).
+
+        The strategy and its engine refer to each other; a caller that is done
+        with a run (a sweep's worker) cuts that cycle so the run's memory is
+        freed at once rather than at the next garbage collection. The
+        accessors then raise as before a run.
+        """
+        self.core = None
+        self.pf = None
+        self.bars = None
+        self.asset_ids = None
+        self.pos = None
+        self.last_px = None
+        self.avg_cost = None
+        self.pending = None
+        self.eq_version = -1
+        self.hist_ready = False
+        self.hist_order = None
+        self.hist_pos = None
+        self.hist_offsets = None
+        self.hist_slot = None
+        self.hist_cols = {}
+        self.tix_ready = False
+        self.tix_times = None
+        self.tix_starts = None
+        self.tix_slot = None
+        self.tix_asset = None
+        self.tix_cols = {}
+
     def _core_set_store(self, BarStore store not None):
         """Read bars from ``store`` from now on; drops every per-field cache (by name)."""
         if self.core is not None and store.n_assets != self.n_assets_c:

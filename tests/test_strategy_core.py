@@ -415,3 +415,19 @@ def test_strategies_pickle_and_copy_with_their_attributes():
     assert deep.window == [1.0, 2.0, 9.0, 0.0, 0.0, 0.0, 0.0] and s.window == [1.0, 2.0]
     with pytest.raises(RuntimeError, match="not attached"):
         copy.copy(s).get_position(0)
+
+
+def test_release_drops_the_run_and_the_accessors_refuse():
+    # (that the run's memory is then freed without the garbage collector is
+    # tests/test_research.py::test_a_finished_run_is_freed_without_the_garbage_collector)
+    frame = _frame(("A", "B"), 20, dt.timedelta(days=1), dt.timedelta(0), seed=3)
+    strategy = Reader(n=3)
+    BacktestEngine(PolarsDataFeed(frame, signal_columns=["pred"]), strategy,
+                   BacktestConfig()).run(progress=False)
+    assert strategy.get_position("A") == 0.0  # still readable after the run
+    assert strategy.history("A", "close", 3).size == 3
+    strategy._core_release()
+    with pytest.raises(RuntimeError, match="not attached"):
+        strategy.get_position("A")
+    with pytest.raises(RuntimeError, match="not attached"):
+        strategy.history("A", "close", 3)

@@ -289,6 +289,9 @@ def run_one(
         state = getattr(strategy, "__dict__", None)
         if state is not None:
             state.clear()
+        release = getattr(strategy, "_core_release", None)
+        if release is not None:
+            release()
     out.run_time = time.perf_counter() - t0
     return out
 
