@@ -28,6 +28,7 @@ from mlbacktest.errors import (
     LookAheadWarning,
     NotBuiltError,
     OrderError,
+    PortingError,
     RejectedOrdersWarning,
     ResultFileError,
 )
@@ -47,6 +48,7 @@ from mlbacktest.models import (
     SlippageModel,
     SquareRootImpact,
     TieredCommission,
+    VolumeShareImpact,
 )
 from mlbacktest.results import BacktestResult
 from mlbacktest.strategy import Bracket, Strategy
@@ -86,6 +88,7 @@ __all__ = [
     "LinearImpact",
     "SquareRootImpact",
     "AlmgrenChrissImpact",
+    "VolumeShareImpact",
     "ColumnSource",
     "DataError",
     "OrderError",
@@ -93,6 +96,7 @@ __all__ = [
     "IndicatorError",
     "ResultFileError",
     "NotBuiltError",
+    "PortingError",
     "LookAheadWarning",
     "RejectedOrdersWarning",
     "__version__",

@@ -163,10 +163,17 @@ def _parser() -> argparse.ArgumentParser:
                     "report (report.html) to the --out directory.",
     )
     run.add_argument(
-        "strategy", metavar="STRATEGY",
+        "strategy", metavar="STRATEGY", nargs="?",
         help="path/to/file.py:ClassName or package.module:ClassName (':ClassName' may be left "
              "out when the module defines exactly one Strategy subclass)",
     )
+    run.add_argument("--zipline", metavar="ALGO.py",
+                     help="instead of STRATEGY: a zipline algorithm file (initialize, "
+                          "handle_data, ...), run unmodified through mlbacktest.compat.zipline "
+                          "on daily --data (timestamp, asset, open, high, low, close, volume); "
+                          "writes zipline's perf frame to DIR/perf.pickle")
+    run.add_argument("--capital-base", type=float, default=1e7, metavar="CASH",
+                     help="starting cash of a --zipline run (default 1e7, as zipline's)")
     run.add_argument("--data", required=True, metavar="PATH",
                      help="bars: a parquet file, a directory of parquet files, a glob "
                           "('bars/*.parquet'), or a .csv, .tsv or Arrow IPC (.arrow, .ipc, "
@@ -728,6 +735,11 @@ def _run(args: argparse.Namespace) -> int:
     from mlbacktest.errors import ConfigError, DataError
 
     tb = args.traceback
+    if args.zipline is not None:
+        return _run_zipline(args)
+    if args.strategy is None:
+        raise CLIError("run needs a STRATEGY (file.py:ClassName) or --zipline ALGO.py "
+                       "(see 'mlbacktest run --help')")
     # Usage errors (status 2) first, before anything slow runs.
     params = _parse_params(args.param)
     out = _check_out_dir(args.out, args.overwrite)
@@ -811,6 +823,80 @@ def _run(args: argparse.Namespace) -> int:
     print(f"results written to {out}{os.sep}")
     if not args.no_report:
         print(f"report written to {out / REPORT_NAME}")
+    return EXIT_OK
+
+
+#: ``run`` options a --zipline run has no use for (zipline algorithms set their own costs).
+_NOT_ZIPLINE = ("signals", "context", "config", "chunk", "signal_columns", "available_at_column",
+                "signal_delay", "embargo", "assets", "benchmark")
+
+
+def _run_zipline(args: argparse.Namespace) -> int:
+    """``mlbacktest run --zipline algo.py --data bars --out DIR``."""
+    import pickle
+
+    from mlbacktest.compat.zipline import (
+        installed_as_zipline,
+        load_algorithm,
+        read_bars,
+        run_algorithm,
+    )
+    from mlbacktest.errors import ConfigError, DataError, OrderError, PortingError
+
+    tb = args.traceback
+    if args.strategy is not None:
+        raise CLIError(f"give either STRATEGY ({args.strategy}) or --zipline, not both")
+    used = [o for o in _NOT_ZIPLINE if getattr(args, o, None) is not None]
+    if args.param:
+        used.insert(0, "param")
+    if used:
+        raise CLIError(f"--{used[0].replace('_', '-')} does not apply to a --zipline run (the "
+                       "algorithm sets its costs with set_commission / set_slippage)")
+    _check_exists(args.zipline, "--zipline")
+    _check_exists(args.data, "--data")
+    out = _check_out_dir(args.out, args.overwrite)
+    # `zipline` is the shim for the whole run: the file may import from zipline inside its
+    # functions too (a real zipline imported in this process is restored afterwards)
+    with _on_path(str(Path(args.zipline).resolve().parent), os.getcwd()), \
+            installed_as_zipline(replace=True):
+        try:
+            module = load_algorithm(args.zipline)
+        except (PortingError, ImportError) as exc:
+            return _fail(exc, f"cannot load the zipline algorithm {args.zipline}", tb)
+        except Exception as exc:
+            return _fail(exc, f"importing {args.zipline} raised", tb)
+        try:
+            bars = read_bars(args.data)
+            days = bars["timestamp"]
+            start = args.start if args.start is not None else days.min()
+            end = args.end if args.end is not None else days.max()
+            perf = run_algorithm(
+                start, end, module.initialize, args.capital_base,
+                handle_data=getattr(module, "handle_data", None),
+                before_trading_start=getattr(module, "before_trading_start", None),
+                data=bars)
+        except DataError as exc:
+            return _fail(exc, "bad data", tb)
+        except PortingError as exc:
+            return _fail(exc, "not supported by the zipline shim", tb)
+        except (ConfigError, OrderError) as exc:
+            return _fail(exc, "the algorithm raised", tb)
+        except Exception as exc:
+            if isinstance(exc, SystemExit):
+                return _exit_called(exc, "the algorithm", tb)
+            return _fail(exc, "the algorithm raised", tb)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "perf.pickle"
+    with open(path, "wb") as fh:
+        pickle.dump(perf, fh)
+    if not args.quiet:
+        pv = perf["portfolio_value"]
+        n = sum(len(t) for t in perf["transactions"])
+        print(f"zipline algorithm {args.zipline}: {len(perf)} sessions "
+              f"{perf.index[0].date()} .. {perf.index[-1].date()}, {n} transactions")
+        print(f"portfolio value {pv.iloc[0]:,.2f} -> {pv.iloc[-1]:,.2f} "
+              f"({pv.iloc[-1] / args.capital_base - 1:+.2%} on capital {args.capital_base:,.0f})")
+    print(f"perf written to {path}")
     return EXIT_OK
 
 

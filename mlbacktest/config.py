@@ -426,7 +426,8 @@ class BacktestConfig:
         ``"vectorbt"``: orders at the close of the signal bar (vectorbt's
         default ``price=close``; look-ahead-prone), fractional sizes.
         ``"zipline"``: market orders at the next bar's close, whole shares,
-        at most 2.5 % of a bar's volume, $0.001 per share commission.
+        zipline's default costs: 5 bps slippage, at most 10 % of a bar's
+        volume (the rest carries over), $0.001 per share commission.
         See docs/presets.md for what each preset does and does not reproduce.
         """
         try:
@@ -629,7 +630,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fill_at": "next_close",
         "fractional": False,
         "allow_short": True,
-        "max_volume_participation": 0.025,
+        "max_volume_participation": 0.1,
+        "slippage_bps": 5.0,
         "commission": {"model": "per_share", "per_share": 0.001},
     },
 }

@@ -18,6 +18,7 @@ __all__ = [
     "ResultFileError",
     "NotBuiltError",
     "IndicatorError",
+    "PortingError",
     "LookAheadWarning",
     "RejectedOrdersWarning",
     "suggest",
@@ -89,6 +90,15 @@ class NotBuiltError(MlBacktestError, ImportError):
     (:attr:`path`): a copy of the sources that was never built, imported
     beside another installed copy, would otherwise run on the other copy's
     compiled modules.
+    """
+
+
+class PortingError(MlBacktestError, NotImplementedError):
+    """A call of another engine's API that the porting assistants do not translate.
+
+    Raised by :mod:`mlbacktest.compat` at the call itself, before anything
+    runs with different behaviour. The message names the other engine's call
+    and the mlbacktest way to do the same thing.
     """
 
 

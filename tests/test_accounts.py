@@ -247,8 +247,9 @@ def test_presets_set_their_knobs_and_take_overrides():
         "next_open", False, "submission", False)
     assert bt.initial_cash == 5_000
     zl = BacktestConfig.preset("zipline")
-    assert zl.fill_at == "next_close" and zl.max_volume_participation == 0.025
-    assert zl.commission_model.per_share == 0.001
+    assert zl.fill_at == "next_close" and zl.max_volume_participation == 0.1
+    assert zl.commission_model.per_share == 0.001 and zl.commission_model.minimum == 0.0
+    assert zl.slippage_model.bps == 5.0
     with pytest.warns(LookAheadWarning):
         vb = BacktestConfig.preset("vectorbt")
     assert vb.fill_at == "close"
@@ -263,7 +264,7 @@ def test_zipline_preset_fills_market_orders_at_the_next_close():
 
     data = bars({"A": [FLAT, (101, 103, 100, 102), FLAT]})
     res = run(data, Scripted({0: d0}), BacktestConfig.preset("zipline", initial_cash=10_000))
-    assert res.fills["price"].to_list() == [102.0]
+    assert res.fills["price"].to_list() == [pytest.approx(102.0 * 1.0005, rel=1e-12)]
     assert res.fills["commission"].to_list() == [pytest.approx(0.01)]
 
 

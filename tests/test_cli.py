@@ -750,3 +750,82 @@ def test_unexpected_lower_layer_errors_are_one_line(workdir, capsys, monkeypatch
     assert "Traceback (most recent call last)" in err and "def broken" not in err
     assert 'raise polars.exceptions.ComputeError("unexpected schema' in err
     assert not (workdir / "out").exists()
+
+
+# --------------------------------------------------------------------------- #
+# run --zipline: an unmodified zipline algorithm file
+# --------------------------------------------------------------------------- #
+ZIPLINE_ALGO = '''
+from zipline.api import order_target_percent, record, symbol
+
+
+def initialize(context):
+    context.asset = symbol("A001")
+
+
+def handle_data(context, data):
+    order_target_percent(context.asset, 0.5)
+    record(price=data.current(context.asset, "price"))
+'''
+
+
+@pytest.fixture
+def zipline_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Daily bars on weekdays (trading_calendar=None is not reachable from the CLI, so the
+    dates are XNYS sessions) and a zipline algorithm file; the cwd."""
+    pytest.importorskip("exchange_calendars")
+    import exchange_calendars as xcals
+
+    days = xcals.get_calendar("XNYS").sessions_in_range("2021-01-04", "2021-03-31")
+    frame = synthetic_bars(n_assets=3, n_bars=len(days), seed=4).drop("pred")
+    mapping = pl.DataFrame({"timestamp": frame["timestamp"].unique().sort(),
+                            "day": pl.Series(days.to_numpy()).cast(pl.Datetime("ns"))})
+    frame = (frame.join(mapping, on="timestamp").drop("timestamp").rename({"day": "timestamp"})
+             .with_columns(pl.col("volume").round(0)))
+    frame.write_parquet(tmp_path / "bars.parquet")
+    (tmp_path / "algo.py").write_text(ZIPLINE_ALGO)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_run_zipline_writes_perf(zipline_dir, capsys):
+    import pickle
+
+    from mlbacktest.compat.zipline import load_algorithm, run_algorithm
+
+    status, out, err = run_cli(capsys, "run", "--zipline", "algo.py", "--data", "bars.parquet",
+                               "--capital-base", "100000", "--out", "zl")
+    assert (status, err) == (EXIT_OK, "")
+    perf = pickle.loads((zipline_dir / "zl" / "perf.pickle").read_bytes())
+    module = load_algorithm(zipline_dir / "algo.py", replace=True)
+    direct_perf = run_algorithm("2021-01-04", "2021-03-31", module.initialize, 1e5,
+                                handle_data=module.handle_data, data="bars.parquet")
+    assert perf["portfolio_value"].equals(direct_perf["portfolio_value"])
+    assert perf["price"].equals(direct_perf["price"])
+    assert "sessions 2021-01-04 .. 2021-03-31" in out and "perf written to" in out
+
+
+def test_run_zipline_usage_errors(zipline_dir, capsys):
+    status, _, err = run_cli(capsys, "run", "strategies.py:TopK", "--zipline", "algo.py",
+                             "--data", "bars.parquet", "--out", "zl")
+    assert status == EXIT_USAGE and "either STRATEGY (strategies.py:TopK) or --zipline" in err
+    status, _, err = run_cli(capsys, "run", "--zipline", "algo.py", "--data", "bars.parquet",
+                             "--signals", "bars.parquet", "--out", "zl")
+    assert status == EXIT_USAGE and "--signals does not apply to a --zipline run" in err
+    status, _, err = run_cli(capsys, "run", "--data", "bars.parquet", "--out", "zl")
+    assert status == EXIT_USAGE and "run needs a STRATEGY" in err
+
+
+def test_run_zipline_reports_porting_and_data_errors(zipline_dir, capsys):
+    (zipline_dir / "pipe.py").write_text(ZIPLINE_ALGO.replace(
+        "    record(", "    from zipline.api import fetch_csv\n    fetch_csv()\n"
+        "    record("))
+    status, _, err = run_cli(capsys, "run", "--zipline", "pipe.py", "--data", "bars.parquet",
+                             "--out", "zl")
+    assert status == EXIT_FAILURE
+    assert "not supported by the zipline shim" in err and "fetch_csv" in err
+    pl.read_parquet("bars.parquet").filter(
+        pl.col("timestamp") != pl.datetime(2021, 2, 1)).write_parquet("gap.parquet")
+    status, _, err = run_cli(capsys, "run", "--zipline", "algo.py", "--data", "gap.parquet",
+                             "--out", "zl")
+    assert status == EXIT_FAILURE and "bad data" in err and "2021-02-01" in err

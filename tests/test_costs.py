@@ -33,6 +33,7 @@ from mlbacktest.models import (
     SlippageModel,
     SquareRootImpact,
     TieredCommission,
+    VolumeShareImpact,
     commission_from_config,
     model_from_config,
     model_to_config,
@@ -679,3 +680,57 @@ def test_fixed_amount_slippage_moves_the_price_by_currency_per_unit():
     assert slippage_from_config(m.to_config()) == m
     with pytest.raises(ConfigError, match="amount"):
         FixedAmountSlippage(-1.0)
+
+
+# ================================================================ volume-share impact (zipline)
+def test_volume_share_impact_by_hand():
+    m = VolumeShareImpact(price_impact=0.1, volume_limit=0.025)
+    m.reset(2)
+    # share 1 %: 50 + 0.01**2 * 0.1 * 50 (zipline's order of operations, bit for bit)
+    assert price(m, 1_000, 50.0, volume=100_000) == 50.0 + 0.01**2 * 0.1 * 50.0
+    assert price(m, -1_000, 50.0, volume=100_000) == 50.0 + 0.01**2 * -0.1 * 50.0
+    # the share is capped at volume_limit
+    assert price(m, 10_000, 50.0, volume=100_000) == 50.0 + 0.025**2 * 0.1 * 50.0
+    # no volume: cannot fill on this bar
+    assert math.isnan(price(m, 10, 50.0, volume=0.0))
+
+
+def test_volume_share_impact_counts_the_fills_already_on_the_bar():
+    m = VolumeShareImpact(0.1, volume_limit=None)
+    m.reset(2)
+    m.record_fill(0, 1_000, 50.0, 100_000, 7)
+    # a second fill on the same asset and bar is priced on the volume of both
+    assert price(m, 1_000, 50.0, volume=100_000, asset=0, ts=7) == 50.0 + 0.02**2 * 0.1 * 50.0
+    # another asset, or the next bar, starts from zero
+    assert price(m, 1_000, 50.0, volume=100_000, asset=1, ts=7) == 50.0 + 0.01**2 * 0.1 * 50.0
+    assert price(m, 1_000, 50.0, volume=100_000, asset=0, ts=8) == 50.0 + 0.01**2 * 0.1 * 50.0
+    m.reset(2)
+    assert price(m, 1_000, 50.0, volume=100_000, asset=0, ts=7) == 50.0 + 0.01**2 * 0.1 * 50.0
+
+
+def test_volume_share_impact_in_a_run_with_the_volume_cap():
+    def d0(s, view):
+        s.buy("A", 3_000)
+        s.buy("A", 3_000)
+
+    data = bars({"A": [(100, 100, 100, 100)] * 4}, volume=100_000)
+    cfg = mlbacktest.BacktestConfig(initial_cash=1e7, fill_at="next_close",
+                                    slippage_bps=VolumeShareImpact(0.1, 0.025),
+                                    max_volume_participation=0.025)
+    res = run(data, Scripted({0: d0}), cfg)
+    q = res.fills["quantity"].to_list()
+    p = res.fills["price"].to_list()
+    # bar 1: 2,500 of the cap to the first order; the second waits; bar 2: 500 + 2,000
+    assert q == [2_500, 500, 2_000, 1_000]
+    assert p[0] == 100 + 0.025**2 * 0.1 * 100
+    assert p[1] == 100 + 0.005**2 * 0.1 * 100
+    assert p[2] == 100 + 0.025**2 * 0.1 * 100
+
+
+def test_volume_share_impact_refuses_bad_parameters_and_pickles():
+    with pytest.raises(ConfigError, match="price_impact must be a finite number >= 0"):
+        VolumeShareImpact(-0.1)
+    with pytest.raises(ConfigError, match=r"volume_limit must be a fraction in \(0, 1\]"):
+        VolumeShareImpact(0.1, volume_limit=1.5)
+    m = pickle.loads(pickle.dumps(VolumeShareImpact(0.2, 0.05, bps=1.0)))
+    assert (m.price_impact, m.volume_limit, m.bps) == (0.2, 0.05, 1.0)

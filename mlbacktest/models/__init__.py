@@ -33,6 +33,7 @@ from mlbacktest.models.slippage import (
     NoSlippage,
     SlippageModel,
     SquareRootImpact,
+    VolumeShareImpact,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "LinearImpact",
     "SquareRootImpact",
     "AlmgrenChrissImpact",
+    "VolumeShareImpact",
     "ColumnSource",
     "COMMISSION_MODELS",
     "SLIPPAGE_MODELS",
