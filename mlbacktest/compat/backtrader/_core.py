@@ -272,8 +272,8 @@ class Trade:
             self.pnl += pnl
         self.pnlcomm = self.pnl - self.commission
         self.value = self.size * self.price
-        self.barlen = self.barclose - self.baropen
         if self.isclosed:
+            self.barlen = self.barclose - self.baropen
             self.isopen = False
 
     def open_datetime(self) -> _dt.datetime:
@@ -841,6 +841,26 @@ class _Analyzers:
 
 
 # =========================================================================== runner
+def _submission_order(notes: list[tuple[Order, int]]) -> list[tuple[Order, int]]:
+    """Fills of one bar in the order the orders were placed (backtrader tries them so).
+
+    The engine fills orders that reduce a position first; each run of
+    consecutive fill notifications is put back in submission order, other
+    notifications (a cancel caused by a fill) keep their place after it.
+    """
+    out: list[tuple[Order, int]] = []
+    run: list[tuple[Order, int]] = []
+    for note in notes:
+        if note[1] in (Order.Completed, Order.Partial):
+            run.append(note)
+            continue
+        out.extend(sorted(run, key=lambda n: n[0].ref))
+        run = []
+        out.append(note)
+    out.extend(sorted(run, key=lambda n: n[0].ref))
+    return out
+
+
 _EXEC_NAMES = dict(enumerate(Order.ExecTypes))
 _ENGINE_STATUS = {"partially_filled": Order.Partial, "filled": Order.Completed,
                   "cancelled": Order.Canceled, "expired": Order.Expired,
@@ -867,7 +887,7 @@ class _Runner(_NativeStrategy):
         self.new_orders: list[Order] = []
         self.user_notes: list[tuple[Order, int]] = []
         self.engine_notes: list[tuple[Order, int]] = []
-        self.trade_notes: list[Trade] = []
+        self.trade_notes: list[tuple[int, Trade]] = []
         self.oco_groups: dict[int, list[Order]] = {}
         self.oco_dirty: list[int] = []
         self.resolved = False
@@ -1008,14 +1028,14 @@ class _Runner(_NativeStrategy):
             ccomm = comm * abs(closed) / abs(q)
             trade._update(closed, price, ccomm, -closed * (price - pprice))
             if trade.isclosed:
-                self.trade_notes.append(copy.copy(trade))
+                self.trade_notes.append((bo.ref, copy.copy(trade)))
         if opened:
             if trade.isclosed:
                 trade = Trade(bo.data, bo.tradeid, next(self.trade_refs))
                 self.trades[a] = trade
             trade._update(opened, price, comm * abs(opened) / abs(q), 0.0)
         if trade.justopened and opened:
-            self.trade_notes.append(copy.copy(trade))
+            self.trade_notes.append((bo.ref, copy.copy(trade)))
 
     def on_slice(self, view: Any, context: Any) -> None:
         self._advance(view.ts)
@@ -1041,7 +1061,7 @@ class _Runner(_NativeStrategy):
         for bo in self.new_orders:
             notes.append((bo, Order.Submitted))
             notes.append((bo, Order.Accepted))
-        notes.extend(self.engine_notes)
+        notes.extend(_submission_order(self.engine_notes))
         self.new_orders = []
         self.user_notes = []
         self.engine_notes = []
@@ -1057,7 +1077,7 @@ class _Runner(_NativeStrategy):
             s.notify_order(snap)
             for an in self.analyzer_list:
                 an.notify_order(snap)
-        trades = self.trade_notes
+        trades = [t for _, t in sorted(self.trade_notes, key=lambda rt: rt[0])]
         self.trade_notes = []
         for t in trades:
             s.notify_trade(t)
