@@ -353,7 +353,7 @@ class DataFeed:
 
 
 class _DateTimeLine(Line):
-    """``data.datetime``: ``[0]`` is backtrader's float day number; ``.date(0)``, ``.datetime(0)``."""
+    """``data.datetime``: ``[0]`` is backtrader's day number; ``.date(0)``, ``.datetime(0)``."""
 
     __slots__ = ()
 
@@ -1319,11 +1319,10 @@ class Cerebro:
     def addanalyzer(self, ancls: type, *args: Any, _name: str | None = None,
                     **kwargs: Any) -> None:
         """Add an analyzer class, read as ``strategy.analyzers.<_name>``."""
-        from .analyzers import Analyzer
-
         if args:
             raise _unsupported("addanalyzer with positional arguments", "pass parameters by name")
-        if not (isinstance(ancls, type) and issubclass(ancls, Analyzer)):
+        if not (isinstance(ancls, type) and issubclass(ancls, _WithParams)
+                and hasattr(ancls, "get_analysis")):
             raise PortingError(f"addanalyzer needs a bt.analyzers class (SharpeRatio, "
                                f"DrawDown, TradeAnalyzer, Returns), got {ancls!r}")
         self._analyzers.append((ancls, _name or ancls.__name__.lower(), kwargs))
@@ -1404,12 +1403,12 @@ def _run_sets(cerebro: Cerebro, strategy: type, sets: list[dict[str, Any]],
     can later be handed to a sweep executor; each run is independent (its
     own engine, broker state and strategy instance).
     """
-    import mlbacktest
+    from mlbacktest.engine import run_backtest
 
     out: list[list[Any]] = []
     config = cerebro._config()
     for kwargs in sets:
         runner = _Runner(cerebro, strategy, kwargs, cerebro.datas)
-        mlbacktest.run_backtest(frame, runner, config)
+        run_backtest(frame, runner, config)
         out.append([runner.strategy])
     return out

@@ -91,7 +91,7 @@ def _rbinary(op: str, fn: Callable[[Any, Any], Any]) -> Callable[[Line, Any], An
 
 
 class Line:
-    """One line of one data feed: ``line[0]`` is the value at the current bar, ``line[-n]`` n before.
+    """One line of one data feed: ``line[0]`` is the current bar's value, ``line[-n]`` n before.
 
     Parameters
     ----------

@@ -178,7 +178,7 @@ SharpeRatio_A = SharpeRatio
 
 
 class Returns(Analyzer):
-    """Log returns: ``rtot`` (total), ``ravg`` (per period), ``rnorm``, ``rnorm100`` (annualised)."""
+    """Log returns: ``rtot`` (total), ``ravg`` (per period), ``rnorm``, ``rnorm100`` (annual)."""
 
     params = (("timeframe", None), ("compression", None), ("tann", None), ("fund", None))
     _TANN = {TimeFrame.Days: 252.0, TimeFrame.Weeks: 52.0, TimeFrame.Months: 12.0,

@@ -1,4 +1,4 @@
-"""``bt.ind`` / ``bt.indicators``: backtrader's indicators as lines over :mod:`mlbacktest.indicators`.
+"""``bt.ind`` / ``bt.indicators``: backtrader's indicators as lines of :mod:`mlbacktest.indicators`.
 
 Each indicator is declared in the strategy's ``__init__`` on a data feed or
 a line of one, and becomes a declaration of the compiled indicator layer
