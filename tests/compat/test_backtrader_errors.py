@@ -7,9 +7,8 @@ at the call, naming the backtrader API.
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 import pytest
 
@@ -60,8 +59,8 @@ REFUSED_IN_NEXT = {
                                                  price=1.0),
     "valid=Order.DAY": lambda s: s.buy(size=1, exectype=bt.Order.Limit, price=1.0,
                                        valid=bt.Order.DAY),
-    "buy_bracket/sell_bracket with plimit": lambda s: s.buy_bracket(size=1, plimit=1.0, stopprice=1.0,
-                                                       limitprice=2.0),
+    "buy_bracket/sell_bracket with plimit": lambda s: s.buy_bracket(
+        size=1, plimit=1.0, stopprice=1.0, limitprice=2.0),
     "line[1] reads 1 bar(s) ahead": lambda s: s.data.close[1],
     "Strategy.add_timer": lambda s: s.add_timer(),
 }

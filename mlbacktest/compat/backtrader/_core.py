@@ -841,6 +841,16 @@ class _Analyzers:
 
 
 # =========================================================================== runner
+_EMPTY = OrderData()
+
+
+def _snapshot(obj: Any) -> Any:
+    """A shallow copy of an order or its execution data (what a notification carries)."""
+    snap = object.__new__(type(obj))
+    snap.__dict__.update(obj.__dict__)
+    return snap
+
+
 def _submission_order(notes: list[tuple[Order, int]]) -> list[tuple[Order, int]]:
     """Fills of one bar in the order the orders were placed (backtrader tries them so).
 
@@ -1071,9 +1081,9 @@ class _Runner(_NativeStrategy):
                 pass  # the order already moved on; its snapshot still reports this step
             else:
                 bo.status = status
-            snap = copy.copy(bo)
+            snap = _snapshot(bo)
             snap.status = status
-            snap.executed = OrderData() if status <= Order.Accepted else copy.copy(bo.executed)
+            snap.executed = _EMPTY if status <= Order.Accepted else _snapshot(bo.executed)
             s.notify_order(snap)
             for an in self.analyzer_list:
                 an.notify_order(snap)

@@ -48,22 +48,24 @@ def PandasData(dataname: Any, name: str = "", datetime: Any = None,  # noqa: N80
                open: Any = -1, high: Any = -1, low: Any = -1, close: Any = -1,
                volume: Any = -1, **kwargs: Any) -> DataFeed:
     """A pandas DataFrame: the index is the time (or ``datetime=`` names a column)."""
+    import numpy as np
+
     df = dataname
+    cols = [str(c) for c in df.columns]
     if datetime is None:
-        df = df.reset_index()
-        tcol = df.columns[0]
+        times = np.asarray(df.index.to_numpy(), dtype="datetime64[ns]")
     else:
         tcol = df.columns[datetime] if isinstance(datetime, int) else datetime
-    cols = [str(c) for c in df.columns]
-    frame = pl.from_pandas(df.rename(columns=str))
+        times = np.asarray(df[tcol].to_numpy(), dtype="datetime64[ns]")
+    data: dict[str, Any] = {"timestamp": times}
     spec = dict(open=open, high=high, low=low, close=close, volume=volume)
-    select = [pl.col(str(tcol)).alias("timestamp")]
     for field, want in spec.items():
         c = _pick(cols, want, field)
         if c is None:
             raise PortingError(f"PandasData: no {field!r} column in {cols}")
-        select.append(pl.col(c).alias(field))
-    return _finish(frame.select(select), "PandasData", name, kwargs)
+        data[field] = np.asarray(df[df.columns[cols.index(c)]].to_numpy(), dtype=np.float64)
+    frame = pl.DataFrame(data)
+    return _finish(frame, "PandasData", name, kwargs)
 
 
 def PolarsData(dataname: pl.DataFrame, name: str = "", datetime: str = "datetime",  # noqa: N802
