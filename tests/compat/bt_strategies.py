@@ -165,7 +165,8 @@ class S(bt.Strategy):
 
     def notify_order(self, order):
         self.events.append((len(self), order.getstatusname(), order.isbuy(),
-                            order.executed.size, order.executed.price, order.executed.comm))
+                            order.executed.size, order.executed.price, order.executed.comm,
+                            order.executed.value, order.executed.pnl))
         if order.status in (order.Submitted, order.Accepted):
             return
         self.order = None

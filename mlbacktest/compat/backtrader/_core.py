@@ -1023,7 +1023,7 @@ class _Runner(_NativeStrategy):
         pprice = pos.price
         closed, opened = pos._update(q, price)
         self._trade(bo, closed, opened, price, pprice, comm, q)
-        ex.value += (-closed * pprice if closed else 0.0) + opened * price
+        ex.value += abs(closed) * pprice + abs(opened) * price
         if closed:
             ex.pnl += -closed * (price - pprice)
 
