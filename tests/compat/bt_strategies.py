@@ -211,6 +211,7 @@ def setup(cerebro):
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="dd")
     cerebro.addanalyzer(bt.analyzers.Returns, _name="ret")
     cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="tr", timeframe=bt.TimeFrame.Months)
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
     cerebro.addstrategy(S)
 '''
 

@@ -124,11 +124,14 @@ def test_same_source_same_run(name: str) -> None:
 def test_analyzers_agree() -> None:
     theirs, _ = run(backtrader, "analyzers")
     ours, _ = run(shim, "analyzers")
-    for name in ("sharpe", "sharpe_d", "dd", "ret", "tr"):
+    for name in ("sharpe", "sharpe_d", "dd", "ret", "tr", "trades"):
         a = dict(getattr(theirs.analyzers, name).get_analysis())
         b = getattr(ours.analyzers, name).get_analysis()
         close(_plain(a), _plain(b), name)
     assert ours.analyzers.sharpe_d.get_analysis()["sharperatio"] is not None
+    trades = ours.analyzers.trades.get_analysis()
+    assert trades["total"]["closed"] > 5 and trades["won"]["total"] and trades["lost"]["total"]
+    assert trades["long"]["total"] and trades["short"]["total"]
 
 
 def _plain(x: Any) -> Any:

@@ -16,7 +16,8 @@ from mlbacktest.errors import PortingError
 from ._core import _WithParams
 from ._lines import num2date
 
-__all__ = ["Analyzer", "TimeFrame", "SharpeRatio", "DrawDown", "Returns", "TimeReturn"]
+__all__ = ["Analyzer", "TimeFrame", "SharpeRatio", "DrawDown", "Returns", "TimeReturn",
+           "TradeAnalyzer"]
 
 
 class TimeFrame:
@@ -213,9 +214,145 @@ class Returns(Analyzer):
         self.rets = {"rtot": rtot, "ravg": ravg, "rnorm": rnorm, "rnorm100": rnorm * 100.0}
 
 
+class _Auto(dict):  # type: ignore[type-arg]
+    """A nested dict whose missing keys are new nested dicts, and an empty one adds as 0.
+
+    The shape backtrader's ``TradeAnalyzer`` returns: keys appear in the
+    order they are first written, and a counter not yet written reads as
+    empty (falsy) and counts from zero.
+    """
+
+    def __missing__(self, key: str) -> _Auto:
+        child = _Auto()
+        self[key] = child
+        return child
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self[key]
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __add__(self, other: Any) -> Any:
+        return type(other)() + other
+
+    __iadd__ = __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        return type(other)() - other
+
+    __isub__ = __sub__
+
+    def __mul__(self, other: Any) -> Any:
+        return type(other)() * other
+
+    __imul__ = __rmul__ = __mul__
+
+    def plain(self) -> dict[str, Any]:
+        """A plain nested ``dict`` copy."""
+        return {k: v.plain() if isinstance(v, _Auto) else v for k, v in self.items()}
+
+
+_BIG = 2**63 - 1
+
+
+class TradeAnalyzer(Analyzer):
+    """Statistics of the closed trades, with backtrader's nested keys.
+
+    ``total`` (``total``, ``open``, ``closed``), ``streak`` (``won`` /
+    ``lost``: ``current``, ``longest``), ``pnl`` (``gross`` / ``net``:
+    ``total``, ``average``), ``won`` / ``lost`` (``total``, ``pnl``),
+    ``long`` / ``short`` (counts and pnl, split won / lost) and ``len`` (bars
+    held: total, average, max, min, split won / lost and long / short). A
+    trade is won when its pnl after commission is >= 0.
+    """
+
+    def start(self) -> None:
+        self.rets = _Auto()
+        self.rets.total.total = 0
+
+    def get_analysis(self) -> dict[str, Any]:
+        return self.rets.plain()  # type: ignore[attr-defined, no-any-return]
+
+    def notify_trade(self, trade: Any) -> None:
+        r = self.rets
+        if trade.justopened:
+            r.total.total += 1
+            r.total.open += 1
+            return
+        if not trade.isclosed:
+            return
+        net, bars = trade.pnlcomm, trade.barlen
+        flag = {"won": int(net >= 0.0)}
+        flag["lost"] = int(not flag["won"])
+        side = {"long": trade.long, "short": not trade.long}
+        r.total.open -= 1
+        r.total.closed += 1
+        closed = r.total.closed
+        for w in ("won", "lost"):
+            st = r.streak[w]
+            st.current *= flag[w]
+            st.current += flag[w]
+            st.longest = max(st.longest or 0, st.current)
+        r.pnl.gross.total += trade.pnl
+        r.pnl.gross.average = r.pnl.gross.total / closed
+        r.pnl.net.total += net
+        r.pnl.net.average = r.pnl.net.total / closed
+        for w in ("won", "lost"):
+            node = r[w]
+            node.total += flag[w]
+            amount = net * flag[w]
+            node.pnl.total += amount
+            node.pnl.average = node.pnl.total / (node.total or 1.0)
+            pick = max if w == "won" else min
+            node.pnl.max = pick(node.pnl.max or 0.0, amount)
+        for s in ("long", "short"):
+            node = r[s]
+            node.total += side[s]
+            node.pnl.total += net * side[s]
+            node.pnl.average = node.pnl.total / (node.total or 1.0)
+            for w in ("won", "lost"):
+                amount = net * flag[w] * side[s]
+                node[w] += flag[w] * side[s]
+                sub = node.pnl[w]
+                sub.total += amount
+                sub.average = sub.total / (node[w] or 1.0)
+                pick = max if w == "won" else min
+                sub.max = pick(sub.max or 0.0, amount)
+        ln = r.len
+        ln.total += bars
+        ln.average = ln.total / closed
+        ln.max = max(ln.max or 0, bars)
+        ln.min = min(ln.min or _BIG, bars)
+        for w in ("won", "lost"):
+            node = ln[w]
+            b = bars * flag[w]
+            node.total += b
+            node.average = node.total / (r[w].total or 1.0)
+            node.max = max(node.max or 0, b)
+            if b:
+                node.min = min(node.min or _BIG, b)
+        for s in ("long", "short"):
+            node = ln[s]
+            b = bars * side[s]
+            node.total += b
+            node.average = node.total / (r[s].total or 1.0)
+            node.max = max(node.max or 0, b)
+            node.min = min(node.min or _BIG, b or (node.min or _BIG))
+            for w in ("won", "lost"):
+                b2 = bars * side[s] * flag[w]
+                sub = node[w]
+                sub.total += b2
+                sub.average = sub.total / (r[s][w] or 1.0)
+                sub.max = max(sub.max or 0, b2)
+                sub.min = min(sub.min or _BIG, b2 or (sub.min or _BIG))
+
+
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
     raise PortingError(f"bt.analyzers.{name} is not supported by mlbacktest.compat.backtrader "
-                       "(SharpeRatio, DrawDown, Returns, TimeReturn); natively, "
+                       "(SharpeRatio, DrawDown, Returns, TimeReturn, TradeAnalyzer); natively, "
                        "BacktestResult.metrics / equity / trades")
