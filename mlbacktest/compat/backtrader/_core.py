@@ -900,6 +900,7 @@ class _Runner(_NativeStrategy):
         self.trade_notes: list[tuple[int, Trade]] = []
         self.oco_groups: dict[int, list[Order]] = {}
         self.oco_dirty: list[int] = []
+        self.user_cancels: set[int] = set()
         self.resolved = False
         self.minperiod = 1
         self.values: list[float] = []
@@ -1006,6 +1007,8 @@ class _Runner(_NativeStrategy):
         bo = self.orders.get(order.order_id)
         if status is None or bo is None:
             return
+        if status == Order.Canceled and bo.eid in self.user_cancels:
+            return  # notified when it was asked for
         self.engine_notes.append((bo, status))
 
     def on_fill(self, fill: Any) -> None:
@@ -1204,6 +1207,7 @@ class _Runner(_NativeStrategy):
         if bo is None or not bo.alive():
             return
         if self.cancel(bo.eid):
+            self.user_cancels.add(bo.eid)
             bo.status = Order.Canceled
             self.user_notes.append((bo, Order.Canceled))
 

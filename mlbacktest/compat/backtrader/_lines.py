@@ -53,13 +53,20 @@ def num2date(x: float) -> _dt.datetime:
     Returns
     -------
     datetime
-        Rounded to the microsecond.
+        Truncated to the microsecond, as backtrader's ``num2date``.
     """
     ix = int(x)
-    dt = _dt.datetime.fromordinal(ix)
-    remainder = float(x) - ix
-    us = int(round(remainder * 86400e6))
-    return dt + _dt.timedelta(microseconds=us)
+    day = _dt.datetime.fromordinal(ix)
+    hour, rest = divmod(24.0 * (float(x) - ix), 1)
+    minute, rest = divmod(60.0 * rest, 1)
+    second, rest = divmod(60.0 * rest, 1)
+    micro = int(1e6 * rest)
+    if micro < 10:  # float noise of a whole second (backtrader's rule)
+        micro = 0
+    out = _dt.datetime(day.year, day.month, day.day, int(hour), int(minute), int(second), micro)
+    if micro > 999990:
+        out += _dt.timedelta(microseconds=1e6 - micro)
+    return out
 
 
 class Clock:
