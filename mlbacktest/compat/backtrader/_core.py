@@ -15,7 +15,7 @@ import datetime as _dt
 import itertools
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -50,6 +50,9 @@ class _Params:
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"no parameter {name!r}; parameters are {list(self.__dict__)}")
 
     def _getkeys(self) -> list[str]:
         return list(self.__dict__)
@@ -529,7 +532,7 @@ class Sizer(_WithParams):
 class FixedSize(Sizer):
     """``stake`` units (default 1) per order."""
 
-    params = (("stake", 1), ("tranches", 1))
+    params: Any = (("stake", 1), ("tranches", 1))
 
     def _getsizing(self, comminfo: Any, cash: float, data: Any, isbuy: bool) -> float:
         if self.p.tranches > 1:
@@ -543,7 +546,7 @@ SizerFix = FixedSize
 class PercentSizer(Sizer):
     """``percents`` % of the cash at the last close; an open position's size to close it."""
 
-    params = (("percents", 20), ("retint", False))
+    params: Any = (("percents", 20), ("retint", False))
 
     def _getsizing(self, comminfo: Any, cash: float, data: Any, isbuy: bool) -> float:
         position = self.broker.getposition(data)
@@ -559,26 +562,26 @@ class PercentSizer(Sizer):
 class AllInSizer(PercentSizer):
     """All the cash (``percents=100``)."""
 
-    params = (("percents", 100),)
+    params: Any = (("percents", 100),)
 
 
 class PercentSizerInt(PercentSizer):
     """:class:`PercentSizer` rounded down to whole units."""
 
-    params = (("retint", True),)
+    params: Any = (("retint", True),)
 
 
 class AllInSizerInt(PercentSizerInt):
     """:class:`AllInSizer` rounded down to whole units."""
 
-    params = (("percents", 100),)
+    params: Any = (("percents", 100),)
 
 
 # =========================================================================== strategy
 class _MetaStrategy(type):
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         runner = current_runner(f"{cls.__name__}()")
-        obj = cls.__new__(cls)
+        obj: Any = cls.__new__(cls)  # type: ignore[call-overload]
         obj._bt_setup(runner, kwargs)
         obj.__init__(*args)
         return obj
@@ -785,7 +788,7 @@ class Strategy(metaclass=_MetaStrategy):
                     limitprice: float | None = None, limitexec: int = Order.Limit,
                     limitargs: Mapping[str, Any] | None = None, **kwargs: Any) -> list[Order]:
         """An entry with a protective stop and a take-profit (one cancels the other)."""
-        return self._runner.bracket(self, True, data, size, price, exectype, valid, tradeid,
+        return self._runner.bt_bracket(self, True, data, size, price, exectype, valid, tradeid,
                                     stopprice, stopexec, limitprice, limitexec,
                                     (plimit, trailamount, trailpercent, oargs, stopargs,
                                      limitargs, kwargs))
@@ -800,7 +803,7 @@ class Strategy(metaclass=_MetaStrategy):
                      limitargs: Mapping[str, Any] | None = None, **kwargs: Any
                      ) -> list[Order]:
         """A short entry with a protective stop and a take-profit (one cancels the other)."""
-        return self._runner.bracket(self, False, data, size, price, exectype, valid, tradeid,
+        return self._runner.bt_bracket(self, False, data, size, price, exectype, valid, tradeid,
                                     stopprice, stopexec, limitprice, limitexec,
                                     (plimit, trailamount, trailpercent, oargs, stopargs,
                                      limitargs, kwargs))
@@ -979,7 +982,8 @@ class _Runner(_NativeStrategy):
             if isinstance(line, _DateTimeLine):
                 line._vals = days
             elif id(line) in data_ids:
-                line._vals = np.asarray(getattr(store, spec.name + "_array"))[r].tolist()
+                column = getattr(store, cast(_ind.Column, spec).name + "_array")
+                line._vals = np.asarray(column)[r].tolist()
             else:
                 assert ind_values is not None
                 row = ind_names.index(self.declared[repr(spec)])
@@ -1211,7 +1215,7 @@ class _Runner(_NativeStrategy):
             bo.status = Order.Canceled
             self.user_notes.append((bo, Order.Canceled))
 
-    def bracket(self, s: Strategy, isbuy: bool, data: Any, size: float | None,
+    def bt_bracket(self, s: Strategy, isbuy: bool, data: Any, size: float | None,
                 price: float | None, exectype: int, valid: Any, tradeid: int,
                 stopprice: float | None, stopexec: int, limitprice: float | None,
                 limitexec: int, rest: tuple[Any, ...]) -> list[Order]:
@@ -1243,6 +1247,7 @@ class _Runner(_NativeStrategy):
                                "the entry is Market or Limit")
         b = super().bracket(data._asset, q, stop_loss=stopprice, take_profit=limitprice,
                             limit_price=lim)
+        assert b.stop_loss is not None and b.take_profit is not None
         entry = self._new_order(data, q, exectype, lim, None, b.entry.order_id)
         stop = self._new_order(data, -q, Order.Stop, stopprice, None, b.stop_loss.order_id)
         take = self._new_order(data, -q, Order.Limit, limitprice, None,

@@ -270,14 +270,15 @@ class TradeAnalyzer(Analyzer):
     """
 
     def start(self) -> None:
-        self.rets = _Auto()
-        self.rets.total.total = 0
+        rets: Any = _Auto()
+        rets.total.total = 0
+        self.rets = rets
 
     def get_analysis(self) -> dict[str, Any]:
         return self.rets.plain()  # type: ignore[attr-defined, no-any-return]
 
     def notify_trade(self, trade: Any) -> None:
-        r = self.rets
+        r: Any = self.rets
         if trade.justopened:
             r.total.total += 1
             r.total.open += 1
