@@ -153,18 +153,7 @@ class Line:
                 "supported")
         if ago == 0:
             return self
-        n = -ago
-
-        def shift(x: Any) -> Any:
-            import numpy as np
-
-            out = np.full(len(x), np.nan)
-            out[n:] = x[:-n] if len(x) > n else out[n:]
-            return out
-
-        return Line(ind.Custom(shift, self._spec, lookback=n + 1,
-                               name=f"Delay({self._spec!r}, {n})"),
-                    self._asset, self._clock, self._owner)
+        return Line(ind.Delay(self._spec, -ago), self._asset, self._clock, self._owner)
 
     def __bool__(self) -> bool:
         if self._clock.stage == 2:

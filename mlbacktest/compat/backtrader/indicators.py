@@ -148,17 +148,11 @@ def EMA(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
 
 
 def WMA(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
-    """Weighted moving average (``period=30``): ``2 / (p (p + 1)) * sum(i * x[i])``.
-
-    Built from ``indicators.Sum``: the weighted sum is ``Sum(x, 1) + ... + Sum(x, p)``.
-    """
+    """Weighted moving average (``period=30``): ``indicators.WMA``."""
     (x,) = _inputs(args, 1, "WMA")
     p = _period(kwargs, "WMA", 30)
     _done(kwargs, "WMA")
-    total: _ind.Series = _ind.Sum(x._spec, 1)
-    for m in range(2, p + 1):
-        total = total + _ind.Sum(x._spec, m)
-    return _new(total * (2.0 / (p * (p + 1.0))), x)
+    return _new(_ind.WMA(x._spec, p), x)
 
 
 def RSI(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -250,14 +244,8 @@ def _two(args: tuple[Any, ...], name: str) -> tuple[Line, Any]:
 def _cross(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, up: bool) -> Line:
     _done(kwargs, name)
     a, b = _two(args, name)
-    bl = b if isinstance(b, Line) else None
-    if bl is None:  # a level: compare with the constant
-        before = (a(-1) < b) if up else (a(-1) > b)
-        after = (a > b) if up else (a < b)
-    else:
-        before = (a(-1) < bl(-1)) if up else (a(-1) > bl(-1))
-        after = (a > bl) if up else (a < bl)
-    return before * after
+    make = _ind.CrossUp if up else _ind.CrossDown
+    return _new(make(a._spec, b if isinstance(b, float) else b._spec), a)
 
 
 def CrossUp(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -290,8 +278,8 @@ def MACD(*args: Any, **kwargs: Any) -> MultiLine:  # noqa: N802
     p2 = _period(kwargs, "MACD", 26, "period_me2")
     ps = _period(kwargs, "MACD", 9, "period_signal")
     _done(kwargs, "MACD")
-    macd = _ind.EMA(x._spec, p1) - _ind.EMA(x._spec, p2)
-    return MultiLine(("macd", "signal"), [_new(macd, x), _new(_ind.EMA(macd, ps), x)])
+    macd, signal = _ind.MACD(x._spec, p1, p2, ps)
+    return MultiLine(("macd", "signal"), [_new(macd, x), _new(signal, x)])
 
 
 def Stochastic(*args: Any, **kwargs: Any) -> MultiLine:  # noqa: N802
@@ -302,11 +290,9 @@ def Stochastic(*args: Any, **kwargs: Any) -> MultiLine:  # noqa: N802
     ps = _period(kwargs, "Stochastic", 3, "period_dslow")
     _done(kwargs, "Stochastic")
     c = d.close
-    hh = _ind.Highest(d.high._spec, p)
-    ll = _ind.Lowest(d.low._spec, p)
-    k = 100.0 * ((c._spec - ll) / (hh - ll))
-    perc_k = _ind.SMA(k, pf)
-    return MultiLine(("percK", "percD"), [_new(perc_k, c), _new(_ind.SMA(perc_k, ps), c)])
+    perc_k, perc_d = _ind.Stochastic(p, pf, ps, high=d.high._spec, low=d.low._spec,
+                                     close=c._spec)
+    return MultiLine(("percK", "percD"), [_new(perc_k, c), _new(perc_d, c)])
 
 
 SimpleMovingAverage = MovingAverageSimple = SMA
