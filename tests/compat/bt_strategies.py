@@ -316,3 +316,50 @@ class S(bt.Strategy):
 def setup(cerebro):
     cerebro.addstrategy(S)
 '''
+
+SOURCES["short_bracket_limit_entry_trailpercent"] = '''
+class S(bt.Strategy):
+    def __init__(self):
+        self.bb = bt.ind.BollingerBands(self.data, period=15)
+        self.working = []
+
+    def notify_order(self, order):
+        if order.status == order.Completed and order.isbuy() and not self.position:
+            pass
+        if not order.alive():
+            self.working = [o for o in self.working if o.ref != order.ref]
+
+    def next(self):
+        for i, d in enumerate(self.datas[1:], start=1):
+            pos = self.getposition(d)
+            if pos.size > 0 and len(self) % 9 == 0:
+                self.working.append(self.sell(data=d, size=pos.size, exectype=bt.Order.StopTrail,
+                                              trailpercent=0.03))
+            elif not pos and len(self) % 17 == i:
+                self.working.append(self.buy(data=d, size=12))
+        if self.working or self.position:
+            return
+        c = self.data.close[0]
+        if c < self.bb.lines.bot[0]:
+            self.working = self.sell_bracket(size=20, price=c * 1.002, stopprice=c * 1.04,
+                                             limitprice=c * 0.95)
+
+def setup(cerebro):
+    cerebro.addstrategy(S)
+'''
+
+SOURCES["all_in_sizer_margin"] = '''
+class S(bt.Strategy):
+    def __init__(self):
+        self.sma = bt.ind.SMA(period=5)
+
+    def next(self):
+        if self.data.close[0] > self.sma[0] and not self.position:
+            self.buy()
+        elif self.data.close[0] < self.sma[0] and self.position:
+            self.close()
+
+def setup(cerebro):
+    cerebro.addsizer(bt.sizers.AllInSizer)
+    cerebro.addstrategy(S)
+'''

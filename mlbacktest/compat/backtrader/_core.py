@@ -904,6 +904,9 @@ class _Runner(_NativeStrategy):
         self.oco_groups: dict[int, list[Order]] = {}
         self.oco_dirty: list[int] = []
         self.user_cancels: set[int] = set()
+        self.margin_ids = itertools.count(2)
+        self.batch_cash: float | None = None
+        self.batch_pos: dict[int, Position] = {}
         self.resolved = False
         self.minperiod = 1
         self.values: list[float] = []
@@ -1076,12 +1079,17 @@ class _Runner(_NativeStrategy):
     def _flush(self) -> None:
         notes = self.user_notes
         for bo in self.new_orders:
+            if getattr(bo, "margin_at_submit", False):
+                notes.append((bo, Order.Margin))
+                continue
             notes.append((bo, Order.Submitted))
             notes.append((bo, Order.Accepted))
         notes.extend(_submission_order(self.engine_notes))
         self.new_orders = []
         self.user_notes = []
         self.engine_notes = []
+        self.batch_cash = None
+        self.batch_pos = {}
         s = self.strategy
         for bo, status in notes:
             if status <= Order.Accepted and bo.status > Order.Accepted:
@@ -1161,6 +1169,14 @@ class _Runner(_NativeStrategy):
             raise _unsupported(f"exectype={_EXEC_NAMES.get(exectype, exectype)!r}",
                                "supported: Market, Close, Limit, Stop, StopLimit, StopTrail")
         tif, expire = self._validity(valid)
+        created = data.close[0] if price is None and plimit is None else (price or plimit)
+        if not self._fits_cash(data, q, created):
+            bo = self._new_order(data, q, exectype, price, plimit, -next(self.margin_ids))
+            bo.margin_at_submit = True
+            if oco is not None:
+                for sibling in self.oco_groups.get(self._oco_group(oco), []):
+                    self.cancel_order(sibling)
+            return bo
         ev = self.order(data._asset, q, lim, stp, trail_amount=t_amt, trail_percent=t_pct,
                         order_type=otype, time_in_force=tif, expire_at=expire)
         bo = self._new_order(data, q, exectype, price if otype is None else None, plimit,
@@ -1170,6 +1186,35 @@ class _Runner(_NativeStrategy):
             self.oco_groups[g].append(bo)
             self.oco_dirty.append(g)
         return bo
+
+    def _fits_cash(self, data: Any, q: float, price: float) -> bool:
+        """backtrader's submission check (its default ``checksubmit=True``).
+
+        The orders placed since the last bar are pseudo-executed in order at
+        their creation price (the close, or the order's price) against the
+        cash and a copy of the positions; an order that leaves the cash
+        negative is refused as ``Margin`` before it reaches the broker, and
+        the cash it would have used stays spent for the rest of the batch,
+        as in ``BackBroker.check_submitted``.
+        """
+        if self.batch_cash is None:
+            self.batch_cash = float(self.get_cash())
+        a = data._asset
+        pos = self.batch_pos.get(a)
+        if pos is None:
+            live = self.positions[a]
+            pos = self.batch_pos[a] = Position(live.size, live.price)
+        closed, opened = pos._update(q, price)
+        rate = self.broker.commission
+        cash = self.batch_cash
+        if closed:
+            cash += -closed * price
+            cash -= abs(closed) * rate * price
+        if opened:
+            cash -= opened * price
+            cash -= abs(opened) * rate * price
+        self.batch_cash = cash
+        return cash >= 0.0
 
     def _oco_group(self, first: Order) -> int:
         for g, members in self.oco_groups.items():
@@ -1208,8 +1253,8 @@ class _Runner(_NativeStrategy):
         return bo
 
     def cancel_order(self, bo: Order) -> None:
-        if bo is None or not bo.alive():
-            return
+        if bo is None or not bo.alive() or bo.eid < 0:
+            return  # a cancel of an order refused at submission does nothing (as backtrader)
         if self.cancel(bo.eid):
             self.user_cancels.add(bo.eid)
             bo.status = Order.Canceled
