@@ -155,6 +155,7 @@ class Order:
         self.executed.remsize = size
         self.info: dict[str, Any] = {}
         self.eid = -1
+        self.margin_at_submit = False
 
     def isbuy(self) -> bool:
         """True for a buy order."""
@@ -1079,7 +1080,7 @@ class _Runner(_NativeStrategy):
     def _flush(self) -> None:
         notes = self.user_notes
         for bo in self.new_orders:
-            if getattr(bo, "margin_at_submit", False):
+            if bo.margin_at_submit:
                 notes.append((bo, Order.Margin))
                 continue
             notes.append((bo, Order.Submitted))
@@ -1169,7 +1170,8 @@ class _Runner(_NativeStrategy):
             raise _unsupported(f"exectype={_EXEC_NAMES.get(exectype, exectype)!r}",
                                "supported: Market, Close, Limit, Stop, StopLimit, StopTrail")
         tif, expire = self._validity(valid)
-        created = data.close[0] if price is None and plimit is None else (price or plimit)
+        created = float(price if price is not None else
+                        plimit if plimit is not None else data.close[0])
         if not self._fits_cash(data, q, created):
             bo = self._new_order(data, q, exectype, price, plimit, -next(self.margin_ids))
             bo.margin_at_submit = True
