@@ -152,6 +152,13 @@ def test_optstrategy_runs_every_set() -> None:
         compare(s, by_params[(s.p.fast, s.p.slow)])
 
 
+def test_optstrategy_of_one_set_is_still_a_list_of_lists() -> None:
+    theirs, _ = run(backtrader, "sma_crossover", {"fast": 5, "slow": [20]})
+    ours, _ = run(shim, "sma_crossover", {"fast": 5, "slow": [20]})
+    assert len(theirs) == len(ours) == 1 and len(ours[0]) == 1
+    compare(theirs[0][0], ours[0][0])
+
+
 def test_every_exectype_and_hook_is_exercised() -> None:
     ours, _ = run(shim, "close_orders_and_hooks")
     kinds = [h[0] for h in ours.result]

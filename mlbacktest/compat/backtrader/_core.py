@@ -1332,6 +1332,7 @@ class Cerebro:
         self._sizer: tuple[type, dict[str, Any]] = (FixedSize, {})
         self._analyzers: list[tuple[type, str, dict[str, Any]]] = []
         self.runstrats: list[Any] = []
+        self._opt = False
 
     def adddata(self, data: DataFeed, name: str | None = None) -> DataFeed:
         """Add a data feed (named ``name``, else its own name, else ``data<i>``)."""
@@ -1360,6 +1361,7 @@ class Cerebro:
                   for v in kwargs.values()]
         combos = [dict(zip(keys, c, strict=True)) for c in itertools.product(*values)]
         self._add_strategy(strategy, args, combos)
+        self._opt = True
 
     def _add_strategy(self, strategy: type, args: tuple[Any, ...],
                       sets: list[dict[str, Any]]) -> None:
@@ -1420,7 +1422,7 @@ class Cerebro:
         return results
 
     def _optimizing(self, sets: list[dict[str, Any]]) -> bool:
-        return getattr(self, "_opt", False) or len(sets) != 1
+        return self._opt or len(sets) != 1
 
     def _frame(self) -> pl.DataFrame:
         parts = []
