@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import polars as pl
 import pytest
 
 import mlbacktest.compat.backtrader as bt
@@ -113,3 +114,31 @@ def test_second_strategy_refused() -> None:
     c.addstrategy(bt.Strategy)
     with pytest.raises(PortingError, match="several strategies"):
         c.addstrategy(bt.Strategy)
+
+
+def test_feed_without_a_column_is_refused() -> None:
+    df = BARS["AAA"].drop(columns=["high"])
+    with pytest.raises(PortingError, match="PandasData: no 'high' column"):
+        bt.feeds.PandasData(dataname=df)
+    with pytest.raises(PortingError, match="PolarsData: no time column 'datetime'"):
+        bt.feeds.PolarsData(dataname=pl.DataFrame({"t": [1]}))
+
+
+def test_misaligned_feeds_are_refused() -> None:
+    c = bt.Cerebro()
+    c.adddata(bt.feeds.PandasData(dataname=BARS["AAA"]), name="AAA")
+    c.adddata(bt.feeds.PandasData(dataname=BARS["BBB"].iloc[5:]), name="BBB")
+    c.addstrategy(bt.Strategy)
+    with pytest.raises(PortingError, match="different timestamps"):
+        c.run()
+
+
+def test_pandas_data_with_a_time_column() -> None:
+    df = BARS["AAA"].rename_axis("date").reset_index()
+    c = bt.Cerebro()
+    c.adddata(bt.feeds.PandasData(dataname=df, datetime="date"), name="AAA")
+    c.addstrategy(bt.Strategy)
+    (s,) = c.run()
+    assert str(s.data.datetime.date(0)) == str(df["date"].iloc[-1].date())
+    with pytest.raises(PortingError, match=r"PandasData parameter\(s\) \['sessionstart'\]"):
+        bt.feeds.PandasData(dataname=BARS["AAA"], sessionstart=None)

@@ -12,7 +12,6 @@ import polars as pl
 import pytest
 
 import mlbacktest.compat.backtrader as shim
-from mlbacktest.errors import PortingError
 
 from .test_backtrader_parity import BARS, close, load, recorded, run
 
@@ -137,20 +136,3 @@ def test_lines_are_causal_under_truncation() -> None:
             close(full.result[:n], cut.result, f"first {n} bars of the run cut at {k}")
     finally:
         parity.BARS.update(saved)
-
-
-def test_feed_without_a_column_is_refused() -> None:
-    df = BARS["AAA"].drop(columns=["high"])
-    with pytest.raises(PortingError, match="PandasData: no 'high' column"):
-        shim.feeds.PandasData(dataname=df)
-    with pytest.raises(PortingError, match="PolarsData: no time column 'datetime'"):
-        shim.feeds.PolarsData(dataname=pl.DataFrame({"t": [1]}))
-
-
-def test_misaligned_feeds_are_refused() -> None:
-    c = shim.Cerebro()
-    c.adddata(shim.feeds.PandasData(dataname=BARS["AAA"]), name="AAA")
-    c.adddata(shim.feeds.PandasData(dataname=BARS["BBB"].iloc[5:]), name="BBB")
-    c.addstrategy(shim.Strategy)
-    with pytest.raises(PortingError, match="different timestamps"):
-        c.run()
