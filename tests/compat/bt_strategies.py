@@ -363,3 +363,70 @@ def setup(cerebro):
     cerebro.addsizer(bt.sizers.AllInSizer)
     cerebro.addstrategy(S)
 '''
+
+SOURCES["custom_sizer_and_params_dict"] = '''
+class Risk(bt.Sizer):
+    params = (("risk", 0.02),)
+
+    def _getsizing(self, comminfo, cash, data, isbuy):
+        if not isbuy:
+            return self.broker.getposition(data).size
+        return int(cash * self.p.risk / (data.close[0] * 0.05))
+
+
+class S(bt.Strategy):
+    params = {"period": 12}
+
+    def __init__(self):
+        self.roc = bt.ind.ROC(self.data0, period=self.params.period)
+        self.hi = bt.ind.Highest(self.data0.close, period=self.p.period)
+
+    def next(self):
+        if not self.position and self.data0.close[0] >= self.hi[-1] and self.roc[0] > 0:
+            self.buy()
+        elif self.position and self.roc[0] < 0:
+            self.sell()
+
+def setup(cerebro):
+    cerebro.addsizer(Risk, risk=0.03)
+    cerebro.addstrategy(S, period=15)
+'''
+
+SOURCES["cancel_bracket_leg_and_oco_member"] = '''
+class S(bt.Strategy):
+    def __init__(self):
+        self.legs = []
+        self.oco = []
+
+    def notify_order(self, order):
+        if order.status == order.Completed and order.isbuy() and order.data is self.data1:
+            size = order.executed.size
+            first = self.sell(data=self.data1, size=size, exectype=bt.Order.Limit,
+                              price=order.executed.price * 1.2)
+            second = self.sell(data=self.data1, size=size, exectype=bt.Order.Stop,
+                               price=order.executed.price * 0.8, oco=first)
+            third = self.sell(data=self.data1, size=size, exectype=bt.Order.Stop,
+                              price=order.executed.price * 0.7, oco=first)
+            self.oco = [first, second, third]
+            self.oco_bar = len(self)
+
+    def next(self):
+        if len(self) % 30 == 5 and not self.position:
+            self.legs = self.buy_bracket(size=10, exectype=bt.Order.Market,
+                                         stopprice=self.data.close[0] * 0.5,
+                                         limitprice=self.data.close[0] * 1.5)
+            self.leg_bar = len(self)
+        elif self.legs and len(self) == self.leg_bar + 4:
+            self.cancel(self.legs[1])  # the stop leg: the take-profit goes too
+        elif self.position and len(self) % 30 == 20:
+            self.close()
+        if len(self) % 40 == 7 and not self.getposition(self.data1):
+            self.buy(data=self.data1, size=5)
+        elif self.oco and len(self) == self.oco_bar + 3:
+            self.cancel(self.oco[1])  # a member: the whole group goes
+        elif self.getposition(self.data1) and len(self) % 40 == 30:
+            self.close(data=self.data1)
+
+def setup(cerebro):
+    cerebro.addstrategy(S)
+'''

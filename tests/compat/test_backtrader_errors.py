@@ -7,6 +7,7 @@ at the call, naming the backtrader API.
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -64,6 +65,9 @@ REFUSED_IN_NEXT = {
         size=1, plimit=1.0, stopprice=1.0, limitprice=2.0),
     "line[1] reads 1 bar(s) ahead": lambda s: s.data.close[1],
     "Strategy.add_timer": lambda s: s.add_timer(),
+    "buy/sell(oco=..., valid=...)": lambda s: s.buy(
+        size=1, exectype=bt.Order.Limit, price=1.0, valid=datetime.date(2030, 1, 1),
+        oco=s.buy(size=1, exectype=bt.Order.Limit, price=1.0)),
 }
 
 

@@ -905,6 +905,8 @@ class _Runner(_NativeStrategy):
         self.oco_groups: dict[int, list[Order]] = {}
         self.oco_dirty: list[int] = []
         self.user_cancels: set[int] = set()
+        self.brackets: dict[int, list[Order]] = {}
+        self.oco_linked: set[int] = set()
         self.margin_ids = itertools.count(2)
         self.batch_cash: float | None = None
         self.batch_pos: dict[int, Position] = {}
@@ -1112,10 +1114,11 @@ class _Runner(_NativeStrategy):
         self._link_oco()
 
     def _link_oco(self) -> None:
-        for g in self.oco_dirty:
-            members = [o.eid for o in self.oco_groups[g] if o.alive()]
+        for g in dict.fromkeys(self.oco_dirty):
+            members = [o.eid for o in self.oco_groups[g] if o.alive() and o.eid >= 0]
             if len(members) > 1:
                 self.oco(*members)
+            self.oco_linked.add(g)
         self.oco_dirty = []
 
     def on_end(self) -> None:
@@ -1170,6 +1173,10 @@ class _Runner(_NativeStrategy):
             raise _unsupported(f"exectype={_EXEC_NAMES.get(exectype, exectype)!r}",
                                "supported: Market, Close, Limit, Stop, StopLimit, StopTrail")
         tif, expire = self._validity(valid)
+        if oco is not None and valid is not None:
+            raise _unsupported("buy/sell(oco=..., valid=...)",
+                               "an expiring OCO member cancels its group before the bar in "
+                               "backtrader; give OCO orders no expiry")
         created = float(price if price is not None else
                         plimit if plimit is not None else data.close[0])
         if not self._fits_cash(data, q, created):
@@ -1221,7 +1228,7 @@ class _Runner(_NativeStrategy):
     def _oco_group(self, first: Order) -> int:
         for g, members in self.oco_groups.items():
             if first in members:
-                if members[0].alive() and len(members) > 1:
+                if g in self.oco_linked:
                     raise _unsupported(
                         "oco= with a third order after the group was linked",
                         "give every order of the group oco=first in the same next()")
@@ -1255,12 +1262,25 @@ class _Runner(_NativeStrategy):
         return bo
 
     def cancel_order(self, bo: Order) -> None:
+        """Cancel ``bo``, then (as backtrader) its OCO group and the rest of its bracket."""
+        if not self._cancel_one(bo):
+            return
+        for members in self.oco_groups.values():
+            if bo in members:
+                for sibling in reversed(members):  # backtrader walks its book from the end
+                    self._cancel_one(sibling)
+        for sibling in self.brackets.get(bo.ref, []):
+            self._cancel_one(sibling)
+
+    def _cancel_one(self, bo: Order) -> bool:
         if bo is None or not bo.alive() or bo.eid < 0:
-            return  # a cancel of an order refused at submission does nothing (as backtrader)
-        if self.cancel(bo.eid):
-            self.user_cancels.add(bo.eid)
-            bo.status = Order.Canceled
-            self.user_notes.append((bo, Order.Canceled))
+            return False  # a cancel of an order refused at submission does nothing (as backtrader)
+        if not self.cancel(bo.eid) and self.get_order(bo.eid).status != "cancelled":
+            return False
+        self.user_cancels.add(bo.eid)
+        bo.status = Order.Canceled
+        self.user_notes.append((bo, Order.Canceled))
+        return True
 
     def bt_bracket(self, s: Strategy, isbuy: bool, data: Any, size: float | None,
                 price: float | None, exectype: int, valid: Any, tradeid: int,
@@ -1300,6 +1320,8 @@ class _Runner(_NativeStrategy):
         take = self._new_order(data, -q, Order.Limit, limitprice, None,
                                b.take_profit.order_id)
         stop.parent = take.parent = entry
+        for leg in (entry, stop, take):
+            self.brackets[leg.ref] = [entry, stop, take]
         return [entry, stop, take]
 
 
