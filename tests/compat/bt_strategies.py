@@ -430,3 +430,28 @@ class S(bt.Strategy):
 def setup(cerebro):
     cerebro.addstrategy(S)
 '''
+
+SOURCES["data_arithmetic_macdhisto_aliases"] = '''
+class S(bt.Strategy):
+    def __init__(self):
+        self.sma = bt.ind.SMA(self.data, period=12)
+        self.gap = (self.data - self.sma) / self.sma
+        self.above = self.data > self.sma
+        self.mh = bt.ind.MACDHisto(self.data)
+        self.rsi = bt.ind.RSI(self.data)
+        self.seen = []
+
+    def next(self):
+        self.seen.append((self.gap[0], self.above[0], self.mh.histo[0], self.mh.lines.signal[0],
+                          self.sma.lines.sma[0], self.sma.sma[-1], self.rsi.lines.rsi[0]))
+        if self.mh.histo[0] > 0 and self.mh.histo[-1] <= 0 and not self.position:
+            self.buy(size=30)
+        elif self.mh.histo[0] < 0 and self.position:
+            self.close()
+
+    def stop(self):
+        self.result = self.seen
+
+def setup(cerebro):
+    cerebro.addstrategy(S)
+'''

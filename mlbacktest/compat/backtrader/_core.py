@@ -345,6 +345,27 @@ class DataFeed:
     def __len__(self) -> int:
         return int(self._clock.k + 1) if self._asset >= 0 else 0
 
+    def _op(name: str) -> Any:  # type: ignore[misc]
+        def method(self: DataFeed, other: Any) -> Any:
+            return getattr(self._lines_by_name["close"], name)(other)
+
+        method.__name__ = name
+        return method
+
+    __add__ = _op("__add__")
+    __sub__ = _op("__sub__")
+    __mul__ = _op("__mul__")
+    __truediv__ = _op("__truediv__")
+    __radd__ = _op("__radd__")
+    __rsub__ = _op("__rsub__")
+    __rmul__ = _op("__rmul__")
+    __rtruediv__ = _op("__rtruediv__")
+    __lt__ = _op("__lt__")
+    __le__ = _op("__le__")
+    __gt__ = _op("__gt__")
+    __ge__ = _op("__ge__")
+    del _op
+
     def _dt(self, ago: int) -> _dt.datetime:
         return num2date(self._lines_by_name["datetime"][ago])
 

@@ -112,7 +112,7 @@ class Line:
         The strategy or runner that resolves the line's values before the first bar.
     """
 
-    __slots__ = ("_spec", "_asset", "_clock", "_vals", "_owner", "__weakref__")
+    __slots__ = ("_spec", "_asset", "_clock", "_vals", "_owner", "_alias", "__weakref__")
 
     def __init__(self, spec: ind.Series, asset: int, clock: Clock, owner: Any) -> None:
         self._spec = spec
@@ -120,6 +120,7 @@ class Line:
         self._clock = clock
         self._vals: list[float] | None = None
         self._owner = owner
+        self._alias: str | None = None
         owner._register_line(self)
 
     # ------------------------------------------------------------ reads
@@ -169,10 +170,17 @@ class Line:
     # ------------------------------------------------------------ building lines
     @property
     def lines(self) -> Any:
-        """This line's lines (itself, as ``lines[0]``)."""
-        return _LinesOf([self], {})
+        """This line's lines (itself, as ``lines[0]`` and under the indicator's line name)."""
+        return _LinesOf([self], {self._alias: self} if self._alias else {})
+
+    def __getattr__(self, name: str) -> Line:
+        if name == "_alias" or name != getattr(self, "_alias", None):
+            raise AttributeError(name)
+        return self
 
     def _combine(self, op: str, other: Any, reflected: bool) -> Line:
+        if hasattr(other, "_bt_lines"):  # a data feed stands for its close
+            other = other.close
         if isinstance(other, Line):
             if other._asset != self._asset:
                 raise PortingError(

@@ -22,8 +22,8 @@ __all__ = [
     "SMA", "SimpleMovingAverage", "MovingAverageSimple", "EMA", "ExponentialMovingAverage",
     "MovingAverageExponential", "WMA", "WeightedMovingAverage", "MovingAverageWeighted",
     "RSI", "RelativeStrengthIndex", "ATR", "AverageTrueRange", "BollingerBands", "BBands",
-    "MACD", "Stochastic", "StochasticSlow", "CrossOver", "CrossUp", "CrossDown", "Highest",
-    "MaxN", "Lowest", "MinN", "StdDev", "StandardDeviation", "ROC", "RateOfChange",
+    "MACD", "MACDHisto", "Stochastic", "StochasticSlow", "CrossOver", "CrossUp", "CrossDown",
+    "Highest", "MaxN", "Lowest", "MinN", "StdDev", "StandardDeviation", "ROC", "RateOfChange",
     "Momentum", "SumN",
 ]
 
@@ -65,8 +65,10 @@ def _data_of(args: tuple[Any, ...], name: str) -> Any:
     return args[0]
 
 
-def _new(spec: _ind.Series, like: Line) -> Line:
-    return Line(spec, like._asset, like._clock, like._owner)
+def _new(spec: _ind.Series, like: Line, alias: str | None = None) -> Line:
+    line = Line(spec, like._asset, like._clock, like._owner)
+    line._alias = alias
+    return line
 
 
 def _period(kwargs: dict[str, Any], name: str, default: int | None, key: str = "period") -> int:
@@ -136,7 +138,7 @@ def SMA(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "SMA")
     p = _period(kwargs, "SMA", 30)
     _done(kwargs, "SMA")
-    return _new(_ind.SMA(x._spec, p), x)
+    return _new(_ind.SMA(x._spec, p), x, "sma")
 
 
 def EMA(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -144,7 +146,7 @@ def EMA(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "EMA")
     p = _period(kwargs, "EMA", 30)
     _done(kwargs, "EMA")
-    return _new(_ind.EMA(x._spec, p), x)
+    return _new(_ind.EMA(x._spec, p), x, "ema")
 
 
 def WMA(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -152,7 +154,7 @@ def WMA(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "WMA")
     p = _period(kwargs, "WMA", 30)
     _done(kwargs, "WMA")
-    return _new(_ind.WMA(x._spec, p), x)
+    return _new(_ind.WMA(x._spec, p), x, "wma")
 
 
 def RSI(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -160,7 +162,7 @@ def RSI(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "RSI")
     p = _period(kwargs, "RSI", 14)
     _done(kwargs, "RSI")
-    return _new(_ind.RSI(x._spec, p), x)
+    return _new(_ind.RSI(x._spec, p), x, "rsi")
 
 
 def ATR(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -169,7 +171,7 @@ def ATR(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     p = _period(kwargs, "ATR", 14)
     _done(kwargs, "ATR")
     c = d.close
-    return _new(_ind.ATR(p, high=d.high._spec, low=d.low._spec, close=c._spec), c)
+    return _new(_ind.ATR(p, high=d.high._spec, low=d.low._spec, close=c._spec), c, "atr")
 
 
 def StdDev(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -177,7 +179,7 @@ def StdDev(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "StdDev")
     p = _period(kwargs, "StdDev", 20)
     _done(kwargs, "StdDev")
-    return _new(_ind.StdDev(x._spec, p), x)
+    return _new(_ind.StdDev(x._spec, p), x, "stddev")
 
 
 def Highest(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -185,7 +187,7 @@ def Highest(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "Highest")
     p = _period(kwargs, "Highest", None)
     _done(kwargs, "Highest")
-    return _new(_ind.Highest(x._spec, p), x)
+    return _new(_ind.Highest(x._spec, p), x, "highest")
 
 
 def Lowest(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -193,7 +195,7 @@ def Lowest(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "Lowest")
     p = _period(kwargs, "Lowest", None)
     _done(kwargs, "Lowest")
-    return _new(_ind.Lowest(x._spec, p), x)
+    return _new(_ind.Lowest(x._spec, p), x, "lowest")
 
 
 def SumN(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -201,7 +203,7 @@ def SumN(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "SumN")
     p = _period(kwargs, "SumN", None)
     _done(kwargs, "SumN")
-    return _new(_ind.Sum(x._spec, p), x)
+    return _new(_ind.Sum(x._spec, p), x, "sumn")
 
 
 def ROC(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -209,7 +211,7 @@ def ROC(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "ROC")
     p = _period(kwargs, "ROC", 12)
     _done(kwargs, "ROC")
-    return _new(_ind.ROC(x._spec, p), x)
+    return _new(_ind.ROC(x._spec, p), x, "roc")
 
 
 def Momentum(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -217,14 +219,14 @@ def Momentum(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     (x,) = _inputs(args, 1, "Momentum")
     p = _period(kwargs, "Momentum", 12)
     _done(kwargs, "Momentum")
-    return _new(_ind.Momentum(x._spec, p), x)
+    return _new(_ind.Momentum(x._spec, p), x, "momentum")
 
 
 def CrossOver(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
     """+1 / -1 when the first line crosses above / below the second: ``indicators.CrossOver``."""
     _done(kwargs, "CrossOver")
     a, b = _two(args, "CrossOver")
-    return _new(_ind.CrossOver(a._spec, b if isinstance(b, float) else b._spec), a)
+    return _new(_ind.CrossOver(a._spec, b if isinstance(b, float) else b._spec), a, "crossover")
 
 
 def _two(args: tuple[Any, ...], name: str) -> tuple[Line, Any]:
@@ -245,7 +247,7 @@ def _cross(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, up: bool) -
     _done(kwargs, name)
     a, b = _two(args, name)
     make = _ind.CrossUp if up else _ind.CrossDown
-    return _new(make(a._spec, b if isinstance(b, float) else b._spec), a)
+    return _new(make(a._spec, b if isinstance(b, float) else b._spec), a, "cross")
 
 
 def CrossUp(*args: Any, **kwargs: Any) -> Line:  # noqa: N802
@@ -280,6 +282,13 @@ def MACD(*args: Any, **kwargs: Any) -> MultiLine:  # noqa: N802
     _done(kwargs, "MACD")
     macd, signal = _ind.MACD(x._spec, p1, p2, ps)
     return MultiLine(("macd", "signal"), [_new(macd, x), _new(signal, x)])
+
+
+def MACDHisto(*args: Any, **kwargs: Any) -> MultiLine:  # noqa: N802
+    """:func:`MACD` with a third line ``histo = macd - signal``."""
+    m = MACD(*args, **kwargs)
+    macd, signal = m.lines[0], m.lines[1]
+    return MultiLine(("macd", "signal", "histo"), [macd, signal, macd - signal])
 
 
 def Stochastic(*args: Any, **kwargs: Any) -> MultiLine:  # noqa: N802
