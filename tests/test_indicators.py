@@ -502,3 +502,99 @@ def test_a_custom_functions_own_error_names_the_indicator():
         BacktestEngine(PolarsDataFeed(_intraday(n_days=1)), Broken()).run(progress=False)
     assert "custom indicator 'test_a_custom_functions_own_error_names_the_indicator." \
            "<locals>.broken'" in info.value.__notes__[-1]
+
+
+# ----------------------------------------------------------------- composite indicators
+def _ema_ref(x, n, alpha):
+    out, prev = [], None
+    for i, v in enumerate(x):
+        if v != v:  # NaN: restart
+            out.append(NAN)
+            prev = None
+            continue
+        if prev is None:
+            window = [w for w in x[max(0, i - n + 1):i + 1]]
+            if len(window) < n or any(w != w for w in window):
+                out.append(NAN)
+                continue
+            prev = sum(window) / n
+        else:
+            prev = prev * (1 - alpha) + v * alpha
+        out.append(prev)
+    return out
+
+
+def test_composite_indicators_hand_computed():
+    got = _values([("w", ind.WMA("close", 3)), ("d", ind.Delay("close", 2))], _store(X))
+    _close(got["w"], [NAN, NAN, 71 / 6, 73 / 6, 79 / 6, 85 / 6, 77 / 6])
+    _close(got["d"], [NAN, NAN, 10, 11, 13, 12, 14])
+    a = [1.0, 3.0, 2.0, 1.0, 3.0, 3.0, 1.0]
+    got = _values([("up", ind.CrossUp("close", 2.0)), ("dn", ind.CrossDown("close", 2.0)),
+                   ("x", ind.CrossOver("close", 2.0))], _store(a))
+    _close(got["up"], [NAN, 1, 0, 0, 1, 0, 0])
+    # strict: the touch at bar 2 then the fall at bar 3 is no cross down (CrossOver counts it)
+    _close(got["dn"], [NAN, 0, 0, 0, 0, 0, 1])
+    _close(got["x"], [NAN, 1, 0, -1, 1, 0, -1])
+    macd, signal = ind.MACD("close", 2, 3, 2)
+    got = _values([("m", macd), ("s", signal)], _store(X))
+    m = [f - s for f, s in zip(_ema_ref(X, 2, 2 / 3), _ema_ref(X, 3, 0.5), strict=True)]
+    _close(got["m"], m)
+    _close(got["s"], _ema_ref(m, 2, 2 / 3))
+    assert np.isnan(got["s"][:3]).all() and not np.isnan(got["s"][3:]).any()
+    # high = close + 1, low = close - 1; %K = SMA(k, 2), %D = SMA(%K, 2)
+    k_ref = [NAN, NAN] + [100 * (X[i] - (min(X[i - 2:i + 1]) - 1))
+                          / (max(X[i - 2:i + 1]) + 1 - (min(X[i - 2:i + 1]) - 1))
+                          for i in range(2, len(X))]
+    pk_ref = [NAN] + [(k_ref[i - 1] + k_ref[i]) / 2 for i in range(1, len(X))]
+    pd_ref = [NAN] + [(pk_ref[i - 1] + pk_ref[i]) / 2 for i in range(1, len(X))]
+    pk, pd_ = ind.Stochastic(3, 2, 2)
+    got = _values([("k", pk), ("d", pd_)], _store(X))
+    _close(got["k"], pk_ref)
+    _close(got["d"], pd_ref)
+
+
+def test_composite_indicators_agree_with_backtrader():
+    bt = pytest.importorskip("backtrader")
+    import pandas as pd
+
+    ts, opn, high, low, close = _random_bars()
+    frame = pd.DataFrame({"open": opn, "high": high, "low": low, "close": close,
+                          "volume": 1e6}, index=pd.DatetimeIndex(ts))
+    names = ("wma", "macd", "signal", "k", "d", "up", "down")
+    out = {k: [] for k in names}
+
+    class Rec(bt.Strategy):
+        def __init__(self):
+            c = self.data.close
+            fast = bt.ind.SMA(c, period=5)
+            macd = bt.ind.MACD(c, period_me1=8, period_me2=17, period_signal=5)
+            st = bt.ind.Stochastic(self.data, period=9, period_dfast=3, period_dslow=4)
+            self.lines_ = {"wma": bt.ind.WMA(c, period=10), "macd": macd.macd,
+                           "signal": macd.signal, "k": st.percK, "d": st.percD,
+                           "up": bt.ind.CrossUp(c, fast), "down": bt.ind.CrossDown(c, fast)}
+
+        def prenext(self):
+            self.next()
+
+        def next(self):
+            for k, line in self.lines_.items():
+                out[k].append(line[0])
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.PandasData(dataname=frame))
+    cerebro.addstrategy(Rec)
+    cerebro.run()
+    macd, signal = ind.MACD("close", 8, 17, 5)
+    pk, pd_ = ind.Stochastic(9, 3, 4)
+    fast = ind.SMA("close", 5)
+    decls = [("wma", ind.WMA("close", 10)), ("macd", macd), ("signal", signal), ("k", pk),
+             ("d", pd_), ("up", ind.CrossUp("close", fast)),
+             ("down", ind.CrossDown("close", fast))]
+    got = _values(decls, _store(close, high=high, low=low))
+    for k in names:
+        theirs = np.asarray(out[k], dtype=float)
+        assert np.array_equal(np.isnan(got[k]), np.isnan(theirs)), k
+        assert np.isfinite(theirs).sum() > 250, k
+        np.testing.assert_allclose(got[k], theirs, rtol=1e-9, atol=1e-9, equal_nan=True,
+                                   err_msg=k)
+    assert np.nansum(got["up"]) > 5 and np.nansum(got["down"]) > 5

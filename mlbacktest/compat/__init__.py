@@ -8,6 +8,8 @@ different behaviour.
 
 - :mod:`mlbacktest.compat.zipline`: zipline's ``initialize`` / ``handle_data``
   algorithms, ``zipline.api`` and ``run_algorithm`` (docs/porting/zipline.md).
+- :mod:`mlbacktest.compat.backtrader`: backtrader's ``Cerebro`` / ``bt.Strategy``
+  with indicators as lines, sizers and analyzers (docs/porting/backtrader.md).
 """
 
 from mlbacktest.errors import PortingError

@@ -22,6 +22,7 @@ Examples
 ...             pass
 """
 
+from mlbacktest.indicators._composite import MACD, WMA, CrossDown, CrossUp, Delay, Stochastic
 from mlbacktest.indicators._plan import IndicatorPlan
 from mlbacktest.indicators._spec import (
     ATR,
@@ -47,4 +48,5 @@ from mlbacktest.indicators._spec import (
 __all__ = [
     "Series", "Column", "SMA", "EMA", "StdDev", "Highest", "Lowest", "Max", "Min", "Sum", "RSI",
     "ATR", "Bollinger", "ROC", "Momentum", "CrossOver", "ZScore", "Custom", "IndicatorPlan",
+    "WMA", "MACD", "Stochastic", "CrossUp", "CrossDown", "Delay",
 ]
