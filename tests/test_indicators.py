@@ -139,6 +139,37 @@ def test_rsi_is_50_when_nothing_moves_and_zscore_nan_on_a_flat_window():
     assert np.array_equal(got["sd"], [NAN, NAN, 0.0, 0.0, 0.0], equal_nan=True)  # exactly 0
 
 
+def test_running_sum_of_a_million_bars_stays_within_1e_15_of_the_exact_window_mean():
+    # SMA and Sum keep a compensated (Neumaier) running sum: measure its drift against the
+    # exact mean of each window (math.fsum, one rounding) over 1e6 bars of a random walk.
+    rng = np.random.default_rng(2026)
+    n, w = 1_000_000, 30
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    got = _values([("m", ind.SMA("close", w)), ("s", ind.Sum("close", 7))], _store(close))
+    assert np.isnan(got["m"][:w - 1]).all() and np.isfinite(got["m"][w - 1:]).all()
+    idx = np.unique(np.concatenate((np.arange(w - 1, n, 499), np.arange(n - 2_000, n))))
+    exact = np.array([math.fsum(close[i - w + 1:i + 1]) / w for i in idx])
+    drift = np.abs(got["m"][idx] - exact) / np.abs(exact)
+    assert drift.max() <= 1e-15, drift.max()
+    exact7 = np.array([math.fsum(close[i - 6:i + 1]) for i in idx])
+    assert (np.abs(got["s"][idx] - exact7) / exact7).max() <= 1e-15
+
+
+def test_an_infinite_value_gives_inf_while_in_the_window_then_the_exact_sum_again():
+    x = [1.0, 2.0, math.inf, 4.0, 5.0, 6.0, -math.inf, math.inf, 7.0, 8.0, 9.0]
+    got = _values([("s", ind.Sum("close", 3)), ("m", ind.SMA("close", 2))], _store(x))
+    _close(got["s"], [NAN, NAN, math.inf, math.inf, math.inf, 15, -math.inf, NAN, NAN,
+                      math.inf, 24])
+    _close(got["m"], [NAN, 1.5, math.inf, math.inf, 4.5, 5.5, -math.inf, NAN, math.inf, 7.5,
+                      8.5])
+
+
+def test_finite_values_whose_sum_overflows_are_summed_again_once_it_fits():
+    big = 1e308
+    got = _values([("s", ind.Sum("close", 2))], _store([big, big, 1.0, 2.0, 3.0]))["s"]
+    _close(got, [NAN, math.inf, big + 1.0, 3.0, 5.0])
+
+
 def test_each_asset_runs_on_its_own_bars_in_time_order_whatever_the_row_order():
     rng = np.random.default_rng(4)
     n = 60
