@@ -65,7 +65,7 @@ cdef enum CrossState:
 cdef class Rows:
     """The rows a computation visits, in time order within each asset."""
     cdef const int32_t[::1] asset       # asset id of every row of the store
-    cdef const int64_t[::1] order       # rows to visit, assets' rows in time order (empty: as stored)
+    cdef const int64_t[::1] order       # rows to visit in per-asset time order (empty: as stored)
     cdef readonly Py_ssize_t n          # rows of the store (length of every column)
     cdef readonly Py_ssize_t start      # first row to visit (rows before it are carried)
     cdef readonly Py_ssize_t n_assets   # rows of per-asset state (every asset id is below it)
