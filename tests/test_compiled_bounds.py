@@ -251,5 +251,7 @@ def test_bar_store_refuses_indicator_values_that_do_not_fit():
         store.set_indicators(np.zeros((1, 3)), ["x", "y"])
     with pytest.raises(ValueError, match="duplicate indicator names"):
         store.set_indicators(np.zeros((2, 3)), ["x", "x"])
+    with pytest.raises(ValueError, match="indicator name 'close' shadows a bar field"):
+        store.set_indicators(np.zeros((1, 3)), ["close"])
     store.set_indicators(np.zeros((2, 3)), ["x"])  # a named row and an anonymous one
     assert store.indicator_names == ("x",) and not store.indicator_array.flags.writeable

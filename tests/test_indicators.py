@@ -510,6 +510,54 @@ def test_an_indicator_row_is_a_read_only_mapping_like_a_signal_row():
     assert s.checked > 0
 
 
+def test_event_by_name_reads_a_bar_field_a_signal_or_an_indicator():
+    class ByName(Strategy):
+        fast = ind.SMA("close", 2)
+        up = ind.Column("close") > "fast"
+
+        def on_start(self):
+            self.checked = 0
+
+        def on_market_data(self, event, context):
+            row = event.indicators
+            for name in ("fast", "up"):
+                assert event[name] == row[name] or (math.isnan(event[name])
+                                                    and math.isnan(row[name]))
+            assert event["pred"] == event.signals["pred"]
+            for field in ("open", "high", "low", "close", "volume"):
+                assert event[field] == getattr(event, field)
+            self.checked += 1
+
+    s = ByName()
+    BacktestEngine(PolarsDataFeed(_intraday(n_days=2), signal_columns=["pred"]), s).run(
+        progress=False)
+    assert s.checked > 0
+
+
+def test_view_indicators_is_a_read_only_view_of_the_named_series():
+    class Views(Strategy):
+        fast = ind.SMA("close", 2)
+        slow = ind.SMA("close", 3)
+        spread = fast - slow
+
+        def on_start(self):
+            self.checked = 0
+
+        def on_slice(self, view, context):
+            both = view.indicators
+            assert both.shape == (len(view), 3) and not both.flags.writeable
+            for j, name in enumerate(view.indicator_names):
+                one = view.indicator(name)
+                assert one.flags.c_contiguous and not one.flags.writeable
+                assert np.array_equal(both[:, j], one, equal_nan=True)
+            assert np.shares_memory(both, view.indicator("fast"))  # one feed: no copy
+            self.checked += 1
+
+    s = Views()
+    BacktestEngine(PolarsDataFeed(_intraday(n_days=2)), s).run(progress=False)
+    assert s.checked > 0
+
+
 def test_views_of_bars_from_several_feeds_at_one_timestamp():
     frame = _intraday(n_days=4)
     ab = frame.filter(pl.col("asset") != "CCC")
