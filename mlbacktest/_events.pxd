@@ -163,6 +163,7 @@ cdef class BarStore:
     cdef const double[:, ::1] indicators # memoryview of indicator_array
     cdef readonly tuple indicator_names  # names of the first len(indicator_names) rows of indicator_array
     cdef readonly dict indicator_index   # indicator name -> row of indicator_array
+    cdef readonly tuple indicator_rows   # read-only 1-d views of the named rows of indicator_array
     cdef dict column_codes               # name -> code of a field, signal or indicator (event[n])
 
     cpdef object to_datetime(self, ts_t ts)

@@ -36,6 +36,7 @@ class BarStore:
     indicator_array: npt.NDArray[np.float64]
     indicator_names: tuple[str, ...]
     indicator_index: dict[str, int]
+    indicator_rows: tuple[npt.NDArray[np.float64], ...]
     def __init__(
         self,
         ts: npt.ArrayLike,

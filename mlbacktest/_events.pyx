@@ -150,6 +150,7 @@ cdef class BarStore:
         self.indicators = arr
         self.indicator_names = names
         self.indicator_index = {name: j for j, name in enumerate(names)}
+        self.indicator_rows = tuple(arr[j] for j in range(len(names)))
         codes = {name: (j << 2) | KIND_SIGNAL for j, name in enumerate(self.signal_names)}
         codes.update({name: (j << 2) | KIND_INDICATOR for j, name in enumerate(names)})
         codes.update({name: (j << 2) | KIND_FIELD for j, name in enumerate(BAR_FIELDS)})
@@ -923,7 +924,7 @@ cdef class SliceView:
         except KeyError:
             raise KeyError(f"no indicator named {name!r}; indicators are "
                            f"{list(self.store.indicator_names)}") from None
-        return self._col(self.store.indicator_array[j])
+        return self._col(self.store.indicator_rows[j])
 
     @property
     def indicators(self):
