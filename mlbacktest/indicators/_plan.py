@@ -75,8 +75,9 @@ def check_name(name: Any, taken: Iterable[str], columns: Iterable[str],
 def _segments(asset: np.ndarray, ts: np.ndarray, offset: int) -> tuple[np.ndarray, ...]:
     """Rows ``offset + i`` in per-asset time order, and each asset's segment of that order.
 
-    Rows of one asset may come from several feeds, so row order is not time
-    order: a stable sort on (asset, timestamp).
+    For custom indicators, which take each asset's whole column: a stable
+    sort on (asset, timestamp), since rows of one asset may come from several
+    feeds. The compiled kernels need no such grouping (see ``_kernels.Rows``).
     """
     order = np.lexsort((ts, asset)).astype(np.int64)
     a = asset[order]
