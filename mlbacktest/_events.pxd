@@ -63,6 +63,12 @@ cdef enum FillPhase:
     PHASE_OPEN = 0              # start of a timestamp: resting orders against the new bars
     PHASE_CLOSE = 1             # end of a timestamp: market orders at the close (fill_at="close")
 
+cdef enum ColumnKind:
+    KIND_FIELD = 0              # a bar field (BAR_FIELDS: open high low close volume)
+    KIND_SIGNAL = 1             # a signal column
+    KIND_INDICATOR = 2          # a named indicator (a row of indicator_array)
+# A column code (BarStore.column_codes) is (index << 2) | kind.
+
 # ---------------------------------------------------------------- structs
 ctypedef struct OrderC:
     int64_t id                  # order id, equal to its index in the broker's store
@@ -157,8 +163,12 @@ cdef class BarStore:
     cdef const double[:, ::1] indicators # memoryview of indicator_array
     cdef readonly tuple indicator_names  # names of the first len(indicator_names) rows of indicator_array
     cdef readonly dict indicator_index   # indicator name -> row of indicator_array
+    cdef readonly tuple indicator_rows   # read-only 1-d views of the named rows of indicator_array
+    cdef dict column_codes               # name -> code of a field, signal or indicator (event[n])
 
     cpdef object to_datetime(self, ts_t ts)
+    cdef double read(self, Py_ssize_t code, idx_t row) noexcept
+    cdef object missing(self, object key)
 
 
 cdef class MarketEvent:

@@ -13,6 +13,7 @@ ORDER_STATUS_REJECTED: int
 TIF_NAMES: tuple[str, ...]
 ORIGIN_NAMES: tuple[str, ...]
 WORKING_STATUSES: frozenset[str]
+BAR_FIELDS: tuple[str, ...]
 
 class BarStore:
     ts_array: npt.NDArray[np.int64]
@@ -35,6 +36,7 @@ class BarStore:
     indicator_array: npt.NDArray[np.float64]
     indicator_names: tuple[str, ...]
     indicator_index: dict[str, int]
+    indicator_rows: tuple[npt.NDArray[np.float64], ...]
     def __init__(
         self,
         ts: npt.ArrayLike,
@@ -98,6 +100,7 @@ class MarketEvent:
     def signals(self) -> SignalRow: ...
     @property
     def indicators(self) -> IndicatorRow: ...
+    def __getitem__(self, key: str, /) -> float: ...
 
 class FillEvent:
     @property

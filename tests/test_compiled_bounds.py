@@ -207,24 +207,38 @@ def test_match_fills_checks_lengths_and_assets():
 
 
 # ----------------------------------------------------------------- indicator kernels
-def test_indicator_kernels_refuse_segments_outside_their_columns_or_state():
+def test_indicator_kernels_refuse_rows_columns_or_state_that_do_not_fit():
     from mlbacktest.indicators import _kernels as K
 
-    x, out, state = np.ones(4), np.empty(4), np.zeros((2, 5))
-    a = np.array([0], np.int32)
-    with pytest.raises(ValueError, match="outside the 4 rows"):
-        K.run_window(x, a, np.array([0, 5], np.int64), state, out, 1, 3, 0.0)
-    with pytest.raises(ValueError, match="asset 2, outside the 2 state rows"):
-        K.run_ema(x, np.array([2], np.int32), np.array([0, 4], np.int64), state, out, 2, 0.5)
-    with pytest.raises(ValueError, match="one more entry"):
-        K.run_rsi(x, a, np.array([0], np.int64), state, out, 2)
+    x, out, state = np.ones(4), np.empty(4), np.zeros((2, 8))
+    ts, asset = np.arange(4), np.array([0, 1, 0, 1], np.int32)
+    rows = K.Rows(ts, asset, 0, 2)
+    assert rows.in_row_order
+    with pytest.raises(ValueError, match="row 2 has asset 2, outside the 2 state rows"):
+        K.Rows(ts, np.array([0, 1, 2, 0], np.int32), 0, 2)
+    with pytest.raises(ValueError, match="start row 5 is outside the 4 rows"):
+        K.Rows(ts, asset, 5, 2)
+    with pytest.raises(ValueError, match="ts has 3 rows but asset has 4"):
+        K.Rows(ts[:3], asset, 0, 2)
+    with pytest.raises(ValueError, match="an input has 3 rows but the store has 4"):
+        K.run_window(rows, np.ones(3), state, out, 1, 3, 0.0)
+    with pytest.raises(ValueError, match="state has 1 rows for 2 assets"):
+        K.run_ema(rows, x, np.zeros((1, 3)), out, 2, 0.5)
     with pytest.raises(ValueError, match="out has 3 rows"):
-        K.run_cross(x, x, a, np.array([0, 4], np.int64), state, np.empty(3))
-    with pytest.raises(ValueError, match="state row of 7 values"):
-        K.run_window(x, a, np.array([0, 4], np.int64), state, out, 1, 5, 0.0)
-    with pytest.raises(ValueError, match="ends before it starts"):
-        K.run_atr(x, x, x, np.array([0, 1], np.int32), np.array([0, 3, 2], np.int64), state,
-                  out, 2)
+        K.run_cross(rows, x, x, state, np.empty(3))
+    with pytest.raises(ValueError, match="needs a state row of 10 values, got 8"):
+        K.run_window(rows, x, state, out, 1, 5, 0.0)
+    with pytest.raises(ValueError, match="unknown window mode 99"):
+        K.run_window(rows, x, state, out, 99, 2, 0.0)
+    with pytest.raises(ValueError, match="high, low and close must have one length"):
+        K.run_atr(rows, x, x, np.ones(3), state, out, 2)
+    with pytest.raises(ValueError, match="columns of 4 rows"):
+        K.run_binop(x, np.ones(3), out, 0)
+    with pytest.raises(ValueError, match="unknown operator code 42"):
+        K.run_binop(x, x, out, 42)
+    unordered = K.Rows(np.array([3, 2, 1, 0]), asset, 0, 2)  # each asset's rows backwards
+    assert not unordered.in_row_order
+    assert unordered.visit_order.tolist() == [3, 2, 1, 0]
 
 
 def test_bar_store_refuses_indicator_values_that_do_not_fit():
@@ -237,6 +251,8 @@ def test_bar_store_refuses_indicator_values_that_do_not_fit():
         store.set_indicators(np.zeros((1, 3)), ["x", "y"])
     with pytest.raises(ValueError, match="duplicate indicator names"):
         store.set_indicators(np.zeros((2, 3)), ["x", "x"])
+    with pytest.raises(ValueError, match="indicator name 'close' shadows a bar field"):
+        store.set_indicators(np.zeros((1, 3)), ["close"])
     store.set_indicators(np.zeros((2, 3)), ["x"])  # a named row and an anonymous one
     assert store.indicator_names == ("x",) and not store.indicator_array.flags.writeable
 # ---------------------------------------------------------------- StrategyCore

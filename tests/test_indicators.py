@@ -139,6 +139,37 @@ def test_rsi_is_50_when_nothing_moves_and_zscore_nan_on_a_flat_window():
     assert np.array_equal(got["sd"], [NAN, NAN, 0.0, 0.0, 0.0], equal_nan=True)  # exactly 0
 
 
+def test_running_sum_of_a_million_bars_stays_within_1e_15_of_the_exact_window_mean():
+    # SMA and Sum keep a compensated (Neumaier) running sum: measure its drift against the
+    # exact mean of each window (math.fsum, one rounding) over 1e6 bars of a random walk.
+    rng = np.random.default_rng(2026)
+    n, w = 1_000_000, 30
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    got = _values([("m", ind.SMA("close", w)), ("s", ind.Sum("close", 7))], _store(close))
+    assert np.isnan(got["m"][:w - 1]).all() and np.isfinite(got["m"][w - 1:]).all()
+    idx = np.unique(np.concatenate((np.arange(w - 1, n, 499), np.arange(n - 2_000, n))))
+    exact = np.array([math.fsum(close[i - w + 1:i + 1]) / w for i in idx])
+    drift = np.abs(got["m"][idx] - exact) / np.abs(exact)
+    assert drift.max() <= 1e-15, drift.max()
+    exact7 = np.array([math.fsum(close[i - 6:i + 1]) for i in idx])
+    assert (np.abs(got["s"][idx] - exact7) / exact7).max() <= 1e-15
+
+
+def test_an_infinite_value_gives_inf_while_in_the_window_then_the_exact_sum_again():
+    x = [1.0, 2.0, math.inf, 4.0, 5.0, 6.0, -math.inf, math.inf, 7.0, 8.0, 9.0]
+    got = _values([("s", ind.Sum("close", 3)), ("m", ind.SMA("close", 2))], _store(x))
+    _close(got["s"], [NAN, NAN, math.inf, math.inf, math.inf, 15, -math.inf, NAN, NAN,
+                      math.inf, 24])
+    _close(got["m"], [NAN, 1.5, math.inf, math.inf, 4.5, 5.5, -math.inf, NAN, math.inf, 7.5,
+                      8.5])
+
+
+def test_finite_values_whose_sum_overflows_are_summed_again_once_it_fits():
+    big = 1e308
+    got = _values([("s", ind.Sum("close", 2))], _store([big, big, 1.0, 2.0, 3.0]))["s"]
+    _close(got, [NAN, math.inf, big + 1.0, 3.0, 5.0])
+
+
 def test_each_asset_runs_on_its_own_bars_in_time_order_whatever_the_row_order():
     rng = np.random.default_rng(4)
     n = 60
@@ -476,6 +507,54 @@ def test_an_indicator_row_is_a_read_only_mapping_like_a_signal_row():
 
     s = Rows()
     BacktestEngine(PolarsDataFeed(_intraday(n_days=1)), s).run(progress=False)
+    assert s.checked > 0
+
+
+def test_event_by_name_reads_a_bar_field_a_signal_or_an_indicator():
+    class ByName(Strategy):
+        fast = ind.SMA("close", 2)
+        up = ind.Column("close") > "fast"
+
+        def on_start(self):
+            self.checked = 0
+
+        def on_market_data(self, event, context):
+            row = event.indicators
+            for name in ("fast", "up"):
+                assert event[name] == row[name] or (math.isnan(event[name])
+                                                    and math.isnan(row[name]))
+            assert event["pred"] == event.signals["pred"]
+            for field in ("open", "high", "low", "close", "volume"):
+                assert event[field] == getattr(event, field)
+            self.checked += 1
+
+    s = ByName()
+    BacktestEngine(PolarsDataFeed(_intraday(n_days=2), signal_columns=["pred"]), s).run(
+        progress=False)
+    assert s.checked > 0
+
+
+def test_view_indicators_is_a_read_only_view_of_the_named_series():
+    class Views(Strategy):
+        fast = ind.SMA("close", 2)
+        slow = ind.SMA("close", 3)
+        spread = fast - slow
+
+        def on_start(self):
+            self.checked = 0
+
+        def on_slice(self, view, context):
+            both = view.indicators
+            assert both.shape == (len(view), 3) and not both.flags.writeable
+            for j, name in enumerate(view.indicator_names):
+                one = view.indicator(name)
+                assert one.flags.c_contiguous and not one.flags.writeable
+                assert np.array_equal(both[:, j], one, equal_nan=True)
+            assert np.shares_memory(both, view.indicator("fast"))  # one feed: no copy
+            self.checked += 1
+
+    s = Views()
+    BacktestEngine(PolarsDataFeed(_intraday(n_days=2)), s).run(progress=False)
     assert s.checked > 0
 
 

@@ -582,6 +582,30 @@ def test_a_bad_declaration_is_refused_before_the_first_bar(cls, message):
     _refused(cls()(), message)
 
 
+def test_reading_an_event_by_an_unknown_name_or_a_non_str_key_is_refused():
+    class Reads(Strategy):
+        fast = ind.SMA("close", 3)
+
+        def on_start(self):
+            self.checked = False
+
+        def on_market_data(self, event, context):
+            if self.checked:
+                return
+            with pytest.raises(KeyError, match=r"no bar field, signal or indicator named 'fsat'"
+                                                r".*indicators \['fast'\]"):
+                event["fsat"]
+            with pytest.raises(TypeError, match="read by column name \\(str\\), got int 0"):
+                event[0]
+            with pytest.raises(KeyError, match=r"no indicator named 'close'"):
+                event.indicators["close"]
+            self.checked = True
+
+    s = Reads()
+    BacktestEngine(PolarsDataFeed(_decl_data()), s).run(progress=False)
+    assert s.checked
+
+
 def test_add_indicator_after_on_start_is_refused():
     class Late(Strategy):
         def on_slice(self, view, context):

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Compiled indicator kernels: per-asset state machines over time-ordered columns."""
+"""Compiled indicator kernels: per-asset state machines over a store's rows."""
 
 from libc.stdint cimport int32_t, int64_t
 
@@ -34,7 +34,10 @@ cdef enum BinOp:
 cdef enum WindowState:
     WS_COUNT = 0                # consecutive valid values seen since the last NaN, capped at window
     WS_POS = 1                  # ring slot the next value is written to
-    WS_RING = 2                 # first of `window` ring slots (the last `window` values)
+    WS_SUM = 2                  # sum/mean: running sum of the window's finite values (Neumaier)
+    WS_COMP = 3                 # sum/mean: its running compensation (the sum is SUM + COMP)
+    WS_NONFINITE = 4            # sum/mean: number of +-inf values in the window
+    WS_RING = 5                 # first of `window` ring slots (the last `window` values)
 
 cdef enum EmaState:
     ES_COUNT = 0                # consecutive valid values seen since the last NaN, capped at window
@@ -58,8 +61,25 @@ cdef enum CrossState:
     CS_HAS_PREV = 0             # 1.0 once a valid previous bar is known
     CS_NZD = 1                  # the last non-zero a - b (backtrader's NonZeroDifference)
 
+# ---------------------------------------------------------------- rows
+cdef class Rows:
+    """The rows a computation visits, in time order within each asset."""
+    cdef const int32_t[::1] asset       # asset id of every row of the store
+    cdef const int64_t[::1] order       # rows to visit in per-asset time order (empty: as stored)
+    cdef readonly Py_ssize_t n          # rows of the store (length of every column)
+    cdef readonly Py_ssize_t start      # first row to visit (rows before it are carried)
+    cdef readonly Py_ssize_t n_assets   # rows of per-asset state (every asset id is below it)
+    cdef readonly bint in_row_order     # visit start .. n - 1 as stored (already in time order)
+
 # ---------------------------------------------------------------- kernels
-cdef int check_segments(Py_ssize_t n, Py_ssize_t n_out, const int32_t[::1] seg_asset,
-                        const int64_t[::1] seg_start, Py_ssize_t n_assets) except -1
+cdef int check_io(Rows rows, Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t state_rows,
+                  Py_ssize_t state_width, Py_ssize_t need, str what) except -1
+cdef const int64_t* order_of(Rows rows) noexcept
 cdef double window_value(const double* ring, int window, int pos, int mode, double ddof,
                          double newest) noexcept nogil
+cdef void neumaier_add(double* st, double v) noexcept nogil
+cdef void running_sum(const int64_t* order, const int32_t* aid, Py_ssize_t start,
+                      Py_ssize_t m, const double* x, double* st0, Py_ssize_t width,
+                      double* out, bint mean, int window) noexcept nogil
+cdef void resum(double* st, int window, int count, int pos) noexcept nogil
+cdef double apply_op(int op, double u, double v) noexcept nogil

@@ -4,12 +4,31 @@ import numpy as np
 import numpy.typing as npt
 
 WINDOW_MODES: dict[str, int]
+WINDOW_STATE: int
 BINARY_OPS: dict[str, int]
 
+class Rows:
+    @property
+    def n(self) -> int: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def n_assets(self) -> int: ...
+    @property
+    def in_row_order(self) -> bool: ...
+    @property
+    def visit_order(self) -> npt.NDArray[np.int64]: ...
+    def __init__(
+        self,
+        ts: npt.NDArray[np.int64],
+        asset: npt.NDArray[np.int32],
+        start: int,
+        n_assets: int,
+    ) -> None: ...
+
 def run_window(
+    rows: Rows,
     x: npt.NDArray[np.float64],
-    seg_asset: npt.NDArray[np.int32],
-    seg_start: npt.NDArray[np.int64],
     state: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
     mode: int,
@@ -17,37 +36,33 @@ def run_window(
     ddof: float,
 ) -> None: ...
 def run_ema(
+    rows: Rows,
     x: npt.NDArray[np.float64],
-    seg_asset: npt.NDArray[np.int32],
-    seg_start: npt.NDArray[np.int64],
     state: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
     window: int,
     alpha: float,
 ) -> None: ...
 def run_rsi(
+    rows: Rows,
     x: npt.NDArray[np.float64],
-    seg_asset: npt.NDArray[np.int32],
-    seg_start: npt.NDArray[np.int64],
     state: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
     window: int,
 ) -> None: ...
 def run_atr(
+    rows: Rows,
     high: npt.NDArray[np.float64],
     low: npt.NDArray[np.float64],
     close: npt.NDArray[np.float64],
-    seg_asset: npt.NDArray[np.int32],
-    seg_start: npt.NDArray[np.int64],
     state: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
     window: int,
 ) -> None: ...
 def run_cross(
+    rows: Rows,
     x: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],
-    seg_asset: npt.NDArray[np.int32],
-    seg_start: npt.NDArray[np.int64],
     state: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
 ) -> None: ...
@@ -56,4 +71,5 @@ def run_binop(
     y: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
     op: int,
+    start: int = ...,
 ) -> None: ...

@@ -75,8 +75,9 @@ def check_name(name: Any, taken: Iterable[str], columns: Iterable[str],
 def _segments(asset: np.ndarray, ts: np.ndarray, offset: int) -> tuple[np.ndarray, ...]:
     """Rows ``offset + i`` in per-asset time order, and each asset's segment of that order.
 
-    Rows of one asset may come from several feeds, so row order is not time
-    order: a stable sort on (asset, timestamp).
+    For custom indicators, which take each asset's whole column: a stable
+    sort on (asset, timestamp), since rows of one asset may come from several
+    feeds. The compiled kernels need no such grouping (see ``_kernels.Rows``).
     """
     order = np.lexsort((ts, asset)).astype(np.int64)
     a = asset[order]
@@ -239,7 +240,7 @@ class IndicatorPlan:
     @staticmethod
     def _state_width(node: Series) -> int:
         if isinstance(node, _Window):
-            return node.window + node.extra + 2
+            return node.window + node.extra + K.WINDOW_STATE
         if isinstance(node, EMA):
             return 3
         if isinstance(node, RSI):
@@ -275,63 +276,60 @@ class IndicatorPlan:
             assert prev is not None and keep is not None
             values[:, :n_prefix] = prev.indicator_array[:, keep]
         ts, asset = store.ts_array, store.asset_array
-        order, seg_asset, seg_start = _segments(asset[n_prefix:], ts[n_prefix:], n_prefix)
-        gathered: dict[int, np.ndarray] = {}
+        # One visiting order for every kernel: the rows as stored when each asset's rows are
+        # in time order there (no sort, no gather, no scatter), else one stable time sort.
+        rows = K.Rows(ts, asset, n_prefix, self.n_assets)
         cols: dict[str, np.ndarray] = {}
 
         def column(name: str) -> np.ndarray:
             if name not in cols:
                 if name in BAR_FIELDS:
-                    full = getattr(store, name + "_array")
+                    cols[name] = getattr(store, name + "_array")
                 else:
                     full = store.signal_array[:, store.signal_index[name]]
-                cols[name] = np.ascontiguousarray(full[order])
+                    cols[name] = np.ascontiguousarray(full)
             return cols[name]
 
-        def get(node: Series) -> np.ndarray:
+        def get(node: Series, single: bool = False) -> np.ndarray:
             node = self._target(node, "")
             if isinstance(node, Column):
                 return column(node.name)
-            if isinstance(node, Const):
-                return np.full(order.size, node.value)
-            return gathered[id(node)]
+            if isinstance(node, Const):  # run_binop reads a single value at every row
+                return np.full(1 if single else n, node.value)
+            return values[self._row[id(node)]]
 
-        prefix = None
-        if self._customs and n_prefix:
-            prefix = _segments(asset[:n_prefix], ts[:n_prefix], 0)
         for node in self.order:
-            out = np.empty(order.size)
+            out = values[self._row[id(node)]]
             state = self._state.get(id(node), _NO_STATE)
             if isinstance(node, _Window):
-                K.run_window(get(node.input), seg_asset, seg_start, state, out,
-                             K.WINDOW_MODES[node.mode], node.window + node.extra,
-                             float(node.ddof))
+                K.run_window(rows, get(node.input), state, out, K.WINDOW_MODES[node.mode],
+                             node.window + node.extra, float(node.ddof))
             elif isinstance(node, EMA):
-                K.run_ema(get(node.input), seg_asset, seg_start, state, out, node.window,
-                          node.alpha)
+                K.run_ema(rows, get(node.input), state, out, node.window, node.alpha)
             elif isinstance(node, RSI):
-                K.run_rsi(get(node.input), seg_asset, seg_start, state, out, node.window)
+                K.run_rsi(rows, get(node.input), state, out, node.window)
             elif isinstance(node, ATR):
-                K.run_atr(get(node.high), get(node.low), get(node.close), seg_asset, seg_start,
-                          state, out, node.window)
+                K.run_atr(rows, get(node.high), get(node.low), get(node.close), state, out,
+                          node.window)
             elif isinstance(node, CrossOver):
-                K.run_cross(get(node.a), get(node.b), seg_asset, seg_start, state, out)
+                K.run_cross(rows, get(node.a), get(node.b), state, out)
             elif isinstance(node, BinOp):
-                K.run_binop(get(node.left), get(node.right), out, K.BINARY_OPS[node.op])
+                K.run_binop(get(node.left, True), get(node.right, True), out,
+                            K.BINARY_OPS[node.op],
+                            n_prefix)
             elif isinstance(node, Custom):
-                self._run_custom(node, [get(x) for x in node.ins], seg_asset, seg_start, out,
-                                 store, values, prefix)
+                self._run_custom(node, rows, [get(x) for x in node.ins], out, store, values)
             else:  # pragma: no cover - every Series subclass is handled above
                 raise TypeError(f"cannot compute {node!r}")
-            gathered[id(node)] = out
-            values[self._row[id(node)], order] = out
         self._checked = True
         store.set_indicators(values, self.names)
 
-    def _run_custom(self, node: Custom, inputs: list[np.ndarray], seg_asset: np.ndarray,
-                    seg_start: np.ndarray, out: np.ndarray, store: BarStore,
-                    values: np.ndarray, prefix: tuple[np.ndarray, ...] | None) -> None:
+    def _run_custom(self, node: Custom, rows: K.Rows, inputs: list[np.ndarray],
+                    out: np.ndarray, store: BarStore, values: np.ndarray) -> None:
         """Call ``node.fn`` on each asset's columns (after its carried rows, when streaming)."""
+        ts, asset, n_prefix = store.ts_array, store.asset_array, rows.start
+        order, seg_asset, seg_start = _segments(asset[n_prefix:], ts[n_prefix:], n_prefix)
+        inputs = [x[order] for x in inputs]
         if not self._checked and seg_asset.size:
             first = [x[seg_start[0]:seg_start[1]] for x in inputs]
             rng = np.random.default_rng(12345)
@@ -340,19 +338,21 @@ class IndicatorPlan:
                                (f"asset {store.asset_names[int(seg_asset[0])]!r}", first)):
                 check_causal(node, cols, what)
         pre_rows: dict[int, np.ndarray] = {}
-        if prefix is not None:
-            p_order, p_asset, p_start = prefix
+        if n_prefix:
+            p_order, p_asset, p_start = _segments(asset[:n_prefix], ts[:n_prefix], 0)
             for s in range(p_asset.size):
                 pre_rows[int(p_asset[s])] = p_order[p_start[s]:p_start[s + 1]]
+        res_all = np.empty(order.size)
         for s in range(seg_asset.size):
             a, r0, r1 = int(seg_asset[s]), int(seg_start[s]), int(seg_start[s + 1])
             cols = [x[r0:r1] for x in inputs]
-            rows = pre_rows.get(a)
-            if rows is not None and rows.size:
-                before = [self._prefix_values(inp, rows, store, values) for inp in node.ins]
+            pre = pre_rows.get(a)
+            if pre is not None and pre.size:
+                before = [self._prefix_values(inp, pre, store, values) for inp in node.ins]
                 cols = [np.concatenate((b, c)) for b, c in zip(before, cols, strict=True)]
             res = _call(node, cols, f"asset {store.asset_names[a]!r}")
-            out[r0:r1] = res[res.size - (r1 - r0):]
+            res_all[r0:r1] = res[res.size - (r1 - r0):]
+        out[order] = res_all
 
     def _prefix_values(self, inp: Series, rows: np.ndarray, store: BarStore,
                        values: np.ndarray) -> np.ndarray:

@@ -214,15 +214,20 @@ class SMA(_Window):
     """Simple moving average: the mean of the last ``window`` values.
 
     As backtrader's ``SMA``: the first value is at the ``window``-th bar (NaN
-    before). Recomputed from the window at every bar (no running sum, so no
-    drift and the same float operations whatever the chunking).
+    before). Kept as a compensated (Neumaier) running sum of the window, so
+    ``O(1)`` per bar; the float operations are fixed by the data (the same
+    whatever the chunking of a streamed run), and the value stays within
+    1e-15 relative of the exact window mean (see ``docs/indicators.md``).
     """
 
     mode = "mean"
 
 
 class Sum(_Window):
-    """Sum of the last ``window`` values (backtrader's ``SumN``), NaN for ``window - 1`` bars."""
+    """Sum of the last ``window`` values (backtrader's ``SumN``), NaN for ``window - 1`` bars.
+
+    A compensated running sum, as :class:`SMA`.
+    """
 
     mode = "sum"
 
@@ -309,8 +314,9 @@ class RSI(Series):
     Up and down moves of consecutive values are averaged with Wilder's
     smoothing (``alpha = 1 / window``), each seeded with the mean of its first
     ``window`` moves, so the first value is at bar ``window + 1``.
-    ``RSI = 100 - 100 / (1 + up / down)``; 100 when ``down`` is 0 and ``up``
-    is not, 50 when both are 0 (backtrader's ``safediv`` values).
+    ``RSI = 100 - 100 / (1 + up / down)``, computed as ``100 * up / (up +
+    down)``; 100 when ``down`` is 0 and ``up`` is not, 50 when both are 0
+    (backtrader's ``safediv`` values).
     """
 
     def __init__(self, input: Input = "close", window: int = 14) -> None:
