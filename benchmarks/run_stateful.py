@@ -154,15 +154,12 @@ if ind is not None:
         def on_slice(self, view, context):
             long = view.indicator("fast") > view.indicator("slow")
             held = view.positions != 0.0
-            enter = long & ~held
-            leave = held & ~long
-            if enter.any() or leave.any():
-                ids = view.asset_ids
-                qty = np.zeros(ids.shape[0])
-                qty[enter] = (self.weight * self.get_equity()) / view.close[enter]
-                qty[leave] = -view.positions[leave]
-                trade = enter | leave
-                self.order_many(ids[trade], np.trunc(qty[trade]))
+            trade = long != held  # enter where long and flat, leave where held and not long
+            if trade.any():
+                enter = trade & long
+                qty = np.where(enter, (self.weight * self.get_equity()) / view.close,
+                               -view.positions)
+                self.order_many(view.asset_ids[trade], np.trunc(qty[trade]))
 else:
     MAIndicatorsMarket = MAIndicatorsSlice = None
 
