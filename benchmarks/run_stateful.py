@@ -152,14 +152,16 @@ if ind is not None:
             self.weight = EXPOSURE / len(self.assets)
 
         def on_slice(self, view, context):
-            long = view.indicator("fast") > view.indicator("slow")
-            held = view.positions != 0.0
-            trade = long != held  # enter where long and flat, leave where held and not long
-            if trade.any():
-                enter = trade & long
-                qty = np.where(enter, (self.weight * self.get_equity()) / view.close,
-                               -view.positions)
-                self.order_many(view.asset_ids[trade], np.trunc(qty[trade]))
+            long = view.indicator("fast") > view.indicator("slow")  # False in the warm-up
+            # the assets whose decision and position disagree: enter or leave those only
+            trade = np.flatnonzero(long != (view.positions != 0.0))
+            if trade.size:
+                ids = view.asset_ids
+                for i in trade:
+                    if long[i]:
+                        self.order_target_percent(ids[i], self.weight)
+                    else:
+                        self.close_position(ids[i])
 else:
     MAIndicatorsMarket = MAIndicatorsSlice = None
 
