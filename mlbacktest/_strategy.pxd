@@ -54,3 +54,7 @@ cdef class StrategyCore(Guarded):
     cdef double weights_equity(self) except? -1.0
     cdef double round_q(self, double quantity) noexcept nogil
     cdef object to_target(self, Py_ssize_t aid, double target, object tolerance)
+    cdef object side_order(self, double sign, str side, object asset, object quantity,
+                           object limit_price, object stop_price, object trail_amount,
+                           object trail_percent, object order_type, object time_in_force,
+                           object expire_at, object parent)

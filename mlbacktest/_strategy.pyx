@@ -607,6 +607,25 @@ cdef class StrategyCore(Guarded):
         return self.core.submit_c(<int> aid, delta, 0, NAN, NAN, NAN, NAN, 0, None, -1)
 
     # ------------------------------------------------------------ orders
+    cdef object side_order(self, double sign, str side, object asset, object quantity,
+                           object limit_price, object stop_price, object trail_amount,
+                           object trail_percent, object order_type, object time_in_force,
+                           object expire_at, object parent):
+        """``buy`` (+1) or ``sell`` (-1): a plain market order in C, else through ``order``."""
+        cdef double q
+        if (self.core is not None and limit_price is None and stop_price is None
+                and trail_amount is None and trail_percent is None and order_type is None
+                and expire_at is None and parent is None and _is_gtc(time_in_force)
+                and _as_double(quantity, &q) and q > 0):
+            return self.core.submit_c(<int> self.aid_of(asset), sign * q, 0, NAN, NAN, NAN, NAN,
+                                      0, None, -1)
+        q = self._as_float(quantity, "quantity")
+        if not q > 0:
+            raise OrderError(f"{side} quantity must be > 0, got {quantity!r}")
+        return self.order(asset, sign * q, limit_price, stop_price, trail_amount=trail_amount,
+                          trail_percent=trail_percent, order_type=order_type,
+                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
+
     def buy(self, asset, quantity, limit_price=None, stop_price=None, *, trail_amount=None,
             trail_percent=None, order_type=None, time_in_force="gtc", expire_at=None,
             parent=None):
@@ -635,19 +654,9 @@ cdef class StrategyCore(Guarded):
         OrderError
             For a quantity that is not > 0, and everything :meth:`order` refuses.
         """
-        cdef double q
-        if (self.core is not None and limit_price is None and stop_price is None
-                and trail_amount is None and trail_percent is None and order_type is None
-                and expire_at is None and parent is None and _is_gtc(time_in_force)
-                and _as_double(quantity, &q) and q > 0):
-            return self.core.submit_c(<int> self.aid_of(asset), q, 0, NAN, NAN, NAN, NAN, 0,
-                                      None, -1)
-        q = self._as_float(quantity, "quantity")
-        if not q > 0:
-            raise OrderError(f"buy quantity must be > 0, got {quantity!r}")
-        return self.order(asset, q, limit_price, stop_price, trail_amount=trail_amount,
-                          trail_percent=trail_percent, order_type=order_type,
-                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
+        return self.side_order(1.0, "buy", asset, quantity, limit_price, stop_price,
+                               trail_amount, trail_percent, order_type, time_in_force, expire_at,
+                               parent)
 
     def sell(self, asset, quantity, limit_price=None, stop_price=None, *, trail_amount=None,
              trail_percent=None, order_type=None, time_in_force="gtc", expire_at=None,
@@ -676,19 +685,9 @@ cdef class StrategyCore(Guarded):
         OrderError
             For a quantity that is not > 0, and everything :meth:`order` refuses.
         """
-        cdef double q
-        if (self.core is not None and limit_price is None and stop_price is None
-                and trail_amount is None and trail_percent is None and order_type is None
-                and expire_at is None and parent is None and _is_gtc(time_in_force)
-                and _as_double(quantity, &q) and q > 0):
-            return self.core.submit_c(<int> self.aid_of(asset), -q, 0, NAN, NAN, NAN, NAN, 0,
-                                      None, -1)
-        q = self._as_float(quantity, "quantity")
-        if not q > 0:
-            raise OrderError(f"sell quantity must be > 0, got {quantity!r}")
-        return self.order(asset, -q, limit_price, stop_price, trail_amount=trail_amount,
-                          trail_percent=trail_percent, order_type=order_type,
-                          time_in_force=time_in_force, expire_at=expire_at, parent=parent)
+        return self.side_order(-1.0, "sell", asset, quantity, limit_price, stop_price,
+                               trail_amount, trail_percent, order_type, time_in_force, expire_at,
+                               parent)
 
     def order_target_quantity(self, asset, target, *, tolerance=0.0):
         """Trade toward a signed target quantity with a market order.
