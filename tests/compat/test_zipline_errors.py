@@ -131,9 +131,13 @@ def test_unsupported_settings(frame, setter, kwargs, match):
         run(frame, initialize=lambda context: getattr(api, setter)(**kwargs))
 
 
-def test_minute_data_and_bundles(frame):
-    with pytest.raises(PortingError, match=r"data_frequency='minute'.*daily bars only"):
+def test_minute_mode_on_daily_bars_and_bundles(frame):
+    # daily bars (stamped at midnight) are not minutes of a session: named, before any work
+    with pytest.raises(DataError, match=r"asset 'AAPL' has a bar at 2014-01-02 00:00:00 "
+                                        r"\(UTC\), which is not a minute of a XNYS session"):
         run(frame, data_frequency="minute")
+    with pytest.raises(ValueError, match=r"data_frequency must be 'daily' or 'minute'"):
+        run(frame, data_frequency="hourly")
     with pytest.raises(PortingError, match=r"run_algorithm\(bundle=\.\.\.\).*polars frame"):
         run(frame, bundle="quandl")
 
@@ -142,7 +146,7 @@ def test_minute_history_and_last_traded(frame):
     def minute(context, data):
         data.history(context.asset, "price", 5, "1m")
 
-    with pytest.raises(PortingError, match=r"frequency='1m'.*daily bars only"):
+    with pytest.raises(PortingError, match=r"frequency='1m'\) in a daily run"):
         run(frame, minute)
 
     def last_traded(context, data):

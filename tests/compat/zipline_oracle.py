@@ -53,7 +53,9 @@ def run_oracle(frame: pd.DataFrame, cases: dict[str, dict[str, Any]], workdir: P
         raise RuntimeError("no zipline-reloaded environment (see tests/compat/zipline_oracle.py)")
     bars = workdir / "bars.csv"
     frame.to_csv(bars, index=False)
+    minute = any(v.get("frequency") == "minute" for v in cases.values())
     spec = {"bars": str(bars), "root": str(workdir / "zipline_root"),
+            "frequency": "minute" if minute else "daily",
             "cases": {k: {**v, "algo": str(v["algo"])} for k, v in cases.items()}}
     (workdir / "spec.json").write_text(json.dumps(spec))
     out = workdir / "out.json"
@@ -116,13 +118,70 @@ def synthetic_frame(symbols: list[str], start: str, end: str, seed: int) -> pd.D
                                                            ignore_index=True)
 
 
+def xnys_minutes(start: str, end: str) -> pd.DatetimeIndex:
+    """The XNYS minutes of the sessions from ``start`` to ``end``, labelled as zipline labels
+    them (each minute by its end: 14:31 to 21:00 UTC in winter; tz-naive UTC)."""
+    import warnings
+
+    import exchange_calendars as xcals
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*DatetimeTZDtype is deprecated")
+        cal = xcals.get_calendar("XNYS", side="right")
+        return cal.minutes_in_range(cal.session_first_minute(start),
+                                    cal.session_last_minute(end)).tz_convert(None)
+
+
+#: Minute volume range (low, high) per symbol; others trade 2,000-20,000 shares a minute.
+THIN_MINUTE = {"AAPL": (200, 1_500)}
+
+
+def synthetic_minute_frame(symbols: list[str], start: str, end: str, seed: int) -> pd.DataFrame:
+    """Minute bars on every XNYS minute of the sessions (early closes included), prices at
+    3 decimals, volumes whole; timestamps are naive UTC, each minute labelled by its end."""
+    rng = np.random.default_rng(seed)
+    minutes = xnys_minutes(start, end)
+    n = len(minutes)
+    parts = []
+    for k, sym in enumerate(symbols):
+        wave = 0.01 * np.sin(2 * np.pi * np.arange(n) / (250 + 60 * k) + k)
+        close = 40.0 * (k + 1) * np.exp(wave + np.cumsum(rng.normal(0.0, 0.0008, n)))
+        open_ = close * np.exp(rng.normal(0, 0.0004, n))
+        high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.0003, n)))
+        low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.0003, n)))
+        lo, hi = THIN_MINUTE.get(sym, (2_000, 20_000))
+        parts.append(pd.DataFrame({
+            "timestamp": minutes, "asset": sym,
+            "open": np.round(open_, 3), "high": np.round(high, 3),
+            "low": np.round(low, 3), "close": np.round(close, 3),
+            "volume": rng.integers(lo, hi, n).astype(float),
+        }))
+    return pd.concat(parts, ignore_index=True).sort_values(["timestamp", "asset"],
+                                                           ignore_index=True)
+
+
 # ------------------------------------------------------------ the zipline side (subprocess)
-def _ingest(frame: pd.DataFrame, root: str) -> None:
+def _daily_from_minutes(one: pd.DataFrame) -> pd.DataFrame:
+    """One asset's minute bars (UTC index) as session bars."""
+    session = one.index.tz_convert("America/New_York").tz_localize(None).normalize()
+    g = one.groupby(session)
+    return pd.DataFrame({"open": g["open"].first(), "high": g["high"].max(),
+                         "low": g["low"].min(), "close": g["close"].last(),
+                         "volume": g["volume"].sum()})
+
+
+def _ingest(frame: pd.DataFrame, root: str, minute: bool = False) -> None:
     from zipline.data import bundles
 
     frame = frame.sort_values(["asset", "timestamp"])
     symbols = sorted(frame["asset"].unique())
-    days = pd.DatetimeIndex(sorted(frame["timestamp"].unique()))
+    if minute:
+        frame = frame.assign(timestamp=pd.DatetimeIndex(frame["timestamp"]).tz_localize("UTC"))
+        days = pd.DatetimeIndex(sorted(set(
+            frame["timestamp"].dt.tz_convert("America/New_York").dt.tz_localize(None)
+            .dt.normalize())))
+    else:
+        days = pd.DatetimeIndex(sorted(frame["timestamp"].unique()))
     start, end = days[0], days[-1]
 
     def ingest(environ, asset_db_writer, minute_bar_writer, daily_bar_writer,
@@ -143,7 +202,12 @@ def _ingest(frame: pd.DataFrame, root: str) -> None:
                 one = frame[frame["asset"] == sym].set_index("timestamp")
                 yield sid, one[["open", "high", "low", "close", "volume"]]
 
-        daily_bar_writer.write(bars(), show_progress=False)
+        if minute:
+            minute_bar_writer.write(bars(), show_progress=False)
+            daily_bar_writer.write(((sid, _daily_from_minutes(one)) for sid, one in bars()),
+                                   show_progress=False)
+        else:
+            daily_bar_writer.write(bars(), show_progress=False)
         adjustment_writer.write()
 
     bundles.register(BUNDLE, ingest, calendar_name="XNYS", start_session=start,
@@ -182,7 +246,8 @@ def _run_case(case: dict[str, Any], root: str) -> dict[str, Any]:
         start=pd.Timestamp(case["start"]), end=pd.Timestamp(case["end"]),
         initialize=module.initialize, handle_data=getattr(module, "handle_data", None),
         before_trading_start=getattr(module, "before_trading_start", None),
-        capital_base=case["capital"], data_frequency="daily", bundle=BUNDLE,
+        capital_base=case["capital"], data_frequency=case.get("frequency", "daily"),
+        bundle=BUNDLE,
         environ={"ZIPLINE_ROOT": root}, benchmark_returns=pd.Series(0.0, index=sessions))
     seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
@@ -204,6 +269,13 @@ def _run_case(case: dict[str, Any], root: str) -> dict[str, Any]:
         "transactions": [[t["dt"].date().isoformat(), t["sid"].symbol, int(t["amount"]),
                           float(t["price"]), t["order_id"]]
                          for day in perf["transactions"] for t in day],
+        "transaction_times": [[t["dt"].isoformat(), t["sid"].symbol, int(t["amount"]),
+                               float(t["price"]), float(t["commission"] or 0.0), t["order_id"]]
+                              for day in perf["transactions"] for t in day],
+        "period_close": [d.isoformat() for d in perf["period_close"]],
+        "order_times": [[o["created"].isoformat(), o["sid"].symbol, int(o["amount"]),
+                         int(o["filled"]), float(o["commission"]), int(o["status"])]
+                        for o in final.values()],
         "orders": [[o["created"].date().isoformat(), o["sid"].symbol, int(o["amount"]),
                     int(o["filled"]), float(o["commission"]), int(o["status"])]
                    for o in final.values()],
@@ -232,7 +304,7 @@ def main(spec_path: str, out_path: str) -> None:
     warnings.simplefilter("ignore")
     spec = json.loads(Path(spec_path).read_text())
     frame = pd.read_csv(spec["bars"], parse_dates=["timestamp"])
-    _ingest(frame, spec["root"])
+    _ingest(frame, spec["root"], minute=spec.get("frequency") == "minute")
     out = {name: _run_case(case, spec["root"]) for name, case in spec["cases"].items()}
     Path(out_path).write_text(json.dumps(out))
 

@@ -33,7 +33,7 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 import polars as pl
 
 from mlbacktest.compat.zipline import api, finance, pipeline
-from mlbacktest.compat.zipline._algorithm import ZiplineAlgorithm, ZiplineStrategy
+from mlbacktest.compat.zipline._algorithm import MinuteGrid, ZiplineAlgorithm, ZiplineStrategy
 from mlbacktest.compat.zipline._costs import PerOrderCommission
 from mlbacktest.compat.zipline.finance import commission, execution, slippage
 from mlbacktest.config import BacktestConfig
@@ -107,7 +107,7 @@ def _feed_frame(feed: DataFeed) -> pl.DataFrame:
     })
 
 
-def _frame(data: Any) -> pl.DataFrame:
+def _frame(data: Any, minute: bool = False) -> pl.DataFrame:
     if data is None:
         raise DataError("run_algorithm needs data=: a polars or pandas frame, or a parquet/csv "
                         "path, with columns timestamp, asset, open, high, low, close, volume")
@@ -150,6 +150,8 @@ def _frame(data: Any) -> pl.DataFrame:
     else:
         raise DataError(f"data column 'timestamp' must hold dates or datetimes, got {ts}")
     off = frame.filter(pl.col("timestamp") != pl.col("timestamp").dt.truncate("1d"))
+    if minute:
+        return frame.with_columns(pl.col("asset").cast(pl.Utf8))
     if off.height:
         r = off.row(0, named=True)
         raise DataError(f"daily bars are stamped with their session's date at midnight; "
@@ -193,6 +195,111 @@ def _calendar_sessions(name: str | None, first: pd.Timestamp,
         lo = max(first - pd.Timedelta(days=40), pd.Timestamp(cal.first_session))
         hi = min(last + pd.Timedelta(days=40), pd.Timestamp(cal.last_session))
         return pd.DatetimeIndex(cal.sessions_in_range(lo, hi)).tz_localize(None)
+
+
+def _exchange_calendar(name: str, side: str = "right") -> Any:
+    try:
+        import exchange_calendars as xcals  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:  # pragma: no cover - exchange_calendars comes with the test extra
+        raise PortingError(
+            f"trading_calendar={name!r} needs the exchange_calendars package (pip install "
+            "exchange_calendars)") from None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="exchange_calendars")
+        warnings.filterwarnings("ignore", message=".*DatetimeTZDtype is deprecated")
+        return xcals.get_calendar(name, side=side)
+
+
+#: When zipline's minute clock runs ``before_trading_start``: 8:45 New York time.
+_BEFORE_TRADING_START = pd.Timedelta(hours=8, minutes=45)
+
+
+def _minute_run(frame: pl.DataFrame, calendar: str, start: pd.Timestamp,
+                end: pd.Timestamp) -> tuple[pl.DataFrame, MinuteGrid]:
+    """Check minute bars against the calendar's minutes; the bars up to ``end`` and the grid.
+
+    Every bar must be stamped at a minute of a session, labelled by the
+    minute's end in UTC (14:31 to 21:00 in winter on XNYS), as zipline labels
+    minute bars; every minute of every session from the data's first to
+    ``end`` must have a bar (of some asset), and every asset one bar per
+    minute between its first and last bars.
+    """
+    cal = _exchange_calendar(calendar)
+    ts = frame["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    lo = pd.Timestamp(int(ts.min())).normalize() - pd.Timedelta(days=5)
+    hi = max(pd.Timestamp(int(ts.max())).normalize(), end) + pd.Timedelta(days=5)
+    lo = max(lo, pd.Timestamp(cal.first_session))
+    hi = min(hi, pd.Timestamp(cal.last_session))
+    labels = pd.DatetimeIndex(cal.sessions_in_range(lo, hi))
+    opens = pd.DatetimeIndex(cal.first_minutes[labels]).asi8
+    closes = pd.DatetimeIndex(cal.last_minutes[labels]).asi8
+    minute = 60_000_000_000
+    grid_minutes = np.concatenate([np.arange(o, c + minute, minute, dtype=np.int64)
+                                   for o, c in zip(opens, closes, strict=True)])
+    pos = np.searchsorted(grid_minutes, ts)
+    bad = (pos >= grid_minutes.size) | (grid_minutes[np.minimum(pos, grid_minutes.size - 1)]
+                                        != ts)
+    if bad.any():
+        r = frame.row(int(np.flatnonzero(bad)[0]), named=True)
+        raise DataError(
+            f"asset {r['asset']!r} has a bar at {r['timestamp']} (UTC), which is not a minute "
+            f"of a {calendar} session: minute bars are stamped in UTC (or tz-aware) with the "
+            "end of their minute, as zipline stores them (14:31 to 21:00 UTC on a winter NYSE "
+            "session)")
+    sess = np.searchsorted(opens, ts, side="right") - 1
+    end_s = int(np.searchsorted(labels.asi8, end.value, side="right")) - 1
+    keep = sess <= end_s
+    frame, ts, pos, sess = (frame.filter(pl.Series(keep)), ts[keep], pos[keep], sess[keep])
+    if ts.size == 0 or labels[end_s] < start or sess.max() < np.searchsorted(
+            labels.asi8, start.value):
+        raise DataError(f"the data has no minute bar from {start.date()} to {end.date()}")
+    first_s = int(sess.min())
+    lo_m = int(np.searchsorted(grid_minutes, opens[first_s]))
+    hi_m = int(np.searchsorted(grid_minutes, closes[end_s], side="right"))
+    covered = np.zeros(hi_m - lo_m, dtype=bool)
+    covered[pos - lo_m] = True
+    if not covered.all():
+        gap = pd.Timestamp(int(grid_minutes[lo_m + int(np.flatnonzero(~covered)[0])]))
+        raise DataError(f"the data has no bar at minute {gap} (UTC) of session "
+                        f"{labels[np.searchsorted(opens, gap.value, side='right') - 1].date()}: "
+                        "zipline runs handle_data at every minute of every session")
+    spans = (frame.with_columns(pl.Series("pos", pos)).group_by("asset")
+             .agg(pl.col("pos").min().alias("a"), pl.col("pos").max().alias("b"),
+                  pl.len().alias("n"), pl.col("pos").n_unique().alias("u")).sort("asset"))
+    for asset, a, b, n, u in spans.iter_rows():
+        if n != u or n != b - a + 1:
+            mine = np.sort(pos[(frame["asset"] == asset).to_numpy()])
+            k = int(np.flatnonzero(np.diff(mine) != 1)[0])
+            what = "two bars" if mine[k + 1] == mine[k] else "no bar"
+            at = mine[k] if what == "two bars" else mine[k] + 1
+            raise DataError(
+                f"asset {asset!r} has {what} at minute {pd.Timestamp(int(grid_minutes[at]))} "
+                "(UTC) between its first and last bars: the zipline shim needs one bar per "
+                "minute (zipline would forward-fill the price and mark the asset stale)")
+    # session bars from the minutes (what zipline's daily bars and aggregator hold)
+    names = sorted(frame["asset"].unique().to_list())
+    n_s = end_s - first_s + 1
+    daily_frame = (frame.with_columns(pl.Series("s", sess - first_s))
+                   .sort("timestamp")
+                   .group_by(["s", "asset"], maintain_order=True)
+                   .agg(pl.col("open").first(), pl.col("high").max(), pl.col("low").min(),
+                        pl.col("close").last(), pl.col("volume").sum()))
+    col_of = {a: i for i, a in enumerate(names)}
+    rows = daily_frame["s"].to_numpy()
+    cols = np.array([col_of[a] for a in daily_frame["asset"].to_list()], dtype=np.intp)
+    daily: dict[str, np.ndarray] = {}
+    for f in ("open", "high", "low", "close", "volume"):
+        arr = np.full((n_s, len(names)), np.nan)
+        arr[rows, cols] = daily_frame[f].to_numpy().astype(float)
+        arr.flags.writeable = False
+        daily[f] = arr
+    run_labels = labels[first_s:end_s + 1]
+    before = (run_labels + _BEFORE_TRADING_START).tz_localize("America/New_York") \
+        .tz_convert("UTC").asi8
+    grid = MinuteGrid(opens[first_s:end_s + 1], closes[first_s:end_s + 1],
+                      run_labels.tz_localize("UTC"), daily, before,
+                      int(np.searchsorted(run_labels, start)))
+    return frame, grid
 
 
 def _check_sessions(frame: pl.DataFrame, sessions: pd.DatetimeIndex, start: pd.Timestamp,
@@ -305,11 +412,12 @@ def run_algorithm(
             raise PortingError(f"run_algorithm({name}=...) is not supported by the zipline shim: "
                                f"{_UNSUPPORTED_RUN_ARGS[name]}")
         raise TypeError(f"run_algorithm() got an unexpected keyword argument {name!r}")
-    if data_frequency != "daily":
-        raise PortingError(
-            f"run_algorithm(data_frequency={data_frequency!r}): the zipline shim runs daily "
-            "bars only; run minute bars natively with a Strategy (on_slice per bar, "
-            "BacktestConfig(fill_at='next_open'))")
+    if data_frequency not in ("daily", "minute"):
+        raise ValueError(f"data_frequency must be 'daily' or 'minute', got {data_frequency!r}")
+    minute = data_frequency == "minute"
+    if minute and trading_calendar is None:
+        raise ValueError("run_algorithm(data_frequency='minute') needs trading_calendar (the "
+                         "exchange_calendars name whose session minutes the run follows)")
     if not callable(initialize):
         raise TypeError(f"initialize must be callable, got {initialize!r}")
     start_ts = pd.Timestamp(start).tz_localize(None).normalize() if pd.Timestamp(start).tzinfo \
@@ -318,12 +426,20 @@ def run_algorithm(
         else pd.Timestamp(end).normalize()
     if end_ts < start_ts:
         raise ValueError(f"end ({end_ts.date()}) is before start ({start_ts.date()})")
-    frame = _frame(data).filter(pl.col("timestamp") <= end_ts).sort(["timestamp", "asset"])
-    if frame.filter(pl.col("timestamp") >= start_ts).height == 0:
-        raise DataError(f"the data has no bar from {start_ts.date()} to {end_ts.date()}")
-    days = pd.DatetimeIndex(frame["timestamp"].unique().sort().to_numpy())
-    cal = _calendar_sessions(trading_calendar, days[0], end_ts, days)
-    _check_sessions(frame, cal, start_ts, end_ts)
+    grid = None
+    if minute:
+        assert trading_calendar is not None
+        frame, grid = _minute_run(_frame(data, minute=True).sort(["timestamp", "asset"]),
+                                  trading_calendar, start_ts, end_ts)
+        days = grid.session_labels.tz_localize(None)
+        cal = _calendar_sessions(trading_calendar, days[0], end_ts, days)
+    else:
+        frame = _frame(data).filter(pl.col("timestamp") <= end_ts).sort(["timestamp", "asset"])
+        if frame.filter(pl.col("timestamp") >= start_ts).height == 0:
+            raise DataError(f"the data has no bar from {start_ts.date()} to {end_ts.date()}")
+        days = pd.DatetimeIndex(frame["timestamp"].unique().sort().to_numpy())
+        cal = _calendar_sessions(trading_calendar, days[0], end_ts, days)
+        _check_sessions(frame, cal, start_ts, end_ts)
     feed = PolarsDataFeed(frame)
     names = feed.asset_names
     spans = frame.group_by("asset").agg(pl.col("timestamp").min().alias("a"),
@@ -338,7 +454,10 @@ def run_algorithm(
         initialize=initialize, handle_data=handle_data,
         before_trading_start=before_trading_start, capital_base=capital_base,
         asset_names=tuple(names), first_ts=first, last_ts=last,
-        sessions=days[days >= start_ts], calendar_sessions=cal, start_ns=start_ts.value)
+        sessions=days[days >= start_ts], calendar_sessions=cal, start_ns=start_ts.value,
+        grid=grid)
+    if minute and list(names) != sorted(names):  # pragma: no cover - feeds sort their assets
+        raise RuntimeError("the feed's assets are not in sorted order")
     api._RUNNING.append(algo)
     try:
         initialize(algo.context)

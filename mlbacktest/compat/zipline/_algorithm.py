@@ -2,10 +2,12 @@
 
 A zipline algorithm (``initialize``, ``handle_data``, ``before_trading_start``,
 ``analyze``) runs inside a :class:`~mlbacktest.Strategy` whose ``on_slice``
-hook plays one zipline session: fills of the orders placed the session
-before have happened (at this session's close, ``fill_at="next_close"``),
-then ``handle_data`` and the scheduled functions run, then the session's row
-of the ``perf`` frame is written.
+hook plays one zipline bar: fills of the orders placed the bar before have
+happened (at this bar's close, ``fill_at="next_close"``), then
+``handle_data`` and the scheduled functions due run; at a session's last bar
+the session's row of the ``perf`` frame is written. In daily mode a bar is a
+session; in minute mode a bar is a minute of the session and the scheduled
+functions fire at the minute zipline fires them (:class:`MinuteGrid`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from mlbacktest.errors import ConfigError, OrderError, PortingError, did_you_mea
 from mlbacktest.strategy import Strategy
 
 __all__ = ["Asset", "Equity", "Position", "Portfolio", "Order", "Context", "BarData",
-           "ZiplineAlgorithm", "round_order"]
+           "MinuteGrid", "ZiplineAlgorithm", "round_order"]
 
 _BAR_FIELDS = ("open", "high", "low", "close", "volume")
 #: zipline fields read straight from the asset's own bars (``price`` is the close: no gaps).
 _FAST_FIELDS = {"price": "close", **{f: f for f in _BAR_FIELDS}}
 #: zipline's ORDER_STATUS codes, by mlbacktest status name.
+_MINUTE_NS = 60_000_000_000
+_DAY_NS = 86_400_000_000_000
 _STATUS = {"submitted": 0, "accepted": 0, "partially_filled": 0, "filled": 1,
            "cancelled": 2, "expired": 2, "rejected": 3}
 
@@ -341,20 +345,29 @@ class BarData:
         DataFrame (sessions x assets, or sessions x fields) for a list of
         one, and a DataFrame indexed by (session, asset) for lists of both.
         """
-        if frequency not in ("1d", "1D", "daily"):
-            raise PortingError(
-                f"data.history(..., frequency={frequency!r}): the zipline shim runs daily bars "
-                "only; minute bars run natively with Strategy.history(asset, field, n) on a "
-                "minute feed")
+        algo = self._algo
+        if frequency in ("1m", "1M", "minute"):
+            if algo.grid is None:
+                raise PortingError(
+                    f"data.history(..., frequency={frequency!r}) in a daily run: zipline "
+                    "refuses minute history in daily mode too; run_algorithm(..., "
+                    "data_frequency='minute') with minute bars, or Strategy.history(asset, "
+                    "field, n) on a minute feed natively")
+            daily = False
+        elif frequency in ("1d", "1D", "daily"):
+            daily = algo.grid is not None
+        else:
+            raise ValueError(f"frequency must be '1d' or '1m', got {frequency!r}")
         if isinstance(bar_count, bool) or not isinstance(bar_count, (int, np.integer)) \
                 or bar_count <= 0:
             raise ValueError(f"bar_count must be a whole number > 0, got {bar_count!r}")
-        algo = self._algo
         alist, one_asset = _as_list(assets)
         flist, one_field = _as_list(fields)
         ids = [algo.asset_id(a) for a in alist]
         n = int(bar_count)
         s = algo.strategy
+        if daily:
+            return self._session_history(ids, alist, one_asset, flist, one_field, n)
         index = algo.history_index(n)
         if one_asset and one_field and algo.bar_ts[ids[0]] == algo.now_ns \
                 and flist[0] in _FAST_FIELDS:
@@ -390,6 +403,46 @@ class BarData:
         stacked = {f: frames[f].stack(future_stack=True) for f in flist}
         return pd.DataFrame(stacked)
 
+    def _session_history(self, ids: list[int], alist: list[Any], one_asset: bool,
+                         flist: list[Any], one_field: bool, n: int) -> Any:
+        """``data.history(..., "1d")`` in minute mode: the sessions before this one from the
+        daily bars, then this session so far (its minutes up to now: first open, highest
+        high, lowest low, last close, summed volume), as zipline's daily aggregator gives it.
+        In ``before_trading_start`` the window ends at the previous session."""
+        algo = self._algo
+        grid = algo.grid
+        assert grid is not None
+        end = algo.spos + 1
+        if end < n:
+            raise ValueError(
+                f"data.history asked for {n} sessions on {algo.current_dt().date()}, but the "
+                f"data has {max(end, 0)} up to then (zipline raises "
+                "HistoryWindowStartsBeforeData): give run_algorithm data that starts earlier")
+        partial = algo.phase != "before_trading_start"
+        index = grid.session_labels[end - n:end]
+        cols = [algo.asset_list[i] for i in ids]
+        frames = {}
+        for f in flist:
+            if f != "price" and f not in _BAR_FIELDS:
+                raise ValueError(f"unknown field {f!r}; fields are 'price', "
+                                 f"{', '.join(repr(x) for x in _BAR_FIELDS)}")
+            base = "close" if f == "price" else f
+            arr = grid.daily[base][end - n:end][:, ids].copy()
+            if partial:
+                arr[-1] = algo.session_so_far(base, ids)
+            frame = pd.DataFrame(arr, index=index, columns=cols)
+            if f == "price":
+                frame = frame.ffill()
+            elif f == "volume":
+                frame = frame.fillna(0.0)
+            frames[f] = frame
+        if one_field:
+            frame = frames[flist[0]]
+            return frame.iloc[:, 0].rename(cols[0]) if one_asset else frame
+        if one_asset:
+            return pd.DataFrame({f: frames[f].iloc[:, 0] for f in flist}, index=index)
+        return pd.DataFrame({f: frames[f].stack(future_stack=True) for f in flist})
+
     def can_trade(self, assets: Any) -> Any:
         """Whether each asset is listed on the current session and has a price."""
         alist, one = _as_list(assets)
@@ -409,11 +462,81 @@ class BarData:
 
 
 class _Event:
-    __slots__ = ("func", "days")
+    __slots__ = ("func", "days", "minutes")
 
-    def __init__(self, func: Callable[..., Any], days: set[Any]) -> None:
+    def __init__(self, func: Callable[..., Any], days: set[Any],
+                 minutes: set[int] | None = None) -> None:
         self.func = func
-        self.days = days
+        self.days = days  # daily mode: the session dates it fires on
+        self.minutes = minutes  # minute mode: the minute stamps (ns) it fires at
+
+
+class MinuteGrid:
+    """The minutes of a minute-mode run and its sessions' bars.
+
+    Parameters
+    ----------
+    opens, closes : ndarray of int64
+        First and last minute (ns, UTC, each minute labelled by its end as
+        zipline labels it) of every session of the data, in order.
+    session_labels : pandas.DatetimeIndex
+        Those sessions (UTC midnight), the index of ``data.history(..., "1d")``.
+    daily : dict of str to ndarray
+        Session bars aggregated from the minutes: field -> (sessions, assets),
+        NaN (volume 0) for an asset without minutes that session.
+    before_open : ndarray of int64
+        When ``before_trading_start`` runs for each session (8:45 New York
+        time, as zipline's clock).
+    run_from : int
+        Position of the run's first session.
+    """
+
+    def __init__(self, opens: np.ndarray, closes: np.ndarray,
+                 session_labels: pd.DatetimeIndex, daily: dict[str, np.ndarray],
+                 before_open: np.ndarray, run_from: int) -> None:
+        self.opens = opens
+        self.closes = closes
+        self.session_labels = session_labels
+        self.daily = daily
+        self.before_open = before_open
+        self.run_from = run_from
+
+    def firing_minutes(self, days: set[Any], time_rule: TimeRule | None) -> set[int]:
+        """The minutes a scheduled function fires at, as zipline's event rules give them.
+
+        zipline wraps every rule in ``OncePerDay``: it fires at the first
+        minute the date and time rules both hold, at most once per 24 hours
+        counted from the first minute of the window, which restarts at the
+        first minute at least 24 hours after the last start. Without a time
+        rule a function fires at the first minute of its sessions. The
+        window is replayed minute by minute here, so a run across the
+        spring daylight-saving change fires where zipline fires (zipline's
+        24-hour window then skips, or delays, that session's event).
+        """
+        anchor = "every_minute" if time_rule is None else time_rule.anchor
+        off = 0 if time_rule is None else int(time_rule.offset.value)
+        start: int | None = None
+        next_start = 0
+        triggered = False
+        out: set[int] = set()
+        for s in range(self.run_from, len(self.opens)):
+            o, c = int(self.opens[s]), int(self.closes[s])
+            ok = self.session_labels[s].date() in days
+            if anchor == "market_open":
+                target = o + off - _MINUTE_NS
+            elif anchor == "market_close":
+                target = c - off
+            else:
+                target = -1
+            for m in range(o, c + 1, _MINUTE_NS):
+                if start is None or m >= next_start:
+                    triggered = False
+                    start = m
+                    next_start = m + _DAY_NS
+                if not triggered and ok and (target < 0 or m == target):
+                    triggered = True
+                    out.add(m)
+        return out
 
 
 class ZiplineAlgorithm:
@@ -423,7 +546,8 @@ class ZiplineAlgorithm:
                  before_trading_start: Callable[..., Any] | None,
                  capital_base: float, asset_names: tuple[str, ...],
                  first_ts: np.ndarray, last_ts: np.ndarray, sessions: pd.DatetimeIndex,
-                 calendar_sessions: pd.DatetimeIndex, start_ns: int) -> None:
+                 calendar_sessions: pd.DatetimeIndex, start_ns: int,
+                 grid: MinuteGrid | None = None) -> None:
         self.initialize_fn = initialize
         self.handle_data_fn = handle_data
         self.before_trading_start_fn = before_trading_start
@@ -438,6 +562,9 @@ class ZiplineAlgorithm:
         self.sessions = sessions
         self.calendar_sessions = calendar_sessions
         self.start_ns = start_ns
+        self.grid = grid
+        self.spos = -1  # minute mode: position in grid of the session of the latest bar
+        self.mcount = 0  # minute mode: bars of that session so far
         self.context = Context(self)
         self.data = BarData(self)
         self.portfolio = Portfolio(self)
@@ -477,8 +604,9 @@ class ZiplineAlgorithm:
         if index is None:
             stamps = self.strategy.history_timestamps(n)
             if stamps.size < n:
+                unit = "sessions" if self.grid is None else "minutes"
                 raise ValueError(
-                    f"data.history asked for {n} sessions on {self.current_dt().date()}, but "
+                    f"data.history asked for {n} {unit} on {self.current_dt().date()}, but "
                     f"the data has {stamps.size} up to then (zipline raises "
                     "HistoryWindowStartsBeforeData): give run_algorithm data that starts "
                     "earlier")
@@ -486,6 +614,29 @@ class ZiplineAlgorithm:
                 self._index_cache.clear()
             index = self._index_cache[key] = pd.DatetimeIndex(stamps, tz="UTC")
         return index
+
+    def session_so_far(self, field: str, ids: list[int]) -> np.ndarray:
+        """This session's bar up to now for ``ids`` (minute mode): the first open, highest
+        high, lowest low, last close or summed volume of its minutes (NaN without any)."""
+        arr = np.array(self.strategy.history_panel(field, self.mcount, ids))
+        out = np.full(len(ids), np.nan)
+        seen = ~np.isnan(arr)
+        has = seen.any(axis=0)
+        if field == "volume":
+            return np.nansum(arr, axis=0)
+        if not has.any():
+            return out
+        if field == "open":
+            first = seen.argmax(axis=0)
+            out[has] = arr[first, np.arange(len(ids))][has]
+        elif field == "close":
+            last = arr.shape[0] - 1 - seen[::-1].argmax(axis=0)
+            out[has] = arr[last, np.arange(len(ids))][has]
+        elif field == "high":
+            out[has] = np.nanmax(arr[:, has], axis=0)
+        else:
+            out[has] = np.nanmin(arr[:, has], axis=0)
+        return out
 
     def current_dt(self) -> pd.Timestamp:
         """The current bar timestamp as a UTC timestamp."""
@@ -575,7 +726,9 @@ class ZiplineAlgorithm:
                 "schedule_function(half_days=False) is not supported by the zipline shim: "
                 "check the session yourself in the function, or use Strategy.schedule natively")
         rule = date_rule if date_rule is not None else date_rules.every_day()
-        self.events.append(_Event(func, firing_sessions(rule, self.calendar_sessions)))
+        days = firing_sessions(rule, self.calendar_sessions)
+        minutes = None if self.grid is None else self.grid.firing_minutes(days, time_rule)
+        self.events.append(_Event(func, days, minutes))
 
     # ------------------------------------------------------------ orders
     def place(self, asset: Any, amount: float, limit_price: Any = None, stop_price: Any = None,
@@ -709,12 +862,13 @@ class ZiplineAlgorithm:
                               "order_id": str(oid), "sid": self.asset_list[aid],
                               "commission": None})
 
-    def before_trading_start(self, ts: int) -> None:
-        """Before the session stamped ``ts``: compute the pipelines (from the sessions before
-        it), then run ``before_trading_start(context, data)``."""
+    def before_trading_start(self, ts: int, now: int | None = None) -> None:
+        """Before the session stamped ``ts`` (its first minute in minute mode): compute the
+        pipelines (from the sessions before it), then run ``before_trading_start(context,
+        data)`` with the clock at ``now`` (default ``ts``)."""
         if ts < self.start_ns:
             return
-        self.now_ns = ts
+        self.now_ns = ts if now is None else now
         self.phase = "before_trading_start"
         try:
             if self.pipelines:
@@ -728,8 +882,16 @@ class ZiplineAlgorithm:
         from mlbacktest.compat.zipline.pipeline import PipelineContext
 
         exists = (self.first_ts <= ts) & (self.last_ts >= ts)
-        ctx = PipelineContext(lambda col, n: self.strategy.history_panel(col, n), exists,
-                              str(pd.Timestamp(ts).date()))
+        grid = self.grid
+        if grid is None:
+            def history(col: str, n: int) -> np.ndarray:
+                return np.asarray(self.strategy.history_panel(col, n))
+        else:
+            end = self.spos + 1  # the sessions before this one, from the minutes' daily bars
+
+            def history(col: str, n: int) -> np.ndarray:
+                return grid.daily[col][max(end - n, 0):end]
+        ctx = PipelineContext(history, exists, str(pd.Timestamp(ts).date()))
         self.pipeline_out = {}
         for name, pipe in self.pipelines.items():
             rows, values = pipe.evaluate(ctx)
@@ -770,16 +932,29 @@ class ZiplineAlgorithm:
             arr[:] = 0.0 if f == "volume" else np.nan
             arr[ids] = getattr(view, f)
         self.bar_ts[ids] = now
+        grid = self.grid
+        if grid is not None:
+            while self.spos + 1 < len(grid.opens) and now >= grid.opens[self.spos + 1]:
+                self.spos += 1
+                self.mcount = 0
+            self.mcount += 1
         if now < self.start_ns:
             return
         self.phase = "trading"
         if self.handle_data_fn is not None:
             self.handle_data_fn(self.context, self.data)
-        day = pd.Timestamp(now).date()
+        if grid is None:
+            day = pd.Timestamp(now).date()
+            for ev in self.events:
+                if day in ev.days:
+                    ev.func(self.context, self.data)
+            self._close_session(now)
+            return
         for ev in self.events:
-            if day in ev.days:
+            if now in ev.minutes:  # type: ignore[operator]
                 ev.func(self.context, self.data)
-        self._close_session(now)
+        if now == grid.closes[self.spos]:
+            self._close_session(now)
 
     def _close_session(self, now: int) -> None:
         value = self._equity()
@@ -830,9 +1005,9 @@ class ZiplineAlgorithm:
         return frame
 
 
-def _before_session(algo: ZiplineAlgorithm, ts: int, context: Any) -> None:
-    """The timer just before the session stamped ``ts``."""
-    algo.before_trading_start(ts)
+def _before_session(algo: ZiplineAlgorithm, ts: int, now: int | None, context: Any) -> None:
+    """The timer just before the session stamped ``ts`` (the clock reads ``now``)."""
+    algo.before_trading_start(ts, now)
 
 
 class ZiplineStrategy(Strategy):
@@ -847,8 +1022,15 @@ class ZiplineStrategy(Strategy):
         algo = self._algo
         if algo.before_trading_start_fn is None and not algo.pipelines:
             return
-        for ts in algo.sessions.asi8:
-            self.schedule_at(partial(_before_session, algo, int(ts)), int(ts) - 1)
+        grid = algo.grid
+        if grid is None:
+            for ts in algo.sessions.asi8:
+                self.schedule_at(partial(_before_session, algo, int(ts), None), int(ts) - 1)
+            return
+        for k in range(grid.run_from, len(grid.opens)):
+            ts = int(grid.opens[k])
+            self.schedule_at(partial(_before_session, algo, ts, int(grid.before_open[k])),
+                             ts - 1)
 
     def on_order(self, order: Any) -> None:
         """Refuse the one order zipline never places: a margin call's liquidation."""

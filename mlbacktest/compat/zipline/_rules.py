@@ -51,7 +51,15 @@ class DateRule:
 
 
 class TimeRule:
-    """A time of day: ignored in daily mode, as zipline does (functions run at the bar)."""
+    """A time of day: ignored in daily mode, as zipline does (functions run at the bar).
+
+    In minute mode ``market_open`` fires at the session's first minute plus
+    ``offset`` minus one minute (``market_open()`` and ``minutes=1``: the
+    first minute), ``market_close`` at the session's last minute minus
+    ``offset`` (``market_close()``: the last minute but one), and
+    ``every_minute`` at the session's first minute (zipline runs every
+    scheduled function at most once per day).
+    """
 
     def __init__(self, anchor: str, offset: pd.Timedelta) -> None:
         self.anchor = anchor
@@ -62,11 +70,21 @@ class TimeRule:
 
 
 def _offset(offset: Any, hours: int | None, minutes: int | None) -> pd.Timedelta:
+    """zipline's offset: one minute when none is given, else between 1 minute and 12 hours."""
     if offset is not None and (hours is not None or minutes is not None):
         raise ValueError("give either offset or hours/minutes, not both")
+    if offset is None and hours is None and minutes is None:
+        return pd.Timedelta(minutes=1)
     if offset is not None:
-        return pd.Timedelta(offset)
-    return pd.Timedelta(hours=hours or 0, minutes=minutes or 0)
+        td = pd.Timedelta(offset)
+    else:
+        td = pd.Timedelta(hours=hours or 0, minutes=minutes or 0)
+    if not pd.Timedelta(minutes=1) <= td <= pd.Timedelta(hours=12):
+        raise ValueError(f"offset must be in between 1 minute and 12 hours, inclusive; got {td}")
+    if td % pd.Timedelta(minutes=1):
+        raise PortingError(f"time rule offset {td} is not a whole number of minutes: the "
+                           "zipline shim fires scheduled functions at whole minutes")
+    return td
 
 
 class date_rules:  # noqa: N801 - zipline's name
@@ -104,18 +122,21 @@ class time_rules:  # noqa: N801 - zipline's name
     @staticmethod
     def market_open(offset: Any = None, hours: int | None = None,
                     minutes: int | None = None) -> TimeRule:
-        """``offset`` after the open (ignored in daily mode)."""
+        """``offset`` (default 1 minute) after the open, counted so that 1 minute is the
+        first minute (ignored in daily mode)."""
         return TimeRule("market_open", _offset(offset, hours, minutes))
 
     @staticmethod
     def market_close(offset: Any = None, hours: int | None = None,
                      minutes: int | None = None) -> TimeRule:
-        """``offset`` before the close (ignored in daily mode)."""
+        """``offset`` (default 1 minute) before the session's last minute (ignored in
+        daily mode)."""
         return TimeRule("market_close", _offset(offset, hours, minutes))
 
     @staticmethod
     def every_minute() -> TimeRule:
-        """Every minute (in daily mode: the bar)."""
+        """Every minute; zipline fires a function at most once a day, so at the session's
+        first minute (in daily mode: the bar)."""
         return TimeRule("every_minute", pd.Timedelta(0))
 
 
