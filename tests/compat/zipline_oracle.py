@@ -128,8 +128,11 @@ def xnys_minutes(start: str, end: str) -> pd.DatetimeIndex:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*DatetimeTZDtype is deprecated")
         cal = xcals.get_calendar("XNYS", side="right")
-        return cal.minutes_in_range(cal.session_first_minute(start),
-                                    cal.session_last_minute(end)).tz_convert(None)
+        sessions = cal.sessions_in_range(start, end)
+        firsts = cal.first_minutes[sessions].dt.tz_convert(None)
+        lasts = cal.last_minutes[sessions].dt.tz_convert(None)
+    return pd.DatetimeIndex(np.concatenate([
+        pd.date_range(a, b, freq="min").to_numpy() for a, b in zip(firsts, lasts, strict=True)]))
 
 
 #: Minute volume range (low, high) per symbol; others trade 2,000-20,000 shares a minute.
