@@ -306,3 +306,44 @@ def test_time_rule_offsets_are_checked_as_zipline_checks_them():
     with pytest.raises(PortingError, match=r"not a whole number of minutes"):
         api.time_rules.market_open(offset=pd.Timedelta(seconds=90))
     assert api.time_rules.market_close().offset == pd.Timedelta(minutes=1)
+
+
+# ------------------------------------------------------------ pipeline, minute mode
+@pytest.fixture(scope="module")
+def momentum_case():
+    """zipline's own momentum_pipeline.py example, unmodified, in minute mode: its pipeline
+    (RSI top/bottom 3) is computed before each session from the session bars of the
+    sessions before it; rebalance runs at each session's first minute."""
+    frame = oracle.synthetic_minute_frame([f"S{i}" for i in range(8)], "2014-10-20",
+                                          "2014-11-26", seed=11)
+    path = oracle.examples_dir() / "momentum_pipeline.py"
+    return frame, path, {"start": "2014-11-19", "end": "2014-11-26", "capital": 1e5}
+
+
+@needs_oracle
+def test_momentum_pipeline_example_in_minute_mode_agrees_with_zipline(momentum_case,
+                                                                      tmp_path):
+    frame, path, case = momentum_case
+    source = path.read_text()
+    assert path.parent.name == "examples" and path.parent.parent.name == "zipline"
+    assert "from zipline.pipeline import Pipeline" in source and "mlbacktest" not in source
+    real = oracle.run_oracle(frame, {"m": {**case, "algo": path, "frequency": "minute"}},
+                             tmp_path)["m"]
+    module = load_algorithm(path)
+    ours = run_algorithm(case["start"], case["end"], module.initialize, case["capital"],
+                         before_trading_start=module.before_trading_start, data=frame,
+                         data_frequency="minute")
+    assert [d.isoformat() for d in ours.index] == real["period_close"]
+    mine = sorted((t["dt"].isoformat(), t["sid"].symbol, t["amount"], t["price"])
+                  for day in ours.transactions for t in day)
+    theirs = sorted(tuple(t[:4]) for t in real["transaction_times"])
+    assert len(mine) == len(theirs) > 10
+    assert {t[2] > 0 for t in theirs} == {True, False}  # longs and shorts
+    # rebalance runs at the first minute: its orders fill at the second
+    assert {t[0][11:16] for t in theirs} >= {"14:32"}
+    for a, b in zip(mine, theirs, strict=True):
+        assert a[:3] == b[:3] and _close(a[3], b[3]), (a, b)
+    for col in ("portfolio_value", "ending_cash"):
+        x, y = ours[col].to_numpy(float), np.array(real[col])
+        assert (np.abs(x - y) <= RTOL * np.abs(y)).all(), col
+    assert list(ours["universe_size"]) == real["records"]["universe_size"]

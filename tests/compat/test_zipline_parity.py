@@ -193,6 +193,16 @@ def pipe_zipline(pipe_frame, pipe_cases, tmp_path_factory):
     return oracle.run_oracle(pipe_frame, pipe_cases, tmp_path_factory.mktemp("zipline_pipe"))
 
 
+def test_momentum_pipeline_is_zipline_s_own_example_unmodified(pipe_cases, pipe_zipline):
+    path = pipe_cases["momentum_pipeline"]["algo"]
+    assert path.parent.name == "examples" and path.parent.parent.name == "zipline"
+    source = path.read_text()
+    assert "from zipline.pipeline import Pipeline" in source and "mlbacktest" not in source
+    module = load_algorithm(path)
+    assert module.order_target_percent.__module__ == "mlbacktest.compat.zipline.api"
+    assert module.Pipeline.__module__ == "mlbacktest.compat.zipline.pipeline"
+
+
 @pytest.mark.parametrize("name", PIPE_CASES)
 def test_pipeline_algorithms_agree(name, pipe_frame, pipe_cases, pipe_zipline):
     case = pipe_cases[name]
