@@ -38,6 +38,84 @@ def run(frame, handle_data=None, initialize=None, start=START, **kwargs):
 
 
 # ------------------------------------------------------------ zipline.api outside the subset
+#: The zipline calls issue 12 lists as supported, by where they live.
+ISSUE_API = ("order", "order_value", "order_percent", "order_target", "order_target_value",
+             "order_target_percent", "cancel_order", "get_open_orders", "symbol", "symbols",
+             "sid", "record", "get_datetime", "schedule_function", "set_commission",
+             "set_slippage", "set_long_only", "set_max_leverage", "set_benchmark",
+             "attach_pipeline", "pipeline_output")
+
+
+def test_every_call_the_issue_lists_exists():
+    import mlbacktest.compat.zipline as shim
+    from mlbacktest.compat.zipline import pipeline
+    from mlbacktest.compat.zipline._algorithm import BarData, Portfolio, Position
+
+    for name in ISSUE_API:
+        assert callable(getattr(api, name)) and name in api.SUPPORTED, name
+    for rule in ("every_day", "week_start", "week_end", "month_start", "month_end"):
+        assert callable(getattr(api.date_rules, rule))
+    for rule in ("market_open", "market_close"):
+        assert getattr(api.time_rules, rule)(minutes=5).offset == pd.Timedelta(minutes=5)
+    for cls in ("PerShare", "PerTrade", "PerDollar"):
+        assert getattr(commission, cls)().to_model() is not None
+    for cls in ("FixedBasisPointsSlippage", "VolumeShareSlippage", "FixedSlippage"):
+        assert getattr(slippage, cls)().to_model() is not None
+        assert getattr(api, cls) is getattr(slippage, cls)  # zipline.api re-exports them
+    for attr in ("current", "history", "can_trade", "is_stale", "current_dt",
+                 "current_session", "current_session_minutes"):
+        assert hasattr(BarData, attr), attr
+    for attr in ("cash", "portfolio_value", "positions_value", "pnl", "returns",
+                 "starting_cash", "positions"):
+        assert isinstance(getattr(Portfolio, attr), property), attr
+    for attr in ("amount", "cost_basis", "last_sale_price"):
+        assert attr in Position.__slots__
+    for name in ("run_algorithm", "install", "uninstall", "load_algorithm"):
+        assert callable(getattr(shim, name))
+    for name in ("Pipeline", "Returns", "SimpleMovingAverage", "RSI", "AverageDollarVolume"):
+        assert hasattr(pipeline, name), name
+
+
+def test_real_zipline_api_names_are_all_translated_or_refused():
+    """Every public name of zipline-reloaded 3.2.1's zipline.api resolves on the shim, or
+    raises PortingError naming it (its modules and constants of unsupported features)."""
+    names = ["EODCancel", "FixedBasisPointsSlippage", "FixedSlippage", "HistoricalRestrictions",
+             "NeverCancel", "RESTRICTION_STATES", "Restriction", "StaticRestrictions",
+             "VolumeShareSlippage", "attach_pipeline", "batch_market_order", "cancel_order",
+             "cancel_policy", "continuous_future", "date_rules", "events", "fetch_csv",
+             "future_symbol", "get_datetime", "get_environment", "get_open_orders",
+             "get_order", "math_utils", "order", "order_percent", "order_target",
+             "order_target_percent", "order_target_value", "order_value", "pipeline_output",
+             "record", "schedule_function", "set_asset_restrictions", "set_benchmark",
+             "set_cancel_policy", "set_commission", "set_do_not_order_list", "set_long_only",
+             "set_max_leverage", "set_max_order_count", "set_max_order_size",
+             "set_max_position_size", "set_min_leverage", "set_slippage",
+             "set_symbol_lookup_date", "sid", "symbol", "symbols", "time_rules"]
+    for name in names:
+        if name in ("cancel_policy", "RESTRICTION_STATES", "events", "math_utils"):
+            with pytest.raises(PortingError, match=rf"zipline\.api\.{name} is not supported"):
+                getattr(api, name)
+        else:
+            assert getattr(api, name) is not None, name
+    with pytest.raises(AttributeError):
+        api.no_such_call  # noqa: B018
+
+
+@pytest.mark.parametrize("attr,match", [
+    ("current_chain", r"data\.current_chain is not supported"),
+    ("fetcher_assets", r"data\.fetcher_assets is not supported"),
+    ("current_session_minutes", r"data\.current_session_minutes in a daily run"),
+])
+def test_bar_data_outside_the_subset(frame, attr, match):
+    def handle_data(context, data):
+        value = getattr(data, attr)
+        if callable(value):
+            value(context.asset)
+
+    with pytest.raises(PortingError, match=match):
+        run(frame, handle_data)
+
+
 @pytest.mark.parametrize("name", sorted(api.UNSUPPORTED))
 def test_unsupported_api_call_names_itself_and_the_native_way(name, frame):
     def handle_data(context, data):

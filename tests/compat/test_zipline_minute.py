@@ -230,6 +230,7 @@ def test_history_at_1m_and_1d_and_before_trading_start():
 
     def before(context, data):
         seen.setdefault("bts_dt", []).append(api.get_datetime())
+        seen["bts_minutes"] = data.current_session_minutes
         seen.setdefault("bts_day", []).append(
             data.history(api.symbol("A"), "close", 1, "1d"))
 
@@ -240,6 +241,7 @@ def test_history_at_1m_and_1d_and_before_trading_start():
                                                         "volume"], 2, "1d")
         seen["cur"] = data.current(a, ["open", "close", "volume", "price"])
         seen["a"] = a
+        seen["minutes"] = data.current_session_minutes
 
     run_algorithm("2014-11-25", "2014-11-25", initialize, 1e4, before_trading_start=before,
                   data=frame, data_frequency="minute")
@@ -260,6 +262,10 @@ def test_history_at_1m_and_1d_and_before_trading_start():
     np.testing.assert_allclose(a["volume"], [390_000, 3_000])
     assert seen["cur"].to_dict() == pytest.approx(
         {"open": 10.391, "close": 10.392, "volume": 1000.0, "price": 10.392})
+    for key in ("minutes", "bts_minutes"):
+        assert len(seen[key]) == 390
+        assert (seen[key][0], seen[key][-1]) == (pd.Timestamp("2014-11-25 14:31", tz="UTC"),
+                                                 pd.Timestamp("2014-11-25 21:00", tz="UTC"))
     # before_trading_start runs at 8:45 New York time and sees the session before
     assert seen["bts_dt"] == [pd.Timestamp("2014-11-25 13:45", tz="UTC")]
     assert list(seen["bts_day"][0].index.strftime("%Y-%m-%d")) == ["2014-11-24"]

@@ -193,7 +193,7 @@ def pipe_zipline(pipe_frame, pipe_cases, tmp_path_factory):
     return oracle.run_oracle(pipe_frame, pipe_cases, tmp_path_factory.mktemp("zipline_pipe"))
 
 
-def test_momentum_pipeline_is_zipline_s_own_example_unmodified(pipe_cases, pipe_zipline):
+def test_momentum_pipeline_is_zipline_s_own_example_unmodified(pipe_cases):
     path = pipe_cases["momentum_pipeline"]["algo"]
     assert path.parent.name == "examples" and path.parent.parent.name == "zipline"
     source = path.read_text()

@@ -308,6 +308,31 @@ class BarData:
         """The current session's date."""
         return self._algo.current_dt().normalize()
 
+    @property
+    def current_session_minutes(self) -> pd.DatetimeIndex:
+        """The minutes of the current session (UTC, each labelled by its end; minute mode)."""
+        grid = self._algo.grid
+        if grid is None:
+            raise PortingError(
+                "data.current_session_minutes in a daily run: the zipline shim knows the "
+                "session's minutes in minute mode only (run_algorithm(..., "
+                "data_frequency='minute')); natively, exchange_calendars' session_minutes")
+        k = self._algo.spos + (self._algo.phase == "before_trading_start")
+        k = min(max(k, 0), len(grid.opens) - 1)
+        return pd.date_range(pd.Timestamp(int(grid.opens[k]), tz="UTC"),
+                             pd.Timestamp(int(grid.closes[k]), tz="UTC"), freq="min")
+
+    def current_chain(self, continuous_future: Any) -> Any:
+        """Not supported: raises :class:`PortingError`."""
+        raise PortingError("data.current_chain is not supported by the zipline shim (no "
+                           "futures): feed each contract as its own asset")
+
+    @property
+    def fetcher_assets(self) -> Any:
+        """Not supported: raises :class:`PortingError`."""
+        raise PortingError("data.fetcher_assets is not supported by the zipline shim (no "
+                           "fetch_csv): join external columns to the bars as signals")
+
     def _value(self, aid: int, field: str) -> float:
         algo = self._algo
         if field == "price":

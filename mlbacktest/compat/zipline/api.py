@@ -17,6 +17,11 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 from mlbacktest.compat.zipline._algorithm import API, Asset, Order, ZiplineAlgorithm
 from mlbacktest.compat.zipline._rules import calendars, date_rules, time_rules
 from mlbacktest.compat.zipline.finance import commission, execution, slippage
+from mlbacktest.compat.zipline.finance.slippage import (
+    FixedBasisPointsSlippage,
+    FixedSlippage,
+    VolumeShareSlippage,
+)
 from mlbacktest.errors import OrderError, PortingError
 
 #: The algorithms running, innermost last (run_algorithm pushes and pops).
@@ -230,7 +235,27 @@ UNSUPPORTED: dict[str, str] = {
     "set_realtime_stats": "results are computed after the run (BacktestResult.metrics)",
     "record_vars": "zipline.api.record(name=value)",
     "get_orderbook": "Strategy.open_orders()",
+    "EODCancel": "orders with time_in_force='day' (Strategy.order(..., time_in_force='day'))",
+    "NeverCancel": "orders stay open until filled or cancelled by default (Strategy.order)",
+    "Restriction": "filter the assets in the strategy before ordering",
+    "StaticRestrictions": "filter the assets in the strategy before ordering",
+    "HistoricalRestrictions": "filter the assets in the strategy before ordering",
 }
+#: zipline.api attributes that are modules or constants of unsupported features.
+_UNSUPPORTED_ATTRS: dict[str, str] = {
+    "cancel_policy": "orders with time_in_force='day' (Strategy.order(..., "
+                     "time_in_force='day'))",
+    "RESTRICTION_STATES": "filter the assets in the strategy before ordering",
+    "events": "zipline.api.date_rules / time_rules, or Strategy.schedule natively",
+    "math_utils": "numpy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _UNSUPPORTED_ATTRS:
+        raise PortingError(f"zipline.api.{name} is not supported by the zipline shim; in "
+                           f"mlbacktest: {_UNSUPPORTED_ATTRS[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _unsupported(name: str) -> Callable[..., Any]:
@@ -261,6 +286,11 @@ get_environment = _unsupported("get_environment")
 set_realtime_stats = _unsupported("set_realtime_stats")
 record_vars = _unsupported("record_vars")
 get_orderbook = _unsupported("get_orderbook")
+EODCancel = _unsupported("EODCancel")
+NeverCancel = _unsupported("NeverCancel")
+Restriction = _unsupported("Restriction")
+StaticRestrictions = _unsupported("StaticRestrictions")
+HistoricalRestrictions = _unsupported("HistoricalRestrictions")
 
 #: The zipline.api calls the shim translates.
 SUPPORTED: tuple[str, ...] = (
@@ -272,6 +302,7 @@ SUPPORTED: tuple[str, ...] = (
 )
 
 __all__ = [*SUPPORTED, *UNSUPPORTED, "date_rules", "time_rules", "calendars", "commission",
-           "slippage", "execution"]
+           "slippage", "execution", "FixedBasisPointsSlippage", "FixedSlippage",
+           "VolumeShareSlippage"]
 
 API.update({name: globals()[name] for name in (*SUPPORTED, *UNSUPPORTED)})
