@@ -207,6 +207,7 @@ def _exchange_calendar(name: str, side: str = "right") -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="exchange_calendars")
         warnings.filterwarnings("ignore", message=".*DatetimeTZDtype is deprecated")
+        warnings.filterwarnings("ignore", message=".*drops timezone information")
         return xcals.get_calendar(name, side=side)
 
 
