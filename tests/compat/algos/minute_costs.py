@@ -49,7 +49,7 @@ def swing(context, data):
 
 
 def unwind(context, data):
-    for asset, position in context.portfolio.positions.items():
+    for asset in list(context.portfolio.positions):
         if asset == context.aapl:
             order_target_value(asset, 0)
     record(positions_value=context.portfolio.positions_value)
