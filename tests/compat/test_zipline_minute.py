@@ -353,3 +353,54 @@ def test_momentum_pipeline_example_in_minute_mode_agrees_with_zipline(momentum_c
         x, y = ours[col].to_numpy(float), np.array(real[col])
         assert (np.abs(x - y) <= RTOL * np.abs(y)).all(), col
     assert list(ours["universe_size"]) == real["records"]["universe_size"]
+
+
+def _replay(grid, days, rule):
+    """zipline's OncePerDay(date rule & time rule), evaluated at every minute."""
+    from mlbacktest.compat.zipline._algorithm import _DAY_NS, _MINUTE_NS
+
+    anchor = "every_minute" if rule is None else rule.anchor
+    off = 0 if rule is None else int(rule.offset.value)
+    next_start, triggered, out = None, False, set()
+    for s in range(grid.run_from, len(grid.opens)):
+        o, c = int(grid.opens[s]), int(grid.closes[s])
+        ok = grid.session_labels[s].date() in days
+        for m in range(o, c + 1, _MINUTE_NS):
+            if next_start is None or m >= next_start:
+                triggered, next_start = False, m + _DAY_NS
+            hit = {"market_open": m == o + off - _MINUTE_NS, "market_close": m == c - off,
+                   "every_minute": True}[anchor]
+            if not triggered and ok and hit:
+                triggered = True
+                out.add(m)
+    return out
+
+
+def test_firing_minutes_equal_a_minute_by_minute_replay_of_zipline_s_rule():
+    """Including sessions less than 24 hours apart (a made-up calendar whose opens move an
+    hour earlier, as across a daylight-saving change on consecutive sessions), where
+    zipline's once-a-day window skips or delays an event."""
+    from mlbacktest.compat.zipline._algorithm import MinuteGrid
+    from mlbacktest.compat.zipline._rules import DateRule
+
+    rng = np.random.default_rng(4)
+    labels = pd.bdate_range("2021-03-01", periods=30, tz="UTC")
+    shift = np.where(np.arange(30) < 12, 14, 13) * 3600 + np.where(
+        np.arange(30) % 7 == 3, -3600, 0)
+    opens = (labels.asi8 + (shift + 60 * 31 - 3600) * 10**9).astype(np.int64)
+    closes = opens + np.where(np.arange(30) % 11 == 5, 209, 389) * 60 * 10**9
+    grid = MinuteGrid(opens, closes, labels, {}, opens, 2)
+    naive = labels.tz_localize(None)
+    rules = [None, api.time_rules.market_open(), api.time_rules.market_close(),
+             api.time_rules.every_minute()]
+    rules += [api.time_rules.market_open(minutes=int(m)) for m in rng.integers(1, 420, 6)]
+    rules += [api.time_rules.market_close(minutes=int(m)) for m in rng.integers(1, 420, 6)]
+    for date_rule in (DateRule("day"), DateRule("week", 1), DateRule("month", 0, True)):
+        days = date_rule.sessions(naive)
+        for rule in rules:
+            assert grid.firing_minutes(days, rule) == _replay(grid, days, rule), (date_rule,
+                                                                                   rule)
+    # the made-up calendar does hit the window: some market_open event is skipped
+    days = DateRule("day").sessions(naive)
+    rule = api.time_rules.market_open(minutes=30)
+    assert len(grid.firing_minutes(days, rule)) < len(labels) - 2

@@ -534,9 +534,10 @@ class MinuteGrid:
         counted from the first minute of the window, which restarts at the
         first minute at least 24 hours after the last start. Without a time
         rule a function fires at the first minute of its sessions. The
-        window is replayed minute by minute here, so a run across the
-        spring daylight-saving change fires where zipline fires (zipline's
-        24-hour window then skips, or delays, that session's event).
+        window is replayed here session by session (a session is shorter
+        than a day, so the window restarts at most once in it), so where the
+        first minutes of consecutive sessions are less than 24 hours apart
+        (a daylight-saving change between them) it fires where zipline fires.
         """
         anchor = "every_minute" if time_rule is None else time_rule.anchor
         off = 0 if time_rule is None else int(time_rule.offset.value)
@@ -553,12 +554,24 @@ class MinuteGrid:
                 target = c - off
             else:
                 target = -1
-            for m in range(o, c + 1, _MINUTE_NS):
-                if start is None or m >= next_start:
-                    triggered = False
-                    start = m
-                    next_start = m + _DAY_NS
-                if not triggered and ok and (target < 0 or m == target):
+            # the window restarts at r (past the close: not this session)
+            if start is None or o >= next_start:
+                r = o
+            elif next_start <= c:
+                r = next_start
+            else:
+                r = c + _MINUTE_NS
+            if ok and not triggered and o < r:  # the minutes still in the previous window
+                m = o if target < 0 else target if o <= target < r else -1
+                if m >= 0:
+                    triggered = True
+                    out.add(m)
+            if r <= c:
+                triggered = False
+                start = r
+                next_start = r + _DAY_NS
+                m = r if target < 0 else target if r <= target <= c else -1
+                if ok and m >= 0:
                     triggered = True
                     out.add(m)
         return out
