@@ -177,6 +177,10 @@ def _parser() -> argparse.ArgumentParser:
                           "writes zipline's perf frame to DIR/perf.pickle")
     run.add_argument("--capital-base", type=float, default=1e7, metavar="CASH",
                      help="starting cash of a --zipline run (default 1e7, as zipline's)")
+    run.add_argument("--data-frequency", choices=("daily", "minute"), default=None,
+                     help="bars of a --zipline run: daily (default; stamped with the session's "
+                          "date) or minute (stamped in UTC with the end of their minute, as "
+                          "zipline stores them)")
     run.add_argument("--data", required=True, metavar="PATH",
                      help="bars: a parquet file, a directory of parquet files, a glob "
                           "('bars/*.parquet'), or a .csv, .tsv or Arrow IPC (.arrow, .ipc, "
@@ -743,6 +747,9 @@ def _run(args: argparse.Namespace) -> int:
     tb = args.traceback
     if args.zipline is not None:
         return _run_zipline(args)
+    if args.data_frequency is not None:
+        raise CLIError("--data-frequency applies to a --zipline run only (a Strategy runs on "
+                       "the bars it is given)")
     if args.strategy is None:
         raise CLIError("run needs a STRATEGY (file.py:ClassName) or --zipline ALGO.py "
                        "(see 'mlbacktest run --help')")
@@ -852,6 +859,7 @@ def _run_zipline(args: argparse.Namespace) -> int:
     tb = args.traceback
     if args.strategy is not None:
         raise CLIError(f"give either STRATEGY ({args.strategy}) or --zipline, not both")
+    frequency = args.data_frequency or "daily"
     used = [o for o in _NOT_ZIPLINE if getattr(args, o, None) is not None]
     if args.param:
         used.insert(0, "param")
@@ -872,7 +880,7 @@ def _run_zipline(args: argparse.Namespace) -> int:
         except Exception as exc:
             return _fail(exc, f"importing {args.zipline} raised", tb)
         try:
-            bars = read_bars(args.data)
+            bars = read_bars(args.data, minute=frequency == "minute")
             days = bars["timestamp"]
             start = args.start if args.start is not None else days.min()
             end = args.end if args.end is not None else days.max()
@@ -880,7 +888,7 @@ def _run_zipline(args: argparse.Namespace) -> int:
                 start, end, module.initialize, args.capital_base,
                 handle_data=getattr(module, "handle_data", None),
                 before_trading_start=getattr(module, "before_trading_start", None),
-                data=bars)
+                data=bars, data_frequency=frequency)
         except DataError as exc:
             return _fail(exc, "bad data", tb)
         except PortingError as exc:

@@ -805,6 +805,44 @@ def test_run_zipline_writes_perf(zipline_dir, capsys):
     assert "sessions 2021-01-04 .. 2021-03-31" in out and "perf written to" in out
 
 
+def test_run_zipline_minute_bars(tmp_path, monkeypatch, capsys):
+    import pickle
+
+    pytest.importorskip("exchange_calendars")
+    import exchange_calendars as xcals
+    import pandas as pd
+
+    from mlbacktest.compat.zipline import load_algorithm, run_algorithm
+
+    cal = xcals.get_calendar("XNYS", side="right")
+    minutes = np.concatenate([
+        pd.date_range(cal.session_first_minute(d), cal.session_last_minute(d), freq="min")
+        .tz_convert(None).to_numpy() for d in cal.sessions_in_range("2021-03-01", "2021-03-02")])
+    close = np.round(50 + np.sin(np.arange(len(minutes)) / 30.0), 3)
+    pl.DataFrame({"timestamp": minutes, "asset": "A001", "open": close, "high": close,
+                  "low": close, "close": close, "volume": 1000.0}).write_parquet(
+        tmp_path / "minutes.parquet")
+    (tmp_path / "algo.py").write_text(ZIPLINE_ALGO.replace(
+        "symbol\n", "symbol, get_open_orders\n").replace(
+        "    order_target_percent(", "    if not get_open_orders(context.asset):\n"
+        "        order_target_percent("))
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(capsys, "run", "--zipline", "algo.py", "--data",
+                               "minutes.parquet", "--data-frequency", "minute",
+                               "--capital-base", "100000", "--out", "zl")
+    assert (status, err) == (EXIT_OK, "")
+    perf = pickle.loads((tmp_path / "zl" / "perf.pickle").read_bytes())
+    module = load_algorithm(tmp_path / "algo.py", replace=True)
+    direct = run_algorithm("2021-03-01", "2021-03-02", module.initialize, 1e5,
+                           handle_data=module.handle_data, data="minutes.parquet",
+                           data_frequency="minute")
+    assert len(perf) == 2 and perf["portfolio_value"].equals(direct["portfolio_value"])
+    assert sum(len(t) for t in perf["transactions"]) > 10  # 10 % of each minute's volume
+    status, _, err = run_cli(capsys, "run", "--zipline", "algo.py", "--data",
+                             "minutes.parquet", "--out", "zl2")
+    assert status == EXIT_FAILURE and "bad data" in err and "stamped with their session" in err
+
+
 def test_run_zipline_usage_errors(zipline_dir, capsys):
     status, _, err = run_cli(capsys, "run", "strategies.py:TopK", "--zipline", "algo.py",
                              "--data", "bars.parquet", "--out", "zl")
@@ -814,6 +852,9 @@ def test_run_zipline_usage_errors(zipline_dir, capsys):
     assert status == EXIT_USAGE and "--signals does not apply to a --zipline run" in err
     status, _, err = run_cli(capsys, "run", "--data", "bars.parquet", "--out", "zl")
     assert status == EXIT_USAGE and "run needs a STRATEGY" in err
+    status, _, err = run_cli(capsys, "run", "strategies.py:TopK", "--data", "bars.parquet",
+                             "--data-frequency", "minute", "--out", "zl")
+    assert status == EXIT_USAGE and "--data-frequency applies to a --zipline run only" in err
 
 
 def test_run_zipline_reports_porting_and_data_errors(zipline_dir, capsys):

@@ -159,21 +159,25 @@ def _frame(data: Any, minute: bool = False) -> pl.DataFrame:
     return frame.with_columns(pl.col("asset").cast(pl.Utf8))
 
 
-def read_bars(data: Any) -> pl.DataFrame:
+def read_bars(data: Any, minute: bool = False) -> pl.DataFrame:
     """The bars of a zipline run from a frame or a path, checked and with naive dates.
 
     Parameters
     ----------
     data : polars/pandas DataFrame, LazyFrame, or path (.parquet, .csv)
         Columns ``timestamp``, ``asset``, ``open``, ``high``, ``low``,
-        ``close``, ``volume``; timestamps are sessions' dates (midnight).
+        ``close``, ``volume``; timestamps are sessions' dates (midnight), or
+        with ``minute`` UTC minutes (tz-aware ones converted to naive UTC).
+    minute : bool
+        Minute bars (``run_algorithm(..., data_frequency="minute")`` checks
+        them against the calendar's minutes).
 
     Raises
     ------
     DataError
-        For a missing file or column, or a bar not stamped at midnight.
+        For a missing file or column, or a daily bar not stamped at midnight.
     """
-    return _frame(data)
+    return _frame(data, minute=minute)
 
 
 def _calendar_sessions(name: str | None, first: pd.Timestamp,
