@@ -366,19 +366,25 @@ def run_algorithm(
     capital_base : float
         Starting cash (zipline's command-line default, 1e7).
     handle_data : callable, optional
-        ``handle_data(context, data)``, called at each session's close.
+        ``handle_data(context, data)``, called at each session's close (minute
+        mode: at every minute).
     before_trading_start : callable, optional
         ``before_trading_start(context, data)``, called before each session
-        (``data`` sees the previous session's close; no orders).
+        (minute mode: at 8:45 New York time; ``data`` sees the previous
+        session's close; no orders).
     analyze : callable, optional
         ``analyze(context, perf)``, called with the result.
-    data_frequency : {"daily"}
-        Only daily runs are translated; ``"minute"`` raises PortingError.
+    data_frequency : {"daily", "minute"}
+        ``"minute"``: minute bars, zipline's minute clock (orders fill at the
+        next minute's close, scheduled functions at their time rule's
+        minute, ``data.history`` at ``"1m"`` and ``"1d"``); ``perf`` still has
+        one row per session.
     data : polars/pandas DataFrame, LazyFrame, DataFeed or path
         The bars (of a feed: its validated in-memory panel): ``timestamp``
-        (the session's date), ``asset`` (the symbol), ``open``, ``high``,
-        ``low``, ``close``, ``volume``; one bar per asset and session
-        between its first and last bars.
+        (the session's date; minute mode: the minute in UTC, labelled by its
+        end as zipline labels it), ``asset`` (the symbol), ``open``,
+        ``high``, ``low``, ``close``, ``volume``; one bar per asset and
+        session (minute) between its first and last bars.
     trading_calendar : str or None
         exchange_calendars name of the sessions (zipline's default
         ``"XNYS"``): date rules and the check that every session has bars
@@ -394,7 +400,7 @@ def run_algorithm(
     -------
     pandas.DataFrame
         One row per session, indexed by the session's timestamp (UTC
-        midnight; zipline uses the session's close): ``portfolio_value``,
+        midnight; zipline uses the session's close, as minute mode does): ``portfolio_value``,
         ``returns``, ``pnl``, ``starting_cash``, ``ending_cash``,
         ``starting_value``, ``ending_value``, ``capital_used``,
         ``algorithm_period_return``, ``long_value``, ``short_value``,
@@ -405,10 +411,11 @@ def run_algorithm(
     Raises
     ------
     PortingError
-        For minute data, a bundle, or a zipline call outside the subset.
+        For a bundle, or a zipline call outside the subset.
     DataError
-        For data without the bar columns, with bars off the daily grid, or
-        a session missing (named).
+        For data without the bar columns, with bars off the daily grid
+        (minute mode: off the calendar's minutes), or a session (minute)
+        missing (named).
     """
     for name in kwargs:
         if name in _UNSUPPORTED_RUN_ARGS:
