@@ -5,7 +5,7 @@ algorithms actually use (``initialize``, ``handle_data``,
 ``before_trading_start``, ``schedule_function``, the ``order_*`` family,
 ``data.current`` / ``data.history``, ``context.portfolio``, the equity
 commission and slippage models) runs on the compiled engine with zipline's
-daily conventions; everything else raises
+daily and minute conventions; everything else raises
 :class:`~mlbacktest.errors.PortingError` naming the call and the mlbacktest
 way to do it. docs/porting/zipline.md has the table and the differences.
 
