@@ -22,6 +22,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
+pytest.importorskip("exchange_calendars", reason="the zipline extra")
 sys.path.insert(0, str(Path(__file__).parent))
 import zipline_oracle as oracle  # noqa: E402
 
