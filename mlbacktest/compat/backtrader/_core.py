@@ -14,6 +14,7 @@ import copy
 import datetime as _dt
 import itertools
 import math
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -1353,9 +1354,12 @@ class Cerebro:
     Parameters
     ----------
     **kwargs
-        ``stdstats``, ``preload``, ``runonce``, ``maxcpus``, ``optreturn`` and
-        ``optdatas`` are accepted (they change nothing here); other
-        backtrader options (``cheat_on_open``, ``exactbars``, ...) raise
+        ``maxcpus`` (how many processes run the parameter sets of
+        :meth:`optstrategy`: None for every core, 1 for this process) and
+        ``optreturn`` (True: each set's result is an :class:`OptReturn`) act as
+        in backtrader; ``stdstats``, ``preload``, ``runonce`` and ``optdatas``
+        are accepted and change nothing here; other backtrader options
+        (``cheat_on_open``, ``exactbars``, ...) raise
         :class:`~mlbacktest.errors.PortingError`.
     """
 
@@ -1363,12 +1367,8 @@ class Cerebro:
                  "live", "quicknotify", "tz"}
 
     def __init__(self, **kwargs: Any) -> None:
-        for k, v in kwargs.items():
-            if k not in self._ACCEPTED or (k == "live" and v) or (k == "quicknotify" and v):
-                raise _unsupported(f"Cerebro({k}={v!r})",
-                                   "natively, BacktestConfig knobs (docs/presets.md)")
-            if k == "tz" and v is not None:
-                raise _unsupported("Cerebro(tz=...)", "timestamps are naive UTC")
+        self._options: dict[str, Any] = {"maxcpus": None, "optreturn": True}
+        self._set_options(kwargs, "Cerebro")
         self.broker = Broker()
         self.datas: list[DataFeed] = []
         self._strategies: list[tuple[type, list[dict[str, Any]]]] = []
@@ -1376,6 +1376,20 @@ class Cerebro:
         self._analyzers: list[tuple[type, str, dict[str, Any]]] = []
         self.runstrats: list[Any] = []
         self._opt = False
+
+    def _set_options(self, kwargs: Mapping[str, Any], where: str) -> None:
+        """Check backtrader's options (``Cerebro(...)`` or ``run(...)``) and keep them."""
+        for k, v in kwargs.items():
+            if k not in self._ACCEPTED or (k == "live" and v) or (k == "quicknotify" and v):
+                raise _unsupported(f"{where}({k}={v!r})",
+                                   "natively, BacktestConfig knobs (docs/presets.md)")
+            if k == "tz" and v is not None:
+                raise _unsupported(f"{where}(tz=...)", "timestamps are naive UTC")
+            if k == "maxcpus" and v is not None and (
+                    isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{where}(maxcpus={v!r}): maxcpus must be None (every core) "
+                                 "or a positive integer (1 runs in this process)")
+        self._options.update(kwargs)
 
     def adddata(self, data: DataFeed, name: str | None = None) -> DataFeed:
         """Add a data feed (named ``name``, else its own name, else ``data<i>``)."""
@@ -1446,23 +1460,79 @@ class Cerebro:
         """Refused: the broker is the engine's."""
         raise _unsupported("Cerebro.setbroker", "the broker is mlbacktest's engine")
 
-    def run(self, **kwargs: Any) -> list[Any]:
-        """Run the strategy; returns ``[strategy]`` (a list of ``[strategy]`` per parameter set
-        after :meth:`optstrategy`)."""
-        if kwargs:
-            raise _unsupported(f"Cerebro.run({', '.join(kwargs)}=...)",
-                               "options go to Cerebro()")
+    def run(self, executor: Any = None, **kwargs: Any) -> list[Any]:
+        """Run the strategy; returns ``[strategy]``, or after :meth:`optstrategy` a list with
+        one ``[result]`` per parameter set, in the order of the parameter combinations.
+
+        Parameters
+        ----------
+        executor : optional
+            mlbacktest extension: where the parameter sets of :meth:`optstrategy`
+            run, as for :func:`mlbacktest.research.sweep` (``"serial"``,
+            ``"processes"``, ``"processes:N"``, a ``concurrent.futures.Executor``,
+            a ``distributed.Client`` or ``"dask://HOST:PORT"``). Without it,
+            ``maxcpus`` decides, as in backtrader: 1 runs them in this process,
+            N on N local processes, None on one process per core.
+        **kwargs
+            backtrader's options, overriding those given to ``Cerebro(...)``
+            (``maxcpus``, ``optreturn``, ...).
+
+        Returns
+        -------
+        list
+            ``[strategy]`` for :meth:`addstrategy`; for :meth:`optstrategy` a
+            list of ``[OptReturn]`` (``optreturn=True``, backtrader's default:
+            ``.params``/``.p``, ``.analyzers``, ``.strategycls``) or of
+            ``[strategy]`` (``optreturn=False``, in this process only).
+
+        Raises
+        ------
+        PortingError
+            ``optreturn=False`` with ``maxcpus`` above 1 or a worker executor:
+            strategy instances do not come back from other processes.
+        """
+        self._set_options(kwargs, "Cerebro.run")
         if not self.datas:
             raise PortingError("Cerebro.run() needs at least one data feed (adddata)")
         if not self._strategies:
             raise PortingError("Cerebro.run() needs a strategy (addstrategy)")
         strategy, sets = self._strategies[0]
+        optimizing = self._optimizing(sets)
+        where = self._where(executor, len(sets)) if optimizing else "serial"
+        optreturn = optimizing and bool(self._options["optreturn"])
+        if where != "serial" and not optreturn:
+            raise PortingError(
+                "optstrategy with optreturn=False returns the strategy instances, which "
+                "cannot come back from worker processes; run with maxcpus=1 (or "
+                "executor='serial'), or keep backtrader's default optreturn=True (each "
+                "result is an OptReturn with .params and .analyzers)")
         frame = self._frame()
-        results = _run_sets(self, strategy, sets, frame)
+        if where == "serial":
+            results = _run_sets(self, strategy, sets, frame)
+            if optreturn:
+                results = [[_opt_return(s) for s in r] for r in results]
+        else:
+            results = _run_sets_on(self, strategy, sets, frame, where)
         self.runstrats = results
-        if len(sets) == 1 and not self._optimizing(sets):
+        if not optimizing:
             return results[0]
         return results
+
+    def _where(self, executor: Any, n_sets: int) -> Any:
+        """The executor of the parameter sets: ``executor`` if given, else from ``maxcpus``."""
+        if executor is not None:
+            from mlbacktest.research.executors import parse_executor
+
+            kind, _ = parse_executor(executor)  # checked before any work
+            return "serial" if kind == "serial" else executor
+        maxcpus = self._options["maxcpus"]
+        if maxcpus == 1 or n_sets == 1:
+            return "serial"
+        if maxcpus is None:
+            if not self._options["optreturn"]:
+                return "serial"  # the strategies themselves are asked for: they stay here
+            return "processes" if (os.cpu_count() or 1) > 1 else "serial"
+        return f"processes:{maxcpus}"
 
     def _optimizing(self, sets: list[dict[str, Any]]) -> bool:
         return self._opt or len(sets) != 1
@@ -1523,3 +1593,116 @@ def _run_sets(cerebro: Cerebro, strategy: type, sets: list[dict[str, Any]],
         run_backtest(frame, runner, config)
         out.append([runner.strategy])
     return out
+
+
+# =========================================================================== optimisation
+class OptReturn:
+    """What :meth:`Cerebro.run` returns per strategy after ``optstrategy`` with ``optreturn=True``.
+
+    backtrader's ``OptReturn``: the strategy's parameters and analyzers
+    (detached from the run, as backtrader detaches them) without the
+    strategy, its data or its lines.
+
+    Attributes
+    ----------
+    params, p : object
+        The parameters of the run (``.p.fast``, ...).
+    analyzers : object
+        The strategy's analyzers by name (``.analyzers.sharpe.get_analysis()``).
+    strategycls : type
+        The strategy class.
+    """
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        self.p = self.params = params
+        for k, v in kwargs.items():
+            setattr(self, k, v)
+
+
+def _detach(analyzer: Any, seen: set[int]) -> None:
+    """Cut an analyzer (and the analyzers it holds) from its strategy and data, as backtrader."""
+    if id(analyzer) in seen:
+        return
+    seen.add(id(analyzer))
+    analyzer.strategy = None
+    for name in list(vars(analyzer)):
+        if name.startswith("data"):
+            setattr(analyzer, name, None)
+    for value in list(vars(analyzer).values()):
+        if hasattr(value, "get_analysis") and hasattr(value, "strategy"):
+            _detach(value, seen)
+
+
+def _opt_return(strategy: Any) -> OptReturn:
+    """The :class:`OptReturn` of a finished strategy (its analyzers detached)."""
+    seen: set[int] = set()
+    for an in strategy.analyzers:
+        _detach(an, seen)
+    return OptReturn(strategy.params, analyzers=strategy.analyzers,
+                     strategycls=type(strategy))
+
+
+class _OptTask:
+    """The strategy factory of a sweep of ``optstrategy``'s parameter sets (picklable).
+
+    Called with one parameter set, it returns the native strategy that runs
+    the backtrader-style strategy on a copy of the Cerebro's settings.
+    """
+
+    def __init__(self, cerebro: Cerebro, strategy: type) -> None:
+        clone = Cerebro.__new__(Cerebro)
+        clone.__dict__.update(cerebro.__dict__)
+        clone.broker = Broker()
+        clone.broker.__dict__.update(cerebro.broker.__dict__)
+        clone.broker._runner = None
+        clone.broker._final = None
+        datas = []
+        for d in cerebro.datas:  # names only: the bars travel once per worker, as the feed
+            datas.append(DataFeed(d._frame.clear(), d._name))
+        clone.datas = datas
+        clone.runstrats = []
+        self.cerebro = clone
+        self.strategy = strategy
+        # executors.dumps_job reads the module to pickle a strategy loaded by path by value
+        self.__module__ = getattr(strategy, "__module__", __name__)
+
+    def __call__(self, **params: Any) -> _Runner:
+        return _Runner(self.cerebro, self.strategy, params, self.cerebro.datas)
+
+
+def _collect_opt(runner: _Runner, result: Any) -> bytes:
+    """In the worker: the run's :class:`OptReturn` as cloudpickle bytes (class left out)."""
+    import cloudpickle
+
+    ret = _opt_return(runner.strategy)
+    ret.strategycls = None  # the caller's own class is put back on arrival
+    return bytes(cloudpickle.dumps(ret))
+
+
+def _run_sets_on(cerebro: Cerebro, strategy: type, sets: list[dict[str, Any]],
+                 frame: pl.DataFrame, executor: Any) -> list[list[Any]]:
+    """Run the parameter sets on a research executor; ``[[OptReturn]]`` in the sets' order.
+
+    The sets are the runs of a :func:`mlbacktest.research.sweep` job: the bars
+    go once to each worker, the strategy (cloudpickle) once per worker, and a
+    strategy's exception comes back with its own type.
+    """
+    import cloudpickle
+
+    from mlbacktest.data.feeds import PolarsDataFeed
+    from mlbacktest.research._worker import FeedSource, Job, panel_fingerprint
+    from mlbacktest.research.executors import make_runner
+
+    feed = PolarsDataFeed(frame)
+    job = Job(strategy=_OptTask(cerebro, strategy), config=cerebro._config(),
+              collect=_collect_opt, raise_errors=True)
+    source = FeedSource(feed, panel_fingerprint(feed))
+    out: list[list[Any] | None] = [None] * len(sets)
+    with make_runner(executor, job, source) as runner:
+        for outcomes in runner.run([[(i, p)] for i, p in enumerate(sets)]):
+            for o in outcomes:
+                ret = cloudpickle.loads(o.collected)
+                ret.strategycls = strategy
+                out[o.index] = [ret]
+    assert all(r is not None for r in out)
+    return cast("list[list[Any]]", out)
