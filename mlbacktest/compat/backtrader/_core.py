@@ -1629,7 +1629,7 @@ def _detach(analyzer: Any, seen: set[int]) -> None:
         if name.startswith("data"):
             setattr(analyzer, name, None)
     for value in list(vars(analyzer).values()):
-        if hasattr(value, "get_analysis") and hasattr(value, "strategy"):
+        if isinstance(value, _WithParams) and hasattr(type(value), "get_analysis"):
             _detach(value, seen)
 
 
