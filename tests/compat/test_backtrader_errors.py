@@ -128,15 +128,6 @@ def test_feed_without_a_column_is_refused() -> None:
         bt.feeds.PolarsData(dataname=pl.DataFrame({"t": [1]}))
 
 
-def test_misaligned_feeds_are_refused() -> None:
-    c = bt.Cerebro()
-    c.adddata(bt.feeds.PandasData(dataname=BARS["AAA"]), name="AAA")
-    c.adddata(bt.feeds.PandasData(dataname=BARS["BBB"].iloc[5:]), name="BBB")
-    c.addstrategy(bt.Strategy)
-    with pytest.raises(PortingError, match="different timestamps"):
-        c.run()
-
-
 def test_pandas_data_with_a_time_column() -> None:
     df = BARS["AAA"].rename_axis("date").reset_index()
     c = bt.Cerebro()

@@ -157,6 +157,8 @@ class Order:
         self.info: dict[str, Any] = {}
         self.eid = -1
         self.margin_at_submit = False
+        self.valid_until: float | None = None  # day number of a valid= expiry
+        self.trigger_price = price if price is not None else plimit  # limit or stop price
 
     def isbuy(self) -> bool:
         """True for a buy order."""
@@ -321,7 +323,7 @@ class DataFeed:
 
     def _attach(self, runner: _Runner, asset: int) -> None:
         self._asset = asset
-        clock = runner.clock
+        clock = Clock()  # this feed's own bar: feeds may start, end and pause apart
         self._lines_by_name = {
             f: Line(_ind.Column(f if f != "openinterest" else "volume"), asset, clock, runner)
             for f in _FIELDS}
@@ -703,8 +705,8 @@ class Strategy(metaclass=_MetaStrategy):
 
     @property
     def datetime(self) -> Any:
-        """The first data feed's datetime line."""
-        return self.data.datetime
+        """The strategy's datetime line: the time of the current bar of any data feed."""
+        return self._runner.dt_line
 
     @property
     def dnames(self) -> dict[str, Any]:
@@ -933,7 +935,7 @@ class _Runner(_NativeStrategy):
         self.batch_cash: float | None = None
         self.batch_pos: dict[int, Position] = {}
         self.resolved = False
-        self.minperiod = 1
+        self.minper: list[int] = []
         self.values: list[float] = []
         self.cashes: list[float] = []
         self.dts: list[float] = []
@@ -961,6 +963,10 @@ class _Runner(_NativeStrategy):
             d._attach(self, ids[d._name])
             dtl = d._lines_by_name["datetime"]
             dtl.__class__ = _DateTimeLine
+        self.data_clocks = [d._clock for d in self.datas]
+        # the strategy's own time: the latest time of the feeds (backtrader's strategy.datetime)
+        self.dt_line = Line(_ind.Column("close"), self.datas[0]._asset, self.clock, self)
+        self.dt_line.__class__ = _DateTimeLine
         self.data_lines = list(self.lines)
         self.broker._runner = self
         _RUNNERS.append(self)
@@ -984,31 +990,42 @@ class _Runner(_NativeStrategy):
                 name = f"bt{len(self.declared)}"
                 self.declared[key] = name
                 self.add_indicator(name, line._spec)
-        self.clock.stage = 2
+        for clock in (self.clock, *self.data_clocks):
+            clock.stage = 2
         for an in self.analyzer_list:
             an.start()
         self.strategy.start()
 
     def _resolve(self) -> None:
+        """Read every line's values from the run's store, each feed on its own bars.
+
+        The strategy's bars are the union of the feeds' times (backtrader's
+        clock); a feed without a bar at one of them keeps its last bar, and
+        its lines (indicators included) are computed over its own bars only.
+        """
         store = self._store
         asset = np.asarray(store.asset_array)
+        all_ts = np.asarray(store.ts_array)
         rows = [np.flatnonzero(asset == d._asset) for d in self.datas]
-        n = {len(r) for r in rows}
-        if len(n) != 1:
-            raise PortingError("data feeds with different timestamps are not supported: every "
-                               "data feed needs a bar at the same times")
         ind_names = list(store.indicator_names) if self.declared else []
         ind_values = store.indicator_array if self.declared else None
-        ts = np.asarray(store.ts_array)[rows[0]]
-        days = [date2num(d) for d in
-                (_dt.datetime(1970, 1, 1) + _dt.timedelta(microseconds=int(t) // 1000)
-                 for t in ts)]
+        union = np.unique(np.concatenate([all_ts[r] for r in rows]))
+        own_ts = [all_ts[r] for r in rows]
+        by_asset = {d._asset: i for i, d in enumerate(self.datas)}
+
+        def days_of(ts: np.ndarray) -> list[float]:
+            return [date2num(_dt.datetime(1970, 1, 1) + _dt.timedelta(microseconds=int(t) // 1000))
+                    for t in ts]
+
         data_ids = {id(x) for x in self.data_lines}
         for line in self.lines:
-            r = rows[[d._asset for d in self.datas].index(line._asset)]
+            i = by_asset[line._asset]
+            r = rows[i]
             spec = line._spec
-            if isinstance(line, _DateTimeLine):
-                line._vals = days
+            if line is self.dt_line:
+                line._vals = days_of(union)
+            elif isinstance(line, _DateTimeLine):
+                line._vals = days_of(own_ts[i])
             elif id(line) in data_ids:
                 column = getattr(store, cast(_ind.Column, spec).name + "_array")
                 line._vals = np.asarray(column)[r].tolist()
@@ -1016,22 +1033,38 @@ class _Runner(_NativeStrategy):
                 assert ind_values is not None
                 row = ind_names.index(self.declared[repr(spec)])
                 line._vals = np.asarray(ind_values[row])[r].tolist()
-        for d in self.datas:  # openinterest: backtrader's feeds without one give 0
+        for d, ts in zip(self.datas, own_ts, strict=True):
+            # openinterest: backtrader's feeds without one give 0
             d._lines_by_name["openinterest"]._vals = [0.0] * len(ts)
-        mp = 1
+        # backtrader's minimum period per feed: the longest warm-up of the lines over it
+        mp = [1] * len(self.datas)
         for line in self.lines[len(self.data_lines):]:
             vals = line._vals
             assert vals is not None
-            first = next((i for i, v in enumerate(vals) if not math.isnan(v)), len(vals))
-            mp = max(mp, first + 1)
-        self.minperiod = mp
-        self.k_of_ts = {int(t): k for k, t in enumerate(ts)}
+            first = next((j for j, v in enumerate(vals) if not math.isnan(v)), len(vals))
+            i = by_asset[line._asset]
+            mp[i] = max(mp[i], first + 1)
+        # each feed's bar index at each of the strategy's bars (-1 before its first bar)
+        self.data_k = np.stack([np.searchsorted(ts, union, side="right") - 1
+                                for ts in own_ts], axis=1).tolist()
+        lens = np.asarray(self.data_k) + 1
+        # the feeds (asset ids) without a bar of their own at each of the strategy's bars
+        fresh = np.diff(np.vstack([np.full(len(self.datas), -1), lens - 1]), axis=0) > 0
+        ids = np.asarray([d._asset for d in self.datas])
+        self.stale = [frozenset(ids[~f].tolist()) for f in fresh]
+        # backtrader's status: max over feeds of (minimum period - bars seen); > 0 prenext,
+        # 0 nextstart, < 0 next
+        self.minper = (np.asarray(mp)[None, :] - lens).max(axis=1).tolist()
+        self.k_of_ts = {int(t): k for k, t in enumerate(union)}
         self.resolved = True
 
     def _advance(self, ts: int) -> None:
         if not self.resolved:
             self._resolve()
-        self.clock.k = self.k_of_ts[ts]
+        k = self.k_of_ts[ts]
+        self.clock.k = k
+        for clock, dk in zip(self.data_clocks, self.data_k[k], strict=True):
+            clock.k = dk
 
     # ------------------------------------------------------------ engine events
     def on_order(self, order: Any) -> None:
@@ -1085,21 +1118,69 @@ class _Runner(_NativeStrategy):
     def on_slice(self, view: Any, context: Any) -> None:
         self._advance(view.ts)
         s = self.strategy
+        stale = self.stale[self.clock.k]
+        if stale:
+            self._check_stale(stale)
         self._flush()
         cash, value = float(self.get_cash()), float(self.get_equity())
         s.notify_cashvalue(cash, value)
         s.notify_fund(cash, value, value, 1.0)
-        n = self.clock.k + 1
-        dt = self.datas[0].datetime[0]
+        status = self.minper[self.clock.k]
+        dt = self.dt_line[0]
         for an in self.analyzer_list:
             an._bar(dt, cash, value)
-        if n < self.minperiod:
+        if status > 0:
             s.prenext()
-        elif n == self.minperiod:
+        elif status == 0:
             s.nextstart()
         else:
             s.next()
         self._link_oco()
+
+    def _check_stale(self, stale: frozenset[int]) -> None:
+        """Refuse an order that backtrader would act on at a bar its feed does not have.
+
+        backtrader's broker tests every pending order at each of the
+        strategy's bars against its feed's current bar, which is the feed's
+        previous bar again when the feed has no bar then: a Limit or Stop
+        whose price that bar reaches fills there, a Close order takes that
+        close, a trailing stop re-trails, an expiry reads that bar's time.
+        mlbacktest waits for the feed's next bar. A Market order waits in
+        both, and so does an order that bar cannot fill: those run; the
+        others raise :class:`PortingError` rather than run differently.
+        """
+        for bo in self.orders.values():
+            if bo.data._asset not in stale or bo.exectype == Order.Market or not bo.alive():
+                continue
+            d, et = bo.data, bo.exectype
+            why = ""
+            if len(d) == 0:
+                why = "before the feed's first bar"
+            elif et in (Order.Close, Order.StopTrail, Order.StopTrailLimit):
+                why = f"a {bo.getordername()} order"
+            elif bo.valid_until is not None and self.dt_line[0] > bo.valid_until:
+                why = "past its valid= time"
+            else:
+                buy = bo.isbuy()
+                stop = bo.trigger_price
+                limit = bo.created.pricelimit if et == Order.StopLimit else stop
+                hits_limit = limit <= d.high[0] if not buy else limit >= d.low[0]
+                hits_stop = d.high[0] >= stop if buy else d.low[0] <= stop
+                if et == Order.Limit and hits_limit:
+                    why = "its limit price is within that bar's range"
+                elif et in (Order.Stop, Order.StopLimit) and hits_stop:
+                    why = "its stop price is within that bar's range"
+                elif et == Order.StopLimit and hits_limit:
+                    why = "its limit price is within that bar's range"
+            if why:
+                when = num2date(self.dt_line[0])
+                raise PortingError(
+                    f"a {bo.getordername()} order (ref {bo.ref}) on data feed {d._name!r} is "
+                    f"pending at {when}, where that feed has no bar (it has not started, has "
+                    f"ended or skips that time) and {why}: backtrader tests it against the "
+                    "feed's previous bar again, mlbacktest waits for the feed's next bar. "
+                    "Cancel such orders while their feed pauses, or natively, give every "
+                    "asset a bar at every time (docs/porting/backtrader.md)")
 
     def _flush(self) -> None:
         notes = self.user_notes
@@ -1194,7 +1275,7 @@ class _Runner(_NativeStrategy):
         else:
             raise _unsupported(f"exectype={_EXEC_NAMES.get(exectype, exectype)!r}",
                                "supported: Market, Close, Limit, Stop, StopLimit, StopTrail")
-        tif, expire = self._validity(valid)
+        tif, expire = self._validity(valid, data)
         if oco is not None and valid is not None:
             raise _unsupported("buy/sell(oco=..., valid=...)",
                                "an expiring OCO member cancels its group before the bar in "
@@ -1212,6 +1293,9 @@ class _Runner(_NativeStrategy):
                         order_type=otype, time_in_force=tif, expire_at=expire)
         bo = self._new_order(data, q, exectype, price if otype is None else None, plimit,
                              ev.order_id)
+        bo.trigger_price = created
+        if tif == "gtd":
+            bo.valid_until = date2num(expire)
         if oco is not None:
             g = self._oco_group(oco)
             self.oco_groups[g].append(bo)
@@ -1259,14 +1343,14 @@ class _Runner(_NativeStrategy):
         self.oco_groups[g] = [first]
         return g
 
-    def _validity(self, valid: Any) -> tuple[str, Any]:
+    def _validity(self, valid: Any, data: Any) -> tuple[str, Any]:
         if valid is None:
             return "gtc", None
         if isinstance(valid, _dt.timedelta):
             if valid == Order.DAY:
                 raise _unsupported("valid=Order.DAY",
                                    "natively, order(..., time_in_force='day')")
-            return "gtd", self.datas[0]._dt(0) + valid
+            return "gtd", data._dt(0) + valid
         if isinstance(valid, (_dt.datetime, _dt.date)):
             return "gtd", _as_datetime(valid)
         if isinstance(valid, (int, float)) and not isinstance(valid, bool):
@@ -1612,6 +1696,9 @@ class OptReturn:
     strategycls : type
         The strategy class.
     """
+
+    analyzers: Any
+    strategycls: Any
 
     def __init__(self, params: Any, **kwargs: Any) -> None:
         self.p = self.params = params
