@@ -90,15 +90,16 @@ def test_refused_call_in_next(api: str) -> None:
     assert api in str(seen[0])
 
 
-def test_lines_of_two_data_feeds_refused() -> None:
+def test_an_indicator_over_lines_of_two_data_feeds_refused() -> None:
     class S(bt.Strategy):
         def __init__(self) -> None:
-            self.spread = self.data0.close - self.data1.close
+            self.spread = bt.ind.EMA(self.data0.close - self.data1.close, period=5)
 
     c = cerebro()
     c.adddata(bt.feeds.PandasData(dataname=BARS["BBB"]), name="BBB")
     c.addstrategy(S)
-    with pytest.raises(PortingError, match="two data feeds"):
+    with pytest.raises(PortingError, match="an indicator over an operation between lines of "
+                                           "two data feeds"):
         c.run()
 
 

@@ -226,3 +226,68 @@ def test_an_order_backtrader_would_fill_on_a_missing_bar_is_refused(
                                            r"pending at 2021-01-11 00:00:00, where that feed "
                                            rf"has no bar .* and {why}"):
         run(shim, frames, source=LIMIT_SOURCE, factor=factor, exectype=exectype)
+
+
+SPREAD_SOURCE = '''
+class S(bt.Strategy):
+    def __init__(self):
+        self.log = []
+        self.spread = self.data0.close - self.data1.close
+        self.ratio = self.data0 / self.data1.close
+        self.rich = self.data0.close > self.data1.close * 0.7 + 2.0
+        self.both = -(self.spread * 2.0) / (self.data1.high - self.data1.low)
+        self.sma = bt.ind.SMA(self.data0.close, period=4)
+
+    def prenext(self):
+        self.log.append(("prenext", len(self), self.spread[0]))
+
+    def next(self):
+        self.log.append(("next", len(self), self.spread[0], self.spread[-1], self.ratio[0],
+                         self.rich[0], self.both[0]))
+        if self.rich[0] and self.spread[0] > self.spread[-1] and not self.getposition(self.data1):
+            self.buy(data=self.data1, size=10)
+        elif not self.rich[0] and self.getposition(self.data1):
+            self.close(data=self.data1)
+
+    def notify_order(self, order):
+        if order.status == order.Completed:
+            self.log.append(("fill", len(self), order.data._name, order.executed.size,
+                             order.executed.price))
+'''
+
+
+def test_operations_between_lines_of_two_feeds_at_the_same_times() -> None:
+    rng = np.random.default_rng(5)
+    idx = pd.date_range("2021-01-04", periods=150, freq="B")
+    frames = [bars(idx, rng, 60.0), bars(idx, rng, 55.0)]
+    theirs, _ = run(backtrader, frames, source=SPREAD_SOURCE)
+    ours, _ = run(shim, frames, source=SPREAD_SOURCE)
+    close(theirs.log, ours.log, "log")
+    nexts = [e for e in ours.log if e[0] == "next"]
+    assert {e[5] for e in nexts} == {0.0, 1.0}  # the comparison takes both values
+    assert sum(1 for e in ours.log if e[0] == "fill") >= 4
+    d0, d1 = frames[0]["close"].to_numpy(), frames[1]["close"].to_numpy()
+    assert nexts[-1][2] == d0[-1] - d1[-1] and nexts[-1][4] == d0[-1] / d1[-1]
+
+
+def test_operations_between_feeds_with_bars_at_different_times_are_refused() -> None:
+    rng = np.random.default_rng(5)
+    idx = pd.date_range("2021-01-04", periods=40, freq="B")
+    frames = [bars(idx, rng, 60.0), bars(idx[3:], rng, 55.0)]
+    # backtrader pairs the lines by position: a shorter second feed runs out of bars
+    with pytest.raises(IndexError):
+        run(backtrader, frames, source=SPREAD_SOURCE)
+    with pytest.raises(PortingError, match=r"between lines of the data feeds 'D0' and 'D1' .* "
+                                           "needs both feeds to have their bars at the same "
+                                           "times"):
+        run(shim, frames, source=SPREAD_SOURCE)
+
+
+def test_an_indicator_over_two_feeds_is_refused() -> None:
+    source = SPREAD_SOURCE.replace("bt.ind.SMA(self.data0.close, period=4)",
+                                   "bt.ind.SMA(self.data0.close - self.data1.close, period=4)")
+    idx = pd.date_range("2021-01-04", periods=40, freq="B")
+    rng = np.random.default_rng(5)
+    with pytest.raises(PortingError, match=r"an indicator over an operation between lines of "
+                                           "two data feeds"):
+        run(shim, [bars(idx, rng, 60.0), bars(idx, rng, 55.0)], source=source)

@@ -27,7 +27,7 @@ from mlbacktest.errors import PortingError
 from mlbacktest.models import CommissionModel
 from mlbacktest.strategy import Strategy as _NativeStrategy
 
-from ._lines import Clock, Line, _LinesOf, date2num, num2date
+from ._lines import Clock, CrossLine, Line, _LinesOf, date2num, num2date
 
 _RUNNERS: list[_Runner] = []
 
@@ -985,6 +985,8 @@ class _Runner(_NativeStrategy):
             _RUNNERS.pop()
         self.declared: dict[str, str] = {}
         for line in self.lines[len(self.data_lines):]:
+            if isinstance(line, CrossLine):
+                continue  # computed from its operands' values (_resolve)
             key = repr(line._spec)
             if key not in self.declared:
                 name = f"bt{len(self.declared)}"
@@ -1022,7 +1024,10 @@ class _Runner(_NativeStrategy):
             i = by_asset[line._asset]
             r = rows[i]
             spec = line._spec
-            if line is self.dt_line:
+            if isinstance(line, CrossLine):
+                self._check_aligned(line, own_ts)
+                line._vals = line._compute()  # its operands were declared before it
+            elif line is self.dt_line:
                 line._vals = days_of(union)
             elif isinstance(line, _DateTimeLine):
                 line._vals = days_of(own_ts[i])
@@ -1057,6 +1062,24 @@ class _Runner(_NativeStrategy):
         self.minper = (np.asarray(mp)[None, :] - lens).max(axis=1).tolist()
         self.k_of_ts = {int(t): k for k, t in enumerate(union)}
         self.resolved = True
+
+    def _check_aligned(self, line: CrossLine, own_ts: list[np.ndarray]) -> None:
+        """Refuse an operation between feeds whose bars are not at the same times."""
+        idx = {d._asset: i for i, d in enumerate(self.datas)}
+        feeds = sorted(line._assets, key=idx.__getitem__)
+        first = own_ts[idx[feeds[0]]]
+        for a in feeds[1:]:
+            other = own_ts[idx[a]]
+            if len(other) != len(first) or not np.array_equal(other, first):
+                names = [self.datas[idx[f]]._name for f in (feeds[0], a)]
+                raise PortingError(
+                    f"an operation between lines of the data feeds {names[0]!r} and "
+                    f"{names[1]!r} ({line!r}) needs both feeds to have their bars at the same "
+                    "times: backtrader pairs the two lines by position (its n-th bar with the "
+                    "other's n-th bar), which is not by time when a feed starts later, ends "
+                    "earlier or skips a bar. Read both lines at the current bar in next "
+                    "instead (data0.close[0] - data1.close[0]), or align the frames before "
+                    "adding them")
 
     def _advance(self, ts: int) -> None:
         if not self.resolved:

@@ -16,7 +16,7 @@ from typing import Any
 from mlbacktest import indicators as _ind
 from mlbacktest.errors import PortingError
 
-from ._lines import Line, _LinesOf
+from ._lines import CrossLine, Line, _LinesOf, cross_indicator_error
 
 __all__ = [
     "SMA", "SimpleMovingAverage", "MovingAverageSimple", "EMA", "ExponentialMovingAverage",
@@ -35,6 +35,8 @@ def _runner() -> Any:
 
 
 def _as_line(x: Any, runner: Any) -> Line:
+    if isinstance(x, CrossLine):
+        raise cross_indicator_error()
     if isinstance(x, Line):
         return x
     if isinstance(x, MultiLine):
