@@ -1015,9 +1015,10 @@ class _Runner(_NativeStrategy):
         own_ts = [all_ts[r] for r in rows]
         by_asset = {d._asset: i for i, d in enumerate(self.datas)}
 
-        def days_of(ts: np.ndarray) -> list[float]:
-            return [date2num(_dt.datetime(1970, 1, 1) + _dt.timedelta(microseconds=int(t) // 1000))
-                    for t in ts]
+        epoch = _dt.datetime(1970, 1, 1)
+        union_days = [date2num(epoch + _dt.timedelta(microseconds=int(t) // 1000))
+                      for t in union]  # converted once, then read per feed
+        pos = [np.searchsorted(union, ts).tolist() for ts in own_ts]
 
         data_ids = {id(x) for x in self.data_lines}
         for line in self.lines:
@@ -1028,9 +1029,9 @@ class _Runner(_NativeStrategy):
                 self._check_aligned(line, own_ts)
                 line._vals = line._compute()  # its operands were declared before it
             elif line is self.dt_line:
-                line._vals = days_of(union)
+                line._vals = union_days
             elif isinstance(line, _DateTimeLine):
-                line._vals = days_of(own_ts[i])
+                line._vals = [union_days[j] for j in pos[i]]
             elif id(line) in data_ids:
                 column = getattr(store, cast(_ind.Column, spec).name + "_array")
                 line._vals = np.asarray(column)[r].tolist()
@@ -1061,6 +1062,13 @@ class _Runner(_NativeStrategy):
         # 0 nextstart, < 0 next
         self.minper = (np.asarray(mp)[None, :] - lens).max(axis=1).tolist()
         self.k_of_ts = {int(t): k for k, t in enumerate(union)}
+        if all(len(ts) == len(union) for ts in own_ts):
+            # every feed has every bar: one clock serves them all (nothing to move per feed)
+            for line in self.lines:
+                line._clock = self.clock
+            for d in self.datas:
+                d._clock = self.clock
+            self.data_clocks = []
         self.resolved = True
 
     def _check_aligned(self, line: CrossLine, own_ts: list[np.ndarray]) -> None:
@@ -1086,8 +1094,9 @@ class _Runner(_NativeStrategy):
             self._resolve()
         k = self.k_of_ts[ts]
         self.clock.k = k
-        for clock, dk in zip(self.data_clocks, self.data_k[k], strict=True):
-            clock.k = dk
+        if self.data_clocks:
+            for clock, dk in zip(self.data_clocks, self.data_k[k], strict=True):
+                clock.k = dk
 
     # ------------------------------------------------------------ engine events
     def on_order(self, order: Any) -> None:
@@ -1603,6 +1612,10 @@ class Cerebro:
             raise PortingError("Cerebro.run() needs at least one data feed (adddata)")
         if not self._strategies:
             raise PortingError("Cerebro.run() needs a strategy (addstrategy)")
+        if executor is not None:
+            from mlbacktest.research.executors import parse_executor
+
+            parse_executor(executor)  # a bad executor is refused before any work
         strategy, sets = self._strategies[0]
         optimizing = self._optimizing(sets)
         where = self._where(executor, len(sets)) if optimizing else "serial"
