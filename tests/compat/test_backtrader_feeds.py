@@ -104,6 +104,25 @@ def feeds(seed: int, n: int = 120) -> list[pd.DataFrame]:
     return out
 
 
+def loose_feeds(seed: int) -> list[pd.DataFrame]:
+    """Two or three feeds anywhere in the calendar (disjoint ones too), up to 30 % missing.
+
+    Each feed has at least its first 10 bars, so every indicator of the
+    strategy warms up (backtrader fails on a feed shorter than an indicator).
+    """
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 90))
+    idx = pd.date_range("2021-01-04", periods=n, freq="B")
+    out = []
+    for k in range(int(rng.integers(2, 4))):
+        a = int(rng.integers(0, n - 14))
+        b = int(rng.integers(a + 14, n + 1))
+        keep = rng.random(b - a) > rng.uniform(0, 0.3)
+        keep[:10] = True
+        out.append(bars(idx[a:b][keep], rng, 40.0 + 20 * k))
+    return out
+
+
 def run(bt: Any, frames: list[pd.DataFrame], source: str = SOURCE,
         **params: Any) -> tuple[Any, Any]:
     ns: dict[str, Any] = {"bt": bt, "datetime": datetime}
@@ -162,6 +181,15 @@ def test_random_first_bars_last_bars_and_gaps(seed: int) -> None:
     log = compare(feeds(seed))
     assert kinds(log).count("nextstart") == 1
     assert sum(1 for e in log if e[0] == "fill") >= 5  # the comparison is not vacuous
+
+
+@pytest.mark.parametrize("seed", range(100, 112))
+def test_feeds_anywhere_in_the_calendar(seed: int) -> None:
+    frames = loose_feeds(seed)
+    rng = np.random.default_rng(seed)
+    periods = tuple(int(x) for x in rng.integers(1, 8, size=len(frames)))
+    log = compare(frames, periods=periods + (3,) * (3 - len(frames)))
+    assert kinds(log).count("nextstart") == 1 and any(e[0] == "fill" for e in log)
 
 
 def test_the_first_feed_starts_last() -> None:
