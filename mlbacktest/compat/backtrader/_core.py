@@ -936,6 +936,7 @@ class _Runner(_NativeStrategy):
         self.batch_pos: dict[int, Position] = {}
         self.resolved = False
         self.minper: list[int] = []
+        self.waiting: dict[int, Order] = {}  # orders other than Market not yet known done
         self.values: list[float] = []
         self.cashes: list[float] = []
         self.dts: list[float] = []
@@ -1181,8 +1182,11 @@ class _Runner(_NativeStrategy):
         both, and so does an order that bar cannot fill: those run; the
         others raise :class:`PortingError` rather than run differently.
         """
-        for bo in self.orders.values():
-            if bo.data._asset not in stale or bo.exectype == Order.Market or not bo.alive():
+        for ref, bo in list(self.waiting.items()):
+            if not bo.alive():
+                del self.waiting[ref]  # done: never checked again
+                continue
+            if bo.data._asset not in stale:
                 continue
             d, et = bo.data, bo.exectype
             why = ""
@@ -1396,6 +1400,8 @@ class _Runner(_NativeStrategy):
         bo.eid = eid
         bo.status = Order.Submitted
         self.orders[eid] = bo
+        if exectype != Order.Market:
+            self.waiting[bo.ref] = bo
         self.new_orders.append(bo)
         return bo
 
