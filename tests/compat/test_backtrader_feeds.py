@@ -319,3 +319,14 @@ def test_an_indicator_over_two_feeds_is_refused() -> None:
     with pytest.raises(PortingError, match=r"an indicator over an operation between lines of "
                                            "two data feeds"):
         run(shim, [bars(idx, rng, 60.0), bars(idx, rng, 55.0)], source=source)
+
+
+def test_a_crossover_of_two_feeds_is_refused() -> None:
+    source = SPREAD_SOURCE.replace("bt.ind.SMA(self.data0.close, period=4)",
+                                   "bt.ind.CrossOver(self.data0.close, self.data1.close)")
+    idx = pd.date_range("2021-01-04", periods=40, freq="B")
+    rng = np.random.default_rng(5)
+    with pytest.raises(PortingError, match=r"bt.ind.CrossOver of lines of two data feeds is "
+                                           r"not supported: .* self.data0.close > "
+                                           r"self.data1.close"):
+        run(shim, [bars(idx, rng, 60.0), bars(idx, rng, 55.0)], source=source)
