@@ -327,6 +327,6 @@ def test_a_crossover_of_two_feeds_is_refused() -> None:
     idx = pd.date_range("2021-01-04", periods=40, freq="B")
     rng = np.random.default_rng(5)
     with pytest.raises(PortingError, match=r"bt.ind.CrossOver of lines of two data feeds is "
-                                           r"not supported: .* self.data0.close > "
-                                           r"self.data1.close"):
+                                           r"not supported: .*self\.data0\.close > "
+                                           r"self\.data1\.close"):
         run(shim, [bars(idx, rng, 60.0), bars(idx, rng, 55.0)], source=source)
