@@ -193,8 +193,8 @@ def test_a_strategy_defined_in_main_runs_with_maxcpus(tmp_path: Path) -> None:
                      r.analyzers.ret.get_analysis()["rtot"]) for (r,) in cerebro.run(**run)]
 
         if __name__ == "__main__":
-            every_core, one, two = optimise(), optimise(maxcpus=1), optimise(maxcpus=2)
-            assert every_core == one == two, (every_core, one, two)
+            every_core, one = optimise(), optimise(maxcpus=1)  # processes, then this one
+            assert every_core == one, (every_core, one)
             assert len({r[3] for r in one}) > 1
             print(len(one), all(r[2] for r in one))
     """))
@@ -228,3 +228,18 @@ def test_bad_options_are_refused_before_any_run(options: dict[str, Any], run: di
         cerebro, cls = cerebro_of(shim, **options)
         cerebro.optstrategy(cls, **GRID)
         cerebro.run(**run)
+
+
+def test_maxcpus_and_executor_choose_where_the_sets_run() -> None:
+    cerebro, _ = cerebro_of(shim)
+    assert cerebro._where(None, 4) == ("processes" if (os.cpu_count() or 1) > 1 else "serial")
+    assert cerebro._where(None, 1) == "serial"  # one set: nothing to spread
+    cerebro._set_options({"maxcpus": 3}, "Cerebro.run")
+    assert cerebro._where(None, 4) == "processes:3"
+    assert cerebro._where("serial", 4) == "serial"
+    assert cerebro._where("dask://localhost:8786", 4) == "dask://localhost:8786"
+    cerebro._set_options({"maxcpus": 1}, "Cerebro.run")
+    assert cerebro._where(None, 4) == "serial"
+    assert cerebro._where("processes", 4) == "processes"  # an explicit executor wins
+    cerebro._set_options({"maxcpus": None, "optreturn": False}, "Cerebro.run")
+    assert cerebro._where(None, 4) == "serial"  # the strategies themselves stay here
