@@ -162,6 +162,13 @@ class Job:
         Send back each run's period returns.
     keep_result : bool
         Send back each run's whole BacktestResult.
+    collect : callable or None
+        ``collect(strategy, result)`` called after each successful run, in the
+        worker; what it returns (picklable) is sent back as
+        :attr:`TaskOutcome.collected`.
+    raise_errors : bool
+        Let a run's exception propagate (with its own type) instead of
+        reporting it in the outcome.
     """
 
     strategy: Any
@@ -169,6 +176,8 @@ class Job:
     metrics: tuple[str, ...] | None = None
     keep_returns: bool = False
     keep_result: bool = False
+    collect: Any = None
+    raise_errors: bool = False
 
 
 def job_of(digest: str, blob: bytes | Job) -> Job:
@@ -221,6 +230,8 @@ class TaskOutcome:
         The whole result when asked for.
     n_periods : int
         Number of equity periods of the run (0 for a failed run).
+    collected : object
+        What the job's ``collect`` returned (None without one).
     """
 
     index: int
@@ -232,6 +243,7 @@ class TaskOutcome:
     returns: np.ndarray | None = None
     result: Any = None
     n_periods: int = 0
+    collected: Any = None
 
 
 def make_strategy(factory: Any, params: Mapping[str, Any]) -> Any:
@@ -280,7 +292,11 @@ def run_one(
             out.returns = rets["returns"].to_numpy().astype(np.float64)
         if job.keep_result:
             out.result = result
+        if job.collect is not None:
+            out.collected = job.collect(strategy, result)
     except Exception as exc:  # one failing run never loses the others
+        if job.raise_errors:
+            raise
         out = TaskOutcome(index, "error", describe_error(exc))
     finally:
         # The strategy and its engine refer to each other: a cycle that holds the run's

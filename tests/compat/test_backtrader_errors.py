@@ -90,15 +90,16 @@ def test_refused_call_in_next(api: str) -> None:
     assert api in str(seen[0])
 
 
-def test_lines_of_two_data_feeds_refused() -> None:
+def test_an_indicator_over_lines_of_two_data_feeds_refused() -> None:
     class S(bt.Strategy):
         def __init__(self) -> None:
-            self.spread = self.data0.close - self.data1.close
+            self.spread = bt.ind.EMA(self.data0.close - self.data1.close, period=5)
 
     c = cerebro()
     c.adddata(bt.feeds.PandasData(dataname=BARS["BBB"]), name="BBB")
     c.addstrategy(S)
-    with pytest.raises(PortingError, match="two data feeds"):
+    with pytest.raises(PortingError, match="an indicator over an operation between lines of "
+                                           "two data feeds"):
         c.run()
 
 
@@ -126,15 +127,6 @@ def test_feed_without_a_column_is_refused() -> None:
         bt.feeds.PandasData(dataname=df)
     with pytest.raises(PortingError, match="PolarsData: no time column 'datetime'"):
         bt.feeds.PolarsData(dataname=pl.DataFrame({"t": [1]}))
-
-
-def test_misaligned_feeds_are_refused() -> None:
-    c = bt.Cerebro()
-    c.adddata(bt.feeds.PandasData(dataname=BARS["AAA"]), name="AAA")
-    c.adddata(bt.feeds.PandasData(dataname=BARS["BBB"].iloc[5:]), name="BBB")
-    c.addstrategy(bt.Strategy)
-    with pytest.raises(PortingError, match="different timestamps"):
-        c.run()
 
 
 def test_pandas_data_with_a_time_column() -> None:

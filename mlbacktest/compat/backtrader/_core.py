@@ -14,6 +14,7 @@ import copy
 import datetime as _dt
 import itertools
 import math
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from mlbacktest.errors import PortingError
 from mlbacktest.models import CommissionModel
 from mlbacktest.strategy import Strategy as _NativeStrategy
 
-from ._lines import Clock, Line, _LinesOf, date2num, num2date
+from ._lines import Clock, CrossLine, Line, _LinesOf, date2num, num2date
 
 _RUNNERS: list[_Runner] = []
 
@@ -156,6 +157,8 @@ class Order:
         self.info: dict[str, Any] = {}
         self.eid = -1
         self.margin_at_submit = False
+        self.valid_until: float | None = None  # day number of a valid= expiry
+        self.trigger_price = price if price is not None else plimit  # limit or stop price
 
     def isbuy(self) -> bool:
         """True for a buy order."""
@@ -320,7 +323,7 @@ class DataFeed:
 
     def _attach(self, runner: _Runner, asset: int) -> None:
         self._asset = asset
-        clock = runner.clock
+        clock = Clock()  # this feed's own bar: feeds may start, end and pause apart
         self._lines_by_name = {
             f: Line(_ind.Column(f if f != "openinterest" else "volume"), asset, clock, runner)
             for f in _FIELDS}
@@ -702,8 +705,8 @@ class Strategy(metaclass=_MetaStrategy):
 
     @property
     def datetime(self) -> Any:
-        """The first data feed's datetime line."""
-        return self.data.datetime
+        """The strategy's datetime line: the time of the current bar of any data feed."""
+        return self._runner.dt_line
 
     @property
     def dnames(self) -> dict[str, Any]:
@@ -932,7 +935,8 @@ class _Runner(_NativeStrategy):
         self.batch_cash: float | None = None
         self.batch_pos: dict[int, Position] = {}
         self.resolved = False
-        self.minperiod = 1
+        self.minper: list[int] = []
+        self.waiting: dict[int, Order] = {}  # orders other than Market not yet known done
         self.values: list[float] = []
         self.cashes: list[float] = []
         self.dts: list[float] = []
@@ -960,6 +964,10 @@ class _Runner(_NativeStrategy):
             d._attach(self, ids[d._name])
             dtl = d._lines_by_name["datetime"]
             dtl.__class__ = _DateTimeLine
+        self.data_clocks = [d._clock for d in self.datas]
+        # the strategy's own time: the latest time of the feeds (backtrader's strategy.datetime)
+        self.dt_line = Line(_ind.Column("close"), self.datas[0]._asset, self.clock, self)
+        self.dt_line.__class__ = _DateTimeLine
         self.data_lines = list(self.lines)
         self.broker._runner = self
         _RUNNERS.append(self)
@@ -978,36 +986,53 @@ class _Runner(_NativeStrategy):
             _RUNNERS.pop()
         self.declared: dict[str, str] = {}
         for line in self.lines[len(self.data_lines):]:
+            if isinstance(line, CrossLine):
+                continue  # computed from its operands' values (_resolve)
             key = repr(line._spec)
             if key not in self.declared:
                 name = f"bt{len(self.declared)}"
                 self.declared[key] = name
                 self.add_indicator(name, line._spec)
-        self.clock.stage = 2
+        for clock in (self.clock, *self.data_clocks):
+            clock.stage = 2
         for an in self.analyzer_list:
             an.start()
         self.strategy.start()
 
     def _resolve(self) -> None:
+        """Read every line's values from the run's store, each feed on its own bars.
+
+        The strategy's bars are the union of the feeds' times (backtrader's
+        clock); a feed without a bar at one of them keeps its last bar, and
+        its lines (indicators included) are computed over its own bars only.
+        """
         store = self._store
         asset = np.asarray(store.asset_array)
+        all_ts = np.asarray(store.ts_array)
         rows = [np.flatnonzero(asset == d._asset) for d in self.datas]
-        n = {len(r) for r in rows}
-        if len(n) != 1:
-            raise PortingError("data feeds with different timestamps are not supported: every "
-                               "data feed needs a bar at the same times")
         ind_names = list(store.indicator_names) if self.declared else []
         ind_values = store.indicator_array if self.declared else None
-        ts = np.asarray(store.ts_array)[rows[0]]
-        days = [date2num(d) for d in
-                (_dt.datetime(1970, 1, 1) + _dt.timedelta(microseconds=int(t) // 1000)
-                 for t in ts)]
+        union = np.unique(np.concatenate([all_ts[r] for r in rows]))
+        own_ts = [all_ts[r] for r in rows]
+        by_asset = {d._asset: i for i, d in enumerate(self.datas)}
+
+        epoch = _dt.datetime(1970, 1, 1)
+        union_days = [date2num(epoch + _dt.timedelta(microseconds=int(t) // 1000))
+                      for t in union]  # converted once, then read per feed
+        pos = [np.searchsorted(union, ts).tolist() for ts in own_ts]
+
         data_ids = {id(x) for x in self.data_lines}
         for line in self.lines:
-            r = rows[[d._asset for d in self.datas].index(line._asset)]
+            i = by_asset[line._asset]
+            r = rows[i]
             spec = line._spec
-            if isinstance(line, _DateTimeLine):
-                line._vals = days
+            if isinstance(line, CrossLine):
+                self._check_aligned(line, own_ts)
+                line._vals = line._compute()  # its operands were declared before it
+            elif line is self.dt_line:
+                line._vals = union_days
+            elif isinstance(line, _DateTimeLine):
+                line._vals = [union_days[j] for j in pos[i]]
             elif id(line) in data_ids:
                 column = getattr(store, cast(_ind.Column, spec).name + "_array")
                 line._vals = np.asarray(column)[r].tolist()
@@ -1015,22 +1040,64 @@ class _Runner(_NativeStrategy):
                 assert ind_values is not None
                 row = ind_names.index(self.declared[repr(spec)])
                 line._vals = np.asarray(ind_values[row])[r].tolist()
-        for d in self.datas:  # openinterest: backtrader's feeds without one give 0
+        for d, ts in zip(self.datas, own_ts, strict=True):
+            # openinterest: backtrader's feeds without one give 0
             d._lines_by_name["openinterest"]._vals = [0.0] * len(ts)
-        mp = 1
+        # backtrader's minimum period per feed: the longest warm-up of the lines over it
+        mp = [1] * len(self.datas)
         for line in self.lines[len(self.data_lines):]:
             vals = line._vals
             assert vals is not None
-            first = next((i for i, v in enumerate(vals) if not math.isnan(v)), len(vals))
-            mp = max(mp, first + 1)
-        self.minperiod = mp
-        self.k_of_ts = {int(t): k for k, t in enumerate(ts)}
+            first = next((j for j, v in enumerate(vals) if not math.isnan(v)), len(vals))
+            i = by_asset[line._asset]
+            mp[i] = max(mp[i], first + 1)
+        # each feed's bar index at each of the strategy's bars (-1 before its first bar)
+        self.data_k = np.stack([np.searchsorted(ts, union, side="right") - 1
+                                for ts in own_ts], axis=1).tolist()
+        lens = np.asarray(self.data_k) + 1
+        # the feeds (asset ids) without a bar of their own at each of the strategy's bars
+        fresh = np.diff(np.vstack([np.full(len(self.datas), -1), lens - 1]), axis=0) > 0
+        ids = np.asarray([d._asset for d in self.datas])
+        self.stale = [frozenset(ids[~f].tolist()) for f in fresh]
+        # backtrader's status: max over feeds of (minimum period - bars seen); > 0 prenext,
+        # 0 nextstart, < 0 next
+        self.minper = (np.asarray(mp)[None, :] - lens).max(axis=1).tolist()
+        self.k_of_ts = {int(t): k for k, t in enumerate(union)}
+        if all(len(ts) == len(union) for ts in own_ts):
+            # every feed has every bar: one clock serves them all (nothing to move per feed)
+            for line in self.lines:
+                line._clock = self.clock
+            for d in self.datas:
+                d._clock = self.clock
+            self.data_clocks = []
         self.resolved = True
+
+    def _check_aligned(self, line: CrossLine, own_ts: list[np.ndarray]) -> None:
+        """Refuse an operation between feeds whose bars are not at the same times."""
+        idx = {d._asset: i for i, d in enumerate(self.datas)}
+        feeds = sorted(line._assets, key=idx.__getitem__)
+        first = own_ts[idx[feeds[0]]]
+        for a in feeds[1:]:
+            other = own_ts[idx[a]]
+            if len(other) != len(first) or not np.array_equal(other, first):
+                names = [self.datas[idx[f]]._name for f in (feeds[0], a)]
+                raise PortingError(
+                    f"an operation between lines of the data feeds {names[0]!r} and "
+                    f"{names[1]!r} ({line!r}) needs both feeds to have their bars at the same "
+                    "times: backtrader pairs the two lines by position (its n-th bar with the "
+                    "other's n-th bar), which is not by time when a feed starts later, ends "
+                    "earlier or skips a bar. Read both lines at the current bar in next "
+                    "instead (data0.close[0] - data1.close[0]), or align the frames before "
+                    "adding them")
 
     def _advance(self, ts: int) -> None:
         if not self.resolved:
             self._resolve()
-        self.clock.k = self.k_of_ts[ts]
+        k = self.k_of_ts[ts]
+        self.clock.k = k
+        if self.data_clocks:
+            for clock, dk in zip(self.data_clocks, self.data_k[k], strict=True):
+                clock.k = dk
 
     # ------------------------------------------------------------ engine events
     def on_order(self, order: Any) -> None:
@@ -1084,21 +1151,72 @@ class _Runner(_NativeStrategy):
     def on_slice(self, view: Any, context: Any) -> None:
         self._advance(view.ts)
         s = self.strategy
+        stale = self.stale[self.clock.k]
+        if stale:
+            self._check_stale(stale)
         self._flush()
         cash, value = float(self.get_cash()), float(self.get_equity())
         s.notify_cashvalue(cash, value)
         s.notify_fund(cash, value, value, 1.0)
-        n = self.clock.k + 1
-        dt = self.datas[0].datetime[0]
+        status = self.minper[self.clock.k]
+        dt = self.dt_line[0]
         for an in self.analyzer_list:
             an._bar(dt, cash, value)
-        if n < self.minperiod:
+        if status > 0:
             s.prenext()
-        elif n == self.minperiod:
+        elif status == 0:
             s.nextstart()
         else:
             s.next()
         self._link_oco()
+
+    def _check_stale(self, stale: frozenset[int]) -> None:
+        """Refuse an order that backtrader would act on at a bar its feed does not have.
+
+        backtrader's broker tests every pending order at each of the
+        strategy's bars against its feed's current bar, which is the feed's
+        previous bar again when the feed has no bar then: a Limit or Stop
+        whose price that bar reaches fills there, a Close order takes that
+        close, a trailing stop re-trails, an expiry reads that bar's time.
+        mlbacktest waits for the feed's next bar. A Market order waits in
+        both, and so does an order that bar cannot fill: those run; the
+        others raise :class:`PortingError` rather than run differently.
+        """
+        for ref, bo in list(self.waiting.items()):
+            if not bo.alive():
+                del self.waiting[ref]  # done: never checked again
+                continue
+            if bo.data._asset not in stale:
+                continue
+            d, et = bo.data, bo.exectype
+            why = ""
+            if len(d) == 0:
+                why = "before the feed's first bar"
+            elif et in (Order.Close, Order.StopTrail, Order.StopTrailLimit):
+                why = f"a {bo.getordername()} order"
+            elif bo.valid_until is not None and self.dt_line[0] > bo.valid_until:
+                why = "past its valid= time"
+            else:
+                buy = bo.isbuy()
+                stop = bo.trigger_price
+                limit = bo.created.pricelimit if et == Order.StopLimit else stop
+                hits_limit = limit <= d.high[0] if not buy else limit >= d.low[0]
+                hits_stop = d.high[0] >= stop if buy else d.low[0] <= stop
+                if et == Order.Limit and hits_limit:
+                    why = "its limit price is within that bar's range"
+                elif et in (Order.Stop, Order.StopLimit) and hits_stop:
+                    why = "its stop price is within that bar's range"
+                elif et == Order.StopLimit and hits_limit:
+                    why = "its limit price is within that bar's range"
+            if why:
+                when = num2date(self.dt_line[0])
+                raise PortingError(
+                    f"a {bo.getordername()} order (ref {bo.ref}) on data feed {d._name!r} is "
+                    f"pending at {when}, where that feed has no bar (it has not started, has "
+                    f"ended or skips that time) and {why}: backtrader tests it against the "
+                    "feed's previous bar again, mlbacktest waits for the feed's next bar. "
+                    "Cancel such orders while their feed pauses, or natively, give every "
+                    "asset a bar at every time (docs/porting/backtrader.md)")
 
     def _flush(self) -> None:
         notes = self.user_notes
@@ -1193,7 +1311,7 @@ class _Runner(_NativeStrategy):
         else:
             raise _unsupported(f"exectype={_EXEC_NAMES.get(exectype, exectype)!r}",
                                "supported: Market, Close, Limit, Stop, StopLimit, StopTrail")
-        tif, expire = self._validity(valid)
+        tif, expire = self._validity(valid, data)
         if oco is not None and valid is not None:
             raise _unsupported("buy/sell(oco=..., valid=...)",
                                "an expiring OCO member cancels its group before the bar in "
@@ -1211,6 +1329,9 @@ class _Runner(_NativeStrategy):
                         order_type=otype, time_in_force=tif, expire_at=expire)
         bo = self._new_order(data, q, exectype, price if otype is None else None, plimit,
                              ev.order_id)
+        bo.trigger_price = created
+        if tif == "gtd":
+            bo.valid_until = date2num(expire)
         if oco is not None:
             g = self._oco_group(oco)
             self.oco_groups[g].append(bo)
@@ -1258,14 +1379,14 @@ class _Runner(_NativeStrategy):
         self.oco_groups[g] = [first]
         return g
 
-    def _validity(self, valid: Any) -> tuple[str, Any]:
+    def _validity(self, valid: Any, data: Any) -> tuple[str, Any]:
         if valid is None:
             return "gtc", None
         if isinstance(valid, _dt.timedelta):
             if valid == Order.DAY:
                 raise _unsupported("valid=Order.DAY",
                                    "natively, order(..., time_in_force='day')")
-            return "gtd", self.datas[0]._dt(0) + valid
+            return "gtd", data._dt(0) + valid
         if isinstance(valid, (_dt.datetime, _dt.date)):
             return "gtd", _as_datetime(valid)
         if isinstance(valid, (int, float)) and not isinstance(valid, bool):
@@ -1279,6 +1400,8 @@ class _Runner(_NativeStrategy):
         bo.eid = eid
         bo.status = Order.Submitted
         self.orders[eid] = bo
+        if exectype != Order.Market:
+            self.waiting[bo.ref] = bo
         self.new_orders.append(bo)
         return bo
 
@@ -1353,9 +1476,12 @@ class Cerebro:
     Parameters
     ----------
     **kwargs
-        ``stdstats``, ``preload``, ``runonce``, ``maxcpus``, ``optreturn`` and
-        ``optdatas`` are accepted (they change nothing here); other
-        backtrader options (``cheat_on_open``, ``exactbars``, ...) raise
+        ``maxcpus`` (how many processes run the parameter sets of
+        :meth:`optstrategy`: None for every core, 1 for this process) and
+        ``optreturn`` (True: each set's result is an :class:`OptReturn`) act as
+        in backtrader; ``stdstats``, ``preload``, ``runonce`` and ``optdatas``
+        are accepted and change nothing here; other backtrader options
+        (``cheat_on_open``, ``exactbars``, ...) raise
         :class:`~mlbacktest.errors.PortingError`.
     """
 
@@ -1363,12 +1489,8 @@ class Cerebro:
                  "live", "quicknotify", "tz"}
 
     def __init__(self, **kwargs: Any) -> None:
-        for k, v in kwargs.items():
-            if k not in self._ACCEPTED or (k == "live" and v) or (k == "quicknotify" and v):
-                raise _unsupported(f"Cerebro({k}={v!r})",
-                                   "natively, BacktestConfig knobs (docs/presets.md)")
-            if k == "tz" and v is not None:
-                raise _unsupported("Cerebro(tz=...)", "timestamps are naive UTC")
+        self._options: dict[str, Any] = {"maxcpus": None, "optreturn": True}
+        self._set_options(kwargs, "Cerebro")
         self.broker = Broker()
         self.datas: list[DataFeed] = []
         self._strategies: list[tuple[type, list[dict[str, Any]]]] = []
@@ -1376,6 +1498,20 @@ class Cerebro:
         self._analyzers: list[tuple[type, str, dict[str, Any]]] = []
         self.runstrats: list[Any] = []
         self._opt = False
+
+    def _set_options(self, kwargs: Mapping[str, Any], where: str) -> None:
+        """Check backtrader's options (``Cerebro(...)`` or ``run(...)``) and keep them."""
+        for k, v in kwargs.items():
+            if k not in self._ACCEPTED or (k == "live" and v) or (k == "quicknotify" and v):
+                raise _unsupported(f"{where}({k}={v!r})",
+                                   "natively, BacktestConfig knobs (docs/presets.md)")
+            if k == "tz" and v is not None:
+                raise _unsupported(f"{where}(tz=...)", "timestamps are naive UTC")
+            if k == "maxcpus" and v is not None and (
+                    isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{where}(maxcpus={v!r}): maxcpus must be None (every core) "
+                                 "or a positive integer (1 runs in this process)")
+        self._options.update(kwargs)
 
     def adddata(self, data: DataFeed, name: str | None = None) -> DataFeed:
         """Add a data feed (named ``name``, else its own name, else ``data<i>``)."""
@@ -1446,23 +1582,83 @@ class Cerebro:
         """Refused: the broker is the engine's."""
         raise _unsupported("Cerebro.setbroker", "the broker is mlbacktest's engine")
 
-    def run(self, **kwargs: Any) -> list[Any]:
-        """Run the strategy; returns ``[strategy]`` (a list of ``[strategy]`` per parameter set
-        after :meth:`optstrategy`)."""
-        if kwargs:
-            raise _unsupported(f"Cerebro.run({', '.join(kwargs)}=...)",
-                               "options go to Cerebro()")
+    def run(self, executor: Any = None, **kwargs: Any) -> list[Any]:
+        """Run the strategy; returns ``[strategy]``, or after :meth:`optstrategy` a list with
+        one ``[result]`` per parameter set, in the order of the parameter combinations.
+
+        Parameters
+        ----------
+        executor : optional
+            mlbacktest extension: where the parameter sets of :meth:`optstrategy`
+            run, as for :func:`mlbacktest.research.sweep` (``"serial"``,
+            ``"processes"``, ``"processes:N"``, a ``concurrent.futures.Executor``,
+            a ``distributed.Client`` or ``"dask://HOST:PORT"``). Without it,
+            ``maxcpus`` decides, as in backtrader: 1 runs them in this process,
+            N on N local processes, None on one process per core.
+        **kwargs
+            backtrader's options, overriding those given to ``Cerebro(...)``
+            (``maxcpus``, ``optreturn``, ...).
+
+        Returns
+        -------
+        list
+            ``[strategy]`` for :meth:`addstrategy`; for :meth:`optstrategy` a
+            list of ``[OptReturn]`` (``optreturn=True``, backtrader's default:
+            ``.params``/``.p``, ``.analyzers``, ``.strategycls``) or of
+            ``[strategy]`` (``optreturn=False``, in this process only).
+
+        Raises
+        ------
+        PortingError
+            ``optreturn=False`` with ``maxcpus`` above 1 or a worker executor:
+            strategy instances do not come back from other processes.
+        """
+        self._set_options(kwargs, "Cerebro.run")
         if not self.datas:
             raise PortingError("Cerebro.run() needs at least one data feed (adddata)")
         if not self._strategies:
             raise PortingError("Cerebro.run() needs a strategy (addstrategy)")
+        if executor is not None:
+            from mlbacktest.research.executors import parse_executor
+
+            parse_executor(executor)  # a bad executor is refused before any work
         strategy, sets = self._strategies[0]
+        optimizing = self._optimizing(sets)
+        where = self._where(executor, len(sets)) if optimizing else "serial"
+        optreturn = optimizing and bool(self._options["optreturn"])
+        if where != "serial" and not optreturn:
+            raise PortingError(
+                "optstrategy with optreturn=False returns the strategy instances, which "
+                "cannot come back from worker processes; run with maxcpus=1 (or "
+                "executor='serial'), or keep backtrader's default optreturn=True (each "
+                "result is an OptReturn with .params and .analyzers)")
         frame = self._frame()
-        results = _run_sets(self, strategy, sets, frame)
+        if where == "serial":
+            results = _run_sets(self, strategy, sets, frame)
+            if optreturn:
+                results = [[_opt_return(s) for s in r] for r in results]
+        else:
+            results = _run_sets_on(self, strategy, sets, frame, where)
         self.runstrats = results
-        if len(sets) == 1 and not self._optimizing(sets):
+        if not optimizing:
             return results[0]
         return results
+
+    def _where(self, executor: Any, n_sets: int) -> Any:
+        """The executor of the parameter sets: ``executor`` if given, else from ``maxcpus``."""
+        if executor is not None:
+            from mlbacktest.research.executors import parse_executor
+
+            kind, _ = parse_executor(executor)  # checked before any work
+            return "serial" if kind == "serial" else executor
+        maxcpus = self._options["maxcpus"]
+        if maxcpus == 1 or n_sets == 1:
+            return "serial"
+        if maxcpus is None:
+            if not self._options["optreturn"]:
+                return "serial"  # the strategies themselves are asked for: they stay here
+            return "processes" if (os.cpu_count() or 1) > 1 else "serial"
+        return f"processes:{maxcpus}"
 
     def _optimizing(self, sets: list[dict[str, Any]]) -> bool:
         return self._opt or len(sets) != 1
@@ -1523,3 +1719,119 @@ def _run_sets(cerebro: Cerebro, strategy: type, sets: list[dict[str, Any]],
         run_backtest(frame, runner, config)
         out.append([runner.strategy])
     return out
+
+
+# =========================================================================== optimisation
+class OptReturn:
+    """What :meth:`Cerebro.run` returns per strategy after ``optstrategy`` with ``optreturn=True``.
+
+    backtrader's ``OptReturn``: the strategy's parameters and analyzers
+    (detached from the run, as backtrader detaches them) without the
+    strategy, its data or its lines.
+
+    Attributes
+    ----------
+    params, p : object
+        The parameters of the run (``.p.fast``, ...).
+    analyzers : object
+        The strategy's analyzers by name (``.analyzers.sharpe.get_analysis()``).
+    strategycls : type
+        The strategy class.
+    """
+
+    analyzers: Any
+    strategycls: Any
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        self.p = self.params = params
+        for k, v in kwargs.items():
+            setattr(self, k, v)
+
+
+def _detach(analyzer: Any, seen: set[int]) -> None:
+    """Cut an analyzer (and the analyzers it holds) from its strategy and data, as backtrader."""
+    if id(analyzer) in seen:
+        return
+    seen.add(id(analyzer))
+    analyzer.strategy = None
+    for name in list(vars(analyzer)):
+        if name.startswith("data"):
+            setattr(analyzer, name, None)
+    for value in list(vars(analyzer).values()):
+        if isinstance(value, _WithParams) and hasattr(type(value), "get_analysis"):
+            _detach(value, seen)
+
+
+def _opt_return(strategy: Any) -> OptReturn:
+    """The :class:`OptReturn` of a finished strategy (its analyzers detached)."""
+    seen: set[int] = set()
+    for an in strategy.analyzers:
+        _detach(an, seen)
+    return OptReturn(strategy.params, analyzers=strategy.analyzers,
+                     strategycls=type(strategy))
+
+
+class _OptTask:
+    """The strategy factory of a sweep of ``optstrategy``'s parameter sets (picklable).
+
+    Called with one parameter set, it returns the native strategy that runs
+    the backtrader-style strategy on a copy of the Cerebro's settings.
+    """
+
+    def __init__(self, cerebro: Cerebro, strategy: type) -> None:
+        clone = Cerebro.__new__(Cerebro)
+        clone.__dict__.update(cerebro.__dict__)
+        clone.broker = Broker()
+        clone.broker.__dict__.update(cerebro.broker.__dict__)
+        clone.broker._runner = None
+        clone.broker._final = None
+        datas = []
+        for d in cerebro.datas:  # names only: the bars travel once per worker, as the feed
+            datas.append(DataFeed(d._frame.clear(), d._name))
+        clone.datas = datas
+        clone.runstrats = []
+        self.cerebro = clone
+        self.strategy = strategy
+        # executors.dumps_job reads the module to pickle a strategy loaded by path by value
+        self.__module__ = getattr(strategy, "__module__", __name__)
+
+    def __call__(self, **params: Any) -> _Runner:
+        return _Runner(self.cerebro, self.strategy, params, self.cerebro.datas)
+
+
+def _collect_opt(runner: _Runner, result: Any) -> bytes:
+    """In the worker: the run's :class:`OptReturn` as cloudpickle bytes (class left out)."""
+    import cloudpickle
+
+    ret = _opt_return(runner.strategy)
+    ret.strategycls = None  # the caller's own class is put back on arrival
+    return bytes(cloudpickle.dumps(ret))
+
+
+def _run_sets_on(cerebro: Cerebro, strategy: type, sets: list[dict[str, Any]],
+                 frame: pl.DataFrame, executor: Any) -> list[list[Any]]:
+    """Run the parameter sets on a research executor; ``[[OptReturn]]`` in the sets' order.
+
+    The sets are the runs of a :func:`mlbacktest.research.sweep` job: the bars
+    go once to each worker, the strategy (cloudpickle) once per worker, and a
+    strategy's exception comes back with its own type.
+    """
+    import cloudpickle
+
+    from mlbacktest.data.feeds import PolarsDataFeed
+    from mlbacktest.research._worker import FeedSource, Job, panel_fingerprint
+    from mlbacktest.research.executors import make_runner
+
+    feed = PolarsDataFeed(frame)
+    job = Job(strategy=_OptTask(cerebro, strategy), config=cerebro._config(),
+              collect=_collect_opt, raise_errors=True)
+    source = FeedSource(feed, panel_fingerprint(feed))
+    out: list[list[Any] | None] = [None] * len(sets)
+    with make_runner(executor, job, source) as runner:
+        for outcomes in runner.run([[(i, p)] for i, p in enumerate(sets)]):
+            for o in outcomes:
+                ret = cloudpickle.loads(o.collected)
+                ret.strategycls = strategy
+                out[o.index] = [ret]
+    assert all(r is not None for r in out)
+    return cast("list[list[Any]]", out)

@@ -16,10 +16,12 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from mlbacktest import indicators as ind
 from mlbacktest.errors import PortingError
 
-__all__ = ["Line", "date2num", "num2date"]
+__all__ = ["Line", "CrossLine", "date2num", "num2date"]
 
 
 def date2num(dt: _dt.datetime | _dt.date) -> float:
@@ -182,14 +184,14 @@ class Line:
         if hasattr(other, "_bt_lines"):  # a data feed stands for its close
             other = other.close
         if isinstance(other, Line):
-            if other._asset != self._asset:
-                raise PortingError(
-                    f"an operation between lines of two data feeds ({self._asset} and "
-                    f"{other._asset}) is not supported: each line is computed per asset. "
-                    "Read both at the current bar in next instead")
+            if (other._asset != self._asset or isinstance(self, CrossLine)
+                    or isinstance(other, CrossLine)):
+                return CrossLine(op, self, other, reflected)
             o: Any = other._spec
         elif isinstance(other, (int, float)) and not isinstance(other, bool):
             o = float(other)
+            if isinstance(self, CrossLine):
+                return CrossLine(op, self, o, reflected)
         else:
             return NotImplemented  # type: ignore[return-value]
         a, b = (o, self._spec) if reflected else (self._spec, o)
@@ -215,7 +217,86 @@ class Line:
     def __neg__(self) -> Any:
         if self._clock.stage == 2:
             return -self[0]
+        if isinstance(self, CrossLine):
+            return CrossLine("*", self, -1.0, False)
         return Line(-self._spec, self._asset, self._clock, self._owner)
+
+
+_NP_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+    "==": np.equal, "!=": np.not_equal,
+}
+
+
+def cross_indicator_error() -> PortingError:
+    """The error of an indicator declared over lines of two data feeds."""
+    return PortingError(
+        "an indicator over an operation between lines of two data feeds (for example "
+        "bt.ind.SMA(self.data0.close - self.data1.close)) is not supported: indicators "
+        "are computed per data feed. Natively, compute the spread as a signal column "
+        "before the run; operations between the feeds' lines (+ - * / and comparisons) "
+        "are supported")
+
+
+class _CrossSpec:
+    """The declaration of a line over several data feeds: no indicator can read it."""
+
+    def __init__(self, line: CrossLine) -> None:
+        self.line = line
+
+    def __getattr__(self, name: str) -> Any:
+        raise cross_indicator_error()
+
+    def __repr__(self) -> str:
+        return f"<lines of data feeds {sorted(self.line._assets)}>"
+
+
+class CrossLine(Line):
+    """An operation between lines of different data feeds (``data0.close - data1.close``).
+
+    Computed bar by bar from its operands' values once they are known, as
+    backtrader's line operation pairs them: by position, which is by time
+    only when the feeds have their bars at the same times (else the run
+    raises :class:`PortingError`).
+    """
+
+    __slots__ = ("_op", "_a", "_b", "_assets")
+    _op: str  # the operator: + - * / < <= > >= == !=
+    _assets: frozenset[int]  # the data feeds (asset ids) the operands read
+
+    def __init__(self, op: str, a: Line, b: Line | float, reflected: bool) -> None:
+        self._op = op
+        self._a: Line | float = b if reflected else a  # the left operand
+        self._b: Line | float = a if reflected else b  # the right operand
+        assets = set(getattr(a, "_assets", {a._asset}))
+        if isinstance(b, Line):
+            assets |= set(getattr(b, "_assets", {b._asset}))
+        self._assets = frozenset(assets)
+        super().__init__(_CrossSpec(self), a._asset, a._clock, a._owner)  # type: ignore[arg-type]
+
+    def _compute(self) -> list[float]:
+        """The values, from the operands' (which must have as many bars)."""
+        vals: list[Any] = []
+        for x in (self._a, self._b):
+            if isinstance(x, Line):
+                assert x._vals is not None
+                vals.append(np.asarray(x._vals, dtype=np.float64))
+            else:
+                vals.append(np.float64(x))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = _NP_OPS[self._op](vals[0], vals[1])
+        return np.asarray(out, dtype=np.float64).tolist()  # type: ignore[no-any-return]
+
+    def __call__(self, ago: int = 0) -> Line:
+        if ago == 0:
+            return self
+        raise PortingError(
+            f"line({ago}) of an operation between lines of two data feeds is not supported; "
+            "read line[-n] in next instead")
+
+    def __repr__(self) -> str:
+        return f"<line {self._op} of data feeds {sorted(self._assets)}>"
 
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {

@@ -16,7 +16,7 @@ from typing import Any
 from mlbacktest import indicators as _ind
 from mlbacktest.errors import PortingError
 
-from ._lines import Line, _LinesOf
+from ._lines import CrossLine, Line, _LinesOf, cross_indicator_error
 
 __all__ = [
     "SMA", "SimpleMovingAverage", "MovingAverageSimple", "EMA", "ExponentialMovingAverage",
@@ -35,6 +35,8 @@ def _runner() -> Any:
 
 
 def _as_line(x: Any, runner: Any) -> Line:
+    if isinstance(x, CrossLine):
+        raise cross_indicator_error()
     if isinstance(x, Line):
         return x
     if isinstance(x, MultiLine):
@@ -239,7 +241,11 @@ def _two(args: tuple[Any, ...], name: str) -> tuple[Line, Any]:
         return a, float(args[1])
     b = _as_line(args[1], runner)
     if b._asset != a._asset:
-        raise PortingError(f"bt.ind.{name} of lines of two data feeds is not supported")
+        raise PortingError(
+            f"bt.ind.{name} of lines of two data feeds is not supported: indicators are "
+            "computed per data feed. Compare the two lines instead (self.data0.close > "
+            "self.data1.close is a line when the feeds have their bars at the same times), "
+            f"or natively, compute the {name} of a spread column before the run")
     return a, b
 
 
