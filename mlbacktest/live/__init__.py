@@ -18,6 +18,7 @@ from mlbacktest.live.base import (
 )
 from mlbacktest.live.engine import LiveEngine, PaperBroker, ReconcileError, run_live
 from mlbacktest.live.replay import ReplayFeed
+from mlbacktest.live.simulated import SimulatedVenue
 
 __all__ = [
     "ERROR_KINDS",
@@ -31,6 +32,7 @@ __all__ = [
     "PaperBroker",
     "ReconcileError",
     "ReplayFeed",
+    "SimulatedVenue",
     "VenueFill",
     "VenueOrder",
     "run_live",

@@ -170,9 +170,9 @@ class LiveEngine:
             if isinstance(config.position_rules, PositionRules):
                 raise ConfigError("position_rules need the simulator's matching; with a venue "
                                   "place the exits as orders (a bracket)")
-            if config.fill_at != "open":
+            if config.fill_at != "next_open":
                 raise ConfigError(f"fill_at={config.fill_at!r} is a simulator rule; with a venue "
-                                  "leave it at 'open' (the venue decides when orders fill)")
+                                  "leave it at 'next_open' (the venue decides when orders fill)")
         if max_batch is None:
             max_batch = 4096
         if not isinstance(max_batch, int) or max_batch < 1:
@@ -218,7 +218,7 @@ class LiveEngine:
         if prefix != self.run_id or not rest.isdigit():
             return None
         oid = int(rest)
-        return oid if self._cbroker is not None and oid < self._cbroker.n_orders else None
+        return oid if self._cbroker is not None and oid < len(self._cbroker) else None
 
     # ------------------------------------------------------------ errors
     def report(self, event: ErrorEvent) -> None:
@@ -256,7 +256,7 @@ class LiveEngine:
         venue, book = self.venue, self._cbroker
         if venue is None or book is None:
             return
-        n = book.n_orders
+        n = len(book)
         if n > self._n_seen:
             self._unsent.extend(range(self._n_seen, n))
             self._n_seen = n
