@@ -16,6 +16,7 @@ from mlbacktest.live.base import (
     VenueFill,
     VenueOrder,
 )
+from mlbacktest.live.buffer import SignalBuffer
 from mlbacktest.live.engine import LiveEngine, PaperBroker, ReconcileError, run_live
 from mlbacktest.live.replay import ReplayFeed
 from mlbacktest.live.simulated import SimulatedVenue
@@ -32,6 +33,7 @@ __all__ = [
     "PaperBroker",
     "ReconcileError",
     "ReplayFeed",
+    "SignalBuffer",
     "SimulatedVenue",
     "VenueFill",
     "VenueOrder",

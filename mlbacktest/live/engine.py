@@ -679,6 +679,8 @@ class _LiveLoader:
         if run.stopped:
             return None
         batches = self._collect()
+        if batches is None:
+            self._feed_errors()  # incidents reported after the last batch
         run.before_step()
         if batches is None or run.stopped:
             if batches is not None:
