@@ -231,7 +231,7 @@ def test_paper_run_saves_as_it_goes(tmp_path):
         out=tmp_path / "run")
     from mlbacktest.results import BacktestResult
 
-    back = BacktestResult.from_parquet(tmp_path / "run")
+    back = BacktestResult.from_parquet(tmp_path / "run" / "result")
     assert back.fills.equals(res.fills)
     assert_same_run(backtest(df, SliceMarket, CFG), res)
 
