@@ -18,6 +18,7 @@ from mlbacktest.live.base import (
 )
 from mlbacktest.live.buffer import SignalBuffer
 from mlbacktest.live.engine import LiveEngine, PaperBroker, ReconcileError, run_live
+from mlbacktest.live.killswitch import KillSwitches
 from mlbacktest.live.replay import ReplayFeed
 from mlbacktest.live.simulated import SimulatedVenue
 
@@ -26,6 +27,7 @@ __all__ = [
     "AccountState",
     "BarBatch",
     "ErrorEvent",
+    "KillSwitches",
     "LiveBroker",
     "LiveEngine",
     "LiveFeed",

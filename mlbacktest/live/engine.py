@@ -50,6 +50,7 @@ from mlbacktest.engine import (
 from mlbacktest.errors import ConfigError, DataError
 from mlbacktest.indicators import IndicatorPlan
 from mlbacktest.live.journal import Journal, JournalState, ReconcileError
+from mlbacktest.live.killswitch import KillSwitches, _Monitor
 from mlbacktest.live.base import (
     BarBatch,
     ErrorEvent,
@@ -123,6 +124,9 @@ class LiveEngine:
     stale_after : float, default 60.0
         Seconds without a bar after which a ``stale_data`` ErrorEvent is
         delivered (then again after each further such period).
+    kill_switches : KillSwitches or mapping, optional
+        Safety limits (max loss, order rate, position size) that cancel the
+        open orders and stop the run when hit; see :class:`KillSwitches`.
 
     Notes
     -----
@@ -145,6 +149,7 @@ class LiveEngine:
         max_batch: int | None = None,
         poll_interval: float = 0.5,
         stale_after: float = 60.0,
+        kill_switches: KillSwitches | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(feed, LiveFeed):
             raise TypeError(f"feed must be a LiveFeed, got {type(feed).__name__}")
@@ -175,8 +180,9 @@ class LiveEngine:
             if config.fill_at != "next_open":
                 raise ConfigError(f"fill_at={config.fill_at!r} is a simulator rule; with a venue "
                                   "leave it at 'next_open' (the venue decides when orders fill)")
+        self.kill_switches = KillSwitches.coerce(kill_switches)
         if max_batch is None:
-            max_batch = 4096
+            max_batch = 1 if self.kill_switches is not None else 4096
         if not isinstance(max_batch, int) or max_batch < 1:
             raise ConfigError(f"max_batch must be an int >= 1, got {max_batch!r}")
         if not poll_interval > 0 or not stale_after > 0:
@@ -187,7 +193,11 @@ class LiveEngine:
         self.broker = broker
         self.run_id = run_id
         self.context_arg = context
+        if self.kill_switches is not None and max_batch != 1:
+            raise ConfigError("kill switches are checked after every timestamp: leave max_batch "
+                              "at 1 (its default with kill switches)")
         self.max_batch = 1 if self.venue is not None else max_batch
+        self._monitor: _Monitor | None = None
         self.poll_interval = float(poll_interval)
         self.stale_after = float(stale_after)
         self._ran = False
@@ -298,6 +308,9 @@ class LiveEngine:
                     f"order {oid}: a venue takes {'/'.join(_VENUE_TYPES)} orders with time in "
                     f"force {'/'.join(_VENUE_TIFS)}, not {tname} {tifname}",
                     asset=names[asset], order_id=self.client_order_id(oid)))
+                continue
+            if self.stopped:  # after a kill switch nothing new leaves
+                book.queue_external_status(oid, _CANCELLED, self._now())
                 continue
             order = VenueOrder(self.client_order_id(oid), names[asset], qty - filled, tname,
                                limit, stop, tifname)
@@ -493,8 +506,29 @@ class LiveEngine:
         self._n_fills_done = n
 
     # ------------------------------------------------------------ between timestamps
+    def check_kill_switches(self) -> None:
+        """Stop the run when a limit is hit: cancel every open order, tell ``on_error``."""
+        e, book = self._engine, self._cbroker
+        if self._monitor is None or self.stopped or e is None or book is None or not e.started:
+            return
+        pf = e.portfolio
+        why = self._monitor.check(int(e.current_ts), float(pf.equity()), len(book),
+                                  pf.position_array, pf.last_price_array)
+        if why is None:
+            return
+        event = ErrorEvent(self._now(), "kill_switch", "kill_switch",
+                           f"{why}; open orders cancelled, the run stops")
+        self.stopped_by = event
+        for oid in book.open_order_ids():
+            e.cancel(oid)
+        self.report(event)
+        self.deliver_errors()
+        for oid in book.open_order_ids():  # placed by on_error: never sent
+            e.cancel(oid)
+
     def after_step(self) -> None:
         """Called by the loader once a timestamp (or a chunk) is done."""
+        self.check_kill_switches()
         self.send_orders()
         self._journal_paper()
         if self.journal is not None and not self.catching_up:
@@ -620,6 +654,8 @@ class LiveEngine:
         if self.venue is not None:
             broker.set_external(True)
         self._cbroker = broker
+        if self.kill_switches is not None:
+            self._monitor = _Monitor(self.kill_switches, self._asset_names, cfg.initial_cash)
         calendar_fn = getattr(feed, "calendar", None)
         calendar = (np.asarray(calendar_fn(), dtype=np.int64) if callable(calendar_fn)
                     else None)
