@@ -242,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="FILE",
                         help=f"where to write the report (default RESULTS_DIR/{REPORT_NAME})")
     _add_research_commands(sub, common)
+    from mlbacktest.live.cli import add_commands as add_live_commands
+
+    add_live_commands(sub, common)
     return parser
 
 
@@ -273,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run(args)
             if args.command in ("sweep", "walk-forward"):
                 return _research(args)
+            if args.command in ("paper", "live"):
+                from mlbacktest.live.cli import live_command, paper_command
+
+                return paper_command(args) if args.command == "paper" else live_command(args)
             return _report(args)
     except CLIError as exc:
         if show_traceback:
