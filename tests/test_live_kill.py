@@ -10,7 +10,7 @@ import pytest
 from mlbacktest import Strategy
 from mlbacktest.errors import ConfigError
 from mlbacktest.live import KillSwitches, LiveEngine, ReplayFeed, SimulatedVenue
-from tests.test_live_paper import _Batches, _batch
+from tests.test_live_paper import _batch, _Batches
 
 SEC = 10**9
 

@@ -70,7 +70,8 @@ def test_restart_after_a_kill_gives_the_uninterrupted_run_without_duplicates(tmp
     assert ids == [o.client_order_id for o in whole_venue.submissions]
     assert fills_of(venue) == fills_of(whole_venue)
     assert_same_run(whole, resumed)
-    kinds = [json.loads(x)["k"] for x in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "run" / "journal.jsonl").read_text().splitlines()
+    kinds = [json.loads(x)["k"] for x in lines]
     assert kinds.count("restart") == 1 and kinds.count("start") == 1
 
 

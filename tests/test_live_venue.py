@@ -84,7 +84,7 @@ def test_venue_rejections_cancels_and_unknown_reports():
     venue = SimulatedVenue(CASH, reject_assets=["A000"])
     run, res, venue = venue_run(df, Trader(), venue=venue)
     orders = res.orders
-    status = dict(zip(orders["order_id"].to_list(), orders["status"].to_list()))
+    status = dict(zip(orders["order_id"].to_list(), orders["status"].to_list(), strict=True))
     assert status == {0: "rejected", 1: "cancelled", 2: "rejected"}
     assert ("rejected", "t1-0") in got and ("rejected", "t1-2") in got
     assert [o.client_order_id for o in venue.submissions] == ["t1-0", "t1-1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 from pathlib import Path
@@ -241,7 +242,7 @@ def live_command(args: argparse.Namespace) -> int:
         raise CLIError("--broker alpaca needs alpaca-py, which is not installed: "
                        "pip install 'mlbacktest[alpaca]'", EXIT_FAILURE) from None
     try:
-        from mlbacktest.live import alpaca as adapter
+        adapter = importlib.import_module("mlbacktest.live.alpaca")
     except ImportError as exc:
         raise CLIError(f"the Alpaca adapter cannot be imported ({exc}); install "
                        "'mlbacktest[alpaca]'", EXIT_FAILURE) from None

@@ -41,7 +41,6 @@ from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.panel import BAR_FIELDS
 from mlbacktest.engine import (
     _bar_store,
-    _blocks,
     _new_broker,
     _overridden_hooks,
     _signal_columns,
@@ -49,8 +48,6 @@ from mlbacktest.engine import (
 )
 from mlbacktest.errors import ConfigError, DataError
 from mlbacktest.indicators import IndicatorPlan
-from mlbacktest.live.journal import Journal, JournalState, ReconcileError
-from mlbacktest.live.killswitch import KillSwitches, _Monitor
 from mlbacktest.live.base import (
     BarBatch,
     ErrorEvent,
@@ -60,6 +57,8 @@ from mlbacktest.live.base import (
     VenueFill,
     VenueOrder,
 )
+from mlbacktest.live.journal import Journal, JournalState, ReconcileError
+from mlbacktest.live.killswitch import KillSwitches, _Monitor
 from mlbacktest.results import BacktestResult
 from mlbacktest.results.result import warn_if_mostly_rejected
 from mlbacktest.strategy import ORDER_TYPES, TIME_IN_FORCE, Strategy
@@ -619,7 +618,8 @@ class LiveEngine:
         finally:
             self.feed.stop()
 
-    def _run(self, cfg: BacktestConfig, feed: LiveFeed, out: Any, overwrite: bool) -> BacktestResult:
+    def _run(self, cfg: BacktestConfig, feed: LiveFeed, out: Any,
+             overwrite: bool) -> BacktestResult:
         from mlbacktest.results.io import ResultWriter
 
         self._asset_names = tuple(feed.asset_names)
@@ -844,7 +844,9 @@ class _LiveLoader:
         return batches
 
     # ------------------------------------------------------------ building chunks
-    def _build(self, batches: list[BarBatch]) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
+    def _build(
+        self, batches: list[BarBatch]
+    ) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
         lengths = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
         times = np.fromiter((b.ts for b in batches), dtype=np.int64, count=len(batches))
         if len(batches) == 1:
@@ -931,7 +933,8 @@ def _check_values(cols: Mapping[str, np.ndarray], asset_names: Sequence[str]) ->
             f"high, volume finite and >= 0); {int(bad.sum())} such rows")
 
 
-def run_live(feed: LiveFeed, strategy: Strategy, config: Any = None, **options: Any) -> BacktestResult:
+def run_live(feed: LiveFeed, strategy: Strategy, config: Any = None,
+             **options: Any) -> BacktestResult:
     """Build a :class:`LiveEngine` and run it (``out=`` and ``overwrite=`` go to ``run``)."""
     run_opts = {k: options.pop(k) for k in ("out", "overwrite") if k in options}
     return LiveEngine(feed, strategy, config, **options).run(**run_opts)
