@@ -247,3 +247,28 @@ def test_misc_arguments_are_checked():
     for cls in (Brackets, LimitsAndStops, NextOpenMarket, WithIndicators):
         assert issubclass(cls, Strategy)
     assert pl is not None
+
+
+def test_stale_data_is_reported_once_per_period_without_bars():
+    class Slow(_Batches):
+        def __init__(self, batches, waits):
+            super().__init__(batches)
+            self.waits = list(waits)
+
+        def next_batch(self, timeout):
+            if self.waits and self.waits[0] == self._k:
+                self.waits.pop(0)
+                raise TimeoutError("nothing yet")
+            return super().next_batch(timeout)
+
+    got = []
+
+    class Watch(Strategy):
+        def on_error(self, event):
+            got.append((event.kind, event.ts))
+
+    batches = [_batch(k * DAY, [(0, 10, 11, 9, 10)]) for k in range(3)]
+    # seven empty polls of 0.01 s before the second bar: two full periods of 0.03 s
+    feed = Slow(batches, [1] * 7)
+    LiveEngine(feed, Watch(), poll_interval=0.01, stale_after=0.03, max_batch=1).run()
+    assert got == [("stale_data", 0), ("stale_data", 0)]

@@ -750,6 +750,8 @@ class _LiveLoader:
         self.tz = feed.tz
         self.history_window = history_window
         self.with_columns = with_columns
+        #: The feed's values were validated by a DataFeed (a replay): not checked again.
+        self.validated = bool(getattr(feed, "validated", False))
         self.indicators: IndicatorPlan | None = None
         self.on_boundary: Any = None
         self._prev: BarStore | None = None
@@ -867,7 +869,8 @@ class _LiveLoader:
                 "signals": np.concatenate([np.asarray(b.signals, dtype=np.float64).reshape(
                     len(b), len(self.signal_names)) for b in batches]),
             }
-        _check_values(cols, self.asset_names)
+        if not self.validated:
+            _check_values(cols, self.asset_names)
         cols.update(asset_names=self.asset_names, signal_names=self.signal_names, tz=self.tz)
         n_prefix = 0
         prev, keep = self._prev, None
