@@ -118,3 +118,36 @@ def test_paper_restart_recomputes_and_checks_the_journal(tmp_path):
     with pytest.raises(ReconcileError, match="fill"):
         LiveEngine(ReplayFeed(gappy_bars(seed=9, n_bars=60), speed=math.inf), LimitsAndStops(),
                    CFG, max_batch=1).run(out=tmp_path / "p")
+
+
+def test_restart_of_a_journal_cut_before_its_first_bar_resends_the_order(tmp_path):
+    df = gappy_bars(seed=21, n_bars=20)
+
+    class Early(NextOpenMarket):
+        def on_start(self):
+            self.buy("A000", 2)
+
+    class LostOrder(SimulatedVenue):
+        """The process dies after journaling its first order, before the venue has it."""
+
+        def __init__(self, cash):
+            super().__init__(cash)
+            self.fail = True
+
+        def submit(self, order):
+            if self.fail:
+                self.fail = False
+                raise Crash("died while sending")
+            super().submit(order)
+
+    venue = LostOrder(CASH)
+    with pytest.raises(Crash):
+        venue_run(df, Early, venue, tmp_path / "run")
+    assert venue.submissions == []
+    whole_venue = SimulatedVenue(CASH)
+    whole = venue_run(df, Early, whole_venue, None)
+    resumed = venue_run(df, Early, venue, tmp_path / "run")
+    assert [o.client_order_id for o in venue.submissions] == \
+        [o.client_order_id for o in whole_venue.submissions]
+    assert venue.duplicates == 0
+    assert_same_run(whole, resumed)

@@ -256,6 +256,8 @@ class LiveEngine:
         Each event is stamped with the clock time it is delivered at: the
         last timestamp the engine has done (its ``ts`` as reported is replaced).
         """
+        if self._engine is None:
+            return  # before on_start: kept until the strategy is bound
         while self.pending_errors:
             event = dataclasses.replace(self.pending_errors.pop(0), ts=self._now())
             self.errors.append(event)
@@ -401,7 +403,9 @@ class LiveEngine:
         """Compare the journal with the venue's account; ReconcileError on a mismatch."""
         assert self.journal is not None
         st = self._jstate = self.journal.state()
-        self._catchup_until = st.last_bar
+        # a journal cut before its first timestamp was done still has its orders to match
+        self._catchup_until = (st.last_bar if st.last_bar is not None
+                               else int(np.iinfo(np.int64).min))
         if self.venue is not None:  # on paper the fills are computed again, and checked
             self._replay = sorted(st.fills + st.statuses, key=lambda r: r["at"])
         for r in st.fills:
@@ -538,6 +542,7 @@ class LiveEngine:
     def before_step(self, upto: int | None) -> None:
         """Called by the loader when the bars up to ``upto`` are in (None: the feed ended)."""
         if upto is not None and self.catching_up:
+            self.send_orders()  # match what was placed so far against the journal
             self._replay_journal(upto)
             assert self._catchup_until is not None
             if upto > self._catchup_until:
