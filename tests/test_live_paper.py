@@ -272,3 +272,26 @@ def test_stale_data_is_reported_once_per_period_without_bars():
     feed = Slow(batches, [1] * 7)
     LiveEngine(feed, Watch(), poll_interval=0.01, stale_after=0.03, max_batch=1).run()
     assert got == [("stale_data", 0), ("stale_data", 0)]
+
+
+def test_paper_with_context_and_a_column_reading_slippage_model_equals_backtest():
+    from mlbacktest import HalfSpreadSlippage
+
+    df = gappy_bars(seed=17)
+    df = df.with_columns(bid=pl.col("close") * 0.999, ask=pl.col("close") * 1.001)
+    days = df["timestamp"].unique().sort()
+    ctx = pl.DataFrame({"timestamp": days, "vix": np.linspace(10, 30, len(days))})
+
+    class WithContext(Strategy):
+        def on_slice(self, view, context):
+            size = 5 if context["vix"] < 20 else 1
+            for a in view.assets.tolist():
+                self.order_target_quantity(a, size)
+
+    cfg = BacktestConfig(initial_cash=10_000.0, slippage_bps=HalfSpreadSlippage(),
+                         history_window=5)
+    bt = BacktestEngine(PolarsDataFeed(df), WithContext(), cfg, context=ctx).run(progress=False)
+    assert (bt.fills["slippage"] > 0).all() and bt.fills.height > 5
+    lv = LiveEngine(ReplayFeed(df, speed=math.inf), WithContext(), cfg, context=ctx,
+                    max_batch=2).run()
+    assert_same_run(bt, lv)
