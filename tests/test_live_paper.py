@@ -7,6 +7,9 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from conftest import bar_panels, examples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
 from mlbacktest.errors import ConfigError, DataError
@@ -294,4 +297,51 @@ def test_paper_with_context_and_a_column_reading_slippage_model_equals_backtest(
     assert (bt.fills["slippage"] > 0).all() and bt.fills.height > 5
     lv = LiveEngine(ReplayFeed(df, speed=math.inf), WithContext(), cfg, context=ctx,
                     max_batch=2).run()
+    assert_same_run(bt, lv)
+
+
+class _RandomOrders(Strategy):
+    """Seeded random orders of every kind the replay must reproduce."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def on_start(self):
+        import random
+
+        self.rnd = random.Random(self.seed)
+
+    def on_market_data(self, event, context):
+        r, a, c = self.rnd.random(), event.asset, event.close
+        if r < 0.2:
+            self.buy(a, self.rnd.choice([1, 2, 5]))
+        elif r < 0.3:
+            self.sell(a, self.rnd.choice([1, 3]))
+        elif r < 0.45:
+            self.order(a, self.rnd.choice([-2, 2]), order_type="limit",
+                       limit_price=round(c * self.rnd.uniform(0.97, 1.03), 2),
+                       time_in_force=self.rnd.choice(["gtc", "day"]))
+        elif r < 0.55:
+            self.order(a, self.rnd.choice([-2, 2]), order_type="stop",
+                       stop_price=round(c * self.rnd.uniform(0.97, 1.03), 2))
+        elif r < 0.6:
+            self.bracket(a, 3, stop_loss=round(c * 0.95, 2), take_profit=round(c * 1.05, 2))
+        elif r < 0.65:
+            for oid in self.open_orders(a)[:1]:
+                self.cancel(oid)
+
+
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
+@settings(max_examples=examples(25), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(panel=bar_panels(max_ts=25, intraday=True, volumes=True), seed=st.integers(0, 10**6),
+       max_batch=st.sampled_from([1, 2, 5, 4096]),
+       fill_at=st.sampled_from(["next_open", "next_close"]))
+def test_property_paper_replay_equals_backtest(panel, seed, max_batch, fill_at):
+    df = panel.frame()
+    cfg = BacktestConfig(initial_cash=5_000.0, allow_short=True, fill_at=fill_at,
+                         max_volume_participation=0.5, history_window=3)
+    bt = BacktestEngine(PolarsDataFeed(df), _RandomOrders(seed), cfg).run(progress=False)
+    lv = LiveEngine(ReplayFeed(df, speed=math.inf), _RandomOrders(seed), cfg,
+                    max_batch=max_batch).run()
     assert_same_run(bt, lv)
