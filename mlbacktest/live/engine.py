@@ -528,6 +528,7 @@ class LiveEngine:
         self.deliver_errors()
         for oid in book.open_order_ids():  # placed by on_error: never sent
             e.cancel(oid)
+        e.flush_order_events()  # on_order hears of the cancels
 
     def after_step(self) -> None:
         """Called by the loader once a timestamp (or a chunk) is done."""
