@@ -24,6 +24,7 @@ ledger is implemented twice.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -225,6 +226,7 @@ class LiveEngine:
         self._resend: list[int] = []
         self._recancel: list[int] = []
         self._n_fills_done = 0                    # fills of the book already journaled
+        self._n_orders_done = 0                   # paper: orders of the book already journaled
         self._n_paper = 0                         # paper fills journaled so far
 
     # ------------------------------------------------------------ ids
@@ -482,22 +484,41 @@ class LiveEngine:
                 book.queue_external_status(int(r["id"]), _VENUE_END[r["status"]], int(r["ts"]))
 
     def _journal_paper(self) -> None:
-        """Paper: journal the fills booked since the last call (checked while catching up)."""
+        """Paper: journal the orders placed and the fills booked since the last call.
+
+        While a resumed run catches up they are compared with the journal's
+        instead (a difference raises ReconcileError).
+        """
         book = self._cbroker
         if self.journal is None or self.venue is not None or book is None:
             return
+        st = self._jstate
+        names = self._asset_names
+        for oid in range(self._n_orders_done, len(book)):
+            asset, otype, tif, qty, limit, stop = book.order_fields(oid)[:6]
+            rec = {"k": "order", "id": oid, "cid": self.client_order_id(oid),
+                   "asset": names[asset], "qty": qty, "type": _TYPE_NAMES.get(otype, "?"),
+                   "limit": limit, "stop": stop, "tif": _TIF_NAMES.get(tif, "?")}
+            if self.catching_up and st is not None:
+                old = st.orders.get(oid)
+                if old is None or json.dumps(old) != json.dumps(rec):
+                    raise ReconcileError(
+                        f"replaying the journal's bars placed order {rec} but the journal has "
+                        f"{old}: the data or the strategy changed, the run cannot resume")
+                self._matched.add(oid)
+            else:
+                self.journal.append(rec)
+        self._n_orders_done = len(book)
         n = book.n_fills
         if n <= self._n_fills_done:
             return
         f = book.fill_arrays(self._n_fills_done)
-        names = self._asset_names
         for i in range(n - self._n_fills_done):
             rec = {"k": "fill", "id": int(f["order_id"][i]), "fill_id": f"P{self._n_paper}",
                    "asset": names[int(f["asset"][i])], "qty": float(f["quantity"][i]),
                    "price": float(f["price"][i]), "commission": float(f["commission"][i]),
                    "ts": int(f["ts"][i]), "at": int(f["ts"][i])}
             self._n_paper += 1
-            st = self._jstate
             if self.catching_up and st is not None:
                 old = st.fills[self._n_paper - 1] if self._n_paper <= len(st.fills) else None
                 if old != rec:
@@ -544,6 +565,7 @@ class LiveEngine:
         """Called by the loader when the bars up to ``upto`` are in (None: the feed ended)."""
         if upto is not None and self.catching_up:
             self.send_orders()  # match what was placed so far against the journal
+            self._journal_paper()
             self._replay_journal(upto)
             assert self._catchup_until is not None
             if upto > self._catchup_until:
@@ -845,7 +867,10 @@ class _LiveLoader:
                 self._ended = True
                 break
             b = self._check(b)
-            if had_errors:  # the incidents come before this batch's bars
+            until = self.run._catchup_until
+            if had_errors or (until is not None and batches[-1].ts <= until < b.ts):
+                # the incidents come before this batch's bars; a resumed run's replay of
+                # the journal ends with a chunk
                 self._held = b
                 break
             batches.append(b)
