@@ -41,7 +41,7 @@ from mlbacktest._portfolio import Portfolio
 from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.panel import BAR_FIELDS
 from mlbacktest.engine import (
-    _bar_store,
+    _local_days,
     _new_broker,
     _overridden_hooks,
     _signal_columns,
@@ -783,6 +783,10 @@ class _LiveLoader:
         self.indicators: IndicatorPlan | None = None
         self.on_boundary: Any = None
         self._prev: BarStore | None = None
+        self._buf: dict[str, np.ndarray] = {}   # the bar columns, rows [0, _n) in use
+        self.min_capacity = 1024                 # rows of the smallest buffers
+        self._n = 0
+        self._cap = 0
         self._held: BarBatch | None = None
         self._held_errors: list[ErrorEvent] = []  # reported before the held batch
         self._ended = False
@@ -902,18 +906,39 @@ class _LiveLoader:
             }
         if not self.validated:
             _check_values(cols, self.asset_names)
-        cols.update(asset_names=self.asset_names, signal_names=self.signal_names, tz=self.tz)
-        n_prefix = 0
-        prev, keep = self._prev, None
-        if prev is not None:
-            keep = _tail_rows(prev.ts_array, prev.asset_array, self.history_window)
-            n_prefix = keep.size
-            cols["ts"] = np.concatenate((prev.ts_array[keep], cols["ts"]))
-            cols["asset"] = np.concatenate((prev.asset_array[keep], cols["asset"]))
-            for f in BAR_FIELDS:
-                cols[f] = np.concatenate((getattr(prev, f + "_array")[keep], cols[f]))
-            cols["signals"] = np.concatenate((prev.signal_array[keep], cols["signals"]))
-        store = _bar_store(cols)
+        cols["day"] = _local_days(cols["ts"], self.tz)
+        # The store is a view of rows [0, n) of growable buffers: the rows carried for
+        # history and indicators are not copied again for every chunk. When the new rows
+        # do not fit, the buffers are replaced by larger ones holding the rows a streamed
+        # run carries between windows (_tail_rows) and the new rows, so each row is
+        # copied a bounded number of times whatever the number of chunks.
+        m = int(cols["ts"].shape[0])
+        prev = self._prev
+        keep: Any
+        if self._cap < self._n + m:
+            keep = (np.zeros(0, dtype=np.int64) if prev is None
+                    else _tail_rows(prev.ts_array, prev.asset_array, self.history_window))
+            n_prefix = int(keep.size)
+            cap = max(2 * (n_prefix + m), self.min_capacity)
+            fresh = {name: np.empty(cap, dtype=dt) for name, dt in _BUFFER_DTYPES}
+            fresh["signals"] = np.empty((cap, len(self.signal_names)))
+            if prev is not None and n_prefix:
+                for name, _ in _BUFFER_DTYPES:
+                    fresh[name][:n_prefix] = _store_column(prev, name)[keep]
+                fresh["signals"][:n_prefix] = prev.signal_array[keep]
+            self._buf, self._cap = fresh, cap
+        else:
+            n_prefix = self._n
+            keep = slice(0, n_prefix)  # every row of the previous store
+        buf = self._buf
+        end = n_prefix + m
+        for name in (*(n for n, _ in _BUFFER_DTYPES), "signals"):
+            buf[name][n_prefix:end] = cols[name]
+        self._n = end
+        store = BarStore(
+            buf["ts"][:end], buf["asset"][:end], buf["open"][:end], buf["high"][:end],
+            buf["low"][:end], buf["close"][:end], buf["volume"][:end], buf["signals"][:end],
+            self.asset_names, self.signal_names, self.tz, buf["day"][:end])
         if self.indicators is not None:
             self.indicators.compute(store, n_prefix, prev, keep)
         self._prev = store
@@ -944,10 +969,21 @@ class _LiveLoader:
         if batches is None or run.stopped:
             if batches is not None:
                 self._held = None
-            self._prev = None
+            self._prev, self._buf = None, {}
             return None
         store, streams = self._build(batches)
         return store, streams, _signal_columns(store) if self.with_columns else None
+
+
+#: Columns of the loader's buffers besides the signals, and their dtypes.
+_BUFFER_DTYPES: tuple[tuple[str, Any], ...] = (
+    ("ts", np.int64), ("asset", np.int32), ("open", np.float64), ("high", np.float64),
+    ("low", np.float64), ("close", np.float64), ("volume", np.float64), ("day", np.int32),
+)
+
+
+def _store_column(store: BarStore, name: str) -> np.ndarray:
+    return store.day_array if name == "day" else getattr(store, name + "_array")
 
 
 def _check_values(cols: Mapping[str, np.ndarray], asset_names: Sequence[str]) -> None:
