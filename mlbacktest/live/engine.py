@@ -128,6 +128,17 @@ class LiveEngine:
         Safety limits (max loss, order rate, position size) that cancel the
         open orders and stop the run when hit; see :class:`KillSwitches`.
 
+    Attributes
+    ----------
+    errors : list of ErrorEvent
+        Every incident delivered to ``on_error`` so far, in order.
+    stopped_by : ErrorEvent or None
+        The kill switch event that stopped the run, if one did.
+    submitted : list of VenueOrder
+        The orders sent to the venue, in order.
+    journal : Journal or None
+        The run's journal (with ``run(out=...)``).
+
     Notes
     -----
     ``Strategy.schedule`` needs the calendar in advance: it works when the
