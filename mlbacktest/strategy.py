@@ -371,6 +371,19 @@ class Strategy(StrategyCore):
         ts = engine.current_ts
         return None if ts == _NO_TS else engine.store.to_datetime(ts)
 
+    @property
+    def trading(self) -> bool:
+        """Whether orders placed now can reach the broker.
+
+        False on the warm-up bars (and in ``on_start``) of a run given
+        ``trade_from``: orders placed then are refused with the reason
+        "before trading start" (see :class:`~mlbacktest.BacktestEngine`).
+        Always True in a run without ``trade_from``.
+        """
+        engine = self._require_engine()
+        ts = engine.current_ts if engine.started else engine.first_ts
+        return bool(ts >= engine.trade_from)
+
     def get_positions(self) -> dict[str, float]:
         """Every non-zero position, by asset name."""
         self._require_engine()
