@@ -10,7 +10,10 @@ The sweep is the issue's: 32 parameter sets (fast in 5, 10, 15, 20 x slow in
 30 .. 100) of an SMA cross-over strategy (``history_panel`` once per
 timestamp, every asset at once) on daily bars. It runs serially, on a
 pre-started pool of 2 local processes, and on a pre-started
-``distributed.LocalCluster`` of 2 single-threaded worker processes; the
+``distributed.LocalCluster`` of 2 single-threaded worker processes (the
+workers' profiler off, and without the ``MALLOC_TRIM_THRESHOLD_`` their
+nanny sets: ``--dask-profile`` and ``--dask-malloc-trim`` keep Dask's
+defaults); the
 start-up of the pool and of the cluster is timed on its own. Every
 executor must give the same frame (the run times aside): the script checks
 it. Targets on a 2-core machine: processes >= 1.7x and Dask >= 1.6x faster
@@ -87,6 +90,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-dask", action="store_true", help="skip the Dask cluster")
     p.add_argument("--dask-profile", action="store_true",
                    help="leave the Dask workers' statistical profiler on (Dask's default)")
+    p.add_argument("--dask-malloc-trim", action="store_true",
+                   help="leave MALLOC_TRIM_THRESHOLD_=65536 in the Dask workers' environment "
+                        "(Dask's default)")
     p.add_argument("--memory-mb", type=int, default=0, metavar="N",
                    help="also measure the workers' peak memory on a parquet source of N MB "
                         "on disk (written under /tmp, deleted after)")
@@ -131,6 +137,12 @@ def main(argv=None) -> int:
             # The workers' statistical profiler samples every thread's stack every 10 ms,
             # holding the GIL: CPU-bound backtests pay for it (see docs/guide/research.md).
             dask.config.set({"distributed.worker.profile.enabled": args.dask_profile})
+            if not args.dask_malloc_trim:
+                # The nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536, which turns
+                # off glibc's dynamic mmap threshold: every array over 128 kB is then mapped
+                # and unmapped, page by page (8x the page faults of one process here).
+                dask.config.set({"distributed.nanny.pre-spawn-environ":
+                                 _without_malloc_trim()})
             t0 = time.perf_counter()
             cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                                processes=True, dashboard_address=None,
@@ -158,6 +170,15 @@ def main(argv=None) -> int:
     for name, t in rows:
         print(f"  {name:18s} {1e3 * t / args.tasks:7.2f} ms")
     return 0
+
+
+def _without_malloc_trim() -> dict:
+    """The Dask nanny's pre-spawn environment without ``MALLOC_TRIM_THRESHOLD_``."""
+    import dask
+
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
 
 
 def _cpu_probe() -> tuple[int, float]:
@@ -295,7 +316,8 @@ def _memory(mb: int, seed: int, dask_too: bool) -> None:
             return
         import dask
 
-        dask.config.set({"distributed.worker.profile.enabled": False})
+        dask.config.set({"distributed.worker.profile.enabled": False,
+                         "distributed.nanny.pre-spawn-environ": _without_malloc_trim()})
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                       dashboard_address=None, silence_logs=40,
                                       memory_limit=0) as cluster, \
