@@ -107,10 +107,12 @@ def main(argv=None) -> int:
     print(f"sweep: {len(GRID['fast']) * len(GRID['slow'])} runs of SmaCross on "
           f"{args.assets} assets x {args.bars} daily bars")
 
-    c0 = time.process_time()
+    u0 = _usage()
     serial, t_serial = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, progress=False))
-    cpu_serial = time.process_time() - c0
-    print(f"  serial           {t_serial:8.2f} s   (CPU {cpu_serial:.2f} s)")
+    use_serial = tuple(b - a for a, b in zip(u0, _usage(), strict=True))
+    cpu_serial = use_serial[0]
+    print(f"  serial           {t_serial:8.2f} s   (CPU {cpu_serial:.2f} s, of which system "
+          f"{use_serial[1]:.2f} s; {use_serial[2]:,.0f} page faults)")
     _, t_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg, progress=False))
 
     pool, t_start = _timed(lambda: _started_pool(2))
@@ -151,10 +153,10 @@ def main(argv=None) -> int:
             client.run(lambda: None)
             t_start = time.perf_counter() - t0
             try:
-                before = {k: v[1] for k, v in client.run(_cpu_probe).items()}
+                before = dict(client.run(_cpu_probe).values())
                 dask, t_dask = _timed(lambda: sweep(SmaCross, GRID, bars, cfg, executor=client,
                                                     progress=False))
-                cpu_dask = _delta(before, {k: v[1] for k, v in client.run(_cpu_probe).items()})
+                cpu_dask = _delta(before, dict(client.run(_cpu_probe).values()))
                 _, t_dask_null = _timed(lambda: sweep(Nothing, nothing, one_bar, cfg,
                                                       executor=client, progress=False))
             finally:
@@ -181,32 +183,42 @@ def _without_malloc_trim() -> dict:
     return env
 
 
-def _cpu_probe() -> tuple[int, float]:
-    """(pid, CPU seconds used so far) of the process running it."""
+def _usage() -> tuple[float, float, float]:
+    """(CPU seconds, of which system, minor page faults) of this process so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime, r.ru_stime, float(r.ru_minflt)
+
+
+def _cpu_probe() -> tuple[int, tuple[float, float, float]]:
+    """(pid, :func:`_usage`) of the process running it."""
     import os
 
     time.sleep(0.3)  # so that every worker of the pool answers
-    t = os.times()
-    return os.getpid(), t.user + t.system
+    return os.getpid(), _usage()
 
 
-def _pool_cpu(pool: ProcessPoolExecutor) -> dict[int, float]:
-    seen: dict[int, float] = {}
+def _pool_cpu(pool: ProcessPoolExecutor) -> dict[int, tuple[float, float, float]]:
+    seen: dict[int, tuple[float, float, float]] = {}
     for f in [pool.submit(_cpu_probe) for _ in range(4)]:
-        pid, cpu = f.result()
-        seen[pid] = cpu
+        pid, use = f.result()
+        seen[pid] = use
     return seen
 
 
-def _delta(before: dict, after: dict) -> list[float]:
-    return [after[k] - before.get(k, 0.0) for k in after]
+def _delta(before: dict, after: dict) -> list[tuple[float, ...]]:
+    return [tuple(b - a for a, b in zip(before.get(k, (0.0, 0.0, 0.0)), after[k], strict=True))
+            for k in after]
 
 
-def _cpu_line(serial: float, workers: list[float]) -> None:
+def _cpu_line(serial: float, workers: list[tuple[float, ...]]) -> None:
     """CPU per worker, and the speed-up two idle cores would give (serial CPU / busiest)."""
-    print(f"      CPU in the workers {' + '.join(f'{w:.2f}' for w in workers)} s "
-          f"(vs {serial:.2f} s serial): on idle cores about "
-          f"{serial / max(workers):.2f}x")
+    cpu = [w[0] for w in workers]
+    print(f"      CPU in the workers {' + '.join(f'{w:.2f}' for w in cpu)} s "
+          f"(vs {serial:.2f} s serial): on idle cores about {serial / max(cpu):.2f}x")
+    print(f"      of which system {' + '.join(f'{w[1]:.2f}' for w in workers)} s; page faults "
+          f"{' + '.join(f'{w[2]:,.0f}' for w in workers)}")
 
 
 class Sparse(Strategy):
