@@ -181,3 +181,6 @@ def test_trade_from_before_the_first_bar_changes_nothing(bars):
     a = run_backtest(bars, UpDay())
     b = run_backtest(bars, UpDay(), trade_from=cal[0] - dt.timedelta(days=3))
     assert a.equity.equals(b.equity) and a.orders.equals(b.orders)
+    s = Recorder()
+    run_backtest(bars, s)
+    assert s.trading_at_start and all(s.trading_seen)
