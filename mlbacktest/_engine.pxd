@@ -66,6 +66,7 @@ cdef class Engine:
     cdef int deliver_orders(self) except -1
     cdef int deliver_signals(self, ts_t ts, list ranges) except -1
     cdef int64_t place(self, OrderC* o, double reference_price) except -1
+    cdef bint refused(self, int64_t order_id)
     cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
                            double limit_price, double stop_price, double trail_amount,
                            double trail_percent, int tif, ts_t ts) except -1

@@ -474,9 +474,15 @@ cdef class Engine:
         broker. Otherwise it waits out the run's latency, if any.
         """
         cdef int64_t oid
+        cdef int64_t parent = o.parent
         cdef ts_t ts = o.created_ts
         if ts < self.trade_from:
+            # A child of an order refused here is refused with it, not an error (its
+            # parent is no longer working): the strategy runs as it would from T on.
+            if self.refused(parent):
+                o.parent = -1
             oid = self.broker.submit_order(o, reference_price, False)
+            self.broker.orders[oid].parent = parent
             self.broker.end_order(&self.broker.orders[oid], STATUS_REJECTED,
                                   REASON_BEFORE_TRADING, ts)
             return oid
@@ -485,6 +491,11 @@ cdef class Engine:
             # a child released before this time becomes accepted when it arrives
             self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, oid)
         return oid
+
+    cdef bint refused(self, int64_t order_id):
+        """Whether ``order_id`` names an order refused before ``trade_from``."""
+        return (0 <= order_id < self.broker.n_orders
+                and self.broker.orders[order_id].reason == REASON_BEFORE_TRADING)
 
     cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
                            double limit_price, double stop_price, double trail_amount,
@@ -627,8 +638,16 @@ cdef class Engine:
         return self.broker.view(new_id)
 
     def link_oco(self, order_ids):
-        """Group working orders so that a fill of one cancels (or shrinks) the others."""
-        return self.broker.link_oco(order_ids)
+        """Group working orders so that a fill of one cancels (or shrinks) the others.
+
+        Returns the group id; -1 for a group of orders all refused before
+        ``trade_from`` (there is nothing to link).
+        """
+        ids = [int(i) for i in order_ids]
+        if (len(ids) >= 2 and len(set(ids)) == len(ids)
+                and all([self.refused(i) for i in ids])):
+            return -1
+        return self.broker.link_oco(ids)
 
     def schedule(self, ts_t ts, callback):
         """Call ``callback(context)`` at timestamp ``ts`` (after that timestamp's bars)."""

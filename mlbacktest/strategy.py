@@ -703,7 +703,8 @@ class Strategy(StrategyCore):
     def oco(self, *orders: OrderEvent | int) -> int:
         """Make working orders one-cancels-other: a fill of one cancels (or shrinks) the rest.
 
-        Returns the group id.
+        Returns the group id; -1 for orders all refused on warm-up bars
+        (before the run's ``trade_from``), which are left unlinked.
         """
         engine = self._require_engine()
         ids = [self._order_id(o) for o in orders]

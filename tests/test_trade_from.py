@@ -142,6 +142,38 @@ def test_brackets_and_batches_are_refused_whole(bars):
     assert r.fills["timestamp"].min() > cal[3]
 
 
+class Linked(Strategy):
+    """Places a limit entry with a child, and an OCO pair, on its first bar of each phase."""
+
+    def __init__(self) -> None:
+        self.groups: list[int] = []
+        self.placed = 0
+
+    def on_slice(self, view, context):
+        if self.placed >= 2 or (self.placed == 1 and not self.trading):
+            return
+        self.placed += 1
+        entry = self.order("A000", 5, limit_price=1e6)
+        self.order("A000", -5, stop_price=1.0, parent=entry)
+        a = self.order("A001", 1, limit_price=1.0)
+        b = self.order("A001", -1, limit_price=1e6)
+        self.groups.append(self.oco(a, b))
+
+
+def test_linked_orders_on_warm_up_bars_are_refused_not_errors(bars):
+    cal = _cal(bars)
+    s = Linked()
+    r = run_backtest(bars, s, trade_from=cal[4])
+    o = r.orders
+    early, late = o.filter(pl.col("timestamp") < cal[4]), o.filter(pl.col("timestamp") >= cal[4])
+    assert early.height == late.height == 4
+    assert (early["status"] == "rejected").all()
+    assert early["reason"].str.starts_with(WARMUP).all()
+    assert early["parent_id"].to_list()[1] == early["order_id"][0]  # the link is recorded
+    assert s.groups[0] == -1 and s.groups[1] >= 0  # nothing to link during the warm-up
+    assert late["oco_group"].drop_nulls().len() == 2
+
+
 def test_saved_while_running_the_record_starts_at_trade_from(bars, tmp_path):
     cal = _cal(bars)
     path = tmp_path / "bars.parquet"
