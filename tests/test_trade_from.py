@@ -12,8 +12,14 @@ from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlbacktest import BacktestConfig, BacktestEngine, BacktestResult, PolarsDataFeed, Strategy
-from mlbacktest import run_backtest
+from mlbacktest import (
+    BacktestConfig,
+    BacktestEngine,
+    BacktestResult,
+    PolarsDataFeed,
+    Strategy,
+    run_backtest,
+)
 from mlbacktest.data.synthetic import synthetic_bars
 
 WARMUP = "before trading start"
