@@ -26,6 +26,7 @@ cdef class Engine:
     cdef list source_assets              # int32 asset ids of each source's rows
     cdef readonly ts_t latency_ns        # delay before an order reaches the broker, ns
     cdef readonly int latency_bars       # bars of the asset an order waits before it reaches the broker
+    cdef readonly ts_t trade_from        # orders placed before this timestamp are rejected at once (MLB_NO_TS: no warm-up)
     cdef object context                  # a ContextFrame, or None
     cdef object ctx_ts                   # numpy int64: context visibility times, ascending
     cdef const ts_t[::1] ctx_times       # memoryview of ctx_ts
@@ -64,6 +65,8 @@ cdef class Engine:
     cdef int close_phase(self, ts_t ts) except -1
     cdef int deliver_orders(self) except -1
     cdef int deliver_signals(self, ts_t ts, list ranges) except -1
+    cdef int64_t place(self, OrderC* o, double reference_price) except -1
+    cdef bint refused(self, int64_t order_id)
     cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
                            double limit_price, double stop_price, double trail_amount,
                            double trail_percent, int tif, ts_t ts) except -1

@@ -26,6 +26,7 @@ class Engine:
     finished: bool
     latency_ns: int
     latency_bars: int
+    trade_from: int
     calendar: npt.NDArray[np.int64]
     history_limit: int
     last_row_array: npt.NDArray[np.int64]
@@ -48,6 +49,7 @@ class Engine:
         history_limit: int = ...,
         progress: Callable[[int], Any] | None = ...,
         progress_every: int = ...,
+        trade_from: int | None = ...,
     ) -> None: ...
     def run(self) -> None: ...
     def flush_order_events(self) -> None: ...

@@ -23,8 +23,8 @@ from libc.math cimport INFINITY, NAN, floor, isfinite, isnan
 from mlbacktest._broker cimport Broker
 from mlbacktest._clock cimport EVENT_BARS, EVENT_ORDER, EVENT_TIMER, ClockEvent, Clock
 from mlbacktest._events cimport (
-    ORDER_MARKET, ORIGIN_STRATEGY, PHASE_CLOSE, PHASE_OPEN, REASON_BY_STRATEGY, STATUS_SUBMITTED,
-    TIF_GTC,
+    ORDER_MARKET, ORIGIN_STRATEGY, PHASE_CLOSE, PHASE_OPEN, REASON_BEFORE_TRADING,
+    REASON_BY_STRATEGY, STATUS_REJECTED, STATUS_SUBMITTED, TIF_GTC,
     BarStore, OrderC, OrderEvent,
     make_fill_event, make_market_event, make_slice_view,
 )
@@ -88,6 +88,11 @@ cdef class Engine:
     progress : callable, optional
         Called with the number of timestamps done since its last call, every
         ``progress_every`` timestamps and once at the end.
+    trade_from : int, optional
+        Timestamp (ns) before which the run only warms up: the hooks run,
+        but every order placed before it is stored rejected at once (reason
+        "before trading start") and never reaches the broker. None: trade
+        from the first bar.
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -97,7 +102,8 @@ cdef class Engine:
     def __init__(self, BarStore store, Clock clock, Broker broker, Portfolio portfolio,
                  strategy, dict hooks, context=None, ts_t latency_ns=0, int latency_bars=0,
                  sources=(), int n_bar_streams=-1, *, loader=None, calendar=None,
-                 int history_limit=0, progress=None, Py_ssize_t progress_every=0):
+                 int history_limit=0, progress=None, Py_ssize_t progress_every=0,
+                 trade_from=None):
         self.store = store
         self.clock = clock
         self.broker = broker
@@ -117,6 +123,7 @@ cdef class Engine:
             raise ValueError("latency must be >= 0")
         self.latency_ns = latency_ns
         self.latency_bars = latency_bars
+        self.trade_from = MLB_NO_TS if trade_from is None else <ts_t> trade_from
         self.context = context
         self.ctx_cursor = -1
         self.ctx_row = -1
@@ -452,15 +459,43 @@ cdef class Engine:
         o.parent = parent
         if 0 <= asset < self.store.n_assets:
             ref = self.portfolio.last_price[asset]
-        oid = self.broker.submit_order(&o, ref)
-        if self.latency_ns > 0:
-            # a child released before this time becomes accepted when it arrives
-            self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, oid)
+        oid = self.place(&o, ref)
         cdef OrderEvent ev = OrderEvent.__new__(OrderEvent)  # what broker.view(oid) gives
         ev.book = self.broker
         ev.order_id = oid
         ev.status_snapshot = -1
         return ev
+
+    cdef int64_t place(self, OrderC* o, double reference_price) except -1:
+        """Store a new strategy order (no parent); returns its id.
+
+        Before ``trade_from`` the order is validated and stored, then
+        rejected at once (REASON_BEFORE_TRADING): it never reaches the
+        broker. Otherwise it waits out the run's latency, if any.
+        """
+        cdef int64_t oid
+        cdef int64_t parent = o.parent
+        cdef ts_t ts = o.created_ts
+        if ts < self.trade_from:
+            # A child of an order refused here is refused with it, not an error (its
+            # parent is no longer working): the strategy runs as it would from T on.
+            if self.refused(parent):
+                o.parent = -1
+            oid = self.broker.submit_order(o, reference_price, False)
+            self.broker.orders[oid].parent = parent
+            self.broker.end_order(&self.broker.orders[oid], STATUS_REJECTED,
+                                  REASON_BEFORE_TRADING, ts)
+            return oid
+        oid = self.broker.submit_order(o, reference_price)
+        if self.latency_ns > 0:
+            # a child released before this time becomes accepted when it arrives
+            self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, oid)
+        return oid
+
+    cdef bint refused(self, int64_t order_id):
+        """Whether ``order_id`` names an order refused before ``trade_from``."""
+        return (0 <= order_id < self.broker.n_orders
+                and self.broker.orders[order_id].reason == REASON_BEFORE_TRADING)
 
     cdef int fill_template(self, OrderC* o, int asset, double quantity, int order_type,
                            double limit_price, double stop_price, double trail_amount,
@@ -515,19 +550,24 @@ cdef class Engine:
         if has_take:
             self.fill_template(&take, asset, -quantity, 1, take_profit, NAN, NAN, NAN, 0, ts)
             self.broker.validate(&take, ref)
-        eid = self.broker.submit_order(&entry, ref)
-        if self.latency_ns > 0:
+        cdef bint refused = ts < self.trade_from
+        eid = self.broker.submit_order(&entry, ref, not refused)
+        if self.latency_ns > 0 and not refused:
             self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, eid)
         if has_stop or has_trail:
             stop.parent = eid
             sid = self.broker.submit_order(&stop, ref)
-            if self.latency_ns > 0:
+            if self.latency_ns > 0 and not refused:
                 self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, sid)
         if has_take:
             take.parent = eid
             tid = self.broker.submit_order(&take, ref)
-            if self.latency_ns > 0:
+            if self.latency_ns > 0 and not refused:
                 self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, tid)
+        if refused:  # the legs are cancelled with their entry (REASON_PARENT_CLOSED)
+            self.broker.end_order(&self.broker.orders[eid], STATUS_REJECTED,
+                                  REASON_BEFORE_TRADING, ts)
+            return eid, sid, tid
         if sid >= 0 and tid >= 0:
             self.broker.link_pair(sid, tid)
         return eid, sid, tid
@@ -571,9 +611,7 @@ cdef class Engine:
             else:
                 self.fill_template(&o, ids[i], qty[i], ORDER_MARKET, NAN, NAN, NAN, NAN,
                                    TIF_GTC, ts)
-                ov[i] = self.broker.submit_order(&o, NAN)
-                if self.latency_ns > 0:
-                    self.clock.add_order_arrival(ts + self.latency_ns, ORDER_ARRIVAL_PRIORITY, ov[i])
+                ov[i] = self.place(&o, NAN)
         return out
 
     def cancel(self, long long order_id):
@@ -600,8 +638,16 @@ cdef class Engine:
         return self.broker.view(new_id)
 
     def link_oco(self, order_ids):
-        """Group working orders so that a fill of one cancels (or shrinks) the others."""
-        return self.broker.link_oco(order_ids)
+        """Group working orders so that a fill of one cancels (or shrinks) the others.
+
+        Returns the group id; -1 for a group of orders all refused before
+        ``trade_from`` (there is nothing to link).
+        """
+        ids = [int(i) for i in order_ids]
+        if (len(ids) >= 2 and len(set(ids)) == len(ids)
+                and all([self.refused(i) for i in ids])):
+            return -1
+        return self.broker.link_oco(ids)
 
     def schedule(self, ts_t ts, callback):
         """Call ``callback(context)`` at timestamp ``ts`` (after that timestamp's bars)."""

@@ -49,6 +49,7 @@ cdef enum RejectReason:
     REASON_HALT_CANCEL = 15     # cancelled when trading was halted
     REASON_NON_FINITE = 16      # the fill would have made cash, the position's value or equity inf/NaN
     REASON_NOTHING_HELD = 17    # a broker-placed exit found no position left to close when it came to fill
+    REASON_BEFORE_TRADING = 18  # placed before the run's trade_from (a warm-up bar): never reaches the broker
 
 cdef enum OrderOrigin:
     ORIGIN_STRATEGY = 0         # placed by the strategy

@@ -658,6 +658,9 @@ cdef str reason_text(const OrderC* o):
                 "stay finite numbers, and a position at most 1e280 units)")
     if o.reason == REASON_NOTHING_HELD:
         return "cancelled: nothing left to close (the position was closed before this exit filled)"
+    if o.reason == REASON_BEFORE_TRADING:
+        return ("before trading start: placed during the warm-up, before the run's trade_from "
+                "timestamp")
     return f"code {o.reason}"
 
 

@@ -1019,7 +1019,8 @@ def _add_research_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                              help="skipped between each training window and its test window")
             cmd.add_argument("--warmup", metavar="N|DURATION",
                              help="the out-of-sample run starts this long before the test "
-                                  "window (default: at the training window's start)")
+                                  "window (default: at the training window's start); its "
+                                  "hooks warm up there, its orders wait for the test window")
             cmd.add_argument("--out", metavar="DIR",
                              help="write the stitched out-of-sample result there (new or "
                                   "empty, see --overwrite)")

@@ -146,6 +146,19 @@ class BacktestEngine:
         Predictions arriving on their own schedule, delivered to
         ``Strategy.on_signal`` through the clock (after the bars of their
         arrival timestamp).
+    trade_from : datetime, date, str, numpy.datetime64 or int, optional
+        Start of trading; the bars before it only warm the strategy up.
+        Every hook runs on every bar (history and indicators warm up), but
+        an order placed before `trade_from` (in ``on_start`` too) is stored
+        rejected at once, with the reason ``"before trading start"``, and
+        never reaches the broker; the strategy's ``on_order`` sees the
+        rejection. The result's equity record starts at the first bar at
+        or after `trade_from`, from the initial cash, so its returns and
+        metrics cover the trading span only; the refused orders stay in
+        ``result.orders`` (counted in ``result.rejection_reasons``) and are
+        left out of the order counts of ``result.metrics``. A naive value
+        is wall-clock time in the bars' time zone; an int is nanoseconds.
+        See docs/semantics.md ("Warm-up before trading").
 
     Examples
     --------
@@ -168,6 +181,7 @@ class BacktestEngine:
         *,
         context: Any = None,
         sources: Any = None,
+        trade_from: Any = None,
     ) -> None:
         feeds = [feed] if isinstance(feed, DataFeed) else list(feed)
         if not feeds or not all(isinstance(f, DataFeed) for f in feeds):
@@ -203,6 +217,9 @@ class BacktestEngine:
         self._asset_index = {a: i for i, a in enumerate(self.asset_names)}
         self.context = self._context(context)
         self.sources = self._sources(sources)
+        #: Start of trading (int64 ns), or None to trade from the first bar.
+        self.trade_from: int | None = (None if trade_from is None
+                                       else _trade_from_ns(trade_from, self.tz))
         self._ran = False
 
     def _sources(self, sources: Any) -> list[tuple[Any, np.ndarray]]:
@@ -326,6 +343,14 @@ class BacktestEngine:
             calendar = streams[0][0]
             for uniq, _ in streams[1:]:
                 calendar = np.union1d(calendar, uniq)
+        if self.trade_from is not None and (calendar.size == 0
+                                            or int(calendar[-1]) < self.trade_from):
+            if chunks is not None:
+                chunks.close()
+            raise ValueError(
+                f"trade_from={self.trade_from} ns is after the last bar"
+                f"{'' if calendar.size == 0 else f' ({int(calendar[-1])} ns)'}: the run "
+                "would never trade")
         for k, (uniq, offsets) in enumerate(streams):
             clock.add_stream(uniq, offsets, BAR_PRIORITY + k)
         n_bar_streams = clock.n_streams
@@ -340,7 +365,7 @@ class BacktestEngine:
 
         def save_so_far() -> None:
             assert writer is not None
-            writer.append("equity", portfolio.take_records())
+            writer.append("equity", _from(portfolio.take_records(), self.trade_from))
             writer.append("fills", broker.take_fills())
 
         bar = _progress_bar(progress, n_steps)
@@ -349,7 +374,7 @@ class BacktestEngine:
                         loader=chunks, calendar=calendar,
                         history_limit=cfg.history_window if self.streamed else 0,
                         progress=None if bar is None else bar.update,
-                        progress_every=max(n_steps // 1000, 1))
+                        progress_every=max(n_steps // 1000, 1), trade_from=self.trade_from)
         fields: dict[str, Any] = dict(
             asset_names=store.asset_names,
             tz=store.tz,
@@ -396,7 +421,7 @@ class BacktestEngine:
         if writer is not None:  # warns when most orders were rejected
             return warn_if_mostly_rejected(saved)  # type: ignore[no-any-return]
         return warn_if_mostly_rejected(BacktestResult(
-            equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
+            equity=_from(portfolio.record_arrays(), self.trade_from), fills=broker.fill_arrays(),
             orders=broker.to_arrays(), **fields))
 
 
@@ -433,6 +458,28 @@ def _new_broker(cfg: BacktestConfig, store: BarStore, portfolio: Portfolio,
     if isinstance(cfg.position_rules, PositionRules):
         broker.set_rules(-1, *cfg.position_rules.broker_args())
     return broker
+def _trade_from_ns(value: Any, tz: str | None) -> int:
+    """``trade_from`` as int64 ns in the bars' convention; TypeError/ValueError name it."""
+    from mlbacktest._time import to_ns
+
+    if isinstance(value, bool):
+        raise TypeError("trade_from must be a timestamp (datetime, date, ISO string, "
+                        "numpy.datetime64 or int ns), got a bool")
+    try:
+        return to_ns(value, tz)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"trade_from={value!r}: {exc}") from exc
+
+
+def _from(record: dict[str, np.ndarray], start: int | None) -> dict[str, np.ndarray]:
+    """The equity rows of ``record`` stamped at or after ``start`` (all when None)."""
+    if start is None:
+        return record
+    keep = record["ts"] >= start
+    if keep.all():
+        return record
+    return {k: v[keep] for k, v in record.items()}
+
 
 def _progress_bar(progress: bool | None, total: int) -> Any:
     """A tqdm bar over ``total`` timestamps, or None when progress is off."""
@@ -620,6 +667,7 @@ def run_backtest(
     progress: bool | None = None,
     out: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    trade_from: Any = None,
     **feed_options: Any,
 ) -> BacktestResult:
     """Run a backtest in one call.
@@ -649,6 +697,8 @@ def run_backtest(
         (the directory must be new, empty, or an earlier output with `overwrite`).
     overwrite : bool, default False
         With `out`: allow replacing an earlier mlbacktest output there.
+    trade_from : timestamp, optional
+        Warm up on the bars before it, trade from it on, as for :class:`BacktestEngine`.
     **feed_options
         Passed to the feed built from ``data`` (``signals=``,
         ``available_at_column=``, ``signal_delay=``, ``embargo=``, ...).
@@ -667,5 +717,6 @@ def run_backtest(
         feed = open_feed(data, signal_columns=signal_columns, **feed_options)
     else:
         feed = PolarsDataFeed(data, signal_columns=signal_columns, **feed_options)
-    return BacktestEngine(feed, strategy, config, context=context, sources=sources).run(
+    return BacktestEngine(feed, strategy, config, context=context, sources=sources,
+                          trade_from=trade_from).run(
         progress=progress, out=out, overwrite=overwrite)

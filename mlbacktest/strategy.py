@@ -386,6 +386,19 @@ class Strategy(StrategyCore):
         ts = engine.current_ts
         return None if ts == _NO_TS else engine.store.to_datetime(ts)
 
+    @property
+    def trading(self) -> bool:
+        """Whether orders placed now can reach the broker.
+
+        False on the warm-up bars (and in ``on_start``) of a run given
+        ``trade_from``: orders placed then are refused with the reason
+        "before trading start" (see :class:`~mlbacktest.BacktestEngine`).
+        Always True in a run without ``trade_from``.
+        """
+        engine = self._require_engine()
+        ts = engine.current_ts if engine.started else engine.first_ts
+        return bool(ts >= engine.trade_from)
+
     def get_positions(self) -> dict[str, float]:
         """Every non-zero position, by asset name."""
         self._require_engine()
@@ -705,7 +718,8 @@ class Strategy(StrategyCore):
     def oco(self, *orders: OrderEvent | int) -> int:
         """Make working orders one-cancels-other: a fill of one cancels (or shrinks) the rest.
 
-        Returns the group id.
+        Returns the group id; -1 for orders all refused on warm-up bars
+        (before the run's ``trade_from``), which are left unlinked.
         """
         engine = self._require_engine()
         ids = [self._order_id(o) for o in orders]

@@ -45,15 +45,15 @@ def reference(bars: pl.DataFrame, train: int, test: int, embargo: int, purge: in
         chosen.append(PARAMS[best])
         t_lo, t_hi = hi + embargo, min(hi + embargo + test, len(cal))
         oos = bars.filter(pl.col("timestamp").is_between(cal[lo], cal[t_hi - 1]))
-        run = run_backtest(oos, Momentum(**PARAMS[best]), cfg)
+        # Warmed on the training window's bars, trading from the test window's first bar.
+        run = run_backtest(oos, Momentum(**PARAMS[best]), cfg, trade_from=cal[t_lo])
         e = run.equity
-        first = e["timestamp"].to_list().index(cal[t_lo])
-        before = e["equity"][first - 1] if first > 0 else cfg.initial_cash
-        c = start_equity / before
-        cash = e["cash"].to_numpy()[first:] * c
-        value = e["positions_value"].to_numpy()[first:] * c
+        assert e["timestamp"][0] == cal[t_lo] and e["equity"][0] == cfg.initial_cash
+        c = start_equity / cfg.initial_cash
+        cash = e["cash"].to_numpy() * c
+        value = e["positions_value"].to_numpy() * c
         equity.append(cash + value)
-        stamps += e["timestamp"].to_list()[first:]
+        stamps += e["timestamp"].to_list()
         start_equity = float(equity[-1][-1])
         k += 1
     return chosen, np.concatenate(equity), stamps
@@ -85,10 +85,19 @@ def test_the_fold_table(wf, bars):
         assert wf.fold_results[k].equity["timestamp"][0] == row["test_start"]
 
 
-def test_carried_positions_open_and_close_with_bookkeeping_fills(wf):
+def test_each_fold_starts_flat_and_ends_with_bookkeeping_closes(wf):
     fills = wf.result.fills
     carry = fills.filter(pl.col("order_id") == CARRY_ORDER_ID)
     assert carry.height > 0 and (carry["commission"] == 0).all()
+    # Closes only: at the end of each test window but the last, none at a window's start.
+    assert set(carry["timestamp"].to_list()) <= set(wf.folds["test_end"][:-1].to_list())
+    eq = wf.result.equity
+    for k in range(wf.folds.height):
+        row = eq.filter(pl.col("timestamp") == wf.folds["test_start"][k]).row(0, named=True)
+        assert row["positions_value"] == 0.0 and row["cash"] == row["equity"]
+        if k:  # the fold opens at the equity where the previous one closed
+            prev = eq.filter(pl.col("timestamp") == wf.folds["test_end"][k - 1])
+            assert row["equity"] == prev["equity"][0]
     # Every fold but the last ends flat: the positions of the stitched fills net to zero there.
     for k in range(2):
         end = wf.folds["test_end"][k]
@@ -126,6 +135,11 @@ def test_no_leakage(bars):
         before = pl.col("timestamp") < cut
         assert other.result.fills.filter(before).equals(base.result.fills.filter(before))
         assert other.result.equity.filter(before).equals(base.result.equity.filter(before))
+        # Fold k's out-of-sample run saw the changed bars only from its test window on, and
+        # traded nothing during its warm-up.
+        seg = other.fold_results[k]
+        assert seg.fills.height == 0 or seg.fills["timestamp"].min() > other.folds["test_start"][k]
+        assert seg.equity["equity"][0] == BacktestConfig().initial_cash
 
 
 # -- folds ------------------------------------------------------------------------------------

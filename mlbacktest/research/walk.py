@@ -35,8 +35,8 @@ __all__ = ["walk_forward", "WalkForwardResult", "Fold", "make_folds"]
 
 _INT64_MIN = np.iinfo(np.int64).min
 CARRY_ORDER_ID: int = -1
-"""``order_id`` of the bookkeeping fills that open a position carried into a test window
-(and close it at the window's end)."""
+"""``order_id`` of the bookkeeping fills that close, at the end of a test window, a position
+still held there (at the last close, with no cost)."""
 
 
 @dataclass(frozen=True)
@@ -221,15 +221,15 @@ def segment(run: BacktestResult, panel: Any, test_start: int, test_end: int, sta
             close_at_end: bool, id_offset: int = 0) -> dict[str, Any]:
     """The record of ``run`` over its test window, scaled to start at ``start_equity``.
 
-    Every amount (cash, values, exposures, fill quantities and costs, order
-    quantities) is multiplied by ``c = start_equity / E``, ``E`` the run's
-    equity at the last bar before ``test_start`` (its initial cash when
-    there is none), so the segment's returns are the run's. A position held
-    at ``test_start`` (opened during the warm-up) gets an opening fill at
-    ``test_start`` at its last close, with no cost and ``order_id`` -1; with
-    ``close_at_end``, a position still held at ``test_end`` gets a closing
-    one at ``test_end``. Order ids (and their references) are shifted by
-    ``id_offset``.
+    ``run`` traded from ``test_start`` on (``BacktestEngine(trade_from=...)``):
+    it is flat there and its equity record starts there. Every amount (cash,
+    values, exposures, fill quantities and costs, order quantities) is
+    multiplied by ``c = start_equity / E``, ``E`` the run's equity before its
+    first recorded bar (its initial cash), so the segment's returns are the
+    run's. With ``close_at_end``, a position still held at ``test_end`` gets
+    a closing fill at ``test_end`` at its last close, with no cost and
+    ``order_id`` -1. Order ids (and their references) are shifted by
+    ``id_offset``; the orders refused during the warm-up are left out.
     """
     e, f, o = run._equity, run._fills, run._orders
     m = int(np.searchsorted(e["ts"], test_start, "left"))
@@ -246,11 +246,9 @@ def segment(run: BacktestResult, panel: Any, test_start: int, test_end: int, sta
                                  fills["order_id"])
     for k in ("quantity", "commission", "slippage"):
         fills[k] = fills[k] * c
-    carried = _positions(f, n_assets, test_start)
+    if _positions(f, n_assets, test_start).any():
+        raise RuntimeError("walk_forward: an out-of-sample run traded before its test window")
     extra: list[dict[str, Any]] = []
-    for a in np.flatnonzero(carried != 0):
-        extra.append({"ts": test_start, "asset": a, "quantity": carried[a] * c,
-                      "price": _mark(panel, int(a), test_start - 1)})
     if close_at_end:
         held = _positions(f, n_assets, None)
         for a in np.flatnonzero(held != 0):
@@ -352,10 +350,14 @@ def walk_forward(
     is chosen (ties: the first in the grid; failed runs and NaN never win),
     and it is run out of sample on the test window. The out-of-sample run
     starts at `warmup` before the test window (default: the training
-    window's start), so the strategy's state (its history, indicators and
-    positions) is warmed on data before the test window only; its record
-    over the test window is the fold's out-of-sample segment. The segments
-    are stitched into one result (see :func:`stitch`).
+    window's start) with ``trade_from`` at the test window's first bar
+    (see :class:`~mlbacktest.BacktestEngine`): the strategy's hooks run on
+    the warm-up bars, so its history and indicators are warmed on data
+    before the test window only, but every order it places there is
+    refused ("before trading start"), so it enters the test window flat,
+    with its initial cash. Its record over the test window is the fold's
+    out-of-sample segment; the segments are stitched into one result (see
+    :func:`stitch`).
 
     Parameters
     ----------
@@ -424,9 +426,11 @@ def walk_forward(
     from mlbacktest.engine import BacktestEngine
 
     for fold, i in zip(folds, chosen, strict=True):
+        # Hooks run from the warm-up's first bar (history and indicators warm up); orders
+        # are refused until the test window opens, so the run starts it flat.
         sub = window_feed(feed, _window(cal, fold.warm_lo, fold.test_hi))
-        runs.append(BacktestEngine(sub, make_strategy(factory, params[i]), cfg).run(
-            progress=False))
+        runs.append(BacktestEngine(sub, make_strategy(factory, params[i]), cfg,
+                                   trade_from=int(cal[fold.test_lo])).run(progress=False))
     windows = [(int(cal[f.test_lo]), int(cal[f.test_hi - 1]) + 1) for f in folds]
     result, alone = stitch(runs, feed.panel, windows, cfg.initial_cash, cfg)
     table = _fold_table(folds, cal, params, chosen, in_sample, alone, feed.tz)

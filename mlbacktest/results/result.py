@@ -158,7 +158,7 @@ def warn_if_mostly_rejected(
         frame, stacklevel = sys._getframe(0), 1
         while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
             frame, stacklevel = frame.f_back, stacklevel + 1
-    status = result._orders["status"]
+    status = result._traded_status()  # a warm-up's refused orders are by design
     rejected = int(np.count_nonzero(status == _REJECTED))
     if rejected and rejected > REJECTED_WARNING_FRACTION * status.size:
         text = result.rejection_text()
@@ -551,6 +551,18 @@ class BacktestResult:
 
     # -- rejections ------------------------------------------------------------
 
+    def _traded_status(self) -> np.ndarray:
+        """Status codes of the orders placed within the equity record's span.
+
+        Orders placed before its first timestamp (refused during a warm-up
+        before ``trade_from``) are left out of the metrics' order counts.
+        """
+        status = self._orders["status"]
+        ts = self._equity["ts"]
+        if ts.size == 0:
+            return status
+        return status[self._orders["created_ts"] >= ts[0]]
+
     @cached_property
     def rejection_reasons(self) -> pl.DataFrame:
         """Rejected orders counted by kind of reason, most frequent first.
@@ -666,7 +678,7 @@ class BacktestResult:
             trade_net_pnl=t["net_pnl"],
             fill_commission=f["commission"],
             fill_slippage=f["slippage"],
-            order_status=self._orders["status"],
+            order_status=self._traded_status(),
             periods_per_year=(
                 self.periods_per_year if periods_per_year is None else float(periods_per_year)
             ),
