@@ -197,6 +197,7 @@ class FakeAlpaca:
         self.cursor = 0                                 # timestamps published so far
         self.last_price: dict[str, float] = {}
         self._order_faults: list[_OrderFault] = []
+        self._last_fill_msgs: list[dict[str, Any]] = []
         self._held_bars: list[dict[str, Any]] = []
         self._held_signals: list[tuple[int, str, dict[str, float]]] = []
         self._hold_signal_keys: set[tuple[int, str]] = set()
@@ -331,6 +332,7 @@ class FakeAlpaca:
                 out.append(msg)
                 if row["asset"] in dup:
                     out.append(self._bar_msg(row))
+            self._last_fill_msgs = trade_msgs
             self._run(self._broadcast_trade(trade_msgs))
             self._run(self._broadcast_data(out))
             held_sig = set(hold_signal)
@@ -349,6 +351,12 @@ class FakeAlpaca:
             msgs = [self._bar_msg(r) for r in self._held_bars]
             self._held_bars.clear()
         self._run(self._broadcast_data(msgs))
+        return len(msgs)
+
+    def repeat_fills(self) -> int:
+        """Send the fill trade updates of the last published timestamp again (same ids)."""
+        msgs = list(self._last_fill_msgs)
+        self._run(self._broadcast_trade(msgs))
         return len(msgs)
 
     def release_signals(self) -> int:

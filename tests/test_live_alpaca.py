@@ -1,0 +1,460 @@
+"""AlpacaBroker and AlpacaStreamFeed against a local fake of Alpaca (tests/fake_alpaca.py).
+
+Everything runs offline on 127.0.0.1: a guard refuses any other address for
+the whole module. The fake publishes one timestamp at a time on the test's
+command, so every scenario is deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import socket
+import sys
+import time
+
+import numpy as np
+import polars as pl
+import pytest
+
+pytest.importorskip("alpaca", reason="alpaca-py is the optional extra mlbacktest[alpaca]")
+
+from fake_alpaca import FakeAlpaca  # noqa: E402
+
+from mlbacktest.live import ErrorEvent, OrderUpdate, VenueFill, VenueOrder  # noqa: E402
+from mlbacktest.live.alpaca import (  # noqa: E402
+    AlpacaBroker,
+    AlpacaCredentials,
+    AlpacaStreamFeed,
+    _iso_to_ns,
+    load_credentials,
+)
+
+SYMBOLS = ("AAA", "BBB")
+N_TS = 8
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+# --------------------------------------------------------------------- the guard
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every name resolution and connection that is not to the loopback interface."""
+    real_getaddrinfo = socket.getaddrinfo
+    real_create_connection = socket.create_connection
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        h = host.decode() if isinstance(host, bytes) else host
+        if h not in LOOPBACK_HOSTS:
+            raise OSError(f"test guard: connection to {h!r} refused (loopback only)")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def create_connection(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if address[0] not in LOOPBACK_HOSTS:
+            raise OSError(f"test guard: connection to {address[0]!r} refused (loopback only)")
+        return real_create_connection(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+
+
+def test_guard_refuses_other_hosts() -> None:
+    with pytest.raises(OSError, match="loopback only"):
+        socket.getaddrinfo("paper-api.alpaca.markets", 443)
+    with pytest.raises(OSError, match="loopback only"):
+        socket.create_connection(("1.1.1.1", 443), timeout=0.1)
+
+
+# ---------------------------------------------------------------------- fixtures
+def _frame(signals: bool = False) -> pl.DataFrame:
+    t0 = dt.datetime(2024, 1, 2, 14, 30)
+    rows = []
+    for k in range(N_TS):
+        for j, sym in enumerate(SYMBOLS):
+            o = 100.0 + 10 * j + k + 0.25
+            row = {"timestamp": t0 + dt.timedelta(minutes=k), "asset": sym, "open": o,
+                   "high": o + 1.0, "low": o - 1.0, "close": o + 0.5, "volume": 1000.0 + k}
+            if signals:
+                row["pred"] = round(0.01 * (k + 1) * (1 if j == 0 else -1), 6)
+            rows.append(row)
+    return pl.DataFrame(rows)
+
+
+@pytest.fixture
+def fake() -> FakeAlpaca:
+    f = FakeAlpaca(_frame(signals=True), signal_columns=["pred"]).start()
+    yield f
+    f.stop()
+
+
+def _feed(fake: FakeAlpaca, **kw) -> AlpacaStreamFeed:  # type: ignore[no-untyped-def]
+    kw.setdefault("end", fake.timestamps[-1])
+    kw.setdefault("reconnect_backoff", (0.3, 1.0))
+    return AlpacaStreamFeed(
+        SYMBOLS, api_key=fake.key_id, secret_key=fake.secret_key,
+        url_override=fake.data_stream_url, rest_url_override=fake.rest_url, **kw,
+    )
+
+
+def _broker(fake: FakeAlpaca, **kw) -> AlpacaBroker:  # type: ignore[no-untyped-def]
+    kw.setdefault("backoff", 0.01)
+    kw.setdefault("reconnect_backoff", (0.05, 0.2))
+    return AlpacaBroker(api_key=fake.key_id, secret_key=fake.secret_key,
+                        url_override=fake.rest_url, stream_url_override=fake.trading_stream_url,
+                        **kw)
+
+
+def _expected(fake: FakeAlpaca) -> dict[int, dict[str, tuple[float, ...]]]:
+    out: dict[int, dict[str, tuple[float, ...]]] = {}
+    for ts, rows in fake._steps:
+        out[ts] = {r["asset"]: (r["open"], r["high"], r["low"], r["close"], r["volume"])
+                   for r in rows}
+    return out
+
+
+def _rows(feed: AlpacaStreamFeed, batch) -> dict[str, tuple[float, ...]]:  # type: ignore[no-untyped-def]
+    return {feed.asset_names[a]: (batch.open[i], batch.high[i], batch.low[i], batch.close[i],
+                                  batch.volume[i]) for i, a in enumerate(batch.asset)}
+
+
+def _drain(feed: AlpacaStreamFeed) -> list:  # type: ignore[type-arg]
+    out = []
+    while (b := feed.next_batch(10.0)) is not None:
+        out.append(b)
+    return out
+
+
+def _events_until(broker: AlpacaBroker, pred, timeout: float = 5.0) -> list:  # type: ignore[no-untyped-def]
+    got: list = []
+    end = time.monotonic() + timeout
+    while not pred(got):
+        if time.monotonic() > end:
+            raise AssertionError(f"events so far: {got}")
+        got += broker.poll_events(timeout=0.05)
+    return got
+
+
+# ------------------------------------------------------------------------- feed
+def test_feed_yields_the_fake_bars_in_order_across_a_dropped_socket(fake: FakeAlpaca) -> None:
+    feed = _feed(fake)
+    feed.start()
+    try:
+        got = []
+        for _ in range(3):
+            fake.publish_next()
+            got.append(feed.next_batch(10.0))
+        assert fake.drop_data_stream() == 1
+        fake.publish_next()                 # published while the client is away:
+        fake.publish_next()                 # only the backfill can bring these two
+        fake.wait_data_subscribed(2)
+        while not fake.published():
+            fake.publish_next()
+        got += _drain(feed)
+        kinds = [e.kind for e in feed.take_errors()]
+    finally:
+        feed.stop()
+    assert kinds == ["disconnect", "reconnect"]
+    assert fake.data_connections == 2
+    exp = _expected(fake)
+    assert [b.ts for b in got] == fake.timestamps
+    for b in got:
+        assert _rows(feed, b) == exp[b.ts]
+        assert b.asset.dtype == np.int64 and list(b.asset) == [0, 1]
+        assert b.signals.shape == (2, 0)
+
+
+def test_duplicate_and_out_of_order_bars_each_give_one_event(fake: FakeAlpaca) -> None:
+    feed = _feed(fake)
+    feed.start()
+    try:
+        fake.publish_next()
+        ts1 = fake.publish_next(duplicate=["AAA"])
+        ts2 = fake.publish_next(hold=["BBB"])
+        ts3 = fake.publish_next()
+        got = [feed.next_batch(10.0) for _ in range(4)]
+        fake.send_held()                    # BBB at ts2 after ts2 and ts3 were delivered
+        while not fake.published():
+            fake.publish_next()
+        got += _drain(feed)
+        errors = feed.take_errors()
+    finally:
+        feed.stop()
+    assert [(e.kind, e.asset) for e in errors] == [("duplicate_bar", "AAA"),
+                                                   ("out_of_order_bar", "BBB")]
+    assert errors[0].ts == ts1 and errors[1].ts == ts2
+    assert [b.ts for b in got] == fake.timestamps
+    exp = _expected(fake)
+    for b in got:
+        want = dict(exp[b.ts])
+        if b.ts == ts2:
+            del want["BBB"]                 # dropped, never delivered twice or late
+        assert _rows(feed, b) == want
+    assert ts3 > ts2
+
+
+def test_a_signal_past_the_timeout_gives_nan_and_one_stale_signal(fake: FakeAlpaca) -> None:
+    feed = _feed(fake, signal_names=["pred"], signals=fake.signal_queue, signal_timeout=0.3)
+    feed.start()
+    try:
+        fake.publish_next()
+        late = fake.publish_next(hold_signal=["AAA"])
+        first = [feed.next_batch(10.0), feed.next_batch(10.0)]
+        fake.release_signals()              # arrives after the bar went out: ignored
+        while not fake.published():
+            fake.publish_next()
+        got = first + _drain(feed)
+        errors = feed.take_errors()
+    finally:
+        feed.stop()
+    assert [(e.kind, e.asset, e.ts) for e in errors] == [("stale_signal", "AAA", late)]
+    assert [b.ts for b in got] == fake.timestamps
+    for k, b in enumerate(got):
+        want = np.array([[0.01 * (k + 1)], [-0.01 * (k + 1)]]).round(6)
+        if b.ts == late:
+            assert math.isnan(b.signals[0, 0])
+            assert b.signals[1, 0] == want[1, 0]
+        else:
+            np.testing.assert_array_equal(b.signals, want)
+
+
+def test_bad_signal_record_names_asset_and_ts(fake: FakeAlpaca) -> None:
+    import queue
+
+    q: queue.Queue = queue.Queue()
+    feed = _feed(fake, signal_names=["pred"], signals=q, signal_timeout=5.0)
+    feed.start()
+    try:
+        ts = fake.publish_next()
+        q.put((ts, "ZZZ", {"pred": 1.0}))
+        with pytest.raises(ValueError, match=r"ZZZ.*does not subscribe|ts .*ZZZ"):
+            feed.next_batch(5.0)
+    finally:
+        feed.stop()
+
+
+def test_feed_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="listed twice"):
+        AlpacaStreamFeed(["A", "A"], api_key="k", secret_key="s")
+    with pytest.raises(ValueError, match="signal_names"):
+        AlpacaStreamFeed(["A"], api_key="k", secret_key="s", signals=[])
+    with pytest.raises(ValueError, match="bar_timeout"):
+        AlpacaStreamFeed(["A"], api_key="k", secret_key="s", bar_timeout=0)
+
+
+# ------------------------------------------------------------------------ broker
+def test_broker_fills_at_the_next_open_through_trade_updates(fake: FakeAlpaca) -> None:
+    broker = _broker(fake)
+    broker.connect()
+    try:
+        fake.publish_next()
+        broker.submit(VenueOrder("b1", "AAA", 5.0))
+        evs = _events_until(broker, lambda g: any(isinstance(e, OrderUpdate) for e in g))
+        assert evs == [OrderUpdate("b1", "accepted", fake.timestamps[0])]
+        ts = fake.publish_next()
+        fill = _events_until(broker, lambda g: g)
+        open_aaa = _expected(fake)[ts]["AAA"][0]
+        assert len(fill) == 1 and isinstance(fill[0], VenueFill)
+        f = fill[0]
+        assert (f.client_order_id, f.ts, f.asset, f.quantity, f.price) == ("b1", ts, "AAA",
+                                                                          5.0, open_aaa)
+        fake.repeat_fills()                 # the same execution reported again
+        state = broker.account()
+        assert state.cash == 100_000.0 - 5 * open_aaa
+        assert dict(state.positions) == {"AAA": 5.0} and state.open_orders == ()
+        broker.submit(VenueOrder("s1", "AAA", -5.0))
+        ts2 = fake.publish_next()
+        evs = _events_until(broker, lambda g: any(isinstance(e, VenueFill) for e in g))
+        fills = [e for e in evs if isinstance(e, VenueFill)]
+        assert [(x.client_order_id, x.quantity, x.price, x.ts) for x in fills] == [
+            ("s1", -5.0, _expected(fake)[ts2]["AAA"][0], ts2)]
+        assert broker.account().positions == {}
+        time.sleep(0.1)
+        assert not [e for e in broker.poll_events() if isinstance(e, VenueFill)]
+    finally:
+        broker.close()
+
+
+def test_rate_limit_gives_one_event_and_the_order_lands_once(fake: FakeAlpaca) -> None:
+    broker = _broker(fake)
+    broker.connect()
+    try:
+        fake.publish_next()
+        fake.fail_next_order(429)
+        broker.submit(VenueOrder("r1", "BBB", 2.0))
+        fake.publish_next()
+        evs = _events_until(broker, lambda g: any(isinstance(e, VenueFill) for e in g))
+    finally:
+        broker.close()
+    errors = [e for e in evs if isinstance(e, ErrorEvent)]
+    assert [(e.kind, e.attempt, e.order_id) for e in errors] == [("rate_limited", 1, "r1")]
+    assert len(fake.order_requests) == 2
+    assert [o.client_order_id for o in fake.orders.values()] == ["r1"]
+    assert [x.quantity for x in evs if isinstance(x, VenueFill)] == [2.0]
+
+
+def test_forbidden_gives_one_rejected_event_and_a_rejected_update(fake: FakeAlpaca) -> None:
+    broker = _broker(fake)
+    broker.connect()
+    try:
+        fake.publish_next()
+        fake.fail_next_order(403)
+        broker.submit(VenueOrder("x1", "AAA", 1.0))
+        evs = broker.poll_events()
+    finally:
+        broker.close()
+    assert [type(e).__name__ for e in evs] == ["ErrorEvent", "OrderUpdate"]
+    assert (evs[0].kind, evs[0].order_id) == ("rejected", "x1")
+    assert (evs[1].client_order_id, evs[1].status) == ("x1", "rejected")
+    assert "forbidden" in evs[1].reason
+    assert fake.orders == {}
+
+
+@pytest.mark.parametrize("fault", ["timeout", "5xx_after_create"])
+def test_resubmission_after_an_unknown_outcome_is_not_doubled(fake: FakeAlpaca,
+                                                              fault: str) -> None:
+    broker = _broker(fake, request_timeout=0.3)
+    broker.connect()
+    try:
+        fake.publish_next()
+        if fault == "timeout":
+            fake.delay_next_order(1.0)       # created, answered after the client gave up
+        else:
+            fake.fail_next_order(503, create=True)
+        order = VenueOrder("t1", "AAA", 3.0)
+        broker.submit(order)
+        broker.submit(order)                 # the engine sending it again is harmless too
+        fresh = _broker(fake)                # so is another process with the same id
+        fresh._client = fresh._make_client()
+        fresh.submit(order)
+        fake.publish_next()
+        evs = _events_until(broker, lambda g: any(isinstance(e, VenueFill) for e in g))
+    finally:
+        broker.close()
+    assert [o.client_order_id for o in fake.orders.values()] == ["t1"]
+    assert [x.quantity for x in evs if isinstance(x, VenueFill)] == [3.0]
+    assert fake.fills == [("t1", fake.timestamps[1], "AAA", 3.0,
+                           _expected(fake)[fake.timestamps[1]]["AAA"][0])]
+
+
+def test_cancel_reports_cancelled_and_account_lists_open_orders(fake: FakeAlpaca) -> None:
+    broker = _broker(fake)
+    broker.connect()
+    try:
+        fake.publish_next()
+        broker.submit(VenueOrder("l1", "AAA", 4.0, order_type="limit", limit_price=50.0))
+        state = broker.account()
+        assert [(o.client_order_id, o.quantity, o.order_type, o.limit_price)
+                for o in state.open_orders] == [("l1", 4.0, "limit", 50.0)]
+        broker.cancel("l1")
+        evs = _events_until(broker, lambda g: any(
+            isinstance(e, OrderUpdate) and e.status == "cancelled" for e in g))
+        assert [e.status for e in evs if isinstance(e, OrderUpdate)] == ["accepted", "cancelled"]
+        assert broker.account().open_orders == ()
+        broker.cancel("l1")                  # no longer cancelable: one venue event
+        assert [e.kind for e in broker.poll_events() if isinstance(e, ErrorEvent)] == ["venue"]
+    finally:
+        broker.close()
+
+
+def test_bad_orders_raise_before_sending(fake: FakeAlpaca) -> None:
+    broker = _broker(fake)
+    broker._client = broker._make_client()
+    with pytest.raises(ValueError, match="q0.*quantity"):
+        broker.submit(VenueOrder("q0", "AAA", 0.0))
+    with pytest.raises(ValueError, match="l0.*limit_price"):
+        broker.submit(VenueOrder("l0", "AAA", 1.0, order_type="limit"))
+    assert fake.order_requests == []
+
+
+def test_paper_endpoint_unless_live() -> None:
+    paper = AlpacaBroker(api_key="k", secret_key="s")._make_client()
+    live = AlpacaBroker(api_key="k", secret_key="s", live=True)._make_client()
+    assert "paper-api" in str(paper._base_url.value)
+    assert "paper" not in str(live._base_url.value)
+    with pytest.raises(ValueError, match="live must be True or False"):
+        AlpacaBroker(api_key="k", secret_key="s", live="yes")
+
+
+# ------------------------------------------------------------------- credentials
+def test_credentials_from_file_env_and_arguments(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "alpaca.env"
+    path.write_text("# paper keys\nAPCA_API_KEY_ID=PKFILE\nAPCA_API_SECRET_KEY=file-secret\n")
+    path.chmod(0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        load_credentials(credentials_file=path)
+    path.chmod(0o600)
+    creds = load_credentials(credentials_file=path)
+    assert creds.key_id == "PKFILE" and creds.secret() == "file-secret"
+    assert "file-secret" not in repr(creds) and "file-secret" not in str(creds)
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKENV")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "env-secret")
+    assert load_credentials().secret() == "env-secret"
+    assert load_credentials("a", "b").key_id == "a"
+    with pytest.raises(ValueError, match="together"):
+        load_credentials("a", None)
+    monkeypatch.delenv("APCA_API_SECRET_KEY")
+    with pytest.raises(ValueError, match="APCA_API_SECRET_KEY"):
+        load_credentials()
+    with pytest.raises(TypeError, match="not picklable"):
+        import pickle
+        pickle.dumps(AlpacaCredentials("k", "s"))
+
+
+def test_secret_never_appears_in_logs_reprs_or_exceptions(caplog) -> None:  # type: ignore[no-untyped-def]
+    secret = "Zq9-very-secret-value-7781"
+    fake = FakeAlpaca(_frame(), secret_key=secret).start()
+    texts: list[str] = []
+    caplog.set_level(logging.DEBUG)
+    try:
+        broker = _broker(fake) if False else AlpacaBroker(
+            api_key=fake.key_id, secret_key=secret, url_override=fake.rest_url,
+            stream_url_override=fake.trading_stream_url, backoff=0.01)
+        feed = AlpacaStreamFeed(SYMBOLS, api_key=fake.key_id, secret_key=secret,
+                                url_override=fake.data_stream_url,
+                                rest_url_override=fake.rest_url, reconnect_backoff=(0.05, 0.1))
+        texts += [repr(broker), str(broker), repr(feed), repr(feed._creds)]
+        broker.connect()
+        feed.start()
+        fake.publish_next()
+        fake.fail_next_order(429)
+        broker.submit(VenueOrder("c1", "AAA", 1.0))
+        fake.drop_data_stream()
+        fake.wait_data_subscribed(2)
+        fake.publish_next()
+        feed.next_batch(5.0)
+        texts += [e.message for e in feed.take_errors() + broker.poll_events(0.2)
+                  if isinstance(e, ErrorEvent)]
+        feed.stop()
+        broker.close()
+        bad = AlpacaStreamFeed(SYMBOLS, api_key=fake.key_id, secret_key=secret + "x",
+                               url_override=fake.data_stream_url, connect_timeout=0.5,
+                               reconnect_backoff=(0.05, 0.1))
+        with pytest.raises(ConnectionError) as info:
+            bad.start()
+        texts += [str(info.value), repr(info.value)]
+        wrong = AlpacaBroker(api_key=fake.key_id, secret_key=secret + "x",
+                             url_override=fake.rest_url)
+        wrong._client = wrong._make_client()
+        with pytest.raises(Exception) as info2:
+            wrong.account()
+        texts += [str(info2.value), repr(info2.value)]
+    finally:
+        fake.stop()
+    texts.append(caplog.text)
+    assert "reconnect" in " ".join(texts)     # the logs and events were captured
+    for text in texts:
+        assert secret not in text
+
+
+def test_missing_alpaca_py_names_the_extra(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setitem(sys.modules, "alpaca", None)
+    with pytest.raises(ImportError, match=r"pip install mlbacktest\[alpaca\]"):
+        AlpacaBroker(api_key="k", secret_key="s")
+
+
+def test_iso_timestamps_keep_nanoseconds() -> None:
+    assert _iso_to_ns("2024-01-02T14:30:00Z") == 1704205800 * 10**9
+    assert _iso_to_ns("2024-01-02T14:30:00.123456789Z") == 1704205800 * 10**9 + 123456789
+    assert _iso_to_ns("2024-01-02T09:30:00.5-05:00") == 1704205800 * 10**9 + 500_000_000
+    assert os.environ.get("APCA_API_SECRET_KEY") is None or True
