@@ -242,7 +242,7 @@ class FakeAlpaca:
         self._http = ThreadingHTTPServer((LOOPBACK, 0), handler)
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
-        self._http_thread = threading.Thread(target=self._http.serve_forever,
+        self._http_thread = threading.Thread(target=self._http.serve_forever, args=(0.02,),
                                              name="fake-alpaca-http", daemon=True)
         self._http_thread.start()
         return self

@@ -80,6 +80,8 @@ def _require_alpaca() -> None:
         import alpaca  # noqa: F401
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
+    _stream_class("data")  # imports alpaca-py's stream modules without their import warning
+    _stream_class("trading")
 
 
 # --------------------------------------------------------------------- credentials
@@ -238,10 +240,15 @@ def _stop_stream(stream: Any, thread: threading.Thread | None) -> None:
     """Stop an alpaca-py stream promptly: signal it, then close its socket."""
     loop = getattr(stream, "_loop", None)
     if loop is not None and loop.is_running():
+        async def halt() -> None:
+            await stream.stop_ws()   # no reconnection from now on
+            await stream.close()     # wakes the receive loop at once
+
+        coro = halt()
         try:
-            asyncio.run_coroutine_threadsafe(stream.stop_ws(), loop).result(5)
-            asyncio.run_coroutine_threadsafe(stream.close(), loop).result(5)
+            asyncio.run_coroutine_threadsafe(coro, loop).result(5)
         except (RuntimeError, TimeoutError, asyncio.TimeoutError, OSError) as exc:
+            coro.close()
             log.warning("closing the %s stream: %s", type(stream).__name__, type(exc).__name__)
     elif loop is None:
         stream._stop_stream_queue.put_nowait({"should_stop": True})
@@ -259,9 +266,15 @@ def _stream_class(kind: str) -> type:
     """
     if kind in _stream_classes:
         return _stream_classes[kind]
+    import warnings
+
     import websockets
-    from alpaca.data.live import StockDataStream
-    from alpaca.trading.stream import TradingStream
+
+    with warnings.catch_warnings():
+        # alpaca-py's streams are built on websockets.legacy, which warns on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from alpaca.data.live import StockDataStream
+        from alpaca.trading.stream import TradingStream
 
     base = StockDataStream if kind == "data" else TradingStream
 
@@ -449,9 +462,9 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         if self._started:
             raise RuntimeError("AlpacaStreamFeed.start() was already called")
         self._started = True
+        cls = _stream_class("data")  # first: it imports alpaca.data quietly
         from alpaca.data.enums import DataFeed
 
-        cls = _stream_class("data")
         kwargs: dict[str, Any] = {"raw_data": True, "feed": DataFeed(self._feed_name),
                                   "websocket_params": _ws_params()}
         if self._url is not None:
