@@ -557,7 +557,8 @@ class FakeAlpaca:
         return {
             "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, "fake-alpaca/account")),
             "account_number": "PA0FAKE", "status": "ACTIVE", "crypto_status": "INACTIVE",
-            "currency": "USD", "buying_power": _num(self.cash), "regt_buying_power": _num(self.cash),
+            "currency": "USD", "buying_power": _num(self.cash),
+            "regt_buying_power": _num(self.cash),
             "daytrading_buying_power": "0", "non_marginable_buying_power": _num(self.cash),
             "cash": _num(self.cash), "accrued_fees": "0", "pending_transfer_in": "0",
             "portfolio_value": _num(equity), "pattern_day_trader": False,
@@ -649,10 +650,12 @@ class FakeAlpaca:
             if method == "GET" and path == "/v2/account":
                 return 200, self._account_json(), 0.0
             if method == "GET" and path == "/v2/positions":
-                return 200, [self._position_json(s, q) for s, q in sorted(self.positions.items())], 0.0
+                pos = sorted(self.positions.items())
+                return 200, [self._position_json(s, q) for s, q in pos], 0.0
             if method == "GET" and path == "/v2/clock":
-                return 200, {"timestamp": iso_ns(self.now_ns), "is_open": True,
-                             "next_open": iso_ns(self.now_ns), "next_close": iso_ns(self.now_ns)}, 0.0
+                now = iso_ns(self.now_ns)
+                return 200, {"timestamp": now, "is_open": True,
+                             "next_open": now, "next_close": now}, 0.0
             if method == "GET" and path == "/v2/assets":
                 return 200, [self._asset_json(s) for s in self.symbols], 0.0
             if method == "GET" and path.startswith("/v2/assets/"):
@@ -684,8 +687,8 @@ class FakeAlpaca:
                 return 200, order.to_json(self.asset_ids[order.symbol], self.now_ns), 0.0
             if method == "GET" and path == "/v2/orders":
                 status = query.get("status", ["open"])[0]
-                sel = [o for o in self.orders.values()
-                       if status == "all" or (status == "open") == (o.status in ("new", "accepted"))]
+                sel = [o for o in self.orders.values() if status == "all"
+                       or (status == "open") == (o.status in ("new", "accepted"))]
                 return 200, [o.to_json(self.asset_ids[o.symbol], self.now_ns) for o in sel], 0.0
             if path.startswith("/v2/orders/"):
                 oid = path.rsplit("/", 1)[1]
@@ -696,8 +699,8 @@ class FakeAlpaca:
                     return 200, order.to_json(self.asset_ids[order.symbol], self.now_ns), 0.0
                 if method == "DELETE":
                     if order.status not in ("new", "accepted"):
-                        return 422, {"code": 42210000,
-                                     "message": f"order is not cancelable (status {order.status})"}, 0.0
+                        why = f"order is not cancelable (status {order.status})"
+                        return 422, {"code": 42210000, "message": why}, 0.0
                     order.status = "canceled"
                     order.canceled_ns = self.now_ns
                     self._run(self._broadcast_trade(

@@ -194,7 +194,7 @@ def test_duplicate_and_out_of_order_bars_each_give_one_event(fake: FakeAlpaca) -
 
 
 def test_a_signal_past_the_timeout_gives_nan_and_one_stale_signal(fake: FakeAlpaca) -> None:
-    feed = _feed(fake, signal_names=["pred"], signals=fake.signal_queue, signal_timeout=0.3)
+    feed = _feed(fake, signal_names=["pred"], signals=fake.signal_queue, signal_timeout=0.5)
     feed.start()
     try:
         fake.publish_next()

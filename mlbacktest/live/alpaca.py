@@ -136,7 +136,7 @@ def load_credentials(api_key: str | None = None, secret_key: str | None = None,
         A file of ``APCA_API_KEY_ID=...`` and ``APCA_API_SECRET_KEY=...`` lines
         (``#`` comments and blank lines allowed) that only its owner may read
         or write (mode 600 or stricter).
-    
+
     Returns
     -------
     AlpacaCredentials
@@ -410,7 +410,8 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         if signal_names and signals is None:
             raise ValueError("signal_names given but no signals source")
         if signals is not None and not signal_names:
-            raise ValueError("a signals source needs signal_names (the columns of BarBatch.signals)")
+            raise ValueError("a signals source needs signal_names "
+                             "(the columns of BarBatch.signals)")
         for pname, v in (("signal_timeout", signal_timeout), ("bar_timeout", bar_timeout),
                          ("signal_poll", signal_poll), ("connect_timeout", connect_timeout)):
             if not (v > 0 and math.isfinite(v)):
@@ -523,6 +524,7 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         """Fetch, from the historical bars endpoint, the bars published while disconnected."""
         if not self._stream_last:
             return
+        from alpaca.data.enums import DataFeed
         from alpaca.data.historical import StockHistoricalDataClient
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
@@ -533,8 +535,8 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
                                                raw_data=True, url_override=self._rest_url)
             req = StockBarsRequest(symbol_or_symbols=list(self.asset_names),
                                    timeframe=TimeFrame.Minute, start=_ns_to_datetime(start),
-                                   feed=self._feed_name)
-            got = client.get_stock_bars(req)
+                                   feed=DataFeed(self._feed_name))
+            got: Any = client.get_stock_bars(req)  # raw_data: {symbol: [bar, ...]}
         except Exception as exc:  # noqa: BLE001 - reported as an event, the stream goes on
             self._q.put((_ERR, ErrorEvent(0, "feed", "venue",
                                           f"backfill after reconnect failed: "
