@@ -337,6 +337,27 @@ def test_resubmission_after_an_unknown_outcome_is_not_doubled(fake: FakeAlpaca,
                            _expected(fake)[fake.timestamps[1]]["AAA"][0])]
 
 
+def test_fills_missed_while_the_trading_stream_is_down_arrive_once(fake: FakeAlpaca) -> None:
+    broker = _broker(fake, reconnect_backoff=(0.3, 1.0))
+    broker.connect()
+    try:
+        fake.publish_next()
+        broker.submit(VenueOrder("d1", "BBB", 7.0))
+        assert fake.drop_trading_stream() == 1
+        ts = fake.publish_next()            # fills d1 while nobody listens
+        evs = _events_until(broker, lambda g: any(isinstance(e, VenueFill) for e in g))
+        fake.repeat_fills()                 # a late copy of the same execution changes nothing
+        time.sleep(0.2)
+        evs += broker.poll_events()
+    finally:
+        broker.close()
+    kinds = [e.kind for e in evs if isinstance(e, ErrorEvent)]
+    assert kinds == ["disconnect", "reconnect"]
+    fills = [e for e in evs if isinstance(e, VenueFill)]
+    assert [(f.client_order_id, f.quantity, f.price, f.ts) for f in fills] == [
+        ("d1", 7.0, _expected(fake)[ts]["BBB"][0], ts)]
+
+
 def test_cancel_reports_cancelled_and_account_lists_open_orders(fake: FakeAlpaca) -> None:
     broker = _broker(fake)
     broker.connect()

@@ -203,6 +203,14 @@ def _iso_to_ns(text: str) -> int:
     return sec * 1_000_000_000 + frac_ns
 
 
+def _dt_to_ns(d: _dt.datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime, in integers (no float rounding)."""
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    delta = d - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
 def _ns_to_datetime(ns: int) -> _dt.datetime:
     sec, rem = divmod(int(ns), 1_000_000_000)
     return _dt.datetime.fromtimestamp(sec, tz=_dt.timezone.utc) + _dt.timedelta(
@@ -1180,7 +1188,7 @@ class AlpacaBroker(LiveBroker, _StreamOwner):
                     continue
                 self._applied[coid] = cum
             side = str(getattr(o.side, "value", o.side))
-            ts = int(o.filled_at.timestamp() * 1e9) if o.filled_at else self._last_ts
+            ts = _dt_to_ns(o.filled_at) if o.filled_at else self._last_ts
             self._put(VenueFill(coid, f"rest:{o.id}:{cum}", ts, o.symbol,
                                 new if side == "buy" else -new, float(o.filled_avg_price)))
 
