@@ -35,6 +35,7 @@ import datetime as _dt
 import json
 import math
 import queue
+import socket
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -724,6 +725,12 @@ def _parse_iso(text: str) -> int:
 def _make_http_handler(fake: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # headers and body are written separately: without this, Nagle's
+            # algorithm and the client's delayed ACK add ~40 ms to answers
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _serve(self, method: str) -> None:
             import time
