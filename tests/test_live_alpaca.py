@@ -218,6 +218,48 @@ def test_a_signal_past_the_timeout_gives_nan_and_one_stale_signal(fake: FakeAlpa
             np.testing.assert_array_equal(b.signals, want)
 
 
+def test_a_silent_asset_is_left_out_after_the_bar_timeout(fake: FakeAlpaca) -> None:
+    feed = _feed(fake, bar_timeout=0.3)
+    feed.start()
+    try:
+        with pytest.raises(TimeoutError):
+            feed.next_batch(0.2)             # nothing published yet (the engine: stale_data)
+        ts = fake.publish_next(hold=["BBB"])
+        t0 = time.monotonic()
+        batch = feed.next_batch(5.0)
+        waited = time.monotonic() - t0
+        fake.send_held()
+        fake.publish_next()
+        nxt = feed.next_batch(5.0)
+        errors = feed.take_errors()
+    finally:
+        feed.stop()
+    assert batch.ts == ts and list(batch.asset) == [0] and waited >= 0.25
+    assert nxt.ts == fake.timestamps[1] and list(nxt.asset) == [0, 1]
+    assert [(e.kind, e.asset, e.ts) for e in errors] == [("out_of_order_bar", "BBB", ts)]
+
+
+def test_signals_from_a_polled_callable(fake: FakeAlpaca) -> None:
+    def poll():  # type: ignore[no-untyped-def]
+        out = []
+        while not fake.signal_queue.empty():
+            out.append(fake.signal_queue.get_nowait())
+        return out
+
+    feed = _feed(fake, end=fake.timestamps[2], signal_names=["pred"], signals=poll,
+                 signal_timeout=5.0)
+    feed.start()
+    try:
+        for _ in range(3):
+            fake.publish_next()
+        got = _drain(feed)
+    finally:
+        feed.stop()
+    assert [b.ts for b in got] == fake.timestamps[:3]
+    assert [b.signals[:, 0].tolist() for b in got] == [[0.01, -0.01], [0.02, -0.02],
+                                                       [0.03, -0.03]]
+
+
 def test_bad_signal_record_names_asset_and_ts(fake: FakeAlpaca) -> None:
     import queue
 

@@ -1130,6 +1130,7 @@ class AlpacaBroker(LiveBroker, _StreamOwner):
         order = data.get("order") or {}
         coid = str(order.get("client_order_id", ""))
         ts = _iso_to_ns(data["timestamp"]) if data.get("timestamp") else self._last_ts
+        self._last_ts = max(self._last_ts, ts)
         if event in ("fill", "partial_fill"):
             exec_id = str(data.get("execution_id") or "")
             cum = float(order.get("filled_qty") or 0.0)
