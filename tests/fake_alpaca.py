@@ -38,7 +38,7 @@ import queue
 import socket
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -299,7 +299,9 @@ class FakeAlpaca:
         return self.cursor >= len(self._steps)
 
     def publish_next(self, *, duplicate: Iterable[str] = (), hold: Iterable[str] = (),
-                     hold_signal: Iterable[str] = ()) -> int:
+                     hold_signal: Iterable[str] = (),
+                     before_bars: Callable[[list[tuple[str, int, str, float, float]]], None]
+                     | None = None) -> int:
         """Publish the next timestamp: fill resting market orders, then stream its bars.
 
         Parameters
@@ -310,6 +312,10 @@ class FakeAlpaca:
             Assets whose bar is held back (sent later by :meth:`send_held`).
         hold_signal : iterable of str
             Assets whose signal record is held back (:meth:`release_signals`).
+        before_bars : callable, optional
+            Called with this step's fills once their trade updates are sent and
+            before the bars go out (a test can wait there until its client has
+            the fills, to run in lockstep with a backtest).
 
         Returns
         -------
@@ -334,7 +340,10 @@ class FakeAlpaca:
                 if row["asset"] in dup:
                     out.append(self._bar_msg(row))
             self._last_fill_msgs = trade_msgs
+            n_fills = len(self.fills)
             self._run(self._broadcast_trade(trade_msgs))
+            if before_bars is not None:
+                before_bars(self.fills[n_fills - len(trade_msgs):])
             self._run(self._broadcast_data(out))
             held_sig = set(hold_signal)
             for row in rows:

@@ -353,7 +353,7 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
     Parameters
     ----------
     symbols : sequence of str
-        The universe; :attr:`asset_names` keeps this order.
+        The universe; :attr:`asset_names` holds it sorted (as the engine wants).
     api_key, secret_key, credentials_file
         Credentials, see :func:`load_credentials`.
     feed : str
@@ -425,10 +425,10 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
             if not (v > 0 and math.isfinite(v)):
                 raise ValueError(f"{pname} must be a positive number of seconds, got {v!r}")
         self._creds = load_credentials(api_key, secret_key, credentials_file)
-        self.asset_names = names
+        self.asset_names = tuple(sorted(names))
         self.signal_names = tuple(str(s) for s in signal_names)
         self.tz = tz
-        self._index = {s: i for i, s in enumerate(names)}
+        self._index = {s: i for i, s in enumerate(self.asset_names)}
         self._feed_name = feed
         self._signals_src = signals
         self._signal_timeout = float(signal_timeout)
