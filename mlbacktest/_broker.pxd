@@ -72,6 +72,9 @@ cdef class Broker(OrderBook):
     cdef double* rule_peak                     # best close since the position opened (max long, min short)
     cdef int32_t* rule_bars                    # bars held since the position opened (entry bar included)
     cdef int64_t* rule_exit_order              # working time-exit order of the asset (-1: none)
+    # External matching (a live run against a venue).
+    cdef readonly bint external                # orders are never matched against bars: a venue fills them
+    cdef list ext_queue                        # venue fills and status changes booked at the next timestamp
 
     cdef int64_t submit_order(self, OrderC* order, price_t reference_price,
                               bint activate_now=*) except -1
@@ -101,6 +104,7 @@ cdef class Broker(OrderBook):
                           int n_ranges, ts_t ts, idx_t n_cand) except -1
     cdef int end_of_step(self, BarStore store, const idx_t* starts, const idx_t* stops,
                          int n_ranges, ts_t ts) except -1
+    cdef idx_t book_external(self, ts_t ts) except -1
     cdef int64_t internal_order(self, asset_t asset, qty_t quantity, code_t order_type,
                                 price_t limit_price, price_t stop_price, code_t origin,
                                 ts_t ts) except -1

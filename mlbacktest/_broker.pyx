@@ -167,6 +167,8 @@ cdef class Broker(OrderBook):
         self.rule_peak = NULL
         self.rule_bars = NULL
         self.rule_exit_order = NULL
+        self.external = False
+        self.ext_queue = []
 
     def __init__(self, BarStore store, Portfolio portfolio, *,
                  CommissionModel commission=None, SlippageModel slippage=None,
@@ -1224,6 +1226,11 @@ cdef class Broker(OrderBook):
         cdef double close
         cdef bint has_trailing = False
         cdef const asset_t[::1] asset = store.asset
+        if self.external:
+            # a venue matches: only what it reported is booked, at the open of the timestamp
+            if phase == PHASE_OPEN and len(self.ext_queue) > 0:
+                return self.book_external(ts)
+            return 0
         if phase == PHASE_OPEN and self.volume_cap < INFINITY:
             # one volume budget per bar, shared by the open and close phases
             for r in range(n_ranges):
@@ -1323,6 +1330,119 @@ cdef class Broker(OrderBook):
             for i in range(starts[r], stops[r]):
                 self.row_of_asset[asset[i]] = -1
         return self.n_fills - n_before
+
+    # ------------------------------------------------------------ external matching
+    cdef idx_t book_external(self, ts_t ts) except -1:
+        """Book the venue's fills and status changes queued since the last timestamp.
+
+        A fill goes through the same ledger as an internal one (portfolio,
+        fill record, order status, OCO siblings, OTO children); its price and
+        commission are the venue's and its slippage is 0. A fill of an order
+        that already ended here (cancelled, but filled at the venue before
+        the cancel arrived) is booked too: the venue's account is the truth.
+        Returns the number of fills added.
+        """
+        cdef idx_t n_before = self.n_fills
+        cdef Portfolio pf = self.portfolio
+        cdef OrderC* o
+        cdef FillC f
+        cdef CandC cand
+        cdef int64_t oid
+        cdef int kind
+        cdef double q, price, comm, old_pos, new_pos
+        cdef ts_t fts
+        queue = self.ext_queue
+        self.ext_queue = []
+        for item in queue:
+            kind, oid, q, price, comm, fts = item
+            o = &self.orders[oid]
+            if kind >= 0:  # a status change
+                if working(o):
+                    self.end_order(o, <code_t> kind, REASON_NONE, ts)
+                continue
+            old_pos = pf.position[o.asset]
+            pf.close_segment(o.asset, ts, &f.held_high, &f.held_low)
+            pf.apply_fill(o.asset, q, price, comm, 0.0)
+            new_pos = pf.position[o.asset]
+            if old_pos == 0.0 and new_pos != 0.0:
+                self.n_positions += 1
+            elif old_pos != 0.0 and new_pos == 0.0:
+                self.n_positions -= 1
+            f.ts = fts
+            f.asset = o.asset
+            f.order_id = o.id
+            f.quantity = q
+            f.price = price
+            f.commission = comm
+            f.slippage = 0.0
+            self.add_fill(&f)
+            if isnan(o.avg_price):
+                o.avg_price = price
+            else:
+                o.avg_price = (o.avg_price * fabs(o.filled) + price * fabs(q)) / fabs(o.filled + q)
+            o.filled += q
+            if working(o):
+                if o.type == ORDER_MARKET:
+                    self.pending_market[o.asset] -= q
+                cand.time = 0.0
+                cand.id = o.id
+                cand.price = price
+                cand.seg = 0
+                self.after_fill(o, q, &cand, ts)
+        self.n_activated = 0
+        return self.n_fills - n_before
+
+    def set_external(self, bint on):
+        """Switch external matching on: orders go to a venue and are never matched here.
+
+        Orders are still validated, stored and given ids as usual; the venue's
+        fills and status changes come back through :meth:`queue_external_fill`
+        and :meth:`queue_external_status`.
+        """
+        self.external = on
+
+    def queue_external_fill(self, int64_t order_id, double quantity, double price,
+                            double commission, ts_t ts):
+        """Queue a venue's fill of ``order_id``; booked at the open of the next timestamp.
+
+        Raises
+        ------
+        ValueError
+            For an unknown order, a quantity of the wrong sign or zero, or a
+            price that is not finite and positive.
+        """
+        if not 0 <= order_id < self.n_orders:
+            raise ValueError(f"a venue fill for unknown order id {order_id}")
+        cdef OrderC* o = &self.orders[order_id]
+        if quantity == 0.0 or (quantity > 0.0) != (o.quantity > 0.0) or not isfinite(quantity):
+            raise ValueError(f"a venue fill of {quantity} for order {order_id} of quantity "
+                             f"{o.quantity}: the sign must match and it must not be zero")
+        if not (isfinite(price) and price > 0.0) or not isfinite(commission):
+            raise ValueError(f"a venue fill for order {order_id} at price {price} with commission "
+                             f"{commission}: both must be finite and the price positive")
+        self.ext_queue.append((-1, order_id, quantity, price, commission, ts))
+
+    def queue_external_status(self, int64_t order_id, int status, ts_t ts):
+        """Queue a venue's ending of ``order_id`` (cancelled, expired or rejected status code)."""
+        if not 0 <= order_id < self.n_orders:
+            raise ValueError(f"a venue status for unknown order id {order_id}")
+        if status not in (STATUS_CANCELLED, STATUS_EXPIRED, STATUS_REJECTED):
+            raise ValueError(f"a venue can end an order as cancelled, expired or rejected, "
+                             f"not with status code {status}")
+        self.ext_queue.append((status, order_id, 0.0, 0.0, 0.0, ts))
+
+    @property
+    def n_queued(self):
+        """Venue fills and status changes waiting to be booked."""
+        return len(self.ext_queue)
+
+    def order_fields(self, int64_t order_id):
+        """``(asset, type, tif, quantity, limit, stop, status, released, filled)`` of an order."""
+        if not 0 <= order_id < self.n_orders:
+            raise IndexError(f"no order with id {order_id}")
+        cdef OrderC* o = &self.orders[order_id]
+        return (o.asset, o.type, o.tif, o.quantity, o.limit_price, o.stop_price, o.status,
+                o.released, o.filled)
 
     # ------------------------------------------------------------ Python side
     def open_order_ids(self, int asset=-1):

@@ -335,34 +335,7 @@ class BacktestEngine:
         n_steps = calendar.size
         portfolio = Portfolio(store.n_assets, cfg.initial_cash, n_steps)
         hooks = _overridden_hooks(self.strategy)
-        broker = Broker(
-            store,
-            portfolio,
-            commission=cfg.commission_model,
-            slippage=cfg.slippage_model,
-            columns=self._columns(store),
-            fractional=cfg.fractional,
-            allow_short=cfg.shorting_allowed,
-            market_at_close=cfg.fill_at == "close",
-            market_next_close=cfg.fill_at == "next_close",
-            intrabar_path=cfg.intrabar_path,
-            volume_cap=(float("inf") if cfg.max_volume_participation is None
-                        else cfg.max_volume_participation),
-            reentry_same_bar=cfg.same_bar_reentry,
-            children_same_bar=cfg.linked_orders_same_bar,
-            log_status="on_order" in hooks,
-            account=cfg.account,
-            initial_margin=cfg.initial_margin,
-            maintenance_margin=cfg.maintenance_margin,
-            margin_rate=cfg.margin_rate,
-            borrow_rate=np.asarray(cfg.borrow_rates(store.asset_names), dtype=np.float64),
-            max_open_positions=-1 if cfg.max_open_positions is None else cfg.max_open_positions,
-            max_gross_leverage=(float("inf") if cfg.max_gross_leverage is None
-                                else cfg.max_gross_leverage),
-            max_drawdown=float("nan") if cfg.max_drawdown is None else cfg.max_drawdown,
-        )
-        if isinstance(cfg.position_rules, PositionRules):
-            broker.set_rules(-1, *cfg.position_rules.broker_args())
+        broker = _new_broker(cfg, store, portfolio, self._columns(store), "on_order" in hooks)
         strategy = self.strategy
 
         def save_so_far() -> None:
@@ -426,6 +399,40 @@ class BacktestEngine:
             equity=portfolio.record_arrays(), fills=broker.fill_arrays(),
             orders=broker.to_arrays(), **fields))
 
+
+
+def _new_broker(cfg: BacktestConfig, store: BarStore, portfolio: Portfolio,
+                columns: ColumnSource | None, log_status: bool) -> Broker:
+    """The compiled broker of a run, with every rule of ``cfg`` (backtest and live alike)."""
+    broker = Broker(
+        store,
+        portfolio,
+        commission=cfg.commission_model,
+        slippage=cfg.slippage_model,
+        columns=columns,
+        fractional=cfg.fractional,
+        allow_short=cfg.shorting_allowed,
+        market_at_close=cfg.fill_at == "close",
+        market_next_close=cfg.fill_at == "next_close",
+        intrabar_path=cfg.intrabar_path,
+        volume_cap=(float("inf") if cfg.max_volume_participation is None
+                    else cfg.max_volume_participation),
+        reentry_same_bar=cfg.same_bar_reentry,
+        children_same_bar=cfg.linked_orders_same_bar,
+        log_status=log_status,
+        account=cfg.account,
+        initial_margin=cfg.initial_margin,
+        maintenance_margin=cfg.maintenance_margin,
+        margin_rate=cfg.margin_rate,
+        borrow_rate=np.asarray(cfg.borrow_rates(store.asset_names), dtype=np.float64),
+        max_open_positions=-1 if cfg.max_open_positions is None else cfg.max_open_positions,
+        max_gross_leverage=(float("inf") if cfg.max_gross_leverage is None
+                            else cfg.max_gross_leverage),
+        max_drawdown=float("nan") if cfg.max_drawdown is None else cfg.max_drawdown,
+    )
+    if isinstance(cfg.position_rules, PositionRules):
+        broker.set_rules(-1, *cfg.position_rules.broker_args())
+    return broker
 
 def _progress_bar(progress: bool | None, total: int) -> Any:
     """A tqdm bar over ``total`` timestamps, or None when progress is off."""

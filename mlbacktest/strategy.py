@@ -21,6 +21,7 @@ from mlbacktest.indicators._plan import check_name
 if TYPE_CHECKING:  # pragma: no cover
     from mlbacktest._engine import Engine
     from mlbacktest._events import BarStore, FillEvent, MarketEvent, SliceView
+    from mlbacktest.live.base import ErrorEvent
 
 __all__ = ["Strategy", "Bracket", "ORDER_TYPES", "TIME_IN_FORCE"]
 
@@ -212,6 +213,20 @@ class Strategy(StrategyCore):
         accepted, partially_filled, filled, cancelled, expired, rejected);
         the other fields are read live. Status events of a timestamp are
         delivered before its ``on_fill`` calls.
+        """
+
+    def on_error(self, event: ErrorEvent) -> None:
+        """Called in a paper or live run for each incident at its edge.
+
+        ``event`` is a :class:`~mlbacktest.live.base.ErrorEvent`: a lost or
+        restored connection, an order the venue rejected, a stale or
+        duplicate bar, a signal that missed its timeout, a kill switch. It
+        is delivered through the run's clock, *between* timestamps: after
+        every hook of the last timestamp processed (``event.ts``) and before
+        the bars of the next one, in the order the incidents were reported.
+        Orders placed here are sent like those of any other hook. A
+        backtest never calls it. The default does nothing (the run goes on);
+        raise to stop the run.
         """
 
     def on_end(self) -> None:
@@ -1175,6 +1190,11 @@ class Strategy(StrategyCore):
         engine = self._require_engine()
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {fn!r}")
+        if engine.calendar.size == 0:
+            raise ValueError(
+                "schedule() computes its firing times from the run's calendar, which this live "
+                "feed does not publish (it has no calendar() method); use schedule_at(fn, when) "
+                "for each time instead")
         times = firing_times(engine.calendar, engine.store.tz, every=every, at=at,
                              rule=rule, start=start, end=end)
         if engine.started:

@@ -1,6 +1,8 @@
 """Paper and live trading: the same Strategy on a live feed and a venue's broker.
 
-See :mod:`mlbacktest.live.base` for the two boundaries an adapter implements.
+See :mod:`mlbacktest.live.base` for the two boundaries an adapter implements,
+:class:`LiveEngine` for the run, :class:`ReplayFeed` to replay recorded bars
+and :class:`PaperBroker` to trade on paper.
 """
 
 from mlbacktest.live.base import (
@@ -14,6 +16,9 @@ from mlbacktest.live.base import (
     VenueFill,
     VenueOrder,
 )
+from mlbacktest.live.engine import LiveEngine, PaperBroker, ReconcileError, run_live
+from mlbacktest.live.replay import ReplayFeed
+from mlbacktest.live.simulated import SimulatedVenue
 
 __all__ = [
     "ERROR_KINDS",
@@ -21,8 +26,14 @@ __all__ = [
     "BarBatch",
     "ErrorEvent",
     "LiveBroker",
+    "LiveEngine",
     "LiveFeed",
     "OrderUpdate",
+    "PaperBroker",
+    "ReconcileError",
+    "ReplayFeed",
+    "SimulatedVenue",
     "VenueFill",
     "VenueOrder",
+    "run_live",
 ]

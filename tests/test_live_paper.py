@@ -1,0 +1,249 @@
+"""Paper trading on a replay equals the backtest, bit for bit (orders, fills, equity)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
+from mlbacktest.errors import ConfigError, DataError
+from mlbacktest.live import (
+    BarBatch,
+    ErrorEvent,
+    LiveEngine,
+    LiveFeed,
+    PaperBroker,
+    ReplayFeed,
+)
+from tests.live_strategies import (
+    ALL,
+    Brackets,
+    LimitsAndStops,
+    NextOpenMarket,
+    SliceMarket,
+    WithIndicators,
+    gappy_bars,
+)
+
+FILL_COLS = ["timestamp", "asset", "order_id", "quantity", "price", "commission", "slippage"]
+
+
+def backtest(df, cls, cfg):
+    return BacktestEngine(PolarsDataFeed(df), cls(), cfg).run(progress=False)
+
+
+def paper(df, cls, cfg, **kw):
+    return LiveEngine(ReplayFeed(df, speed=math.inf), cls(), cfg, broker=PaperBroker(),
+                      **kw).run()
+
+
+def assert_same_run(a, b):
+    for col in FILL_COLS:
+        x, y = a.fills[col], b.fills[col]
+        assert x.dtype == y.dtype and x.equals(y), col
+    oa, ob = a.orders, b.orders
+    assert oa.columns == ob.columns
+    assert oa.equals(ob, null_equal=True)
+    assert a.equity.equals(b.equity, null_equal=True)
+
+
+CFG = BacktestConfig(initial_cash=10_000.0, commission=0.001, slippage_bps=3.0, allow_short=True,
+                     history_window=20)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("max_batch", [1, 7, None])
+def test_replay_paper_equals_backtest(cls, max_batch):
+    df = gappy_bars()
+    bt = backtest(df, cls, CFG)
+    assert bt.fills.height > 3  # the scenario trades
+    lv = paper(df, cls, CFG, max_batch=max_batch)
+    assert_same_run(bt, lv)
+
+
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.LookAheadWarning")
+@pytest.mark.parametrize("fill_at", ["close", "next_close"])
+def test_paper_other_fill_rules_equal_backtest(fill_at):
+    df = gappy_bars(seed=5)
+    cfg = BacktestConfig(initial_cash=10_000.0, fill_at=fill_at, allow_short=True, latency_bars=1
+                         if fill_at == "next_close" else 0, history_window=20)
+    for cls in (SliceMarket, LimitsAndStops):
+        assert_same_run(backtest(df, cls, cfg), paper(df, cls, cfg, max_batch=3))
+
+
+def test_paper_intraday_with_day_orders_and_latency():
+    df = gappy_bars(n_bars=200, every="1h", seed=9)
+
+    class DayLimits(Strategy):
+        def on_market_data(self, event, context):
+            if event.signals["pred"] > 0:
+                self.order(event.asset, 2, order_type="limit",
+                           limit_price=round(event.close * 0.998, 2), time_in_force="day")
+            elif self.get_position(event.asset) > 0:
+                self.close_position(event.asset)
+
+    cfg = BacktestConfig(initial_cash=10_000.0, latency="90m", history_window=5)
+    bt = backtest(df, DayLimits, cfg)
+    assert (bt.orders["status"] == "expired").any()
+    assert_same_run(bt, paper(df, DayLimits, cfg, max_batch=1))
+
+
+def test_paper_schedule_uses_the_replay_calendar():
+    df = gappy_bars(n_bars=60)
+
+    class Monthly(Strategy):
+        def on_start(self):
+            self.schedule(self.rebalance, "1w")
+
+        def rebalance(self, context):
+            for a in self.assets:
+                self.order_target_percent(a, 0.2)
+
+    bt = backtest(df, Monthly, CFG)
+    assert bt.fills.height > 5
+    assert_same_run(bt, paper(df, Monthly, CFG, max_batch=1))
+
+
+class _Batches(LiveFeed):
+    """A feed of hand-made batches, with incidents reported before some of them."""
+
+    def __init__(self, batches, assets=("A", "B"), signals=(), errors=None):
+        self.batches = list(batches)
+        self.asset_names = tuple(assets)
+        self.signal_names = tuple(signals)
+        self.errors = dict(errors or {})
+        self._k = 0
+        self._pending = []
+
+    def next_batch(self, timeout):
+        if self._k >= len(self.batches):
+            return None
+        b = self.batches[self._k]
+        self._pending.extend(self.errors.get(self._k, []))
+        self._k += 1
+        return b
+
+    def take_errors(self):
+        out, self._pending = self._pending, []
+        return out
+
+
+def _batch(ts, rows):
+    assets = np.array([r[0] for r in rows], dtype=np.int64)
+    vals = np.array([r[1:] for r in rows], dtype=np.float64)
+    return BarBatch(ts=ts, asset=assets, open=vals[:, 0], high=vals[:, 1], low=vals[:, 2],
+                    close=vals[:, 3], volume=np.full(len(rows), 1e6),
+                    signals=np.zeros((len(rows), 0)))
+
+
+DAY = 86_400 * 10**9
+
+
+def test_on_error_is_delivered_between_timestamps_in_order():
+    seen = []
+
+    class Watch(Strategy):
+        def on_slice(self, view, context):
+            seen.append(("bars", int(view.ts)))
+
+        def on_error(self, event):
+            seen.append(("error", event.kind, event.ts))
+            if event.kind == "disconnect":
+                self.buy("A", 1)  # orders placed here fill at the next bar
+
+    e1 = ErrorEvent(0, "feed", "disconnect", "lost")
+    e2 = ErrorEvent(0, "feed", "reconnect", "back", attempt=2)
+    batches = [_batch(k * DAY, [(0, 10, 11, 9, 10), (1, 20, 21, 19, 20)]) for k in range(4)]
+    feed = _Batches(batches, errors={2: [e1, e2]})
+    res = LiveEngine(feed, Watch(), {"initial_cash": 1000}).run()
+    # delivered after the hooks of the last timestamp done, stamped with it
+    assert seen == [("bars", 0), ("bars", DAY), ("error", "disconnect", DAY),
+                    ("error", "reconnect", DAY), ("bars", 2 * DAY), ("bars", 3 * DAY)]
+    assert res.fills["timestamp"].dt.epoch("ns").to_list() == [2 * DAY]
+    assert res.fills["price"].to_list() == [10.0]
+
+
+def test_on_error_exception_keeps_its_type():
+    class Boom(Strategy):
+        def on_error(self, event):
+            raise KeyError("strategy bug")
+
+    feed = _Batches([_batch(k * DAY, [(0, 10, 11, 9, 10)]) for k in range(3)],
+                    errors={1: [ErrorEvent(0, "feed", "disconnect", "lost")]})
+    with pytest.raises(KeyError) as info:
+        LiveEngine(feed, Boom()).run()
+    assert any("on_error" in n for n in getattr(info.value, "__notes__", []))
+
+
+def test_bad_batches_are_refused_naming_asset_and_time():
+    bad = [_batch(0, [(0, 10, 11, 9, 10)]), _batch(DAY, [(1, 10, 9, 11, 10)])]
+    with pytest.raises(DataError, match=r"'B'.*1970-01-02"):
+        LiveEngine(_Batches(bad), Strategy()).run()
+    back = [_batch(DAY, [(0, 10, 11, 9, 10)]), _batch(0, [(0, 10, 11, 9, 10)])]
+    with pytest.raises(DataError, match="back in time"):
+        LiveEngine(_Batches(back), Strategy()).run()
+    unsorted = [_batch(0, [(1, 10, 11, 9, 10), (0, 10, 11, 9, 10)])]
+    with pytest.raises(DataError, match="strictly increasing"):
+        LiveEngine(_Batches(unsorted), Strategy()).run()
+
+
+def test_schedule_without_a_calendar_is_a_clear_error():
+    class Sched(Strategy):
+        def on_start(self):
+            self.schedule(lambda ctx: None, "1d")
+
+    feed = _Batches([_batch(0, [(0, 10, 11, 9, 10)])])
+    with pytest.raises(ValueError, match="schedule_at"):
+        LiveEngine(feed, Sched()).run()
+
+
+def test_replay_feed_wall_clock():
+    df = gappy_bars(n_assets=2, n_bars=5, every="1m")
+    now = [100.0]
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        now[0] += s
+
+    feed = ReplayFeed(df, speed=60.0, clock=lambda: now[0], sleep=sleep)
+    feed.start()
+    b0 = feed.next_batch(5.0)
+    assert b0 is not None and slept == []
+    with pytest.raises(TimeoutError):
+        feed.next_batch(0.25)  # the next bar is due one second later (a minute / 60)
+    assert slept == [0.25]
+    b1 = feed.next_batch(5.0)
+    assert b1.ts - b0.ts == 60 * 10**9 and math.isclose(now[0], 101.0)
+    assert ReplayFeed(df, speed=math.inf, start=b1.ts).next_batch(0).ts == b1.ts
+    with pytest.raises(ConfigError, match="speed"):
+        ReplayFeed(df, speed=0)
+    with pytest.raises(DataError, match="start"):
+        ReplayFeed(df, start="2100-01-01")
+
+
+def test_paper_run_saves_as_it_goes(tmp_path):
+    df = gappy_bars()
+    res = LiveEngine(ReplayFeed(df, speed=math.inf), SliceMarket(), CFG, max_batch=10).run(
+        out=tmp_path / "run")
+    from mlbacktest.results import BacktestResult
+
+    back = BacktestResult.from_parquet(tmp_path / "run")
+    assert back.fills.equals(res.fills)
+    assert_same_run(backtest(df, SliceMarket, CFG), res)
+
+
+def test_misc_arguments_are_checked():
+    df = gappy_bars(n_bars=5)
+    with pytest.raises(TypeError):
+        LiveEngine(df, Strategy())
+    with pytest.raises(ConfigError, match="run_id"):
+        LiveEngine(ReplayFeed(df), Strategy(), run_id="a b")
+    with pytest.raises(ConfigError, match="max_batch"):
+        LiveEngine(ReplayFeed(df), Strategy(), max_batch=0)
+    for cls in (Brackets, LimitsAndStops, NextOpenMarket, WithIndicators):
+        assert issubclass(cls, Strategy)
+    assert pl is not None
