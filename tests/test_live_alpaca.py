@@ -521,3 +521,104 @@ def test_iso_timestamps_keep_nanoseconds() -> None:
     assert _iso_to_ns("2024-01-02T14:30:00.123456789Z") == 1704205800 * 10**9 + 123456789
     assert _iso_to_ns("2024-01-02T09:30:00.5-05:00") == 1704205800 * 10**9 + 500_000_000
     assert os.environ.get("APCA_API_SECRET_KEY") is None or True
+
+
+# ------------------------------------------------------------------ end to end
+class _LockstepFeed(AlpacaStreamFeed):
+    """The feed, counting how many batches the engine has asked for (for the publisher)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        import threading
+
+        super().__init__(*args, **kwargs)
+        self.cond = threading.Condition()
+        self.returned = 0
+        self.asked = 0
+
+    def next_batch(self, timeout: float):  # type: ignore[no-untyped-def]
+        with self.cond:
+            self.asked = self.returned + 1
+            self.cond.notify_all()
+        batch = super().next_batch(timeout)
+        if batch is not None:
+            self.returned += 1
+        return batch
+
+    def wait_asked(self, k: int, timeout: float = 20.0) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.asked >= k or self._stopping, timeout):
+                raise TimeoutError(f"the engine did not ask for batch {k}")
+
+
+def _lockstep_publisher(fake: FakeAlpaca, feed: _LockstepFeed, broker: AlpacaBroker,
+                        failures: list) -> object:  # type: ignore[type-arg]
+    """Publish one timestamp each time the engine asks for the next batch.
+
+    The engine sends a timestamp's orders before it asks for the next batch,
+    and the venue's fills of a timestamp reach the broker before its bars go
+    out, so the live run sees what a backtest sees, in the same order.
+    """
+    import threading
+
+    def wait_fills(fills) -> None:  # type: ignore[no-untyped-def]
+        end = time.monotonic() + 10
+        while not all(broker._applied.get(c, 0.0) >= abs(q) for c, _, _, q, _ in fills):
+            if time.monotonic() > end:
+                raise TimeoutError(f"fills {fills} did not reach the broker")
+            time.sleep(0.001)
+
+    def run() -> None:
+        try:
+            fake.wait_data_subscribed()
+            fake.wait_trading_listening()
+            for k in range(len(fake.timestamps)):
+                feed.wait_asked(k + 1)
+                fake.publish_next(before_bars=wait_fills)
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            failures.append(exc)
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th
+
+
+@pytest.mark.parametrize("name", ["NextOpenMarket", "SliceMarket"])
+def test_alpaca_run_gives_the_backtest_orders_and_fills(name: str) -> None:
+    import tests.live_strategies as strategies
+    from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed
+    from mlbacktest.live import LiveEngine
+    from tests.test_live_paper import assert_same_run
+
+    cls = getattr(strategies, name)
+    df = strategies.gappy_bars(n_assets=3, n_bars=40, seed=11)
+    cfg = BacktestConfig(initial_cash=1_000_000.0, allow_short=True, history_window=20)
+    bt = BacktestEngine(PolarsDataFeed(df), cls(), cfg).run(progress=False)
+    assert bt.fills.height > 5
+    fake = FakeAlpaca(df, signal_columns=["pred"], cash=1_000_000.0).start()
+    try:
+        feed = _LockstepFeed(
+            sorted(df["asset"].unique().to_list()), api_key=fake.key_id,
+            secret_key=fake.secret_key, url_override=fake.data_stream_url,
+            rest_url_override=fake.rest_url, signal_names=["pred"], signals=fake.signal_queue,
+            signal_timeout=5.0, bar_timeout=0.1, end=fake.timestamps[-1])
+        broker = _broker(fake)
+        failures: list = []
+        publisher = _lockstep_publisher(fake, feed, broker, failures)
+        run = LiveEngine(feed, cls(), cfg, broker=broker, run_id="t1", poll_interval=0.05)
+        lv = run.run()
+        publisher.join(10)  # type: ignore[attr-defined]
+        acct_cash, acct_pos = fake.cash, dict(fake.positions)
+    finally:
+        fake.stop()
+    assert failures == []
+    assert [e.kind for e in run.errors] == []
+    assert_same_run(bt, lv)
+    # every order reached the venue once, with the run's client order id
+    ids = [r["client_order_id"] for r in fake.order_requests]
+    assert len(ids) == len(set(ids)) == bt.orders.height
+    assert all(i.startswith("t1-") for i in ids)
+    # the venue's account and the run's ledger agree
+    final = lv.equity.row(-1, named=True)
+    assert math.isclose(acct_cash, final["cash"], rel_tol=0, abs_tol=1e-6)
+    pos = lv.fills.group_by("asset").agg(q=pl.col("quantity").sum())
+    assert {a: q for a, q in pos.iter_rows() if q != 0} == acct_pos

@@ -344,7 +344,7 @@ class _StreamOwner:
 
 
 # ------------------------------------------------------------------------------ feed
-_BAR, _SIG, _ERR, _GAP = 0, 1, 2, 3
+_BAR, _SIG, _ERR, _GAP, _BARS = 0, 1, 2, 3, 4
 
 
 class AlpacaStreamFeed(LiveFeed, _StreamOwner):
@@ -448,6 +448,8 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         self._started = False
         # stream-thread state: the newest bar ts received per asset (backfill start)
         self._stream_last: dict[int, int] = {}
+        self._bar_buf: list[tuple] = []
+        self._flush_scheduled = False
         # consumer-thread state
         n = len(names)
         self._pending: dict[int, dict[int, tuple[float, float, float, float, float]]] = {}
@@ -512,8 +514,20 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         ts = t.to_unix_nano() if hasattr(t, "to_unix_nano") else _iso_to_ns(str(t))
         if ts > self._stream_last.get(a, ts - 1):
             self._stream_last[a] = ts
-        self._q.put((_BAR, a, ts, float(msg["o"]), float(msg["h"]), float(msg["l"]),
-                     float(msg["c"]), float(msg["v"]), "stream"))
+        # the bars of one websocket frame are handed over together (one queue item):
+        # a timestamp is never seen half-delivered, whatever the thread scheduling
+        self._bar_buf.append((_BAR, a, ts, float(msg["o"]), float(msg["h"]), float(msg["l"]),
+                              float(msg["c"]), float(msg["v"]), "stream"))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_bars)
+
+    def _flush_bars(self) -> None:
+        """Runs once the stream has dispatched the whole frame (its task yields)."""
+        self._flush_scheduled = False
+        buf, self._bar_buf = self._bar_buf, []
+        if buf:
+            self._q.put((_BARS, buf))
 
     def _on_disconnect(self, exc: BaseException) -> None:
         self._q.put((_GAP, True))
@@ -597,6 +611,9 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         tag = item[0]
         if tag == _BAR:
             self._ingest_bar(item, now)
+        elif tag == _BARS:
+            for bar in item[1]:
+                self._ingest_bar(bar, now)
         elif tag == _SIG:
             self._ingest_signal(item[1])
         elif tag == _ERR:
