@@ -551,7 +551,8 @@ class _LockstepFeed(AlpacaStreamFeed):
 
 
 def _lockstep_publisher(fake: FakeAlpaca, feed: _LockstepFeed, broker: AlpacaBroker,
-                        failures: list) -> object:  # type: ignore[type-arg]
+                        failures: list, faults: dict | None = None  # type: ignore[type-arg]
+                        ) -> object:
     """Publish one timestamp each time the engine asks for the next batch.
 
     The engine sends a timestamp's orders before it asks for the next batch,
@@ -573,7 +574,15 @@ def _lockstep_publisher(fake: FakeAlpaca, feed: _LockstepFeed, broker: AlpacaBro
             fake.wait_trading_listening()
             for k in range(len(fake.timestamps)):
                 feed.wait_asked(k + 1)
-                fake.publish_next(before_bars=wait_fills)
+                fault = (faults or {}).get(k)
+                kw = {}
+                if fault == "drop":
+                    fake.drop_data_stream()     # this step's bars come from the backfill
+                elif fault == "429":
+                    fake.fail_next_order(429)   # the next order POST, whenever it comes
+                elif fault is not None:
+                    kw["duplicate"] = [fault]
+                fake.publish_next(before_bars=wait_fills, **kw)
         except BaseException as exc:  # noqa: BLE001 - the test reports it
             failures.append(exc)
 
@@ -622,3 +631,47 @@ def test_alpaca_run_gives_the_backtest_orders_and_fills(name: str) -> None:
     assert math.isclose(acct_cash, final["cash"], rel_tol=0, abs_tol=1e-6)
     pos = lv.fills.group_by("asset").agg(q=pl.col("quantity").sum())
     assert {a: q for a, q in pos.iter_rows() if q != 0} == acct_pos
+
+
+def test_alpaca_run_with_faults_still_equals_the_backtest() -> None:
+    """A dropped socket, a 429 and a duplicate bar: one on_error each, the same fills."""
+    import tests.live_strategies as strategies
+    from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed
+    from mlbacktest.live import LiveEngine
+    from tests.test_live_paper import assert_same_run
+
+    seen: list[ErrorEvent] = []
+
+    class Traced(strategies.SliceMarket):
+        def on_error(self, event):  # type: ignore[no-untyped-def]
+            seen.append(event)
+
+    df = strategies.gappy_bars(n_assets=3, n_bars=40, seed=11)
+    cfg = BacktestConfig(initial_cash=1_000_000.0, allow_short=True, history_window=20)
+    bt = BacktestEngine(PolarsDataFeed(df), Traced(), cfg).run(progress=False)
+    seen.clear()
+    fake = FakeAlpaca(df, signal_columns=["pred"], cash=1_000_000.0).start()
+    try:
+        feed = _LockstepFeed(
+            sorted(df["asset"].unique().to_list()), api_key=fake.key_id,
+            secret_key=fake.secret_key, url_override=fake.data_stream_url,
+            rest_url_override=fake.rest_url, signal_names=["pred"], signals=fake.signal_queue,
+            signal_timeout=5.0, bar_timeout=0.1, end=fake.timestamps[-1],
+            reconnect_backoff=(0.1, 0.5))
+        broker = _broker(fake)
+        failures: list = []
+        publisher = _lockstep_publisher(fake, feed, broker, failures,
+                                        {5: "429", 12: "drop", 20: "A001"})
+        lv = LiveEngine(feed, Traced(), cfg, broker=broker, run_id="t2",
+                        poll_interval=0.05).run()
+        publisher.join(10)  # type: ignore[attr-defined]
+    finally:
+        fake.stop()
+    assert failures == []
+    assert sorted(e.kind for e in seen) == ["disconnect", "duplicate_bar", "rate_limited",
+                                            "reconnect"]
+    assert fake.data_connections == 2
+    assert_same_run(bt, lv)
+    ids = [r["client_order_id"] for r in fake.order_requests]
+    assert len(ids) == bt.orders.height + 1          # the 429'd POST was sent again, once
+    assert len(fake.orders) == bt.orders.height      # and booked once
