@@ -846,6 +846,7 @@ class AlpacaBroker(LiveBroker, _StreamOwner):
         self._venue_ids: dict[str, str] = {}        # client order id -> venue order id
         self._applied: dict[str, float] = {}        # client order id -> filled qty delivered
         self._exec_seen: set[str] = set()
+        self._done: set[str] = set()                # orders the venue ended (no fill to come)
         self._status_sent: set[tuple[str, str]] = set()
         self._stopping = False
         self._last_ts = 0
@@ -922,6 +923,8 @@ class AlpacaBroker(LiveBroker, _StreamOwner):
             if (coid, status) in self._status_sent:
                 return
             self._status_sent.add((coid, status))
+            if status != "accepted":
+                self._done.add(coid)
         self._put(OrderUpdate(coid, status, ts, reason))
 
     # -------------------------------------------------------------- orders
@@ -1162,6 +1165,8 @@ class AlpacaBroker(LiveBroker, _StreamOwner):
                 self._applied[coid] = applied + new
                 if "id" in order:
                     self._venue_ids.setdefault(coid, str(order["id"]))
+                if cum >= float(order.get("qty") or math.inf):
+                    self._done.add(coid)
             signed = new if order.get("side") == "buy" else -new
             self._put(VenueFill(coid, exec_id, ts, str(order.get("symbol", "")), signed,
                                 float(data["price"])))
@@ -1193,7 +1198,7 @@ class AlpacaBroker(LiveBroker, _StreamOwner):
     def _recover_fills(self) -> None:
         """After a trading-stream gap: fills of our working orders missed meanwhile, by REST."""
         with self._lock:
-            coids = list(self._venue_ids)
+            coids = [c for c in self._venue_ids if c not in self._done]
         for coid in coids:
             o = self._lookup(coid)
             if o is None:
