@@ -580,6 +580,8 @@ def _lockstep_publisher(fake: FakeAlpaca, feed: _LockstepFeed, broker: AlpacaBro
                     fake.drop_data_stream()     # this step's bars come from the backfill
                 elif fault == "429":
                     fake.fail_next_order(429)   # the next order POST, whenever it comes
+                elif fault is not None and fault.startswith("sig:"):
+                    kw["hold_signal"] = [fault[4:]]  # never released: past the timeout
                 elif fault is not None:
                     kw["duplicate"] = [fault]
                 fake.publish_next(before_bars=wait_fills, **kw)
@@ -634,7 +636,11 @@ def test_alpaca_run_gives_the_backtest_orders_and_fills(name: str) -> None:
 
 
 def test_alpaca_run_with_faults_still_equals_the_backtest() -> None:
-    """A dropped socket, a 429 and a duplicate bar: one on_error each, the same fills."""
+    """A dropped socket, a 429, a duplicate bar and a late signal: one on_error each.
+
+    The fills are the backtest's on the same bars, where the late signal is NaN
+    (the row the live run delivered with a stale signal).
+    """
     import tests.live_strategies as strategies
     from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed
     from mlbacktest.live import LiveEngine
@@ -648,7 +654,12 @@ def test_alpaca_run_with_faults_still_equals_the_backtest() -> None:
 
     df = strategies.gappy_bars(n_assets=3, n_bars=40, seed=11)
     cfg = BacktestConfig(initial_cash=1_000_000.0, allow_short=True, history_window=20)
-    bt = BacktestEngine(PolarsDataFeed(df), Traced(), cfg).run(progress=False)
+    late_ts, late_asset = df["timestamp"].unique().sort()[25], "A002"
+    assert df.filter((pl.col("timestamp") == late_ts) & (pl.col("asset") == late_asset)).height
+    df_bt = df.with_columns(
+        pred=pl.when((pl.col("timestamp") == late_ts) & (pl.col("asset") == late_asset))
+        .then(float("nan")).otherwise(pl.col("pred")))
+    bt = BacktestEngine(PolarsDataFeed(df_bt), Traced(), cfg).run(progress=False)
     seen.clear()
     fake = FakeAlpaca(df, signal_columns=["pred"], cash=1_000_000.0).start()
     try:
@@ -656,12 +667,13 @@ def test_alpaca_run_with_faults_still_equals_the_backtest() -> None:
             sorted(df["asset"].unique().to_list()), api_key=fake.key_id,
             secret_key=fake.secret_key, url_override=fake.data_stream_url,
             rest_url_override=fake.rest_url, signal_names=["pred"], signals=fake.signal_queue,
-            signal_timeout=5.0, bar_timeout=0.1, end=fake.timestamps[-1],
+            signal_timeout=0.5, bar_timeout=0.1, end=fake.timestamps[-1],
             reconnect_backoff=(0.1, 0.5))
         broker = _broker(fake)
         failures: list = []
         publisher = _lockstep_publisher(fake, feed, broker, failures,
-                                        {5: "429", 12: "drop", 20: "A001"})
+                                        {5: "429", 12: "drop", 20: "A001",
+                                         25: f"sig:{late_asset}"})
         lv = LiveEngine(feed, Traced(), cfg, broker=broker, run_id="t2",
                         poll_interval=0.05).run()
         publisher.join(10)  # type: ignore[attr-defined]
@@ -669,7 +681,8 @@ def test_alpaca_run_with_faults_still_equals_the_backtest() -> None:
         fake.stop()
     assert failures == []
     assert sorted(e.kind for e in seen) == ["disconnect", "duplicate_bar", "rate_limited",
-                                            "reconnect"]
+                                            "reconnect", "stale_signal"]
+    assert [e.asset for e in seen if e.kind == "stale_signal"] == [late_asset]
     assert fake.data_connections == 2
     assert_same_run(bt, lv)
     ids = [r["client_order_id"] for r in fake.order_requests]
