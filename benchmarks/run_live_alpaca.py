@@ -16,6 +16,13 @@ bar of the timestamp arrives. ``ratio`` = feed / raw, both median and p99;
 the difference is the cost of the hand-over between threads, the dedupe and
 the assembly into a batch.
 
+**Engine.** ``LiveEngine`` on ``AlpacaStreamFeed`` + ``AlpacaBroker`` with a
+strategy that places one market order per bar: from the fake starting to
+publish a bar to the fake receiving the order's POST (websocket transit, the
+feed, the compiled engine and the strategy, the HTTP request), median and
+p99. The fake publishes the next bar only once the engine asks for it. The
+ratio is to the raw SDK's bar transit above.
+
 **Broker.** ``AlpacaBroker.submit`` of a market order (one HTTP POST to the
 fake and back), against the raw SDK ``TradingClient.submit_order`` of the same
 order on the same fake. Both include the fake's own time to book the order.
@@ -45,7 +52,7 @@ from mlbacktest.live.alpaca import AlpacaBroker, AlpacaStreamFeed  # noqa: E402
 def _frame(n_ts: int, n_assets: int) -> pl.DataFrame:
     t0 = dt.datetime(2024, 1, 2, 14, 30)
     rows = [{"timestamp": t0 + dt.timedelta(minutes=k), "asset": f"A{j:03d}",
-             "open": 100.0 + j + 0.01 * k, "high": 101.0 + j, "low": 99.0 + j,
+             "open": 100.0 + j + 0.001 * (k % 500), "high": 101.0 + j, "low": 99.0 + j,
              "close": 100.5 + j, "volume": 1000.0}
             for k in range(n_ts) for j in range(n_assets)]
     return pl.DataFrame(rows)
@@ -106,6 +113,68 @@ def _our_feed(fake: FakeAlpaca, n: int, symbols: list[str]) -> list[float]:
     return out
 
 
+class _AskingFeed(AlpacaStreamFeed):
+    """Counts the batches the engine has asked for, so the bars go out in lockstep."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.cond = threading.Condition()
+        self.returned = self.asked = 0
+
+    def next_batch(self, timeout: float):  # type: ignore[no-untyped-def]
+        with self.cond:
+            self.asked = self.returned + 1
+            self.cond.notify_all()
+        batch = super().next_batch(timeout)
+        self.returned += batch is not None
+        return batch
+
+
+def _engine_round_trip(n: int, n_assets: int) -> list[float]:
+    from mlbacktest import BacktestConfig, Strategy
+    from mlbacktest.live import LiveEngine
+
+    class OneOrderPerBar(Strategy):
+        def on_start(self) -> None:
+            self.k = 0
+
+        def on_slice(self, view, context) -> None:  # type: ignore[no-untyped-def]
+            self.k += 1
+            self.buy(0, 1) if self.k % 2 else self.sell(0, 1)
+
+    fake = FakeAlpaca(_frame(n, n_assets), cash=1e12).start()
+    published: list[float] = []
+    try:
+        feed = _AskingFeed(list(fake.symbols), api_key=fake.key_id, secret_key=fake.secret_key,
+                           url_override=fake.data_stream_url, rest_url_override=fake.rest_url,
+                           end=fake.timestamps[-1])
+        broker = AlpacaBroker(api_key=fake.key_id, secret_key=fake.secret_key,
+                              url_override=fake.rest_url,
+                              stream_url_override=fake.trading_stream_url)
+
+        def publish() -> None:
+            fake.wait_data_subscribed()
+            fake.wait_trading_listening()
+            for k in range(n):
+                with feed.cond:
+                    feed.cond.wait_for(lambda k=k: feed.asked >= k + 1, 30)
+                published.append(time.perf_counter())
+                fake.publish_next()
+
+        th = threading.Thread(target=publish, daemon=True)
+        th.start()
+        LiveEngine(feed, OneOrderPerBar(), BacktestConfig(initial_cash=1e12),
+                   broker=broker, poll_interval=0.05).run()
+        th.join(10)
+    finally:
+        fake.stop()
+    # one order per bar, each sent before the next bar is published (the last bar's
+    # order may still be on its way when the feed ends)
+    assert len(fake.order_received) in (n - 1, n)
+    return [r - p for r, p in zip(fake.order_received, published[: len(fake.order_received)],
+                                  strict=True)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bars", type=int, default=400, help="timestamps per feed measurement")
@@ -144,10 +213,12 @@ def main() -> None:
             broker.close()
     finally:
         fake.stop()
+    trip = _engine_round_trip(args.bars, args.assets)
     print(f"alpaca-py {alpaca.__version__ if hasattr(alpaca, '__version__') else '?'}, "
           f"python {sys.version.split()[0]}, {args.assets} assets, fake venue on 127.0.0.1")
     print(f"{'':28s}{'median ms':>11s}{'p99 ms':>10s}{'ratio med':>11s}{'ratio p99':>11s}")
     for name, base, x in (("bar -> BarBatch (feed)", raw, ours),
+                          ("bar -> order at venue", raw, trip),
                           ("submit market order", raw_sub, our_sub)):
         bm, b99 = statistics.median(base), _pct(base, 0.99)
         xm, x99 = statistics.median(x), _pct(x, 0.99)

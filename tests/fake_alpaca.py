@@ -37,6 +37,7 @@ import math
 import queue
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -191,6 +192,8 @@ class FakeAlpaca:
         self.by_client_id: dict[str, FakeOrder] = {}
         #: Every POST /v2/orders body received, in order (faulted ones included).
         self.order_requests: list[dict[str, Any]] = []
+        #: ``time.perf_counter()`` at which each of those requests arrived.
+        self.order_received: list[float] = []
         #: Every fill sent on trade_updates: (client_order_id, ts, symbol, signed qty, price).
         self.fills: list[tuple[str, int, str, float, float]] = []
         #: Signal records ``(ts, asset, {name: value})`` of published timestamps.
@@ -462,7 +465,6 @@ class FakeAlpaca:
 
     @staticmethod
     def _wait(cond: Any, timeout: float, what: str) -> None:
-        import time
         end = time.monotonic() + timeout
         while not cond():
             if time.monotonic() > end:
@@ -651,6 +653,7 @@ class FakeAlpaca:
     def handle_http(self, method: str, target: str, headers: Any,
                     body: bytes) -> tuple[int, Any, float]:
         """Route one REST request; returns (status, JSON body or None, delay seconds)."""
+        received = time.perf_counter()
         if (headers.get("APCA-API-KEY-ID") != self.key_id
                 or headers.get("APCA-API-SECRET-KEY") != self.secret_key):
             return 401, {"code": 40110000, "message": "request is not authorized"}, 0.0
@@ -679,6 +682,7 @@ class FakeAlpaca:
             if method == "POST" and path == "/v2/orders":
                 req = json.loads(body or b"{}")
                 self.order_requests.append(req)
+                self.order_received.append(received)
                 if self._order_faults:
                     fault = self._order_faults.pop(0)
                     if fault.create:
@@ -742,7 +746,6 @@ def _make_http_handler(fake: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _serve(self, method: str) -> None:
-            import time
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
             status, js, delay = fake.handle_http(method, self.path, self.headers, body)
