@@ -260,6 +260,24 @@ def test_signals_from_a_polled_callable(fake: FakeAlpaca) -> None:
                                                        [0.03, -0.03]]
 
 
+def test_signals_from_an_iterable_may_come_before_their_bars(fake: FakeAlpaca) -> None:
+    records = [(ts, r["asset"], {"pred": -r["pred"]}) for ts, rows in fake._steps[:3]
+               for r in rows]
+    feed = _feed(fake, end=fake.timestamps[2], signal_names=["pred"], signals=iter(records),
+                 signal_timeout=5.0)
+    feed.start()
+    try:
+        time.sleep(0.05)                      # the records are there first
+        for _ in range(3):
+            fake.publish_next()
+        got = _drain(feed)
+    finally:
+        feed.stop()
+    assert [b.signals[:, 0].tolist() for b in got] == [[-0.01, 0.01], [-0.02, 0.02],
+                                                       [-0.03, 0.03]]
+    assert feed.take_errors() == []
+
+
 def test_bad_signal_record_names_asset_and_ts(fake: FakeAlpaca) -> None:
     import queue
 

@@ -368,6 +368,8 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
     signal_timeout : float
         Seconds a complete timestamp waits for its signals; past it the rows
         still without signals get NaN and one ``stale_signal`` event each.
+    signal_poll : float
+        Seconds between two calls of a callable `signals` source.
     bar_timeout : float
         Seconds a timestamp waits, from its first bar, for the assets that have
         not sent a bar for it (nor a later one); past it the batch is emitted
