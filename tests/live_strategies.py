@@ -24,7 +24,7 @@ class SliceMarket(Strategy):
     """on_slice, market orders towards the sign of the prediction, target quantities."""
 
     def on_slice(self, view, context):
-        for a, p in zip(view.assets.tolist(), view.signal("pred").tolist()):
+        for a, p in zip(view.assets.tolist(), view.signal("pred").tolist(), strict=True):
             if np.isnan(p):
                 continue
             self.order_target_quantity(a, 10 if p > 0 else -5)

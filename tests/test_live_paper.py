@@ -7,6 +7,9 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from conftest import bar_panels, examples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
 from mlbacktest.errors import ConfigError, DataError
@@ -231,7 +234,7 @@ def test_paper_run_saves_as_it_goes(tmp_path):
         out=tmp_path / "run")
     from mlbacktest.results import BacktestResult
 
-    back = BacktestResult.from_parquet(tmp_path / "run")
+    back = BacktestResult.from_parquet(tmp_path / "run" / "result")
     assert back.fills.equals(res.fills)
     assert_same_run(backtest(df, SliceMarket, CFG), res)
 
@@ -247,3 +250,98 @@ def test_misc_arguments_are_checked():
     for cls in (Brackets, LimitsAndStops, NextOpenMarket, WithIndicators):
         assert issubclass(cls, Strategy)
     assert pl is not None
+
+
+def test_stale_data_is_reported_once_per_period_without_bars():
+    class Slow(_Batches):
+        def __init__(self, batches, waits):
+            super().__init__(batches)
+            self.waits = list(waits)
+
+        def next_batch(self, timeout):
+            if self.waits and self.waits[0] == self._k:
+                self.waits.pop(0)
+                raise TimeoutError("nothing yet")
+            return super().next_batch(timeout)
+
+    got = []
+
+    class Watch(Strategy):
+        def on_error(self, event):
+            got.append((event.kind, event.ts))
+
+    batches = [_batch(k * DAY, [(0, 10, 11, 9, 10)]) for k in range(3)]
+    # seven empty polls of 0.01 s before the second bar: two full periods of 0.03 s
+    feed = Slow(batches, [1] * 7)
+    LiveEngine(feed, Watch(), poll_interval=0.01, stale_after=0.03, max_batch=1).run()
+    assert got == [("stale_data", 0), ("stale_data", 0)]
+
+
+def test_paper_with_context_and_a_column_reading_slippage_model_equals_backtest():
+    from mlbacktest import HalfSpreadSlippage
+
+    df = gappy_bars(seed=17)
+    df = df.with_columns(bid=pl.col("close") * 0.999, ask=pl.col("close") * 1.001)
+    days = df["timestamp"].unique().sort()
+    ctx = pl.DataFrame({"timestamp": days, "vix": np.linspace(10, 30, len(days))})
+
+    class WithContext(Strategy):
+        def on_slice(self, view, context):
+            size = 5 if context["vix"] < 20 else 1
+            for a in view.assets.tolist():
+                self.order_target_quantity(a, size)
+
+    cfg = BacktestConfig(initial_cash=10_000.0, slippage_bps=HalfSpreadSlippage(),
+                         history_window=5)
+    bt = BacktestEngine(PolarsDataFeed(df), WithContext(), cfg, context=ctx).run(progress=False)
+    assert (bt.fills["slippage"] > 0).all() and bt.fills.height > 5
+    lv = LiveEngine(ReplayFeed(df, speed=math.inf), WithContext(), cfg, context=ctx,
+                    max_batch=2).run()
+    assert_same_run(bt, lv)
+
+
+class _RandomOrders(Strategy):
+    """Seeded random orders of every kind the replay must reproduce."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def on_start(self):
+        import random
+
+        self.rnd = random.Random(self.seed)
+
+    def on_market_data(self, event, context):
+        r, a, c = self.rnd.random(), event.asset, event.close
+        if r < 0.2:
+            self.buy(a, self.rnd.choice([1, 2, 5]))
+        elif r < 0.3:
+            self.sell(a, self.rnd.choice([1, 3]))
+        elif r < 0.45:
+            self.order(a, self.rnd.choice([-2, 2]), order_type="limit",
+                       limit_price=round(c * self.rnd.uniform(0.97, 1.03), 2),
+                       time_in_force=self.rnd.choice(["gtc", "day"]))
+        elif r < 0.55:
+            self.order(a, self.rnd.choice([-2, 2]), order_type="stop",
+                       stop_price=round(c * self.rnd.uniform(0.97, 1.03), 2))
+        elif r < 0.6:
+            self.bracket(a, 3, stop_loss=round(c * 0.95, 2), take_profit=round(c * 1.05, 2))
+        elif r < 0.65:
+            for oid in self.open_orders(a)[:1]:
+                self.cancel(oid)
+
+
+@pytest.mark.filterwarnings("ignore::mlbacktest.errors.RejectedOrdersWarning")
+@settings(max_examples=examples(25), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(panel=bar_panels(max_ts=25, intraday=True, volumes=True), seed=st.integers(0, 10**6),
+       max_batch=st.sampled_from([1, 2, 5, 4096]),
+       fill_at=st.sampled_from(["next_open", "next_close"]))
+def test_property_paper_replay_equals_backtest(panel, seed, max_batch, fill_at):
+    df = panel.frame()
+    cfg = BacktestConfig(initial_cash=5_000.0, allow_short=True, fill_at=fill_at,
+                         max_volume_participation=0.5, history_window=3)
+    bt = BacktestEngine(PolarsDataFeed(df), _RandomOrders(seed), cfg).run(progress=False)
+    lv = LiveEngine(ReplayFeed(df, speed=math.inf), _RandomOrders(seed), cfg,
+                    max_batch=max_batch).run()
+    assert_same_run(bt, lv)

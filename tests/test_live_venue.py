@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import bar_panels, examples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed, Strategy
 from mlbacktest.errors import ConfigError
@@ -84,7 +87,7 @@ def test_venue_rejections_cancels_and_unknown_reports():
     venue = SimulatedVenue(CASH, reject_assets=["A000"])
     run, res, venue = venue_run(df, Trader(), venue=venue)
     orders = res.orders
-    status = dict(zip(orders["order_id"].to_list(), orders["status"].to_list()))
+    status = dict(zip(orders["order_id"].to_list(), orders["status"].to_list(), strict=True))
     assert status == {0: "rejected", 1: "cancelled", 2: "rejected"}
     assert ("rejected", "t1-0") in got and ("rejected", "t1-2") in got
     assert [o.client_order_id for o in venue.submissions] == ["t1-0", "t1-1"]
@@ -146,3 +149,33 @@ def test_order_update_statuses_map_to_the_book():
     status = res.orders["status"].to_list()
     assert len(status) >= 3 and set(status[:-1]) == {"expired"} and status[-1] == "accepted"
     assert OrderUpdate("x", "expired", 0).status == "expired"
+
+
+class _RandomMarket(Strategy):
+    def __init__(self, seed):
+        self.seed = seed
+
+    def on_start(self):
+        import random
+
+        self.rnd = random.Random(self.seed)
+
+    def on_market_data(self, event, context):
+        r = self.rnd.random()
+        if r < 0.3:
+            self.buy(event.asset, self.rnd.choice([1, 2, 5]))
+        elif r < 0.5:
+            self.sell(event.asset, self.rnd.choice([1, 3]))
+        elif r < 0.6 and self.get_position(event.asset):
+            self.close_position(event.asset)
+
+
+@settings(max_examples=examples(20), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(panel=bar_panels(max_ts=25, intraday=True), seed=st.integers(0, 10**6))
+def test_property_venue_market_orders_equal_backtest(panel, seed):
+    df = panel.frame()
+    bt = BacktestEngine(PolarsDataFeed(df), _RandomMarket(seed), CFG).run(progress=False)
+    _, lv, venue = venue_run(df, _RandomMarket(seed))
+    assert_same_run(bt, lv)
+    assert venue.duplicates == 0

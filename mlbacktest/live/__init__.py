@@ -16,7 +16,9 @@ from mlbacktest.live.base import (
     VenueFill,
     VenueOrder,
 )
+from mlbacktest.live.buffer import SignalBuffer
 from mlbacktest.live.engine import LiveEngine, PaperBroker, ReconcileError, run_live
+from mlbacktest.live.killswitch import KillSwitches
 from mlbacktest.live.replay import ReplayFeed
 from mlbacktest.live.simulated import SimulatedVenue
 
@@ -25,6 +27,7 @@ __all__ = [
     "AccountState",
     "BarBatch",
     "ErrorEvent",
+    "KillSwitches",
     "LiveBroker",
     "LiveEngine",
     "LiveFeed",
@@ -32,6 +35,7 @@ __all__ = [
     "PaperBroker",
     "ReconcileError",
     "ReplayFeed",
+    "SignalBuffer",
     "SimulatedVenue",
     "VenueFill",
     "VenueOrder",

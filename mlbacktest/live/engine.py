@@ -24,9 +24,11 @@ ledger is implemented twice.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,13 +41,12 @@ from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.panel import BAR_FIELDS
 from mlbacktest.engine import (
     _bar_store,
-    _blocks,
     _new_broker,
     _overridden_hooks,
     _signal_columns,
     _tail_rows,
 )
-from mlbacktest.errors import ConfigError, DataError, MlBacktestError
+from mlbacktest.errors import ConfigError, DataError
 from mlbacktest.indicators import IndicatorPlan
 from mlbacktest.live.base import (
     BarBatch,
@@ -56,11 +57,16 @@ from mlbacktest.live.base import (
     VenueFill,
     VenueOrder,
 )
+from mlbacktest.live.journal import Journal, JournalState, ReconcileError
+from mlbacktest.live.killswitch import KillSwitches, _Monitor
 from mlbacktest.results import BacktestResult
 from mlbacktest.results.result import warn_if_mostly_rejected
 from mlbacktest.strategy import ORDER_TYPES, TIME_IN_FORCE, Strategy
 
-__all__ = ["LiveEngine", "PaperBroker", "ReconcileError", "run_live"]
+__all__ = ["JOURNAL_NAME", "LiveEngine", "PaperBroker", "ReconcileError", "run_live"]
+
+#: File name of a run's journal in its output directory.
+JOURNAL_NAME = "journal.jsonl"
 
 _TYPE_NAMES = {v: k for k, v in ORDER_TYPES.items()}
 _TIF_NAMES = {v: k for k, v in TIME_IN_FORCE.items()}
@@ -71,10 +77,6 @@ _VENUE_TIFS = ("gtc", "day")
 _SUBMITTED, _ACCEPTED, _PARTIAL, _FILLED, _CANCELLED, _EXPIRED, _REJECTED = range(7)
 _VENUE_END = {"cancelled": _CANCELLED, "canceled": _CANCELLED, "expired": _EXPIRED,
               "rejected": _REJECTED}
-
-
-class ReconcileError(MlBacktestError, RuntimeError):
-    """The journal of a run and the venue's account disagree: the run will not trade."""
 
 
 class PaperBroker:
@@ -121,6 +123,9 @@ class LiveEngine:
     stale_after : float, default 60.0
         Seconds without a bar after which a ``stale_data`` ErrorEvent is
         delivered (then again after each further such period).
+    kill_switches : KillSwitches or mapping, optional
+        Safety limits (max loss, order rate, position size) that cancel the
+        open orders and stop the run when hit; see :class:`KillSwitches`.
 
     Notes
     -----
@@ -143,6 +148,7 @@ class LiveEngine:
         max_batch: int | None = None,
         poll_interval: float = 0.5,
         stale_after: float = 60.0,
+        kill_switches: KillSwitches | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(feed, LiveFeed):
             raise TypeError(f"feed must be a LiveFeed, got {type(feed).__name__}")
@@ -173,8 +179,9 @@ class LiveEngine:
             if config.fill_at != "next_open":
                 raise ConfigError(f"fill_at={config.fill_at!r} is a simulator rule; with a venue "
                                   "leave it at 'next_open' (the venue decides when orders fill)")
+        self.kill_switches = KillSwitches.coerce(kill_switches)
         if max_batch is None:
-            max_batch = 4096
+            max_batch = 1 if self.kill_switches is not None else 4096
         if not isinstance(max_batch, int) or max_batch < 1:
             raise ConfigError(f"max_batch must be an int >= 1, got {max_batch!r}")
         if not poll_interval > 0 or not stale_after > 0:
@@ -185,7 +192,11 @@ class LiveEngine:
         self.broker = broker
         self.run_id = run_id
         self.context_arg = context
+        if self.kill_switches is not None and max_batch != 1:
+            raise ConfigError("kill switches are checked after every timestamp: leave max_batch "
+                              "at 1 (its default with kill switches)")
         self.max_batch = 1 if self.venue is not None else max_batch
+        self._monitor: _Monitor | None = None
         self.poll_interval = float(poll_interval)
         self.stale_after = float(stale_after)
         self._ran = False
@@ -206,7 +217,15 @@ class LiveEngine:
         self.submitted: list[VenueOrder] = []
         self._venue_ended: set[int] = set()   # ids the venue ended (no cancel to send)
         self._asset_names: tuple[str, ...] = ()
-        self.journal: Any = None
+        self.journal: Journal | None = None
+        self._jstate: JournalState | None = None  # what the journal said at start
+        self._catchup_until: int | None = None    # last timestamp the journal has (restart)
+        self._replay: list[dict[str, Any]] = []   # journaled venue records still to book
+        self._matched: set[int] = set()           # journaled orders placed again
+        self._resend: list[int] = []
+        self._recancel: list[int] = []
+        self._n_fills_done = 0                    # fills of the book already journaled
+        self._n_paper = 0                         # paper fills journaled so far
 
     # ------------------------------------------------------------ ids
     def client_order_id(self, order_id: int) -> str:
@@ -237,6 +256,8 @@ class LiveEngine:
         Each event is stamped with the clock time it is delivered at: the
         last timestamp the engine has done (its ``ts`` as reported is replaced).
         """
+        if self._engine is None:
+            return  # before on_start: kept until the strategy is bound
         while self.pending_errors:
             event = dataclasses.replace(self.pending_errors.pop(0), ts=self._now())
             self.errors.append(event)
@@ -251,8 +272,17 @@ class LiveEngine:
                 raise
 
     # ------------------------------------------------------------ venue
+    @property
+    def catching_up(self) -> bool:
+        """Whether a restarted run is replaying the timestamps its journal already has."""
+        return self._catchup_until is not None
+
     def send_orders(self) -> None:
-        """Send the orders that became working since the last call; cancel the ended ones."""
+        """Send the orders that became working since the last call; cancel the ended ones.
+
+        While a restarted run catches up, orders the journal says were sent
+        are matched against it (same id, asset and quantity) and not sent again.
+        """
         venue, book = self.venue, self._cbroker
         if venue is None or book is None:
             return
@@ -261,6 +291,8 @@ class LiveEngine:
             self._unsent.extend(range(self._n_seen, n))
             self._n_seen = n
         names = self._asset_names
+        catching_up = self.catching_up
+        jstate = self._jstate
         still: list[int] = []
         for oid in self._unsent:
             asset, otype, tif, qty, limit, stop, status, released, filled = book.order_fields(oid)
@@ -278,23 +310,55 @@ class LiveEngine:
                     f"force {'/'.join(_VENUE_TIFS)}, not {tname} {tifname}",
                     asset=names[asset], order_id=self.client_order_id(oid)))
                 continue
+            if self.stopped:  # after a kill switch nothing new leaves
+                book.queue_external_status(oid, _CANCELLED, self._now())
+                continue
             order = VenueOrder(self.client_order_id(oid), names[asset], qty - filled, tname,
                                limit, stop, tifname)
-            self._journal_order(oid, order)
+            if jstate is not None and oid in jstate.orders:
+                self._match_journal(oid, order)  # sent before the restart
+                self._sent_open[oid] = None
+                continue
+            if catching_up:
+                still.append(oid)  # placed again but never sent: sent once caught up
+                continue
+            if self.journal is not None:  # written ahead: a crash after it resends the same id
+                self.journal.append({
+                    "k": "order", "id": oid, "cid": order.client_order_id, "asset": order.asset,
+                    "qty": order.quantity, "type": tname, "limit": limit, "stop": stop,
+                    "tif": tifname, "ts": self._now()})
             venue.submit(order)
             self.submitted.append(order)
             self._sent_open[oid] = None
         self._unsent = still
         for oid in list(self._sent_open):
             status = book.order_fields(oid)[6]
-            if status >= _FILLED:
+            if status < _FILLED:
+                continue
+            if status == _FILLED or oid in self._venue_ended or (
+                    jstate is not None and oid in jstate.cancel_sent):
                 del self._sent_open[oid]
-                if status in (_CANCELLED, _EXPIRED, _REJECTED) and oid not in self._venue_ended:
-                    venue.cancel(self.client_order_id(oid))
-                    self._journal_cancel(oid)
+                continue
+            if catching_up:
+                continue  # the cancel goes out once caught up
+            del self._sent_open[oid]
+            if self.journal is not None:
+                self.journal.append({"k": "cancel", "id": oid, "ts": self._now()})
+            venue.cancel(self.client_order_id(oid))
 
-    def poll_venue(self) -> None:
-        """Queue the venue's fills and status changes; report its incidents."""
+    def _match_journal(self, oid: int, order: VenueOrder) -> None:
+        rec = self._jstate.orders[oid] if self._jstate is not None else {}
+        if (rec.get("asset"), rec.get("qty"), rec.get("type")) != \
+                (order.asset, order.quantity, order.order_type):
+            raise ReconcileError(
+                f"on restart the strategy placed order {oid} as {order.order_type} "
+                f"{order.quantity} {order.asset}, but the journal has {rec.get('type')} "
+                f"{rec.get('qty')} {rec.get('asset')}: the strategy is not deterministic over "
+                "the replayed bars, so the run cannot resume")
+        self._matched.add(oid)
+
+    def poll_venue(self, at: int) -> None:
+        """Queue the venue's fills and status changes for the step at ``at``; report incidents."""
         venue, book = self.venue, self._cbroker
         if venue is None or book is None:
             return
@@ -315,44 +379,177 @@ class LiveEngine:
                 self._seen_fills.add(ev.fill_id)
                 book.queue_external_fill(oid, float(ev.quantity), float(ev.price),
                                          float(ev.commission), int(ev.ts))
-                self._journal_fill(oid, ev)
+                if self.journal is not None:
+                    self.journal.append({
+                        "k": "fill", "id": oid, "fill_id": ev.fill_id, "asset": ev.asset,
+                        "qty": float(ev.quantity), "price": float(ev.price),
+                        "commission": float(ev.commission), "ts": int(ev.ts), "at": at})
             elif isinstance(ev, OrderUpdate):
                 status = _VENUE_END.get(ev.status)
                 if status is not None:
                     self._venue_ended.add(oid)
                     book.queue_external_status(oid, status, int(ev.ts))
-                    self._journal_status(oid, ev)
+                    if self.journal is not None:
+                        self.journal.append({"k": "status", "id": oid, "status": ev.status,
+                                             "ts": int(ev.ts), "at": at})
                     if ev.status == "rejected":
                         self.report(ErrorEvent(
                             self._now(), "broker", "rejected",
                             f"the venue rejected order {ev.client_order_id}: {ev.reason}",
                             order_id=ev.client_order_id))
 
-    # ------------------------------------------------------------ journal hooks
-    def _journal_order(self, oid: int, order: VenueOrder) -> None:
-        if self.journal is not None:
-            self.journal.order(oid, order, self._now())
+    # ------------------------------------------------------------ restart
+    def _reconcile(self) -> None:
+        """Compare the journal with the venue's account; ReconcileError on a mismatch."""
+        assert self.journal is not None
+        st = self._jstate = self.journal.state()
+        # a journal cut before its first timestamp was done still has its orders to match
+        self._catchup_until = (st.last_bar if st.last_bar is not None
+                               else int(np.iinfo(np.int64).min))
+        if self.venue is not None:  # on paper the fills are computed again, and checked
+            self._replay = sorted(st.fills + st.statuses, key=lambda r: r["at"])
+        for r in st.fills:
+            self._seen_fills.add(str(r["fill_id"]))
+        for r in st.statuses:
+            self._venue_ended.add(int(r["id"]))
+        if self.venue is None:
+            return
+        acct = self.venue.account()
+        for asset in sorted(set(st.positions) | set(acct.positions)):
+            mine, theirs = st.positions.get(asset, 0.0), float(acct.positions.get(asset, 0.0))
+            if not math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-9):
+                raise ReconcileError(
+                    f"asset {asset!r}: the journal holds {mine:g} but the venue reports "
+                    f"{theirs:g}; the run will not trade until they agree")
+        if not math.isclose(st.cash, float(acct.cash), rel_tol=1e-9, abs_tol=1e-6):
+            raise ReconcileError(f"cash: the journal has {st.cash!r} but the venue reports "
+                                 f"{float(acct.cash)!r}; the run will not trade until they agree")
+        ours = {o.client_order_id for o in acct.open_orders
+                if self._order_id_any(o.client_order_id) is not None}
+        known = {self.client_order_id(i) for i in st.orders}
+        stray = sorted(ours - known)
+        if stray:
+            raise ReconcileError(f"the venue has open orders {stray} of this run that the "
+                                 "journal does not know; the run will not trade")
+        # Sent but never arrived (a crash between the journal and the venue): resent,
+        # the venue ignores a client order id it has seen. A cancel that did not
+        # arrive is sent again.
+        self._resend = [i for i in sorted(st.open_ids)
+                        if self.client_order_id(i) not in ours and i not in st.cancel_sent]
+        self._recancel = [i for i in sorted(st.cancel_sent) if self.client_order_id(i) in ours]
 
-    def _journal_cancel(self, oid: int) -> None:
-        if self.journal is not None:
-            self.journal.cancel(oid, self._now())
+    def _order_id_any(self, client_order_id: str) -> int | None:
+        prefix, _, rest = client_order_id.rpartition("-")
+        return int(rest) if prefix == self.run_id and rest.isdigit() else None
 
-    def _journal_fill(self, oid: int, fill: VenueFill) -> None:
+    def _finish_catchup(self) -> None:
+        """The run is past the journal: check what was replayed, send what was pending."""
+        st = self._jstate
+        assert st is not None
+        self._catchup_until = None
+        if self.venue is None and self._n_paper != len(st.fills):
+            raise ReconcileError(
+                f"replaying the journal's bars gave {self._n_paper} fills but the journal has "
+                f"{len(st.fills)}: the data or the strategy changed, the run cannot resume")
+        missing = sorted(set(st.orders) - self._matched)
+        if missing:
+            raise ReconcileError(
+                f"the journal has orders {missing[:10]} that the strategy did not place again "
+                "while replaying the journal's bars: it is not deterministic, the run cannot "
+                "resume")
+        if self.venue is not None:
+            for oid in self._resend:
+                if oid in self._sent_open:
+                    rec = st.orders[oid]
+                    self.venue.submit(VenueOrder(rec["cid"], rec["asset"], rec["qty"],
+                                                 rec["type"], rec["limit"], rec["stop"],
+                                                 rec["tif"]))
+            for oid in self._recancel:
+                self.venue.cancel(self.client_order_id(oid))
         if self.journal is not None:
-            self.journal.fill(oid, fill)
+            self.journal.append({"k": "restart", "ts": self._now()})
 
-    def _journal_status(self, oid: int, update: OrderUpdate) -> None:
-        if self.journal is not None:
-            self.journal.status(oid, update)
+    def _replay_journal(self, upto: int) -> None:
+        """Queue the journal's venue records booked at or before ``upto`` (catching up)."""
+        book = self._cbroker
+        while self._replay and self._replay[0]["at"] is not None and \
+                self._replay[0]["at"] <= upto:
+            r = self._replay.pop(0)
+            if r["k"] == "fill":
+                book.queue_external_fill(int(r["id"]), float(r["qty"]), float(r["price"]),
+                                         float(r["commission"]), int(r["ts"]))
+            else:
+                book.queue_external_status(int(r["id"]), _VENUE_END[r["status"]], int(r["ts"]))
+
+    def _journal_paper(self) -> None:
+        """Paper: journal the fills booked since the last call (checked while catching up)."""
+        book = self._cbroker
+        if self.journal is None or self.venue is not None or book is None:
+            return
+        n = book.n_fills
+        if n <= self._n_fills_done:
+            return
+        f = book.fill_arrays(self._n_fills_done)
+        names = self._asset_names
+        for i in range(n - self._n_fills_done):
+            rec = {"k": "fill", "id": int(f["order_id"][i]), "fill_id": f"P{self._n_paper}",
+                   "asset": names[int(f["asset"][i])], "qty": float(f["quantity"][i]),
+                   "price": float(f["price"][i]), "commission": float(f["commission"][i]),
+                   "ts": int(f["ts"][i]), "at": int(f["ts"][i])}
+            self._n_paper += 1
+            st = self._jstate
+            if self.catching_up and st is not None:
+                old = st.fills[self._n_paper - 1] if self._n_paper <= len(st.fills) else None
+                if old != rec:
+                    raise ReconcileError(
+                        f"replaying the journal's bars gave fill {rec} but the journal has {old}:"
+                        " the data or the strategy changed, the run cannot resume")
+            else:
+                self.journal.append(rec)
+        self._n_fills_done = n
 
     # ------------------------------------------------------------ between timestamps
+    def check_kill_switches(self) -> None:
+        """Stop the run when a limit is hit: cancel every open order, tell ``on_error``."""
+        e, book = self._engine, self._cbroker
+        if self._monitor is None or self.stopped or e is None or book is None or not e.started:
+            return
+        pf = e.portfolio
+        why = self._monitor.check(int(e.current_ts), float(pf.equity()), len(book),
+                                  pf.position_array, pf.last_price_array)
+        if why is None:
+            return
+        event = ErrorEvent(self._now(), "kill_switch", "kill_switch",
+                           f"{why}; open orders cancelled, the run stops")
+        self.stopped_by = event
+        for oid in book.open_order_ids():
+            e.cancel(oid)
+        self.report(event)
+        self.deliver_errors()
+        for oid in book.open_order_ids():  # placed by on_error: never sent
+            e.cancel(oid)
+        e.flush_order_events()  # on_order hears of the cancels
+
     def after_step(self) -> None:
         """Called by the loader once a timestamp (or a chunk) is done."""
+        self.check_kill_switches()
         self.send_orders()
+        self._journal_paper()
+        if self.journal is not None and not self.catching_up:
+            e = self._engine
+            if e is not None and e.started:
+                self.journal.append({"k": "bar", "ts": int(e.current_ts)})
 
-    def before_step(self) -> None:
-        """Called by the loader when the next bars are in, before the engine takes them."""
-        self.poll_venue()
+    def before_step(self, upto: int | None) -> None:
+        """Called by the loader when the bars up to ``upto`` are in (None: the feed ended)."""
+        if upto is not None and self.catching_up:
+            self.send_orders()  # match what was placed so far against the journal
+            self._replay_journal(upto)
+            assert self._catchup_until is not None
+            if upto > self._catchup_until:
+                self._finish_catchup()
+        if upto is not None and not self.catching_up:
+            self.poll_venue(upto)
         self.deliver_errors()
         self.send_orders()  # orders placed in on_error
 
@@ -368,15 +565,31 @@ class LiveEngine:
         Parameters
         ----------
         out : str or path-like, optional
-            Save the result there as the run goes, as for a backtest
-            (equity and fills are appended after every chunk).
+            The run's directory: ``journal.jsonl`` (every order sent and every
+            fill, appended and fsync'd as they happen) and ``result/`` (the
+            result in the layout of :meth:`BacktestResult.to_parquet`, equity
+            and fills appended after every chunk, finished when the run ends).
+            When the journal exists the run *resumes*: it reconciles the
+            journal with the venue's account before it trades (a mismatch
+            raises :class:`ReconcileError`), replays the feed up to the
+            journal's last timestamp without sending anything (the orders
+            placed again carry the same ids, and are checked against the
+            journal), and trades from there.
         overwrite : bool, default False
-            With `out`: allow replacing an earlier mlbacktest output there.
+            Allow replacing an earlier result in ``out/result`` (a resumed
+            run replaces its own).
 
         Returns
         -------
         BacktestResult
             The run's result, like a backtest's.
+
+        Raises
+        ------
+        ReconcileError
+            On a resumed run, the journal and the venue disagree (positions,
+            cash or open orders), or the strategy did not place the
+            journal's orders again.
         """
         if self._ran:
             raise RuntimeError("this LiveEngine has already run; build a new one (with a new "
@@ -387,9 +600,14 @@ class LiveEngine:
                 "engine; give each run a new strategy instance")
         self._ran = True
         if out is not None:
-            from mlbacktest.results.io import ResultWriter, check_output_dir
+            from mlbacktest.results.io import check_output_dir
 
-            check_output_dir(out, overwrite, "run(out=...)")
+            out = Path(out)
+            if out.exists() and not out.is_dir():
+                raise NotADirectoryError(f"run(out=...): {str(out)!r} is not a directory")
+            resumed = (out / JOURNAL_NAME).exists()
+            check_output_dir(out / "result", overwrite or resumed, "run(out=...)")
+            overwrite = overwrite or resumed
         cfg = self.config
         feed = self.feed
         feed.start()
@@ -399,12 +617,15 @@ class LiveEngine:
             try:
                 return self._run(cfg, feed, out, overwrite)
             finally:
+                if self.journal is not None:
+                    self.journal.close()
                 if self.venue is not None:
                     self.venue.close()
         finally:
             self.feed.stop()
 
-    def _run(self, cfg: BacktestConfig, feed: LiveFeed, out: Any, overwrite: bool) -> BacktestResult:
+    def _run(self, cfg: BacktestConfig, feed: LiveFeed, out: Any,
+             overwrite: bool) -> BacktestResult:
         from mlbacktest.results.io import ResultWriter
 
         self._asset_names = tuple(feed.asset_names)
@@ -413,6 +634,13 @@ class LiveEngine:
         if list(self._asset_names) != sorted(set(self._asset_names)):
             raise DataError("the feed's asset_names must be sorted and distinct, got "
                             f"{list(self._asset_names)[:10]}")
+        if out is not None:
+            self.journal = Journal(
+                Path(out) / JOURNAL_NAME, run_id=self.run_id,
+                mode="paper" if self.venue is None else "venue",
+                initial_cash=cfg.initial_cash, assets=self._asset_names)
+            if self.journal.resumed:
+                self._reconcile()  # before anything is traded
         loader = _LiveLoader(self, feed, cfg.history_window, self._reads_columns(feed))
         first = loader.first()
         if first is None:
@@ -432,6 +660,8 @@ class LiveEngine:
         if self.venue is not None:
             broker.set_external(True)
         self._cbroker = broker
+        if self.kill_switches is not None:
+            self._monitor = _Monitor(self.kill_switches, self._asset_names, cfg.initial_cash)
         calendar_fn = getattr(feed, "calendar", None)
         calendar = (np.asarray(calendar_fn(), dtype=np.int64) if callable(calendar_fn)
                     else None)
@@ -458,9 +688,10 @@ class LiveEngine:
             assert writer is not None
             writer.append("equity", portfolio.take_records())
             writer.append("fills", broker.take_fills())
+            self._n_fills_done = 0
 
         if out is not None:
-            writer = ResultWriter(out, overwrite=overwrite)
+            writer = ResultWriter(Path(out) / "result", overwrite=overwrite)
             loader.on_boundary = save_so_far
         strategy = self.strategy
         try:
@@ -472,8 +703,7 @@ class LiveEngine:
                 raise
             loader.indicators = strategy._start_indicators(cfg.history_window)
             engine.flush_order_events()
-            self.deliver_errors()
-            self.send_orders()
+            self.before_step(int(streams[0][0][-1]))
             engine.run()
             try:
                 strategy.on_end()
@@ -526,6 +756,8 @@ class _LiveLoader:
         self.tz = feed.tz
         self.history_window = history_window
         self.with_columns = with_columns
+        #: The feed's values were validated by a DataFeed (a replay): not checked again.
+        self.validated = bool(getattr(feed, "validated", False))
         self.indicators: IndicatorPlan | None = None
         self.on_boundary: Any = None
         self._prev: BarStore | None = None
@@ -583,7 +815,6 @@ class _LiveLoader:
                     self.run.report(ErrorEvent(
                         self.run._now(), "engine", "stale_data",
                         f"no bar for {self.run.stale_after:g} s"))
-                self.run.poll_venue()
                 self.run.deliver_errors()
                 self.run.send_orders()
                 if self.run.stopped:
@@ -621,7 +852,9 @@ class _LiveLoader:
         return batches
 
     # ------------------------------------------------------------ building chunks
-    def _build(self, batches: list[BarBatch]) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
+    def _build(
+        self, batches: list[BarBatch]
+    ) -> tuple[BarStore, list[tuple[np.ndarray, np.ndarray]]]:
         lengths = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
         times = np.fromiter((b.ts for b in batches), dtype=np.int64, count=len(batches))
         if len(batches) == 1:
@@ -642,7 +875,8 @@ class _LiveLoader:
                 "signals": np.concatenate([np.asarray(b.signals, dtype=np.float64).reshape(
                     len(b), len(self.signal_names)) for b in batches]),
             }
-        _check_values(cols, self.asset_names)
+        if not self.validated:
+            _check_values(cols, self.asset_names)
         cols.update(asset_names=self.asset_names, signal_names=self.signal_names, tz=self.tz)
         n_prefix = 0
         prev, keep = self._prev, None
@@ -679,7 +913,9 @@ class _LiveLoader:
         if run.stopped:
             return None
         batches = self._collect()
-        run.before_step()
+        if batches is None:
+            self._feed_errors()  # incidents reported after the last batch
+        run.before_step(None if batches is None else int(batches[-1].ts))
         if batches is None or run.stopped:
             if batches is not None:
                 self._held = None
@@ -706,7 +942,8 @@ def _check_values(cols: Mapping[str, np.ndarray], asset_names: Sequence[str]) ->
             f"high, volume finite and >= 0); {int(bad.sum())} such rows")
 
 
-def run_live(feed: LiveFeed, strategy: Strategy, config: Any = None, **options: Any) -> BacktestResult:
+def run_live(feed: LiveFeed, strategy: Strategy, config: Any = None,
+             **options: Any) -> BacktestResult:
     """Build a :class:`LiveEngine` and run it (``out=`` and ``overwrite=`` go to ``run``)."""
     run_opts = {k: options.pop(k) for k in ("out", "overwrite") if k in options}
     return LiveEngine(feed, strategy, config, **options).run(**run_opts)

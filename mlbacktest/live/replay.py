@@ -53,6 +53,9 @@ class ReplayFeed(LiveFeed):
         The data fail validation, or nothing is left after `start`.
     """
 
+    #: The bars went through a DataFeed's validation: the run does not check them again.
+    validated = True
+
     def __init__(
         self,
         data: Any,

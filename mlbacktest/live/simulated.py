@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+
 import numpy as np
 
 from mlbacktest.live.base import (
@@ -203,21 +204,16 @@ class _Watched(LiveFeed):
     def __init__(self, feed: LiveFeed, venue: SimulatedVenue) -> None:
         self.inner = feed
         self.venue = venue
+        self._copy_names()
 
-    @property  # type: ignore[override]
-    def asset_names(self) -> tuple[str, ...]:
-        return tuple(self.inner.asset_names)
-
-    @property  # type: ignore[override]
-    def signal_names(self) -> tuple[str, ...]:
-        return tuple(self.inner.signal_names)
-
-    @property  # type: ignore[override]
-    def tz(self) -> str | None:
-        return self.inner.tz
+    def _copy_names(self) -> None:
+        self.asset_names = tuple(self.inner.asset_names)
+        self.signal_names = tuple(self.inner.signal_names)
+        self.tz = self.inner.tz
 
     def start(self) -> None:
         self.inner.start()
+        self._copy_names()  # a feed sets its names by the end of start()
 
     def stop(self) -> None:
         self.inner.stop()
