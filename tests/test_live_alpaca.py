@@ -31,6 +31,7 @@ from mlbacktest.live.alpaca import (  # noqa: E402
     _iso_to_ns,
     load_credentials,
 )
+from mlbacktest.live.credentials import CredentialsError  # noqa: E402
 
 SYMBOLS = ("AAA", "BBB")
 N_TS = 8
@@ -462,7 +463,7 @@ def test_credentials_from_file_env_and_arguments(tmp_path, monkeypatch) -> None:
     path = tmp_path / "alpaca.env"
     path.write_text("# paper keys\nAPCA_API_KEY_ID=PKFILE\nAPCA_API_SECRET_KEY=file-secret\n")
     path.chmod(0o644)
-    with pytest.raises(PermissionError, match="chmod 600"):
+    with pytest.raises(CredentialsError, match="chmod 600"):
         load_credentials(credentials_file=path)
     path.chmod(0o600)
     creds = load_credentials(credentials_file=path)
@@ -475,7 +476,7 @@ def test_credentials_from_file_env_and_arguments(tmp_path, monkeypatch) -> None:
     with pytest.raises(ValueError, match="together"):
         load_credentials("a", None)
     monkeypatch.delenv("APCA_API_SECRET_KEY")
-    with pytest.raises(ValueError, match="APCA_API_SECRET_KEY"):
+    with pytest.raises(CredentialsError, match="APCA_API_SECRET_KEY"):
         load_credentials()
     with pytest.raises(TypeError, match="not picklable"):
         import pickle

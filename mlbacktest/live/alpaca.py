@@ -45,11 +45,9 @@ import logging
 import math
 import os
 import queue
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,8 +132,10 @@ def load_credentials(api_key: str | None = None, secret_key: str | None = None,
         Given together, they are used as they are.
     credentials_file : path-like, optional
         A file of ``APCA_API_KEY_ID=...`` and ``APCA_API_SECRET_KEY=...`` lines
-        (``#`` comments and blank lines allowed) that only its owner may read
-        or write (mode 600 or stricter).
+        (or a JSON object with those names) that only its owner may read or
+        write (mode 600 or stricter); read by
+        :func:`mlbacktest.live.credentials.load_credentials`. Without it, the
+        environment variables of the same names are read.
 
     Returns
     -------
@@ -144,45 +144,19 @@ def load_credentials(api_key: str | None = None, secret_key: str | None = None,
     Raises
     ------
     ValueError
-        Only one of `api_key` / `secret_key` given, a variable missing from
-        the file, or no credentials found anywhere.
-    PermissionError
-        The file is readable or writable by its group or by others.
-    FileNotFoundError
-        The file does not exist.
+        Only one of `api_key` / `secret_key` given.
+    mlbacktest.live.credentials.CredentialsError
+        The file is readable or writable by group or others, cannot be read,
+        or a value is missing (from the file or the environment).
     """
+    from mlbacktest.live.credentials import load_credentials as _load
+
     if api_key is not None or secret_key is not None:
         if not api_key or not secret_key:
             raise ValueError("api_key and secret_key must be given together")
         return AlpacaCredentials(api_key, secret_key)
-    if credentials_file is not None:
-        path = Path(credentials_file)
-        mode = path.stat().st_mode
-        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise PermissionError(
-                f"credentials file {path} has mode {oct(stat.S_IMODE(mode))}: it must be readable "
-                f"by its owner only (chmod 600 {path})"
-            )
-        values: dict[str, str] = {}
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            name, sep, value = line.partition("=")
-            if not sep:
-                raise ValueError(f"credentials file {path}, line {lineno}: expected NAME=value")
-            values[name.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-        for var in (_KEY_VAR, _SECRET_VAR):
-            if not values.get(var):
-                raise ValueError(f"credentials file {path} has no {var}")
-        return AlpacaCredentials(values[_KEY_VAR], values[_SECRET_VAR])
-    key, secret = os.environ.get(_KEY_VAR), os.environ.get(_SECRET_VAR)
-    if key and secret:
-        return AlpacaCredentials(key, secret)
-    raise ValueError(
-        f"no Alpaca credentials: pass api_key and secret_key, a credentials_file, "
-        f"or set {_KEY_VAR} and {_SECRET_VAR} in the environment"
-    )
+    found = _load(credentials_file, key_name=_KEY_VAR, secret_name=_SECRET_VAR)
+    return AlpacaCredentials(found.key_id, found.secret_key)
 
 
 # --------------------------------------------------------------------------- helpers
