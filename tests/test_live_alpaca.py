@@ -707,3 +707,107 @@ def test_alpaca_run_with_faults_still_equals_the_backtest() -> None:
     ids = [r["client_order_id"] for r in fake.order_requests]
     assert len(ids) == bt.orders.height + 1          # the 429'd POST was sent again, once
     assert len(fake.orders) == bt.orders.height      # and booked once
+
+
+class _Crash(Exception):
+    """The process dies."""
+
+
+def test_restart_after_a_kill_catches_up_from_history_without_doubling(tmp_path) -> None:
+    """Killed between two bars, restarted on the same journal against the same account.
+
+    The restarted feed fetches the bars published so far from the historical
+    endpoint (``history_from``), the engine replays them against its journal
+    without sending any order again, and the run goes on: the venue ends with
+    the fills of an uninterrupted run (the backtest's), each order booked once.
+    """
+    import json
+    import queue
+
+    import tests.live_strategies as strategies
+    from mlbacktest import BacktestConfig, BacktestEngine, PolarsDataFeed
+    from mlbacktest.live import LiveEngine
+    from tests.test_live_paper import assert_same_run
+
+    cls = strategies.NextOpenMarket
+    df = strategies.gappy_bars(n_assets=3, n_bars=40, seed=11)
+    cfg = BacktestConfig(initial_cash=1_000_000.0, allow_short=True, history_window=20)
+    bt = BacktestEngine(PolarsDataFeed(df), cls(), cfg).run(progress=False)
+    kill_at = 17
+    fake = FakeAlpaca(df, signal_columns=["pred"], cash=1_000_000.0).start()
+
+    class Dying(_LockstepFeed):
+        def next_batch(self, timeout):  # type: ignore[no-untyped-def]
+            if self.returned == kill_at:
+                raise _Crash(f"killed before batch {kill_at}")
+            return super().next_batch(timeout)
+
+    def make(feed_cls, **kw):  # type: ignore[no-untyped-def]
+        return feed_cls(
+            sorted(df["asset"].unique().to_list()), api_key=fake.key_id,
+            secret_key=fake.secret_key, url_override=fake.data_stream_url,
+            rest_url_override=fake.rest_url, signal_names=["pred"], signals=fake.signal_queue,
+            signal_timeout=5.0, bar_timeout=0.1, end=fake.timestamps[-1], **kw)
+
+    def publish(feed, broker, steps, failures):  # type: ignore[no-untyped-def]
+        import threading
+
+        def run() -> None:
+            try:
+                # the engine asks for a batch once its feed and broker are connected
+                for n_asked, _ in enumerate(steps, start=feed_first_ask[0]):
+                    feed.wait_asked(n_asked)
+                    fake.publish_next(before_bars=lambda fills: _wait_applied(broker, fills))
+            except BaseException as exc:  # noqa: BLE001
+                failures.append(exc)
+
+        th = threading.Thread(target=run, daemon=True)
+        th.start()
+        return th
+
+    failures: list = []
+    try:
+        # the first life: dies when the engine asks for batch kill_at + 1
+        feed = make(Dying)
+        broker = _broker(fake)
+        feed_first_ask = [1]
+        th = publish(feed, broker, range(kill_at), failures)
+        with pytest.raises(_Crash):
+            LiveEngine(feed, cls(), cfg, broker=broker, run_id="r7",
+                       poll_interval=0.05).run(out=tmp_path / "run")
+        th.join(10)
+        sent_before = len(fake.order_requests)
+        # the second life: same journal, same account; the model's signals so far again
+        fake.signal_queue = queue.Queue()
+        for ts, rows in fake._steps[:kill_at]:
+            for r in rows:
+                fake.signal_queue.put((ts, r["asset"], {"pred": float(r["pred"])}))
+        feed = make(_LockstepFeed, history_from=fake.timestamps[0])
+        broker = _broker(fake)
+        feed_first_ask = [kill_at + 1]
+        th = publish(feed, broker, range(kill_at, len(fake.timestamps)), failures)
+        lv = LiveEngine(feed, cls(), cfg, broker=broker, run_id="r7",
+                        poll_interval=0.05).run(out=tmp_path / "run")
+        th.join(10)
+    finally:
+        fake.stop()
+    assert failures == []
+    assert sent_before > 0
+    ids = [r["client_order_id"] for r in fake.order_requests]
+    assert len(ids) == len(set(ids)) == bt.orders.height      # nothing sent twice
+    venue_fills = [(ts, sym, q, px) for _, ts, sym, q, px in fake.fills]
+    want = list(zip(bt.fills["timestamp"].dt.epoch("ns").to_list(), bt.fills["asset"].to_list(),
+                    bt.fills["quantity"].to_list(), bt.fills["price"].to_list(), strict=True))
+    assert venue_fills == want
+    assert_same_run(bt, lv)
+    kinds = [json.loads(x)["k"] for x in (tmp_path / "run" / "journal.jsonl").read_text()
+             .splitlines()]
+    assert kinds.count("restart") == 1 and kinds.count("start") == 1
+
+
+def _wait_applied(broker: AlpacaBroker, fills) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + 10
+    while not all(broker._applied.get(c, 0.0) >= abs(q) for c, _, _, q, _ in fills):
+        if time.monotonic() > end:
+            raise TimeoutError(f"fills {fills} did not reach the broker")
+        time.sleep(0.001)

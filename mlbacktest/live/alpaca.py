@@ -280,6 +280,8 @@ def _stream_class(kind: str) -> type:
             if self._down:
                 self._down = False
                 await self._owner._on_reconnect(self._attempt)
+            elif not self._ready.is_set():
+                await self._owner._on_subscribed()
             self._attempt = 0
 
         async def _consume(self) -> Any:
@@ -292,12 +294,10 @@ def _stream_class(kind: str) -> type:
                 raise
 
         async def _dispatch(self, msg: dict) -> None:
-            if kind == "data" and msg.get("T") == "subscription":
-                self._ready.set()
+            if (kind == "data" and msg.get("T") == "subscription") or (
+                    kind == "trading" and msg.get("stream") == "listening"):
                 await self._resubscribed()
-            elif kind == "trading" and msg.get("stream") == "listening":
                 self._ready.set()
-                await self._resubscribed()
             await super()._dispatch(msg)
 
     _Stream.__name__ = _Stream.__qualname__ = f"_Alpaca{kind.title()}Stream"
@@ -315,6 +315,9 @@ class _StreamOwner:
 
     async def _on_reconnect(self, attempt: int) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    async def _on_subscribed(self) -> None:
+        """The first subscription is confirmed (nothing to do by default)."""
 
 
 # ------------------------------------------------------------------------------ feed
@@ -350,6 +353,11 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         with the bars that are there. Suspended while the stream is down.
     end : int, optional
         Last timestamp (ns) to deliver; ``next_batch`` returns None after it.
+    history_from : int, optional
+        First timestamp (ns) to deliver: once subscribed, the bars from it on
+        that were published before are fetched from the historical bars
+        endpoint and delivered first (a restart catching up with its
+        journal, or a warm-up). Default: only bars streamed from now on.
     url_override : str, optional
         Market-data stream URL (tests point it at a local fake).
     rest_url_override : str, optional
@@ -376,6 +384,7 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         signal_poll: float = 0.005,
         bar_timeout: float = 5.0,
         end: int | None = None,
+        history_from: int | None = None,
         url_override: str | None = None,
         rest_url_override: str | None = None,
         reconnect_backoff: tuple[float, float] = (1.0, 30.0),
@@ -411,6 +420,7 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         self._signal_poll = float(signal_poll)
         self._bar_timeout = float(bar_timeout)
         self._end = None if end is None else int(end)
+        self._history_from = None if history_from is None else int(history_from)
         self._url = url_override
         self._rest_url = rest_url_override
         self._backoff = (float(reconnect_backoff[0]), float(reconnect_backoff[1]))
@@ -518,16 +528,26 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
         await loop.run_in_executor(None, self._backfill)
         self._q.put((_GAP, False))
 
-    def _backfill(self) -> None:
-        """Fetch, from the historical bars endpoint, the bars published while disconnected."""
-        if not self._stream_last:
-            return
+    async def _on_subscribed(self) -> None:
+        if self._history_from is not None:
+            start = self._history_from
+            await asyncio.get_running_loop().run_in_executor(None, self._backfill, start)
+
+    def _backfill(self, start: int | None = None) -> None:
+        """Fetch, from the historical bars endpoint, the bars from `start` on.
+
+        By default from the last bar received: the bars published while the
+        stream was down. Bars also streamed are dropped silently on arrival.
+        """
+        if start is None:
+            if not self._stream_last:
+                return
+            start = min(self._stream_last.values())
         from alpaca.data.enums import DataFeed
         from alpaca.data.historical import StockHistoricalDataClient
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
 
-        start = min(self._stream_last.values())
         try:
             client = StockHistoricalDataClient(self._creds.key_id, self._creds.secret(),
                                                raw_data=True, url_override=self._rest_url)
@@ -546,7 +566,10 @@ class AlpacaStreamFeed(LiveFeed, _StreamOwner):
             if a is None:
                 continue
             for b in bars:
-                rows.append((_iso_to_ns(b["t"]), a, b))
+                ts = _iso_to_ns(b["t"])
+                rows.append((ts, a, b))
+                if ts > self._stream_last.get(a, ts - 1):
+                    self._stream_last[a] = ts  # a later reconnect backfills from here
         rows.sort(key=lambda r: (r[0], r[1]))
         for ts, a, b in rows:
             self._q.put((_BAR, a, ts, float(b["o"]), float(b["h"]), float(b["l"]),
