@@ -20,6 +20,7 @@ Usage::
 
     python benchmarks/run_live.py                      # 50 assets x 2,000 bars, best of 3
     python benchmarks/run_live.py --assets 10 --bars 500 --repeat 1   # quick look
+    python benchmarks/run_live.py --history-window 50  # a run that keeps less history
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class OnePerBar(Strategy):
         self.placed[o.order_id] = int(view.ts)
 
 
-def throughput(df, repeat: int) -> dict[str, float]:
-    cfg = BacktestConfig(initial_cash=1e7, allow_short=True, history_window=50)
+def throughput(df, repeat: int, window: int) -> dict[str, float]:
+    cfg = BacktestConfig(initial_cash=1e7, allow_short=True, history_window=window)
     feed = PolarsDataFeed(df)
     cases = {
         "backtest": lambda: BacktestEngine(feed, SliceSignal(), cfg).run(progress=False),
@@ -89,8 +90,8 @@ def throughput(df, repeat: int) -> dict[str, float]:
     return best
 
 
-def latency(df) -> np.ndarray:
-    cfg = BacktestConfig(initial_cash=1e7, allow_short=True, history_window=50)
+def latency(df, window: int) -> np.ndarray:
+    cfg = BacktestConfig(initial_cash=1e7, allow_short=True, history_window=window)
     venue = SimulatedVenue(1e7)
     strategy = OnePerBar()
     run = LiveEngine(venue.watch(ReplayFeed(PolarsDataFeed(df), speed=math.inf)), strategy, cfg,
@@ -110,17 +111,20 @@ def main() -> None:
     p.add_argument("--bars", type=int, default=2_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--history-window", type=int, default=BacktestConfig().history_window,
+                   help="BacktestConfig.history_window: the rows per asset a live run keeps "
+                        "(default: the config's default)")
     args = p.parse_args()
     df = synthetic_bars(n_assets=args.assets, n_bars=args.bars, seed=args.seed)
     n = df.height
     print(f"panel: {args.assets} assets x {args.bars} bars = {n:,} asset-bars, "
-          f"best of {args.repeat}")
-    best = throughput(df, args.repeat)
+          f"best of {args.repeat}, history_window={args.history_window}")
+    best = throughput(df, args.repeat, args.history_window)
     base = best["backtest"]
     print(f"{'case':<10} {'seconds':>9} {'asset-bars/s':>14} {'vs backtest':>12}")
     for name, t in best.items():
         print(f"{name:<10} {t:9.4f} {n / t:14,.0f} {t / base:11.2f}x")
-    lat = latency(df) * 1e6
+    lat = latency(df, args.history_window) * 1e6
     print(f"bar arrival -> order at the venue ({lat.size:,} orders): "
           f"median {np.median(lat):,.0f} us, p99 {np.percentile(lat, 99):,.0f} us, "
           f"max {lat.max():,.0f} us")

@@ -67,6 +67,29 @@ def test_replay_paper_equals_backtest(cls, max_batch):
     assert_same_run(bt, lv)
 
 
+@pytest.mark.parametrize("cls", [WithIndicators, LimitsAndStops], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("min_capacity", [1, 40])
+def test_replay_equals_backtest_when_the_row_buffers_are_replaced_often(
+        cls, min_capacity, monkeypatch):
+    import mlbacktest.live.engine as live_engine
+
+    made = []
+    init = live_engine._LiveLoader.__init__
+
+    def small(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.min_capacity = min_capacity
+        made.append(self)
+
+    monkeypatch.setattr(live_engine._LiveLoader, "__init__", small)
+    df = gappy_bars(n_bars=150)
+    cfg = BacktestConfig(initial_cash=10_000.0, allow_short=True, history_window=8)
+    bt = backtest(df, cls, cfg)
+    assert bt.fills.height > 3
+    assert_same_run(bt, paper(df, cls, cfg, max_batch=1))
+    assert made and made[0]._cap < 200  # buffers were replaced as the run went
+
+
 @pytest.mark.filterwarnings("ignore::mlbacktest.errors.LookAheadWarning")
 @pytest.mark.parametrize("fill_at", ["close", "next_close"])
 def test_paper_other_fill_rules_equal_backtest(fill_at):

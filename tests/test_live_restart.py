@@ -109,13 +109,15 @@ def test_paper_restart_recomputes_and_checks_the_journal(tmp_path):
         LiveEngine(CrashAt(ReplayFeed(df, speed=math.inf), 30), LimitsAndStops(), CFG,
                    max_batch=1).run(out=tmp_path / "p")
     resumed = LiveEngine(ReplayFeed(df, speed=math.inf), LimitsAndStops(), CFG,
-                         max_batch=1).run(out=tmp_path / "p")
+                         max_batch=7).run(out=tmp_path / "p")
     assert_same_run(whole, resumed)
     recs = [json.loads(x) for x in (tmp_path / "p" / "journal.jsonl").read_text().splitlines()]
     fills = [r for r in recs if r["k"] == "fill"]
     assert len(fills) == whole.fills.height  # each fill journaled once
+    orders = [r["id"] for r in recs if r["k"] == "order"]
+    assert orders == list(range(whole.orders.height))  # each order journaled once
     # other bars: the replay no longer matches the journal
-    with pytest.raises(ReconcileError, match="fill"):
+    with pytest.raises(ReconcileError, match="placed order .* but the journal has"):
         LiveEngine(ReplayFeed(gappy_bars(seed=9, n_bars=60), speed=math.inf), LimitsAndStops(),
                    CFG, max_batch=1).run(out=tmp_path / "p")
 

@@ -24,6 +24,7 @@ ledger is implemented twice.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -40,7 +41,7 @@ from mlbacktest._portfolio import Portfolio
 from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.panel import BAR_FIELDS
 from mlbacktest.engine import (
-    _bar_store,
+    _local_days,
     _new_broker,
     _overridden_hooks,
     _signal_columns,
@@ -126,6 +127,17 @@ class LiveEngine:
     kill_switches : KillSwitches or mapping, optional
         Safety limits (max loss, order rate, position size) that cancel the
         open orders and stop the run when hit; see :class:`KillSwitches`.
+
+    Attributes
+    ----------
+    errors : list of ErrorEvent
+        Every incident delivered to ``on_error`` so far, in order.
+    stopped_by : ErrorEvent or None
+        The kill switch event that stopped the run, if one did.
+    submitted : list of VenueOrder
+        The orders sent to the venue, in order.
+    journal : Journal or None
+        The run's journal (with ``run(out=...)``).
 
     Notes
     -----
@@ -225,6 +237,7 @@ class LiveEngine:
         self._resend: list[int] = []
         self._recancel: list[int] = []
         self._n_fills_done = 0                    # fills of the book already journaled
+        self._n_orders_done = 0                   # paper: orders of the book already journaled
         self._n_paper = 0                         # paper fills journaled so far
 
     # ------------------------------------------------------------ ids
@@ -482,22 +495,41 @@ class LiveEngine:
                 book.queue_external_status(int(r["id"]), _VENUE_END[r["status"]], int(r["ts"]))
 
     def _journal_paper(self) -> None:
-        """Paper: journal the fills booked since the last call (checked while catching up)."""
+        """Paper: journal the orders placed and the fills booked since the last call.
+
+        While a resumed run catches up they are compared with the journal's
+        instead (a difference raises ReconcileError).
+        """
         book = self._cbroker
         if self.journal is None or self.venue is not None or book is None:
             return
+        st = self._jstate
+        names = self._asset_names
+        for oid in range(self._n_orders_done, len(book)):
+            asset, otype, tif, qty, limit, stop = book.order_fields(oid)[:6]
+            rec = {"k": "order", "id": oid, "cid": self.client_order_id(oid),
+                   "asset": names[asset], "qty": qty, "type": _TYPE_NAMES.get(otype, "?"),
+                   "limit": limit, "stop": stop, "tif": _TIF_NAMES.get(tif, "?")}
+            if self.catching_up and st is not None:
+                old = st.orders.get(oid)
+                if old is None or json.dumps(old) != json.dumps(rec):
+                    raise ReconcileError(
+                        f"replaying the journal's bars placed order {rec} but the journal has "
+                        f"{old}: the data or the strategy changed, the run cannot resume")
+                self._matched.add(oid)
+            else:
+                self.journal.append(rec)
+        self._n_orders_done = len(book)
         n = book.n_fills
         if n <= self._n_fills_done:
             return
         f = book.fill_arrays(self._n_fills_done)
-        names = self._asset_names
         for i in range(n - self._n_fills_done):
             rec = {"k": "fill", "id": int(f["order_id"][i]), "fill_id": f"P{self._n_paper}",
                    "asset": names[int(f["asset"][i])], "qty": float(f["quantity"][i]),
                    "price": float(f["price"][i]), "commission": float(f["commission"][i]),
                    "ts": int(f["ts"][i]), "at": int(f["ts"][i])}
             self._n_paper += 1
-            st = self._jstate
             if self.catching_up and st is not None:
                 old = st.fills[self._n_paper - 1] if self._n_paper <= len(st.fills) else None
                 if old != rec:
@@ -544,6 +576,7 @@ class LiveEngine:
         """Called by the loader when the bars up to ``upto`` are in (None: the feed ended)."""
         if upto is not None and self.catching_up:
             self.send_orders()  # match what was placed so far against the journal
+            self._journal_paper()
             self._replay_journal(upto)
             assert self._catchup_until is not None
             if upto > self._catchup_until:
@@ -761,6 +794,10 @@ class _LiveLoader:
         self.indicators: IndicatorPlan | None = None
         self.on_boundary: Any = None
         self._prev: BarStore | None = None
+        self._buf: dict[str, np.ndarray] = {}   # the bar columns, rows [0, _n) in use
+        self.min_capacity = 1024                 # rows of the smallest buffers
+        self._n = 0
+        self._cap = 0
         self._held: BarBatch | None = None
         self._held_errors: list[ErrorEvent] = []  # reported before the held batch
         self._ended = False
@@ -845,7 +882,10 @@ class _LiveLoader:
                 self._ended = True
                 break
             b = self._check(b)
-            if had_errors:  # the incidents come before this batch's bars
+            until = self.run._catchup_until
+            if had_errors or (until is not None and batches[-1].ts <= until < b.ts):
+                # the incidents come before this batch's bars; a resumed run's replay of
+                # the journal ends with a chunk
                 self._held = b
                 break
             batches.append(b)
@@ -877,18 +917,39 @@ class _LiveLoader:
             }
         if not self.validated:
             _check_values(cols, self.asset_names)
-        cols.update(asset_names=self.asset_names, signal_names=self.signal_names, tz=self.tz)
-        n_prefix = 0
-        prev, keep = self._prev, None
-        if prev is not None:
-            keep = _tail_rows(prev.ts_array, prev.asset_array, self.history_window)
-            n_prefix = keep.size
-            cols["ts"] = np.concatenate((prev.ts_array[keep], cols["ts"]))
-            cols["asset"] = np.concatenate((prev.asset_array[keep], cols["asset"]))
-            for f in BAR_FIELDS:
-                cols[f] = np.concatenate((getattr(prev, f + "_array")[keep], cols[f]))
-            cols["signals"] = np.concatenate((prev.signal_array[keep], cols["signals"]))
-        store = _bar_store(cols)
+        cols["day"] = _local_days(cols["ts"], self.tz)
+        # The store is a view of rows [0, n) of growable buffers: the rows carried for
+        # history and indicators are not copied again for every chunk. When the new rows
+        # do not fit, the buffers are replaced by larger ones holding the rows a streamed
+        # run carries between windows (_tail_rows) and the new rows, so each row is
+        # copied a bounded number of times whatever the number of chunks.
+        m = int(cols["ts"].shape[0])
+        prev = self._prev
+        keep: Any
+        if self._cap < self._n + m:
+            keep = (np.zeros(0, dtype=np.int64) if prev is None
+                    else _tail_rows(prev.ts_array, prev.asset_array, self.history_window))
+            n_prefix = int(keep.size)
+            cap = max(2 * (n_prefix + m), self.min_capacity)
+            fresh = {name: np.empty(cap, dtype=dt) for name, dt in _BUFFER_DTYPES}
+            fresh["signals"] = np.empty((cap, len(self.signal_names)))
+            if prev is not None and n_prefix:
+                for name, _ in _BUFFER_DTYPES:
+                    fresh[name][:n_prefix] = _store_column(prev, name)[keep]
+                fresh["signals"][:n_prefix] = prev.signal_array[keep]
+            self._buf, self._cap = fresh, cap
+        else:
+            n_prefix = self._n
+            keep = slice(0, n_prefix)  # every row of the previous store
+        buf = self._buf
+        end = n_prefix + m
+        for name in (*(n for n, _ in _BUFFER_DTYPES), "signals"):
+            buf[name][n_prefix:end] = cols[name]
+        self._n = end
+        store = BarStore(
+            buf["ts"][:end], buf["asset"][:end], buf["open"][:end], buf["high"][:end],
+            buf["low"][:end], buf["close"][:end], buf["volume"][:end], buf["signals"][:end],
+            self.asset_names, self.signal_names, self.tz, buf["day"][:end])
         if self.indicators is not None:
             self.indicators.compute(store, n_prefix, prev, keep)
         self._prev = store
@@ -919,10 +980,21 @@ class _LiveLoader:
         if batches is None or run.stopped:
             if batches is not None:
                 self._held = None
-            self._prev = None
+            self._prev, self._buf = None, {}
             return None
         store, streams = self._build(batches)
         return store, streams, _signal_columns(store) if self.with_columns else None
+
+
+#: Columns of the loader's buffers besides the signals, and their dtypes.
+_BUFFER_DTYPES: tuple[tuple[str, Any], ...] = (
+    ("ts", np.int64), ("asset", np.int32), ("open", np.float64), ("high", np.float64),
+    ("low", np.float64), ("close", np.float64), ("volume", np.float64), ("day", np.int32),
+)
+
+
+def _store_column(store: BarStore, name: str) -> np.ndarray:
+    return store.day_array if name == "day" else getattr(store, name + "_array")
 
 
 def _check_values(cols: Mapping[str, np.ndarray], asset_names: Sequence[str]) -> None:
