@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -46,14 +47,14 @@ def _same_as_numpy(values: np.ndarray, start: int, step: int) -> None:
             method, kwargs, plain)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(values=hnp.arrays(np.float64, st.integers(0, 300), elements=ANY_F64),
        start=st.integers(0, 5), step=st.sampled_from([1, 1, 1, 2, 3, -1]))
 def test_reductions_bit_identical_any_values(values, start, step):
     _same_as_numpy(values, start, step)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(values=hnp.arrays(np.float64, st.integers(0, 300), elements=FINITE_F64),
        start=st.integers(0, 5), step=st.sampled_from([1, 1, 1, 2, 3]))
 def test_reductions_bit_identical_finite_values(values, start, step):
