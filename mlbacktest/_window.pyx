@@ -117,17 +117,29 @@ cdef inline bint _plain(cnp.ndarray arr) noexcept:
             and cnp.PyArray_DIM(arr, 0) <= _MAX_FAST)
 
 
-cdef inline int _sum(cnp.ndarray arr, double* out) noexcept:
-    """numpy's ``arr.sum()`` of a :func:`_plain` array into ``out`` (its 0.0 plus the pairwise sum).
+cdef inline void _clear_fp() noexcept nogil:
+    """Clear the floating-point exception flags numpy checks (only when one is set: cheaper)."""
+    if fetestexcept(_FP_ERRORS):
+        feclearexcept(_FP_ERRORS)
 
-    0 when it raised a floating-point exception (overflow, inf - inf ...):
-    numpy then computes it again and warns or raises as its ``errstate`` says;
-    0 too for a NaN, whose payload (its bits) numpy's loops choose.
+
+cdef inline int _sum(cnp.ndarray arr, Py_ssize_t divide_by, double* out) noexcept:
+    """numpy's ``arr.sum()`` (``divide_by`` 0) or ``arr.mean()`` (``divide_by`` n) into ``out``.
+
+    The sum is the reduction's 0.0 plus the pairwise sum of a :func:`_plain`
+    array. 0 when it raised a floating-point exception (overflow, inf - inf
+    ...): numpy then computes it again and warns or raises as its
+    ``errstate`` says; 0 too for a NaN, whose payload (its bits) numpy's
+    loops choose.
     """
-    feclearexcept(_FP_ERRORS)
-    out[0] = 0.0 + pairwise_sum(<const char*> cnp.PyArray_DATA(arr), cnp.PyArray_DIM(arr, 0),
-                                cnp.PyArray_STRIDE(arr, 0))
-    return fetestexcept(_FP_ERRORS) == 0 and not isnan(out[0])
+    cdef double total
+    _clear_fp()
+    total = 0.0 + pairwise_sum(<const char*> cnp.PyArray_DATA(arr), cnp.PyArray_DIM(arr, 0),
+                               cnp.PyArray_STRIDE(arr, 0))
+    if divide_by > 0:
+        total = total / <double> divide_by
+    out[0] = total
+    return fetestexcept(_FP_ERRORS) == 0 and not isnan(total)
 
 
 cdef int _var(cnp.ndarray arr, Py_ssize_t ddof, double* out) noexcept:
@@ -142,7 +154,7 @@ cdef int _var(cnp.ndarray arr, Py_ssize_t ddof, double* out) noexcept:
     cdef double mean, d
     if n > _VAR_BUF or ddof < 0 or ddof >= n:
         return 0
-    feclearexcept(_FP_ERRORS)
+    _clear_fp()
     mean = (0.0 + pairwise_sum(data, n, stride)) / <double> n
     # the squared deviations are stored first, then summed: the same two steps as numpy's
     for i in range(n):
@@ -201,7 +213,7 @@ class HistoryWindow(np.ndarray):
         cdef double v
         if (axis is None and dtype is None and out is None and keepdims is False
                 and initial is _NO_VALUE and where is True and _plain(<cnp.ndarray> self)):
-            if _sum(<cnp.ndarray> self, &v):
+            if _sum(<cnp.ndarray> self, 0, &v):
                 return _f64(v)
         kw = {}
         if initial is not _NO_VALUE:
@@ -217,11 +229,8 @@ class HistoryWindow(np.ndarray):
         if (axis is None and dtype is None and out is None and keepdims is False
                 and where is True and _plain(<cnp.ndarray> self)):
             n = cnp.PyArray_DIM(<cnp.ndarray> self, 0)
-            if n > 0 and _sum(<cnp.ndarray> self, &v):
-                feclearexcept(_FP_ERRORS)
-                v = v / <double> n
-                if fetestexcept(_FP_ERRORS) == 0:
-                    return _f64(v)
+            if n > 0 and _sum(<cnp.ndarray> self, n, &v):
+                return _f64(v)
         if where is not True:
             return _NDARRAY.mean(self, axis, dtype, out, keepdims, where=where)
         return _NDARRAY.mean(self, axis, dtype, out, keepdims)
