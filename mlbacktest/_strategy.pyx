@@ -396,9 +396,9 @@ cdef class StrategyCore(Guarded):
         Returns
         -------
         HistoryWindow, shape (rows, columns)
-            A read-only float64 array (as :meth:`history`'s); its last row is the current timestamp when it
-            has bars (inside a timer between bars: the latest timestamp
-            before it).
+            A read-only float64 array (as :meth:`history`'s); its last row is
+            the current timestamp when it has bars (inside a timer between
+            bars: the latest timestamp before it).
 
         Raises
         ------

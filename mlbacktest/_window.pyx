@@ -26,9 +26,11 @@ window that is not 1-d float64 with a positive, aligned stride, more values
 than numpy sums in one inner loop, a result that is NaN (numpy's loops pick
 its payload) and a computation that raised a floating-point exception
 (overflow, invalid, division by zero, underflow: numpy then warns or raises
-as its ``errstate`` says) is handed to ndarray's method unchanged. Slicing a window keeps the class (``closes[-10:].mean()`` is
-compiled too); ufuncs and arithmetic return plain ndarrays, so the class
-does not spread into a strategy's own arrays.
+as its ``errstate`` says) is handed to ndarray's method unchanged.
+
+Slicing a window keeps the class (``closes[-10:].mean()`` is compiled too);
+ufuncs and arithmetic return plain ndarrays, so the class does not spread
+into a strategy's own arrays.
 """
 
 cimport numpy as cnp
@@ -265,7 +267,8 @@ class HistoryWindow(np.ndarray):
         """``ndarray.min``; compiled with the default arguments when the result is unique."""
         cdef double v
         if (axis is None and out is None and keepdims is False and initial is _NO_VALUE
-                and where is True and _plain(<cnp.ndarray> self) and _extreme(<cnp.ndarray> self, False, &v)):
+                and where is True and _plain(<cnp.ndarray> self)
+                and _extreme(<cnp.ndarray> self, False, &v)):
             return _f64(v)
         return _NDARRAY.min(self, axis, out, keepdims, **_keywords(where, _NO_VALUE, _NO_VALUE,
                                                                    initial))
@@ -274,7 +277,8 @@ class HistoryWindow(np.ndarray):
         """``ndarray.max``; compiled with the default arguments when the result is unique."""
         cdef double v
         if (axis is None and out is None and keepdims is False and initial is _NO_VALUE
-                and where is True and _plain(<cnp.ndarray> self) and _extreme(<cnp.ndarray> self, True, &v)):
+                and where is True and _plain(<cnp.ndarray> self)
+                and _extreme(<cnp.ndarray> self, True, &v)):
             return _f64(v)
         return _NDARRAY.max(self, axis, out, keepdims, **_keywords(where, _NO_VALUE, _NO_VALUE,
                                                                    initial))
