@@ -17,7 +17,7 @@ DEBUG = os.environ.get("MLBACKTEST_DEBUG", "") not in ("", "0")
 
 MODULES = [
     "_events", "_costs", "_clock", "_broker", "_portfolio", "_engine", "_fifo", "_guard",
-    "_strategy", "indicators._kernels",
+    "_strategy", "_window", "indicators._kernels",
 ]
 
 directives = {

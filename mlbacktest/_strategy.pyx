@@ -33,9 +33,11 @@ from mlbacktest._events cimport BarStore
 from mlbacktest._guard cimport Guarded
 from mlbacktest._portfolio cimport whole_units
 from mlbacktest._typedefs cimport MLB_NO_TS, ts_t
+from mlbacktest._window cimport window_view
 
 import numpy as np
 
+from mlbacktest._window import HistoryWindow
 from mlbacktest.errors import OrderError
 
 cnp.import_array()
@@ -85,16 +87,6 @@ cdef inline Py_ssize_t _whole(object n) noexcept:
     if overflow != 0 or v <= 0:
         return -1
     return <Py_ssize_t> v
-
-
-cdef inline object _view(object base, Py_ssize_t start, Py_ssize_t length):
-    """A read-only 1-d view of ``length`` values of the float64 array ``base`` from ``start``."""
-    cdef cnp.ndarray arr = <cnp.ndarray> base
-    cdef cnp.npy_intp dims = length
-    out = cnp.PyArray_New(cnp.ndarray, 1, &dims, cnp.NPY_FLOAT64, NULL,
-                          <char*> cnp.PyArray_DATA(arr) + start * sizeof(double), 0, 0, None)
-    cnp.set_array_base(<cnp.ndarray> out, base)
-    return out
 
 
 def _rebuild(cls, state):
@@ -300,11 +292,14 @@ cdef class StrategyCore(Guarded):
 
         Returns
         -------
-        ndarray of float64
-            A read-only view, oldest first, whose last value is the asset's
-            latest bar at or before the current timestamp (inside a timer
-            between bars: the latest bar before it). Empty before the first
-            timestamp.
+        HistoryWindow
+            A read-only float64 view (an ndarray subclass), oldest first, whose
+            last value is the asset's latest bar at or before the current
+            timestamp (inside a timer between bars: the latest bar before it).
+            Empty before the first timestamp. Its ``sum``, ``mean``, ``var``,
+            ``std``, ``min`` and ``max`` with default arguments are compiled
+            and equal numpy's bit for bit; slices keep the class, ufunc and
+            arithmetic results are plain ndarrays (see ``mlbacktest._window``).
 
         Raises
         ------
@@ -364,7 +359,7 @@ cdef class StrategyCore(Guarded):
         first = self.hist_offsets[aid]
         row = self.core.last_row[aid]
         if row < 0:
-            return _view(col, first, 0)
+            return window_view(col, first, 0)
         if row >= self.hist_pos.shape[0]:
             raise IndexError(f"the engine's latest row {row} of asset {aid} is outside the "
                              f"strategy's store ({self.hist_pos.shape[0]} rows)")
@@ -372,7 +367,7 @@ cdef class StrategyCore(Guarded):
         start = end - n
         if start < first:
             start = first
-        return _view(col, start, end - start)
+        return window_view(col, start, end - start)
 
     def history_panel(self, field, n, assets=None):
         """The last ``n`` timestamps of a field for many assets, ending at the current bar.
@@ -400,10 +395,10 @@ cdef class StrategyCore(Guarded):
 
         Returns
         -------
-        ndarray of float64, shape (rows, columns)
-            A read-only array; its last row is the current timestamp when it
-            has bars (inside a timer between bars: the latest timestamp
-            before it).
+        HistoryWindow, shape (rows, columns)
+            A read-only float64 array (as :meth:`history`'s); its last row is
+            the current timestamp when it has bars (inside a timer between
+            bars: the latest timestamp before it).
 
         Raises
         ------
@@ -433,7 +428,7 @@ cdef class StrategyCore(Guarded):
         width = self.n_assets_c if ids is None else len(ids)
         now = self.core.current_ts
         if now == MLB_NO_TS:
-            out = np.empty((0, width), dtype=np.float64)
+            out = np.empty((0, width), dtype=np.float64).view(HistoryWindow)
             out.flags.writeable = False
             return out
         self.ensure_tix()
@@ -455,7 +450,7 @@ cdef class StrategyCore(Guarded):
         self.tix_now = now
         k0 = k1 - nn if k1 > nn else 0
         nrows = k1 - k0
-        out = np.empty((nrows, width), dtype=np.float64)
+        out = np.empty((nrows, width), dtype=np.float64).view(HistoryWindow)
         out_data = <double*> cnp.PyArray_DATA(<cnp.ndarray> out)
         for r in range(nrows * width):
             out_data[r] = NAN

@@ -14,6 +14,7 @@ from mlbacktest._guard import set_reserved
 from mlbacktest._portfolio import round_whole_array
 from mlbacktest._strategy import StrategyCore
 from mlbacktest._time import to_ns
+from mlbacktest._window import as_window
 from mlbacktest.errors import IndicatorError, OrderError, did_you_mean
 from mlbacktest.indicators import IndicatorPlan, Series
 from mlbacktest.indicators._plan import check_name
@@ -490,9 +491,7 @@ class Strategy(StrategyCore):
 
     @staticmethod
     def _empty_history() -> np.ndarray:
-        out = np.empty(0, dtype=np.float64)
-        out.flags.writeable = False
-        return out
+        return as_window(np.empty(0, dtype=np.float64))  # type: ignore[no-any-return]
 
     def _time_index(self) -> _TimeIndex:
         if self._tindex is None:

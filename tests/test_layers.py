@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "mlbacktest._typedefs", "mlbacktest._events", "mlbacktest._costs", "mlbacktest._clock",
         "mlbacktest._broker", "mlbacktest._portfolio", "mlbacktest._engine", "mlbacktest._fifo",
         "mlbacktest._fillrules", "mlbacktest._guard", "mlbacktest._strategy",
-        "mlbacktest._build_check",
+        "mlbacktest._window", "mlbacktest._build_check",
     )),
     ("data", ("mlbacktest.data",)),
     ("indicators", ("mlbacktest.indicators",)),
