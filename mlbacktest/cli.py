@@ -674,6 +674,55 @@ def _on_path(*dirs: str) -> Iterator[None]:
                 sys.path.remove(d)
 
 
+def _strategy_dirs(spec: str) -> list[str]:
+    """The directories a strategy spec imports from: its file's directory first, then the cwd."""
+    where = [os.getcwd()]
+    strategy_file = _split_spec(spec)[0]
+    if _is_path(strategy_file):
+        where.insert(0, str(Path(strategy_file).resolve().parent))
+    return where
+
+
+def _load_class_and_config(args: argparse.Namespace) -> tuple[type[Strategy], Any] | int:
+    """The strategy class of ``args.strategy`` and the ``args.config`` config.
+
+    Call inside ``_on_path(*_strategy_dirs(args.strategy))``. Returns the exit status
+    instead when the strategy file or the config cannot be loaded.
+    """
+    from mlbacktest.config import BacktestConfig
+    from mlbacktest.errors import ConfigError
+
+    tb = args.traceback
+    try:
+        cls = _load_strategy_class(args.strategy)
+    except _UserCodeError as exc:
+        return _fail(exc.exc, exc.what, tb)
+    try:
+        config = (BacktestConfig.from_file(args.config) if args.config is not None
+                  else BacktestConfig())
+    except ConfigError as exc:
+        return _fail(exc, f"bad config {args.config}", tb)
+    except Exception as exc:  # unreadable file; TOML, JSON or YAML syntax
+        return _fail(exc, f"cannot read the config {args.config}", tb)
+    return cls, config
+
+
+def _load_strategy(args: argparse.Namespace, params: dict[str, Any]) -> tuple[Strategy, Any] | int:
+    """The strategy instance (built with ``params``) and the config, or the exit status.
+
+    Call inside ``_on_path(*_strategy_dirs(args.strategy))``.
+    """
+    loaded = _load_class_and_config(args)
+    if isinstance(loaded, int):
+        return loaded
+    cls, config = loaded
+    try:
+        strategy = _make_strategy(cls, params)
+    except _UserCodeError as exc:
+        return _fail(exc.exc, exc.what, args.traceback)
+    return strategy, config
+
+
 # --------------------------------------------------------------------------- #
 # Writing
 # --------------------------------------------------------------------------- #
@@ -743,7 +792,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlbacktest.config import BacktestConfig
     from mlbacktest.engine import BacktestEngine
     from mlbacktest.errors import ConfigError, DataError
 
@@ -768,26 +816,11 @@ def _run(args: argparse.Namespace) -> int:
     for option in ("data", "signals", "context", "benchmark"):
         if getattr(args, option) is not None:
             _check_format(getattr(args, option), f"--{option}")
-    strategy_file = _split_spec(args.strategy)[0]
-    where = [os.getcwd()]
-    if _is_path(strategy_file):
-        where.insert(0, str(Path(strategy_file).resolve().parent))
-    with _on_path(*where):
-        try:
-            cls = _load_strategy_class(args.strategy)
-        except _UserCodeError as exc:
-            return _fail(exc.exc, exc.what, tb)
-        try:
-            config = (BacktestConfig.from_file(args.config) if args.config is not None
-                      else BacktestConfig())
-        except ConfigError as exc:
-            return _fail(exc, f"bad config {args.config}", tb)
-        except Exception as exc:  # unreadable file; TOML, JSON or YAML syntax
-            return _fail(exc, f"cannot read the config {args.config}", tb)
-        try:
-            strategy = _make_strategy(cls, params)
-        except _UserCodeError as exc:
-            return _fail(exc.exc, exc.what, tb)
+    with _on_path(*_strategy_dirs(args.strategy)):
+        loaded = _load_strategy(args, params)
+        if isinstance(loaded, int):
+            return loaded
+        strategy, config = loaded
         try:
             feed = _build_feed(args)
             context = (None if args.context is None
@@ -1136,7 +1169,6 @@ def _span_arg(text: str | None, option: str) -> Any:
 
 
 def _research(args: argparse.Namespace) -> int:
-    from mlbacktest.config import BacktestConfig
     from mlbacktest.errors import ConfigError, DataError
     from mlbacktest.research.executors import parse_executor
 
@@ -1185,23 +1217,12 @@ def _research(args: argparse.Namespace) -> int:
         if heat is not None and (len(heat) != 2 or any(h not in params[0] for h in heat)):
             raise CLIError(f"--heatmap {args.heatmap!r}: give two parameters of the grid, as "
                            f"in --heatmap {','.join(list(params[0])[:2])}")
-    strategy_file = _split_spec(args.strategy)[0]
-    where = [os.getcwd()]
-    if _is_path(strategy_file):
-        where.insert(0, str(Path(strategy_file).resolve().parent))
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    with _on_path(*where):
-        try:
-            cls = _load_strategy_class(args.strategy)
-        except _UserCodeError as exc:
-            return _fail(exc.exc, exc.what, tb)
-        try:
-            config = (BacktestConfig.from_file(args.config) if args.config is not None
-                      else BacktestConfig())
-        except ConfigError as exc:
-            return _fail(exc, f"bad config {args.config}", tb)
-        except Exception as exc:
-            return _fail(exc, f"cannot read the config {args.config}", tb)
+    with _on_path(*_strategy_dirs(args.strategy)):
+        loaded = _load_class_and_config(args)
+        if isinstance(loaded, int):
+            return loaded
+        cls, config = loaded
         try:
             if wf:
                 return _walk_forward_command(args, cls, params, config, options, spans,
@@ -1433,7 +1454,6 @@ def _kill_switch_options(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def _prepare_live(args: argparse.Namespace) -> Any:
     """Usage checks, then the strategy class, config and instance (or an exit status)."""
-    from mlbacktest.config import BacktestConfig
     from mlbacktest.errors import ConfigError
     from mlbacktest.live.killswitch import KillSwitches
 
@@ -1447,27 +1467,12 @@ def _prepare_live(args: argparse.Namespace) -> Any:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {args.out!r} exists and is not a directory")
-    where = [os.getcwd()]
-    strategy_file = _split_spec(args.strategy)[0]
-    if _is_path(strategy_file):
-        where.insert(0, str(Path(strategy_file).resolve().parent))
-    tb = args.traceback
+    where = _strategy_dirs(args.strategy)
     with _on_path(*where):
-        try:
-            cls = _load_strategy_class(args.strategy)
-        except _UserCodeError as exc:
-            return _fail(exc.exc, exc.what, tb)
-        try:
-            config = (BacktestConfig.from_file(args.config) if args.config is not None
-                      else BacktestConfig())
-        except ConfigError as exc:
-            return _fail(exc, f"bad config {args.config}", tb)
-        except Exception as exc:  # unreadable file; TOML, JSON or YAML syntax
-            return _fail(exc, f"cannot read the config {args.config}", tb)
-        try:
-            strategy = _make_strategy(cls, params)
-        except _UserCodeError as exc:
-            return _fail(exc.exc, exc.what, tb)
+        loaded = _load_strategy(args, params)
+    if isinstance(loaded, int):
+        return loaded
+    strategy, config = loaded
     return strategy, config, kill, out, where
 
 
