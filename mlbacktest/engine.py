@@ -31,6 +31,22 @@ _HOOKS = ("on_market_data", "on_slice", "on_fill", "on_order", "on_signal")
 SIGNAL_PRIORITY = 500_000
 
 
+def _as_config(config: BacktestConfig | Mapping[str, Any] | None) -> BacktestConfig:
+    """The ``config`` argument of an engine as a ``BacktestConfig``.
+
+    ``None`` gives the defaults and a mapping goes through ``BacktestConfig.from_dict``;
+    anything else but a ``BacktestConfig`` raises ``ConfigError``.
+    """
+    if config is None:
+        return BacktestConfig()
+    if isinstance(config, Mapping):
+        return BacktestConfig.from_dict(config)
+    if not isinstance(config, BacktestConfig):
+        raise ConfigError(
+            f"config must be a BacktestConfig or a mapping, got {type(config).__name__}")
+    return config
+
+
 def _overridden_hooks(strategy: Strategy) -> dict[str, Any]:
     """Bound hooks the strategy overrides; the others are never called."""
     cls = type(strategy)
@@ -189,13 +205,7 @@ class BacktestEngine:
                 "feed must be a DataFeed (PolarsDataFeed, ParquetDataFeed) or a list of them")
         if not isinstance(strategy, Strategy):
             raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
-        if config is None:
-            config = BacktestConfig()
-        elif isinstance(config, Mapping):
-            config = BacktestConfig.from_dict(config)
-        elif not isinstance(config, BacktestConfig):
-            raise ConfigError(
-                f"config must be a BacktestConfig or a mapping, got {type(config).__name__}")
+        config = _as_config(config)
         self.feeds = feeds
         self.strategy = strategy
         self.config = config

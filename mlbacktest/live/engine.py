@@ -41,6 +41,7 @@ from mlbacktest._portfolio import Portfolio
 from mlbacktest.config import BacktestConfig, PositionRules
 from mlbacktest.data.panel import BAR_FIELDS
 from mlbacktest.engine import (
+    _as_config,
     _local_days,
     _new_broker,
     _overridden_hooks,
@@ -166,13 +167,7 @@ class LiveEngine:
             raise TypeError(f"feed must be a LiveFeed, got {type(feed).__name__}")
         if not isinstance(strategy, Strategy):
             raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
-        if config is None:
-            config = BacktestConfig()
-        elif isinstance(config, Mapping):
-            config = BacktestConfig.from_dict(config)
-        elif not isinstance(config, BacktestConfig):
-            raise ConfigError(
-                f"config must be a BacktestConfig or a mapping, got {type(config).__name__}")
+        config = _as_config(config)
         if broker is None:
             broker = PaperBroker()
         if not isinstance(broker, (PaperBroker, LiveBroker)):
