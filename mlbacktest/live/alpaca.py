@@ -38,6 +38,7 @@ alpaca-py is an optional dependency: ``pip install mlbacktest[alpaca]``.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import calendar
 import datetime as _dt
@@ -305,18 +306,20 @@ def _stream_class(kind: str) -> type:
     return _Stream
 
 
-class _StreamOwner:
+class _StreamOwner(abc.ABC):
     """What an extended stream reports to: its adapter."""
 
     _stopping: bool = False
 
-    def _on_disconnect(self, exc: BaseException) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _on_disconnect(self, exc: BaseException) -> None:
+        """The stream was lost (reported once per outage)."""
 
-    async def _on_reconnect(self, attempt: int) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def _on_reconnect(self, attempt: int) -> None:
+        """The stream is back after ``attempt`` attempts and resubscribed."""
 
-    async def _on_subscribed(self) -> None:
+    async def _on_subscribed(self) -> None:  # noqa: B027 - optional hook
         """The first subscription is confirmed (nothing to do by default)."""
 
 
