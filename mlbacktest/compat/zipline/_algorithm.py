@@ -292,6 +292,24 @@ def _as_list(x: Any) -> tuple[list[Any], bool]:
     return [x], True
 
 
+def _unknown_field(field: Any) -> ValueError:
+    """The error of ``data.history`` / ``data.current`` for a field it does not know."""
+    return ValueError(f"unknown field {field!r}; fields are 'price', "
+                      f"{', '.join(repr(x) for x in _BAR_FIELDS)}")
+
+
+def _history_frame(frames: dict[Any, pd.DataFrame], flist: list[Any], one_field: bool,
+                   one_asset: bool, index: Any, cols: list[Any]) -> Any:
+    """``data.history``'s value from one frame (sessions x assets) per field: a Series for
+    one asset and one field, a DataFrame for one of them, else a (date, asset) x field frame."""
+    if one_field:
+        frame = frames[flist[0]]
+        return frame.iloc[:, 0].rename(cols[0]) if one_asset else frame
+    if one_asset:
+        return pd.DataFrame({f: frames[f].iloc[:, 0] for f in flist}, index=index)
+    return pd.DataFrame({f: frames[f].stack(future_stack=True) for f in flist})
+
+
 class BarData:
     """``data`` in ``handle_data(context, data)``: current values and point-in-time history."""
 
@@ -342,8 +360,7 @@ class BarData:
                 "data.current(asset, 'last_traded') is not supported by the zipline shim: use "
                 "Strategy.history_timestamps(n) with Strategy.history_panel in native mlbacktest")
         if field not in _BAR_FIELDS:
-            raise ValueError(f"unknown field {field!r}; fields are 'price', "
-                             f"{', '.join(repr(f) for f in _BAR_FIELDS)}")
+            raise _unknown_field(field)
         return float(algo.today[field][aid])
 
     def current(self, assets: Any, fields: Any) -> Any:
@@ -417,16 +434,9 @@ class BarData:
                     arr[np.isnan(arr)] = 0.0
                 frame = pd.DataFrame(arr, index=index, columns=cols)
             else:
-                raise ValueError(f"unknown field {f!r}; fields are 'price', "
-                                 f"{', '.join(repr(x) for x in _BAR_FIELDS)}")
+                raise _unknown_field(f)
             frames[f] = frame
-        if one_field:
-            frame = frames[flist[0]]
-            return frame.iloc[:, 0].rename(cols[0]) if one_asset else frame
-        if one_asset:
-            return pd.DataFrame({f: frames[f].iloc[:, 0] for f in flist}, index=index)
-        stacked = {f: frames[f].stack(future_stack=True) for f in flist}
-        return pd.DataFrame(stacked)
+        return _history_frame(frames, flist, one_field, one_asset, index, cols)
 
     def _session_history(self, ids: list[int], alist: list[Any], one_asset: bool,
                          flist: list[Any], one_field: bool, n: int) -> Any:
@@ -449,8 +459,7 @@ class BarData:
         frames = {}
         for f in flist:
             if f != "price" and f not in _BAR_FIELDS:
-                raise ValueError(f"unknown field {f!r}; fields are 'price', "
-                                 f"{', '.join(repr(x) for x in _BAR_FIELDS)}")
+                raise _unknown_field(f)
             base = "close" if f == "price" else f
             arr = grid.daily[base][end - n:end][:, ids].copy()
             if partial:
@@ -461,12 +470,7 @@ class BarData:
             elif f == "volume":
                 frame = frame.fillna(0.0)
             frames[f] = frame
-        if one_field:
-            frame = frames[flist[0]]
-            return frame.iloc[:, 0].rename(cols[0]) if one_asset else frame
-        if one_asset:
-            return pd.DataFrame({f: frames[f].iloc[:, 0] for f in flist}, index=index)
-        return pd.DataFrame({f: frames[f].stack(future_stack=True) for f in flist})
+        return _history_frame(frames, flist, one_field, one_asset, index, cols)
 
     def can_trade(self, assets: Any) -> Any:
         """Whether each asset is listed on the current session and has a price."""
