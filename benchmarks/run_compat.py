@@ -29,7 +29,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,16 +93,25 @@ def main() -> None:
                              handle_data=module.handle_data, data=frame)
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, time.process_time() - c0)
+    compare(perf, best, best_cpu, args.no_zipline,
+            lambda: oracle.run_oracle(frame, {"dma": {"algo": algo, "start": start, "end": end,
+                                                      "capital": 1e7}}, work)["dma"])
+
+
+def compare(perf: Any, best: float, best_cpu: float, no_zipline: bool,
+            run_zipline: Callable[[], dict[str, Any]]) -> None:
+    """Print the shim's times, then (unless ``no_zipline``, and when zipline-reloaded's
+    environment exists) zipline's from ``run_zipline()``, their ratios and whether the two
+    runs end with the same daily portfolio values (1e-9 relative)."""
     n_txn = sum(len(t) for t in perf["transactions"])
     print(f"  shim (mlbacktest.compat.zipline): {best:8.2f} s wall {best_cpu:8.2f} s CPU   "
           f"({n_txn} transactions)")
-    if args.no_zipline:
+    if no_zipline:
         return
     if oracle.oracle_python() is None:
         print("  zipline: no zipline-reloaded environment (.zipline-venv/ or MLBT_ZIPLINE_PYTHON)")
         return
-    out = oracle.run_oracle(frame, {"dma": {"algo": algo, "start": start, "end": end,
-                                            "capital": 1e7}}, work)["dma"]
+    out = run_zipline()
     print(f"  zipline-reloaded:                 {out['seconds']:8.2f} s wall "
           f"{out['cpu_seconds']:8.2f} s CPU   ({len(out['transactions'])} transactions)")
     print(f"  ratio zipline / shim:             {out['seconds'] / best:8.1f} x wall "

@@ -30,14 +30,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "compat"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import zipline_oracle as oracle  # noqa: E402
+from run_compat import compare  # noqa: E402
 
 from mlbacktest.compat.zipline import load_algorithm, run_algorithm  # noqa: E402
 
@@ -67,25 +68,13 @@ def main() -> None:
                              data_frequency="minute")
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, time.process_time() - c0)
-    n_txn = sum(len(t) for t in perf["transactions"])
-    print(f"  shim (mlbacktest.compat.zipline): {best:8.2f} s wall {best_cpu:8.2f} s CPU   "
-          f"({n_txn} transactions)")
-    if args.no_zipline:
-        return
-    if oracle.oracle_python() is None:
-        print("  zipline: no zipline-reloaded environment (.zipline-venv/ or MLBT_ZIPLINE_PYTHON)")
-        return
-    work = Path(tempfile.mkdtemp(prefix="mlbt-compat-minute-"))
-    out = oracle.run_oracle(frame, {"m": {"algo": ALGO, "start": start, "end": end,
-                                          "capital": 1e6, "frequency": "minute"}}, work)["m"]
-    print(f"  zipline-reloaded:                 {out['seconds']:8.2f} s wall "
-          f"{out['cpu_seconds']:8.2f} s CPU   ({len(out['transactions'])} transactions)")
-    print(f"  ratio zipline / shim:             {out['seconds'] / best:8.1f} x wall "
-          f"{out['cpu_seconds'] / best_cpu:8.1f} x CPU")
-    x, y = perf["portfolio_value"].to_numpy(float), np.array(out["portfolio_value"])
-    rel = float(np.max(np.abs(x - y) / np.abs(y)))
-    print(f"  same daily portfolio values: {'yes' if rel <= 1e-9 else 'NO'} "
-          f"(largest relative difference {rel:.1e})")
+    def run_zipline() -> dict[str, Any]:
+        work = Path(tempfile.mkdtemp(prefix="mlbt-compat-minute-"))
+        return oracle.run_oracle(frame, {"m": {"algo": ALGO, "start": start, "end": end,
+                                               "capital": 1e6, "frequency": "minute"}},
+                                 work)["m"]
+
+    compare(perf, best, best_cpu, args.no_zipline, run_zipline)
 
 
 if __name__ == "__main__":
