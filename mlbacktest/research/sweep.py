@@ -21,7 +21,7 @@ import polars as pl
 
 from mlbacktest.config import BacktestConfig
 from mlbacktest.data.feeds import DataFeed
-from mlbacktest.errors import ConfigError
+from mlbacktest.engine import _as_config
 from mlbacktest.research._worker import (
     FeedSource,
     Job,
@@ -211,17 +211,6 @@ def _strategy_factory(strategy: Any) -> Callable[..., Any]:
         raise TypeError(
             f"strategy must be a Strategy class or a factory, got {type(strategy).__name__}")
     return strategy  # type: ignore[no-any-return]
-
-
-def _config(config: Any) -> BacktestConfig:
-    if config is None:
-        return BacktestConfig()
-    if isinstance(config, Mapping):
-        return BacktestConfig.from_dict(config)
-    if not isinstance(config, BacktestConfig):
-        raise ConfigError(
-            f"config must be a BacktestConfig or a mapping, got {type(config).__name__}")
-    return config
 
 
 def _strategy_name(strategy: Any) -> str:
@@ -684,7 +673,7 @@ def sweep(
     """
     factory = _strategy_factory(strategy)
     params = expand_grid(grid)
-    cfg = _config(config)
+    cfg = _as_config(config)
     parse_executor(executor)
     names = _metric_names()
     if metrics is not None:

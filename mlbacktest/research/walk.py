@@ -17,10 +17,10 @@ import polars as pl
 from mlbacktest._time import parse_duration
 from mlbacktest.config import BacktestConfig
 from mlbacktest.data.feeds import DataFeed
+from mlbacktest.engine import _as_config
 from mlbacktest.research._worker import Job, make_strategy, window_feed
 from mlbacktest.research.executors import make_runner, parse_executor
 from mlbacktest.research.sweep import (
-    _config,
     _frame,
     _metric_names,
     _strategy_factory,
@@ -398,7 +398,7 @@ def walk_forward(
     """
     factory = _strategy_factory(strategy)
     params = expand_grid(grid)
-    cfg = _config(config)
+    cfg = _as_config(config)
     parse_executor(executor)
     if objective not in _metric_names():
         raise ValueError(f"objective {objective!r} is not a metric; metrics: "
