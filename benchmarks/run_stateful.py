@@ -12,6 +12,8 @@ case                    how the strategy is written
 floor                   ``on_market_data`` that does nothing (a Python call per asset-bar)
 ma_history              ``history(asset, "close", 30)`` and two numpy means per asset-bar
 ma_lists                a per-asset rolling window kept in Python lists (as ml4t users do)
+ma_lists_own            the same hook with its positions kept in a Python list and no orders:
+                        the strategy's own Python in a hook, with no engine call at all
 ma_ind_market           declared indicators, read as ``event.indicators[...]``
 ma_ind_slice            declared indicators, read as ``view.indicator(...)`` in ``on_slice``
 vectorbt                ``vbt.Portfolio.from_orders`` on precomputed arrays (not a run of
@@ -21,8 +23,11 @@ signal_helper_loop      the same with a per-asset loop of ``buy`` / ``close_posi
 ======================  =================================================================
 
 ``ma_lists`` is also compared with ``floor`` plus the list work alone (the same
-per-bar Python function run over the same closes with no engine): the ratio
-says what the engine adds to a strategy that keeps its own state.
+per-bar Python function run over the same closes with no engine), and with
+``ma_lists_own``: ``ma_lists / ma_lists_own`` is what the engine's calls
+(``get_position``, the orders and their fills) add to the strategy's own Python,
+and ``ma_lists_own / (floor + list_work)`` what running that Python in a hook
+(attribute reads of ``event`` and ``self`` instead of local variables) costs.
 
 Cases that need an API an older build lacks print ``n/a``. ``--before DIR``
 measures a checkout of an older release (built in place) side by side: each
@@ -108,6 +113,28 @@ class MALists(Strategy):
             self.order_target_percent(aid, self.weight)
         elif held and not long:
             self.close_position(aid)
+
+
+class MAListsOwn(MALists):
+    """MALists with no engine call: positions in a Python list, no orders (its own Python)."""
+
+    def on_start(self):
+        super().on_start()
+        self.held = [False] * len(self.assets)
+
+    def on_market_data(self, event, context):
+        aid = event.asset_id
+        w = self.windows[aid]
+        w.append(event.close)
+        if len(w) < SLOW:
+            return
+        closes = list(w)
+        long = sum(closes[-FAST:]) / FAST > sum(closes) / SLOW
+        held = self.held[aid]
+        if long and not held:
+            self.held[aid] = True
+        elif held and not long:
+            self.held[aid] = False
 
 
 def list_work(asset: np.ndarray, close: np.ndarray, n_assets: int) -> None:
@@ -255,6 +282,7 @@ def measure(panel: str, repeat: int) -> dict[str, float | None]:
     feed = PolarsDataFeed(frame, signal_columns=["pred"])
     cases = {
         "floor": Floor, "ma_history": MAHistory, "ma_lists": MALists,
+        "ma_lists_own": MAListsOwn,
         "ma_ind_market": MAIndicatorsMarket, "ma_ind_slice": MAIndicatorsSlice,
         "signal_order_many": SignalOrderMany, "signal_helper_loop": SignalHelperLoop,
     }
@@ -316,6 +344,11 @@ def report(panel: str, best: dict[str, float | None],
     lists, floor, work = best["ma_lists"], best["floor"], best["list_work"]
     if lists and floor and work:
         print(f"ma_lists / (floor + list_work) = {lists / (floor + work):.2f}  (target <= 1.2)")
+    own = best.get("ma_lists_own")
+    if lists and own and floor and work:
+        print(f"ma_lists / ma_lists_own = {lists / own:.2f}  (what the engine's calls add)")
+        print(f"ma_lists_own / (floor + list_work) = {own / (floor + work):.2f}  "
+              "(the same Python in a hook instead of a local loop)")
     loop, many = best["signal_helper_loop"], best["signal_order_many"]
     if loop and many:
         print(f"signal_helper_loop / signal_order_many = {loop / many:.2f}  (target <= 1.5)")
