@@ -398,16 +398,10 @@ class BacktestEngine:
             if chunks is not None:
                 chunks.on_boundary = save_so_far
         try:
-            strategy._bind(engine, cfg.fractional)
-            try:
-                strategy.on_start()
-            except BaseException as exc:
-                annotate(exc, "on_start", None, None)
-                raise
-            plan = strategy._start_indicators(cfg.history_window if self.streamed else 0)
+            plan = _start_strategy(strategy, engine, cfg.fractional,
+                                   cfg.history_window if self.streamed else 0)
             if chunks is not None:
                 chunks.indicators = plan
-            engine.flush_order_events()
             engine.run()
             try:
                 strategy.on_end()
@@ -434,6 +428,26 @@ class BacktestEngine:
             equity=_from(portfolio.record_arrays(), self.trade_from), fills=broker.fill_arrays(),
             orders=broker.to_arrays(), **fields))
 
+
+
+def _start_strategy(strategy: Strategy, engine: Engine, fractional: bool,
+                    history_window: int) -> IndicatorPlan | None:
+    """Bind `strategy` to `engine`, call its ``on_start`` and compute its indicators.
+
+    Shared by backtests and live runs. An exception of ``on_start`` propagates
+    with a note naming the hook. The orders placed in ``on_start`` are flushed
+    to the strategy's ``on_order``; the run's indicator plan (None: none) is
+    returned for the loader of a chunked run.
+    """
+    strategy._bind(engine, fractional)
+    try:
+        strategy.on_start()
+    except BaseException as exc:
+        annotate(exc, "on_start", None, None)
+        raise
+    plan = strategy._start_indicators(history_window)
+    engine.flush_order_events()
+    return plan
 
 
 def _new_broker(cfg: BacktestConfig, store: BarStore, portfolio: Portfolio,

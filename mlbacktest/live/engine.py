@@ -46,6 +46,7 @@ from mlbacktest.engine import (
     _new_broker,
     _overridden_hooks,
     _signal_columns,
+    _start_strategy,
     _tail_rows,
 )
 from mlbacktest.errors import ConfigError, DataError
@@ -723,14 +724,8 @@ class LiveEngine:
             loader.on_boundary = save_so_far
         strategy = self.strategy
         try:
-            strategy._bind(engine, cfg.fractional)
-            try:
-                strategy.on_start()
-            except BaseException as exc:
-                annotate(exc, "on_start", None, None)
-                raise
-            loader.indicators = strategy._start_indicators(cfg.history_window)
-            engine.flush_order_events()
+            loader.indicators = _start_strategy(strategy, engine, cfg.fractional,
+                                                cfg.history_window)
             self.before_step(int(streams[0][0][-1]))
             engine.run()
             try:
